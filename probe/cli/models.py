@@ -1,0 +1,27 @@
+"""`probe models`, `probe measures`: what is available."""
+from __future__ import annotations
+
+import typer
+
+from . import app
+
+
+@app.command("models")
+def models_cmd(describe: str = typer.Option(None, "--describe", help="load this model and print its spaces, "
+                                            "dimensions and sites (zoo name, file.py:factory or .pt)")) -> None:
+    """List the model zoo, or describe one model."""
+    from ..models import list_models, load_model
+    if describe:
+        for k, v in load_model(describe).describe().items():
+            typer.echo(f"{k:>13}: {v}")
+        return
+    for m in list_models():
+        typer.echo(f"{m['name']:<14} {m['description']}")
+
+
+@app.command("measures")
+def measures_cmd() -> None:
+    """List the built-in measures with unit and range."""
+    from ..measures import catalog
+    for i in catalog():
+        typer.echo(f"{i.name:<12} [{i.lo:g}, {i.hi:g}] {i.unit:<20} {i.description}")

@@ -1,0 +1,104 @@
+"""Measures: images -> named attribute scores.
+
+Measures are named individually (`gender`, `brightness`) or by group (`faces`, `image`); a user measure is
+`path/to/file.py:factory` returning a `Measure`. `MeasureSet` runs each provider once per batch.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .base import Measure, MeasureError, MeasureInfo, check_img, to_uint8
+from .image import ImageStats
+
+
+def _faces() -> type[Measure]:
+    from .faces import FaceMeasures
+    return FaceMeasures
+
+
+GROUPS: dict[str, Callable[[], type[Measure]]] = {"faces": _faces, "image": lambda: ImageStats}
+
+
+def catalog() -> list[MeasureInfo]:
+    """Every built-in measure with its unit and range."""
+    return [i for g in GROUPS.values() for i in g().infos]
+
+
+def _user_measure(spec: str) -> Measure:
+    path, _, fn = spec.rpartition(":")
+    if not Path(path).is_file():
+        raise MeasureError(f"measure file {path!r} does not exist; name it as path/to/file.py:factory")
+    s = importlib.util.spec_from_file_location(f"probe_user_measure_{Path(path).stem}", path)
+    mod = importlib.util.module_from_spec(s)
+    try:
+        s.loader.exec_module(mod)
+        m = getattr(mod, fn)()
+    except Exception as e:  # noqa: BLE001 - user code, one-line report
+        raise MeasureError(f"measure {spec!r} failed to load: {type(e).__name__}: {e}") from None
+    if not isinstance(m, Measure) or not m.infos:
+        raise MeasureError(f"measure {spec!r} must return a probe.measures.Measure with non-empty `infos`")
+    return m
+
+
+class MeasureSet:
+    """The measures a study asks for.  __call__(img [N, 3, H, W]) -> {name: float64 [N]} in `names` order."""
+
+    def __init__(self, names: Sequence[str]):
+        if not names:
+            raise MeasureError("measures: name at least one measure, e.g. ['gender', 'brightness'] or ['faces']")
+        by_name = {i.name: g for g, f in GROUPS.items() for i in f().infos}
+        self._providers: dict[str, Measure] = {}
+        self._lazy: dict[str, Callable[[], Measure]] = {}
+        self.infos: list[MeasureInfo] = []
+        for n in names:
+            if ".py:" in n:
+                m = _user_measure(n)
+                self._providers[n] = m
+                self.infos += [i for i in m.infos if i.name not in self.names]
+            elif n in GROUPS:
+                self._lazy.setdefault(n, lambda g=n: GROUPS[g]()())
+                self.infos += [i for i in GROUPS[n]().infos if i.name not in self.names]
+            elif n in by_name:
+                g = by_name[n]
+                self._lazy.setdefault(g, lambda g=g: GROUPS[g]()())
+                if n not in self.names:
+                    self.infos.append(next(i for i in GROUPS[g]().infos if i.name == n))
+            else:
+                raise MeasureError(f"unknown measure {n!r}; use one of {sorted(by_name)} or a group "
+                                   f"{sorted(GROUPS)} or path/to/file.py:factory")
+        self._owner = {}
+        for key, f in self._lazy.items():
+            for i in GROUPS[key]().infos:
+                self._owner.setdefault(i.name, key)
+        for key, m in self._providers.items():
+            for i in m.infos:
+                self._owner.setdefault(i.name, key)
+
+    @property
+    def names(self) -> list[str]:
+        return [i.name for i in self.infos]
+
+    def info(self, name: str) -> MeasureInfo:
+        return next(i for i in self.infos if i.name == name)
+
+    def provider(self, key: str) -> Measure:
+        if key not in self._providers:
+            self._providers[key] = self._lazy[key]()
+        return self._providers[key]
+
+    def __call__(self, img: torch.Tensor) -> dict[str, np.ndarray]:
+        img = check_img(img)
+        keys = dict.fromkeys(self._owner[n] for n in self.names)
+        scores: dict[str, np.ndarray] = {}
+        for k in keys:
+            scores.update(self.provider(k)(img))
+        return {n: np.asarray(scores[n], dtype=np.float64) for n in self.names}
+
+
+__all__ = ["Measure", "MeasureError", "MeasureInfo", "MeasureSet", "ImageStats", "catalog", "check_img",
+           "to_uint8", "GROUPS"]

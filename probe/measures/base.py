@@ -1,0 +1,52 @@
+"""Measure protocol: images -> named attribute scores, each with a declared unit and range."""
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+import numpy as np
+import torch
+
+from ..errors import ProbeError
+
+
+class MeasureError(ProbeError):
+    """A measure was named or used wrongly; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class MeasureInfo:
+    name: str
+    unit: str
+    lo: float
+    hi: float
+    description: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Measure:
+    """A scorer of several named attributes. Call with img [N, 3, H, W] in [-1, 1] -> {name: float64 [N]}."""
+
+    infos: tuple[MeasureInfo, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.infos)
+
+    def __call__(self, img: torch.Tensor) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+def check_img(img: torch.Tensor) -> torch.Tensor:
+    """Validate img [N, 3, H, W] (float, [-1, 1]) and return it detached on CPU."""
+    img = torch.as_tensor(img)
+    if img.dim() != 4 or img.shape[1] != 3:
+        raise MeasureError(f"measures take img [N, 3, H, W]; got shape {list(img.shape)}")
+    return img.detach().float().cpu()
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[-1, 1] img [N, 3, H, W] -> uint8 [N, H, W, 3] (round half up, as image writers do)."""
+    x = ((check_img(img).clamp(-1, 1) + 1) * 127.5 + 0.5).floor().clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().numpy()

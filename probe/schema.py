@@ -1,0 +1,42 @@
+"""Table contracts of a study directory (schema version 1). `probe.store` is the only writer.
+
+study/
+  manifest.json          study id, spec, model + weights hash, measures (unit, range), seeds, versions,
+                         status ("running" | "complete"), completed parts, schema_version
+  latents.npy            base latents [N, *shape(space)] float32, row i = sample_id i
+  samples.parquet        SAMPLE_COLUMNS + one float column per measure
+  interventions.parquet  INTERVENTION_COLUMNS + per measure: <measure>, d_<measure>
+  parts/                 atomically written Parquet parts (interventions-*.parquet), merged on completion
+  directions/*.npz       DirectionSet files
+  effects.parquet        EFFECT_COLUMNS
+  correlations.parquet   CORRELATION_COLUMNS
+  controlling.parquet    CONTROLLING_COLUMNS
+  embedding.parquet      EMBEDDING_COLUMNS
+"""
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SAMPLE_COLUMNS = {"sample_id": "int64", "seed": "int64", "space": "string", "norm": "float64",
+                  "logp": "float64", "chi2_pct": "float64"}
+
+# target_kind: variable | direction | channel ; target examples: "z[17]", "interfacegan/gender", "b2:c41"
+# walk: linear | isodensity | layers | channel | variable ; step: index of alpha in the plan's alpha list
+INTERVENTION_COLUMNS = {"sample_id": "int64", "target_kind": "string", "target": "string", "method": "string",
+                        "walk": "string", "step": "int64", "alpha": "float64", "norm": "float64",
+                        "logp": "float64", "dlogp": "float64"}
+
+EFFECT_COLUMNS = {"method": "string", "target": "string", "measure": "string", "slope": "float64",
+                  "slope_lo": "float64", "slope_hi": "float64", "r2": "float64", "p": "float64", "q": "float64",
+                  "n": "int64"}
+
+CORRELATION_COLUMNS = {"variable": "string", "measure": "string", "r": "float64", "p": "float64", "q": "float64",
+                       "n": "int64"}
+
+CONTROLLING_COLUMNS = {"measure": "string", "rank": "int64", "target": "string", "effect": "float64",
+                       "q": "float64", "source": "string"}
+
+EMBEDDING_COLUMNS = {"point_id": "int64", "kind": "string", "sample_id": "int64", "target": "string",
+                     "alpha": "float64", "x": "float64", "y": "float64"}
+
+TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding")
