@@ -12,6 +12,7 @@ study/
   correlations.parquet   CORRELATION_COLUMNS
   controlling.parquet    CONTROLLING_COLUMNS
   embedding.parquet      EMBEDDING_COLUMNS
+  evaluation.parquet     EVALUATION_COLUMNS
 """
 from __future__ import annotations
 
@@ -39,4 +40,8 @@ CONTROLLING_COLUMNS = {"measure": "string", "rank": "int64", "target": "string",
 EMBEDDING_COLUMNS = {"point_id": "int64", "kind": "string", "sample_id": "int64", "target": "string",
                      "alpha": "float64", "x": "float64", "y": "float64"}
 
-TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding")
+# per direction, from the engine's tables (probe.directions.evaluate): how specific and density-safe each walk is
+EVALUATION_COLUMNS = {"method": "string", "target": "string", "measure": "string", "slope": "float64",
+                      "specificity": "float64", "dlogp_abs_mean": "float64", "dlogp_abs_max": "float64"}
+
+TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding", "evaluation")
