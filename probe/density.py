@@ -6,6 +6,8 @@ import math
 import numpy as np
 import torch
 
+from .errors import ProbeError
+
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float64).reshape(len(x), -1)
@@ -44,9 +46,13 @@ class GaussianDensity:
         self.shrinkage = shrinkage
 
     def fit(self, x: torch.Tensor) -> "GaussianDensity":
-        x = _flat(x)
+        """Fit on w [N, D], or on ws [N, L, D] (layers pooled, so logp scores each layer and sums)."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        x = x.reshape(-1, x.shape[-1]) if x.dim() == 3 else _flat(x)
         if x.shape[0] < 2:
-            raise ValueError("GaussianDensity.fit needs at least 2 samples")
+            raise ProbeError("GaussianDensity.fit needs at least 2 samples; sample more latents")
+        if not torch.isfinite(x).all():
+            raise ProbeError("GaussianDensity.fit got NaN or inf values; pass finite latents")
         self.mean_ = x.mean(0)
         cov = torch.cov(x.T).reshape(x.shape[1], x.shape[1])
         cov = cov + self.shrinkage * cov.diagonal().mean() * torch.eye(x.shape[1], dtype=torch.float64)
@@ -57,7 +63,11 @@ class GaussianDensity:
 
     def mahalanobis(self, x: torch.Tensor) -> torch.Tensor:
         """Mahalanobis distance per sample.  # [N, D] -> [N]"""
-        d = (_flat(x) - self.mean_).T
+        x = _flat(x)
+        if x.shape[1] != self.mean_.shape[0]:
+            raise ProbeError(f"GaussianDensity was fitted on dimension {self.mean_.shape[0]}, got latents of "
+                             f"dimension {x.shape[1]}; score the same space it was fitted on")
+        d = (x - self.mean_).T
         return torch.linalg.solve_triangular(self._chol, d, upper=False).norm(dim=0)
 
     def logp(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,5 +97,5 @@ def latent_stats(latent: torch.Tensor, space: str, density: GaussianDensity | No
         s = z_stats(latent)
         return {"norm": s["norm"], "logp": s["logp"]}
     if density is None:
-        raise ValueError(f"latent space {space!r} needs a fitted GaussianDensity (fit it on sampled w)")
+        raise ProbeError(f"latent space {space!r} needs a fitted GaussianDensity (fit it on sampled w)")
     return {"norm": norm(latent).numpy(), "logp": density.logp(latent).numpy()}

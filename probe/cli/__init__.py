@@ -21,3 +21,10 @@ def main() -> None:
 
 
 from . import models as _models  # noqa: E402,F401  (registers commands)
+from . import report as _report  # noqa: E402,F401  (engineer F: probe report)
+from . import run as _run  # noqa: E402,F401  (engineer B: probe run)
+from . import discover as _discover  # noqa: E402,F401  (engineer D: probe discover, probe evaluate)
+from . import dash as _dash  # noqa: E402,F401  (engineer G: probe dash)
+from . import analyze as _analyze  # noqa: E402,F401  (engineer C: probe stats, probe embed)
+from . import edit as _edit  # noqa: E402,F401  (engineer E: probe drag, probe invert, probe drag-eval)
+from . import demo as _demo  # noqa: E402,F401

@@ -23,5 +23,6 @@ def models_cmd(describe: str = typer.Option(None, "--describe", help="load this 
 def measures_cmd() -> None:
     """List the built-in measures with unit and range."""
     from ..measures import catalog
+    typer.echo(f"{'measure':<12} {'range':<10} {'unit':<19} description")
     for i in catalog():
-        typer.echo(f"{i.name:<12} [{i.lo:g}, {i.hi:g}] {i.unit:<20} {i.description}")
+        typer.echo(f"{i.name:<12} {f'[{i.lo:g}, {i.hi:g}]':<10} {i.unit:<19} {i.description}")

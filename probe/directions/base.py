@@ -86,7 +86,7 @@ class DirectionSet:
         if self.space not in model.spaces:
             raise DirectionError(f"directions of {self.method!r} live in space {self.space!r}, which model "
                                  f"{model.name!r} does not have (spaces {list(model.spaces)})")
-        ok = {"z": (model.z_dim,), "w": (model.w_dim,), "ws": (model.w_dim, model.dim("ws"))}[self.space]
+        ok = (model.w_dim, model.dim("ws")) if self.space == "ws" else (model.dim(self.space),)
         if self.dim not in ok:
             raise DirectionError(f"directions of {self.method!r} have dimension {self.dim}, but space "
                                  f"{self.space!r} of model {model.name!r} takes {' or '.join(map(str, ok))}; "

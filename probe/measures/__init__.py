@@ -96,7 +96,15 @@ class MeasureSet:
         keys = dict.fromkeys(self._owner[n] for n in self.names)
         scores: dict[str, np.ndarray] = {}
         for k in keys:
-            scores.update(self.provider(k)(img))
+            got = self.provider(k)(img)
+            for n in self.names:
+                if self._owner[n] == k:
+                    if n not in got:
+                        raise MeasureError(f"measure {k!r} declared {n!r} in its infos but did not return it")
+                    if np.shape(got[n]) != (len(img),):
+                        raise MeasureError(f"measure {k!r} returned {n!r} with shape {list(np.shape(got[n]))}; "
+                                           f"expected one value per image [{len(img)}]")
+                    scores[n] = got[n]
         return {n: np.asarray(scores[n], dtype=np.float64) for n in self.names}
 
 

@@ -33,11 +33,13 @@ class ImageStats(Measure):
         hue = torch.rad2deg(torch.atan2((wgt * ang.sin()).sum((1, 2)), (wgt * ang.cos()).sum((1, 2)))) % 360
         H, W = luma.shape[1:]
         tot = luma.sum((1, 2)).clamp_min(1e-12)
+        dark = luma.sum((1, 2)) <= 1e-12
         xs = (torch.arange(W) + 0.5) / W
         ys = (torch.arange(H) + 0.5) / H
         out = {
             "brightness": luma.mean((1, 2)), "contrast": luma.flatten(1).std(1, unbiased=False),
             "saturation": sat.mean((1, 2)), "hue": hue,
-            "centroid_x": (luma.sum(1) * xs).sum(1) / tot, "centroid_y": (luma.sum(2) * ys).sum(1) / tot,
+            "centroid_x": torch.where(dark, 0.5, (luma.sum(1) * xs).sum(1) / tot),  # black image: centre
+            "centroid_y": torch.where(dark, 0.5, (luma.sum(2) * ys).sum(1) / tot),
         }
         return {k: v.double().numpy() for k, v in out.items()}

@@ -107,6 +107,8 @@ class Generator:
     # ---- sampling and spaces --------------------------------------------------------------
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """Deterministic z ~ N(0, I) for a seed.  # [n, z_dim]"""
+        if int(n) < 0:
+            raise ModelError(f"sample: n must be >= 0, got {n}")
         g = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.z_dim, generator=g).to(self.device)
 

@@ -27,10 +27,17 @@ class TorchGenerator(Generator):
 
     def __init__(self, module: nn.Module, z_dim: int, *, name: str = "torch", sites: Mapping[str, str] | None = None,
                  conv_input: bool | None = None):
-        self.module = module.eval().requires_grad_(False)
+        self.module = module.eval()
+        for p in module.parameters():  # (ScriptModules refuse module.requires_grad_)
+            p.requires_grad_(False)
         self.name, self.z_dim = name, int(z_dim)
         self.conv_input = self._probe_input() if conv_input is None else conv_input
-        if sites is None:
+        if isinstance(module, torch.jit.ScriptModule):
+            if sites:
+                raise ModelError(f"model {name!r} is TorchScript: forward hooks do not run inside it, so it has no "
+                                 f"sites; load the Python module through path/to/file.py:factory for site reads")
+            sites = {}  # hooks never fire in scripted code: offer no sites rather than silently empty reads
+        elif sites is None:
             sites = {n: n for n, m in module.named_modules()
                      if n and isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.GELU))}
         self.site_modules = {s: _resolve(module, p) for s, p in sites.items()}

@@ -25,7 +25,9 @@ class StyleGANGenerator(Generator):
         if missing:
             raise ModelError(f"model {name!r} lacks {missing} of the NVlabs interface "
                              f"(mapping, synthesis, z_dim, w_dim, num_ws)")
-        self.module = module.eval().requires_grad_(False)
+        self.module = module.eval()
+        for p in module.parameters():  # (ScriptModules refuse module.requires_grad_)
+            p.requires_grad_(False)
         self.name = name
         self.z_dim, self.w_dim, self.num_ws = int(module.z_dim), int(module.w_dim), int(module.num_ws)
         self.c_dim = int(getattr(module, "c_dim", 0) or 0)

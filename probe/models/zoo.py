@@ -24,19 +24,25 @@ from .stylegan import StyleGANGenerator
 
 
 def _tiny_dcgan() -> Generator:
-    torch.manual_seed(0)
-    net = nn.Sequential(
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
+        torch.manual_seed(0)
+        net = _tiny_dcgan_net()
+    return TorchGenerator(net, 16, name="tiny-dcgan", sites={"b1": "2", "b2": "5", "b3": "8"}, conv_input=True)
+
+
+def _tiny_dcgan_net() -> nn.Module:
+    return nn.Sequential(
         nn.ConvTranspose2d(16, 64, 4, 1, 0), nn.BatchNorm2d(64), nn.ReLU(),
         nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
         nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
         nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Tanh())
-    return TorchGenerator(net, 16, name="tiny-dcgan", sites={"b1": "2", "b2": "5", "b3": "8"}, conv_input=True)
 
 
 def _tiny_stylegan() -> Generator:
     from .stylegan_lite import StyleGANLite
-    torch.manual_seed(0)
-    net = StyleGANLite(z_dim=16, w_dim=16, resolution=32, channels={4: 32, 8: 32, 16: 16, 32: 8}, mapping_layers=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = StyleGANLite(z_dim=16, w_dim=16, resolution=32, channels={4: 32, 8: 32, 16: 16, 32: 8}, mapping_layers=2)
     return StyleGANGenerator(net, name="tiny-stylegan")
 
 
@@ -99,9 +105,13 @@ def _from_checkpoint(path: Path) -> Generator:
         is_script = any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
     if is_script:
         try:
-            return wrap(torch.jit.load(str(path), map_location="cpu"), path.stem)
+            mod = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:  # noqa: BLE001
-            raise ModelError(f"{path.name}: TorchScript archive failed to load: {e}") from None
+            raise ModelError(f"{path.name}: TorchScript archive failed to load: {str(e).splitlines()[0][:200]}") from None
+        if not (hasattr(mod, "z_dim") or hasattr(mod, "nz") or hasattr(mod, "mapping")):
+            raise ModelError(f"{path.name}: TorchScript module has no `z_dim` attribute (torch.jit.trace drops it); "
+                             f"export with torch.jit.script on a module that sets self.z_dim")
+        return wrap(mod, path.stem)
     try:
         torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001

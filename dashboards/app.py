@@ -1,0 +1,191 @@
+"""Dash app factory: `create_app(study_dir)` -> a multi-page dash.Dash reading one study directory.
+
+Pages live in `dashboards/pages/` (one module per page: PATH, NAME, layout(ctx), register(app, ctx)); an
+explicit router maps the URL path to a page, so several apps can be built in one process (tests). Figures come
+from `probe.figures` only. Every callback answers bad input with a one-line message (`ctx.guard`), never a
+traceback. The app reads only from the study root it was given.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import dash
+import numpy as np
+from dash import Input, Output, dcc, html
+from flask import abort, send_file
+
+from probe.errors import ProbeError
+from probe.store import Study
+
+from .pages import PAGES
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+class PathError(ProbeError):
+    """A path asked for by the browser lies outside the study root."""
+
+
+def within(root: str | os.PathLike, rel: str) -> Path:
+    """Resolve `rel` inside `root`; PathError if it escapes (.., absolute paths, symlinks out)."""
+    root = Path(root).resolve()
+    p = (root / rel).resolve()
+    if p != root and root not in p.parents:
+        raise PathError(f"path {rel!r} lies outside the study root {str(root)!r}; name a file inside it")
+    return p
+
+
+def error_box(msg: str, id: str | None = None) -> html.Div:
+    """One-line error message (red box) shown in place of a figure or table."""
+    kw = {"id": id} if id else {}
+    return html.Div(str(msg), className="probe-error", **kw)
+
+
+def note_box(msg: str) -> html.Div:
+    return html.Div(str(msg), className="probe-note")
+
+
+class Context:
+    """What pages share: the study, a lazily loaded model, small caches, the background job registry."""
+
+    def __init__(self, study: Study):
+        self.study = study
+        self.root = study.path.resolve()
+        self._lock = threading.Lock()
+        self._tables: dict = {}
+        self._thumbs: dict = {}
+        self.jobs: dict[str, dict] = {}
+
+    # ---- data ----------------------------------------------------------------------------------
+    def table(self, name: str):
+        """Cached study table (a StoreError naming the command that makes it when absent)."""
+        if name not in self._tables:
+            self._tables[name] = self.study.table(name)
+        return self._tables[name]
+
+    def has(self, name: str) -> bool:
+        return self.study.has(name)
+
+    def latents(self) -> np.ndarray:
+        if "latents" not in self._tables:
+            self._tables["latents"] = self.study.latents()
+        return self._tables["latents"]
+
+    def model(self):
+        with self._lock:
+            return self.study.model()
+
+    def images(self, sample_ids) -> "np.ndarray":
+        """Base images of samples.  # [N, 3, H, W] in [-1, 1] (torch tensor)"""
+        import torch
+        ids = np.asarray(sample_ids, dtype=np.int64)
+        lat = self.latents()
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(lat)):
+            raise ProbeError(f"sample_id must lie in 0..{len(lat) - 1}")
+        with self._lock, torch.no_grad():
+            return self.study.model().synthesize(torch.from_numpy(lat[ids]), self.study.space)
+
+    def render(self, sample_ids, target, alphas):
+        """Study.render under the model lock.  # -> img [N, A, 3, H, W]"""
+        with self._lock:
+            return self.study.render(sample_ids, target, alphas)
+
+    def thumb(self, sample_id: int, size: int = 96) -> str:
+        """Data URI of one sample's image (cached)."""
+        from probe.figures import img_to_data_uri
+        key = (int(sample_id), size)
+        if key not in self._thumbs:
+            self._thumbs[key] = img_to_data_uri(self.images([int(sample_id)])[0], size)
+        return self._thumbs[key]
+
+    def alphas(self) -> list[float]:
+        a = self.study.alphas
+        return a if a else [-2.0, -1.0, 0.0, 1.0, 2.0]
+
+    # ---- jobs ----------------------------------------------------------------------------------
+    def start_job(self, fn, **info) -> str:
+        """Run fn(job) in a daemon thread; job is a dict with 'stop' (threading.Event) the fn must poll."""
+        jid = uuid.uuid4().hex[:12]
+        job = {"id": jid, "stop": threading.Event(), "state": "running", "step": 0, "error": None, **info}
+        self.jobs[jid] = job
+
+        def run():
+            try:
+                fn(job)
+                job["state"] = "stopped" if job["stop"].is_set() else "done"
+            except ProbeError as e:
+                job.update(state="error", error=str(e))
+            except Exception as e:  # noqa: BLE001 - shown as one line in the page
+                job.update(state="error", error=f"{type(e).__name__}: {e}")
+
+        job["thread"] = threading.Thread(target=run, name=f"probe-job-{jid}", daemon=True)
+        job["thread"].start()
+        return jid
+
+    def job(self, jid: str | None) -> dict | None:
+        return self.jobs.get(jid) if jid else None
+
+    # ---- callbacks -----------------------------------------------------------------------------
+    def guard(self, n_out: int = 1, err_index: int = 0):
+        """Decorator: a callback's ProbeError/other exception becomes an error box at output `err_index`."""
+        def deco(fn):
+            @functools.wraps(fn)
+            def wrapped(*a, **k):
+                try:
+                    return fn(*a, **k)
+                except dash.exceptions.PreventUpdate:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    msg = str(e) if isinstance(e, ProbeError) else f"{type(e).__name__}: {e}"
+                    out = [dash.no_update] * n_out
+                    out[err_index] = error_box(msg)
+                    return out[0] if n_out == 1 else tuple(out)
+            return wrapped
+        return deco
+
+
+def _nav() -> html.Nav:
+    return html.Nav([dcc.Link(p.NAME, href=p.PATH, id=f"nav-{p.KEY}", className="nav-link") for p in PAGES],
+                    className="probe-nav")
+
+
+def create_app(study_dir: str | os.PathLike, title: str | None = None) -> dash.Dash:
+    """Build the dashboard for one study directory; ProbeError (one line) if it is not a study."""
+    study = Study(study_dir)
+    ctx = Context(study)
+    app = dash.Dash(__name__, title=title or f"latent-probe: {study.name}", assets_folder=str(ASSETS),
+                    suppress_callback_exceptions=True, update_title=None)
+    app.layout = html.Div([
+        dcc.Location(id="url"),
+        html.Header([html.H1(f"latent-probe: {study.name}", id="title"), _nav()], className="probe-header"),
+        html.Main(id="page", className="probe-page"),
+    ])
+    by_path = {p.PATH: p for p in PAGES}
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    @ctx.guard()
+    def route(path):
+        page = by_path.get((path or "/").rstrip("/") or "/")
+        if page is None:
+            return error_box(f"no page at {path!r}; pages: {', '.join(by_path)}", id="page-error")
+        return page.layout(ctx)
+
+    for p in PAGES:
+        p.register(app, ctx)
+
+    @app.server.route("/study-file/<path:rel>")
+    def study_file(rel):  # only files inside the study root; never a listing
+        try:
+            p = within(ctx.root, rel)
+        except PathError:
+            abort(403)
+        if not p.is_file() or p.suffix not in (".json", ".parquet", ".npz", ".npy", ".html"):
+            abort(404)
+        return send_file(p, as_attachment=p.suffix != ".json")
+
+    app.probe_ctx = ctx
+    return app

@@ -1,0 +1,79 @@
+"""Walks: a direction (any method) -> measure curves vs alpha with CIs, density curve, image strips; compare."""
+from __future__ import annotations
+
+from dash import Input, Output, dcc, html
+
+from probe import figures as F
+from probe.errors import ProbeError
+
+from ._util import field, graph, missing
+
+KEY, PATH, NAME = "walks", "/walks", "Walks"
+STRIP_SAMPLES = 4
+
+
+def _targets(ctx) -> list[dict]:
+    d = ctx.table("interventions")[["target", "target_kind", "method"]].drop_duplicates("target")
+    order = {"direction": 0, "channel": 1, "variable": 2}
+    d = d.assign(o=d["target_kind"].map(order)).sort_values(["o", "target"], kind="stable")
+    return [{"label": f"{t} ({k})", "value": t} for t, k in zip(d["target"], d["target_kind"])]
+
+
+def layout(ctx):
+    if not ctx.has("interventions"):
+        return html.Div([html.H2("Walks"), missing(ctx, "interventions", id="wk-missing")])
+    opts = _targets(ctx)
+    ms = ctx.study.measures
+    dirs = [o["value"] for o in opts if "/" in o["value"]]
+    return html.Div([
+        html.H2("Walks"),
+        html.Div([field("target", dcc.Dropdown(id="wk-target", options=opts, value=opts[0]["value"],
+                                               clearable=False, style={"width": "280px"})),
+                  field("measures", dcc.Dropdown(id="wk-measures", options=ms, value=ms[:2], multi=True,
+                                                 style={"width": "360px"})),
+                  field("density", dcc.RadioItems(id="wk-density", value="dlogp", inline=True, options=[
+                      {"label": v, "value": v} for v in ("dlogp", "logp", "norm")]))], className="controls"),
+        html.Div([html.Div(id="wk-curves-box", className="col"), html.Div(id="wk-density-box", className="col")],
+                 className="row"),
+        html.Div(id="wk-strip-box"),
+        html.H3("Compare methods"),
+        html.Div([field("targets", dcc.Dropdown(id="wk-compare", options=opts, value=dirs[:4] or [opts[0]["value"]],
+                                                multi=True, style={"width": "520px"})),
+                  field("measure", dcc.Dropdown(id="wk-cmp-measure", options=ms, value=ms[0], clearable=False,
+                                                style={"width": "200px"}))], className="controls"),
+        html.Div([html.Div(id="wk-compare-box", className="col"), html.Div(id="wk-eval-box", className="col")],
+                 className="row"),
+    ])
+
+
+def register(app, ctx):
+    @app.callback(Output("wk-curves-box", "children"), Output("wk-density-box", "children"),
+                  Output("wk-strip-box", "children"), Input("wk-target", "value"), Input("wk-measures", "value"),
+                  Input("wk-density", "value"))
+    @ctx.guard(3)
+    def one(target, measures, dens):
+        if not measures:
+            raise ProbeError("measures: pick at least one measure to plot")
+        dens = dens or "dlogp"
+        d = ctx.table("interventions")
+        d = d[d["target"] == target]
+        if d.empty:
+            raise ProbeError(f"target {target!r} has no rows in the interventions table; pick another")
+        curves = F.measure_curves(d, measures, by="measure", title=f"{target}: change of measure vs alpha (95% CI)")
+        density = F.density_curve(d, value=dens, title=f"{target}: {dens} vs alpha (95% CI)")
+        alphas = sorted(d["alpha"].unique().tolist())
+        ids = list(range(min(STRIP_SAMPLES, len(ctx.latents()))))
+        strip = F.image_strip(ctx.render(ids, target, alphas), alphas, sample_ids=ids, title=f"{target}")
+        return graph("wk-curves", curves), graph("wk-dens", density), graph("wk-strip", strip)
+
+    @app.callback(Output("wk-compare-box", "children"), Output("wk-eval-box", "children"),
+                  Input("wk-compare", "value"), Input("wk-cmp-measure", "value"))
+    @ctx.guard(2)
+    def compare(targets, measure):
+        if not targets:
+            raise ProbeError("targets: pick one or more targets to compare")
+        d = ctx.table("interventions")
+        fig = F.measure_curves(d[d["target"].isin(targets)], measure, by="target",
+                               title=f"d_{measure} vs alpha per target (95% CI)")
+        ev = missing(ctx, "evaluation") or graph("wk-eval", F.method_comparison(ctx.table("evaluation"), measure))
+        return graph("wk-cmp", fig), ev

@@ -1,0 +1,129 @@
+"""`probe discover STUDY --method M`: fit a DirectionSet into STUDY/directions/; `probe evaluate STUDY`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app
+from ..errors import ProbeError
+
+METHODS = ("interfacegan", "dplase", "ganspace", "sefa", "random")
+
+
+def _csv(s: str | None) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else []
+
+
+def _conditions(spec: list[str]) -> list[tuple[str, list[str]]]:
+    out = []
+    for c in spec:
+        primal, sep, rest = c.partition(":")
+        conds = [x for x in rest.split("+") if x]
+        if not sep or not primal or not conds:
+            raise ProbeError(f"--condition {c!r}: write PRIMAL:COND[+COND...], e.g. gender:age or gender:age+yaw")
+        out.append((primal, conds))
+    return out
+
+
+def _ratio(s: str):
+    try:
+        if "=" not in s:
+            return float(s)
+        return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in _csv(s))}
+    except ValueError:
+        raise ProbeError(f"--ratio {s!r}: give a number (0.02) or measure=value pairs (gender=0.1,age=0.3)") from None
+
+
+@app.command("discover")
+def discover_cmd(
+        study: Path = typer.Argument(..., help="study directory (made by probe run)"),
+        method: str = typer.Option(..., "--method", "-m", help=f"one of {', '.join(METHODS)}"),
+        measures: str = typer.Option(None, "--measures", help="interfacegan: comma list (default: the study's)"),
+        condition: list[str] = typer.Option([], "--condition", help="interfacegan: PRIMAL:COND[+COND], e.g. "
+                                            "gender:age; adds the conditional direction 'gender|age'"),
+        n: int = typer.Option(5000, "--n", help="interfacegan: latents to sample and score; ganspace: PCA samples"),
+        ratio: str = typer.Option("0.02", "--ratio", help="interfacegan: fraction (or count) per side, one "
+                                  "value or per measure: gender=0.1,age=0.3"),
+        from_study: bool = typer.Option(False, "--from-study", help="interfacegan: fit on the study's own "
+                                        "samples and latents instead of sampling --n new ones"),
+        k: int = typer.Option(None, "--k", help="number of directions (dplase 8, ganspace/sefa 20, random 8)"),
+        site: str = typer.Option(None, "--site", help="dplase / ganspace(z): feature site (default first site)"),
+        steps: int = typer.Option(600, "--steps", help="dplase: Adam iterations"),
+        no_density: bool = typer.Option(False, "--no-density", help="dplase: train with linear walks"),
+        layers: str = typer.Option(None, "--layers", help="sefa: ws layer range START-END (end exclusive)"),
+        space: str = typer.Option(None, "--space", help="latent space (default: the study's; ws -> w where "
+                                  "the method works in w)"),
+        seed: int = typer.Option(0, "--seed"),
+        stem: str = typer.Option(None, "--name", help="file stem in STUDY/directions/ (default the method)"),
+        progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
+    """Fit directions with one method and save them into the study (then walk them with a spec)."""
+    from ..store import Study
+    if method not in METHODS:
+        raise ProbeError(f"--method {method!r} unknown; use one of {list(METHODS)}")
+    st = Study(study)
+    model = st.model()
+    sp = space or st.space
+    if method == "interfacegan":
+        ratio = _ratio(ratio)
+        from ..directions.interfacegan import InterFaceGAN, fit_from_model
+        ms = _csv(measures) or st.measures
+        pairs = _conditions(condition)
+        missing = sorted({m for p, c in pairs for m in [p, *c]} - set(ms))
+        if missing:
+            raise ProbeError(f"--condition names {missing}, which are not in --measures {ms}; add them")
+        if from_study:
+            samples = st.table("samples")
+            bad = [m for m in ms if m not in samples]
+            if bad:
+                raise ProbeError(f"--from-study: the study's samples lack measures {bad}; drop --from-study")
+            lat = st.latents()
+            if sp != st.space:
+                raise ProbeError(f"--from-study fits in the study's space {st.space!r}; drop --space")
+            est = InterFaceGAN(ms, ratio=ratio, space=sp, seed=seed).fit(
+                lat, {m: samples.sort_values("sample_id")[m].to_numpy() for m in ms}, model=model)
+        else:
+            est = fit_from_model(model, ms, n=n, seed=seed, space=sp, ratio=ratio, progress=progress)
+        ds = est.with_conditionals(pairs)
+        for name, info in zip(ds.names, ds.info):
+            typer.echo(f"  {name:<16} held-out accuracy {info['acc_val']:.3f} (n_val {info['n_val']})")
+    elif method == "dplase":
+        from ..directions.dplase import DPLaSE
+        sp = "w" if sp == "ws" else sp
+        est = DPLaSE(k or 8, site=site, space=sp, steps=steps, density=not no_density, seed=seed,
+                     progress=progress).fit(model, density=st.density() if sp == "w" else None)
+        ds = est.directions_
+        typer.echo(f"  trained {ds.provenance['steps']} steps in {ds.provenance['seconds']:.1f} s at site "
+                   f"{ds.site!r}")
+    elif method == "ganspace":
+        from ..directions.ganspace import GANSpace
+        ds = GANSpace(k or 20, n_samples=n, space="w" if sp == "ws" else sp, site=site, seed=seed).fit(model)
+        ds = ds.directions_
+    elif method == "sefa":
+        from ..directions.sefa import SeFa
+        lay = None
+        if layers:
+            try:
+                a, b = (int(x) for x in layers.split("-"))
+            except ValueError:
+                raise ProbeError(f"--layers {layers!r}: write START-END, e.g. 0-4") from None
+            lay = (a, b)
+        ds = SeFa(k or 20, layers=lay).fit(model).directions_
+    else:
+        from ..directions.random_dirs import RandomDirections
+        ds = RandomDirections(k or 8, seed=seed, space="w" if sp == "ws" else sp).fit(model).directions_
+    p = st.save_directions(ds, stem)
+    typer.echo(f"{len(ds)} {ds.method} directions in space {ds.space!r} -> {p}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(study: Path = typer.Argument(..., help="study directory whose spec walked direction targets")) -> None:
+    """Per direction: slopes of every measure, specificity, density drift -> STUDY/evaluation.parquet."""
+    from ..directions.evaluate import evaluate_study
+    from ..store import Study
+    df = evaluate_study(Study(study))
+    top = df[df["is_target"]].sort_values(["method", "target"])
+    for r in top.itertuples():
+        typer.echo(f"  {r.target:<28} {r.measure:<10} slope {r.slope:+.4f}  specificity {r.specificity:.2f}  "
+                   f"|dlogp| mean {r.dlogp_abs_mean:.3g} max {r.dlogp_abs_max:.3g}")
+    typer.echo(f"{len(top)} directions evaluated -> {Path(study) / 'evaluation.parquet'}")

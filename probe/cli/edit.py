@@ -1,0 +1,122 @@
+"""`probe drag`, `probe invert`, `probe drag-eval`: point-drag editing and GAN inversion."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from . import app
+from ..errors import ProbeError
+
+_POINT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*->\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def parse_point(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """'x,y->x,y' -> ((hx, hy), (tx, ty)) in pixel coordinates."""
+    m = _POINT.match(text or "")
+    if not m:
+        hint = "; quote it, the shell reads > as a redirect: --point '20,30->26,30'" if (text or "").endswith("-") else ""
+        raise ProbeError(f"--point: expected x,y->x,y (handle -> target pixels, e.g. 20,30->26,30), got {text!r}{hint}")
+    hx, hy, tx, ty = map(float, m.groups())
+    return (hx, hy), (tx, ty)
+
+
+def _load_latent(path: Path, space: Optional[str]) -> tuple[np.ndarray, str]:
+    if not path.is_file():
+        raise ProbeError(f"--latent: file {str(path)!r} does not exist (probe invert writes DIR/latent.npy)")
+    try:
+        lat = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise ProbeError(f"--latent: {path.name} is not a readable .npy array ({type(e).__name__})") from None
+    meta = path.with_name("inversion.json")
+    if space is None and meta.is_file():
+        space = json.loads(meta.read_text()).get("space")
+    if space is None:
+        raise ProbeError(f"--space: say which space {path.name} is in (z, w or ws)")
+    return lat, space
+
+
+@app.command("drag")
+def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.py:factory or .pt"),
+             point: List[str] = typer.Option(..., "--point", help="handle -> target as x,y->x,y (repeatable)"),
+             seed: int = typer.Option(0, "--seed", help="seed of the sample to edit (ignored with --latent)"),
+             latent: Optional[Path] = typer.Option(None, "--latent", help=".npy latent to edit (e.g. from probe invert)"),
+             space: Optional[str] = typer.Option(None, "--space", help="space of --latent (z, w, ws)"),
+             method: str = typer.Option("draggan", "--method", help="draggan | freedrag"),
+             site: Optional[str] = typer.Option(None, "--site", help="feature site (default: per model)"),
+             steps: int = typer.Option(200, "--steps", help="max optimisation steps"),
+             lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default: the method's)"),
+             out: Path = typer.Option(Path("drag.png"), "--out", help="PNG: before | after; latent saved as .npy")) -> None:
+    """Drag handle points to targets (DragGAN or FreeDrag) and save before | after."""
+    from ..edit import comparison_png, make_drag
+    from ..models import load_model
+    pairs = [parse_point(p) for p in point]
+    g = load_model(model)
+    if latent is not None:
+        lat, space = _load_latent(latent, space)
+    else:
+        lat, space = g.sample(1, seed), "z"
+    kw = {"max_steps": steps, "site": site} | ({"lr": lr} if lr is not None else {})
+    d = make_drag(method, **kw)
+    res = d.run(g, lat, space, [h for h, _ in pairs], [t for _, t in pairs])
+    before = g.synthesize(g.check_latent(lat, space), space)[0]
+    comparison_png([before, res.img], out)
+    np.save(out.with_suffix(".npy"), res.latent.cpu().numpy())
+    typer.echo(f"{method}: {res.steps} steps in {res.seconds:.2f} s, converged={res.converged}, "
+               f"points {res.points.round(1).tolist()} (targets {res.targets.round(1).tolist()})")
+    typer.echo(f"wrote {out} and {out.with_suffix('.npy')} (space {res.space})")
+
+
+@app.command("invert")
+def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
+               model: str = typer.Option("faces", "--model"),
+               out: Path = typer.Option(Path("inversion"), "--out", help="output folder"),
+               space: Optional[str] = typer.Option(None, "--space", help="z, w or ws (default: w if any, else z)"),
+               steps: int = typer.Option(400, "--steps"),
+               align: Optional[bool] = typer.Option(None, "--align/--no-align",
+                                                    help="align faces to the model framing (default: face models)"),
+               seed: int = typer.Option(0, "--seed")) -> None:
+    """Invert an image into the model's latent: writes latent.npy, inversion.json, comparison.png."""
+    from ..edit import comparison_png, invert
+    from ..models import load_model
+    g = load_model(model)
+    res = invert(g, image, space=space, steps=steps, align=align, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "latent.npy", res.latent.cpu().numpy())
+    (out / "inversion.json").write_text(json.dumps({"model": model, "space": res.space, "psnr": res.psnr,
+                                                    "psnr_init": res.psnr_init, "steps": steps, "aligned": res.aligned,
+                                                    "seconds": res.seconds, "image": str(image)}, indent=2))
+    comparison_png([res.target, res.img], out / "comparison.png")
+    typer.echo(f"PSNR {res.psnr:.2f} dB (start {res.psnr_init:.2f}) in {res.seconds:.1f} s, space {res.space}; "
+               f"wrote {out}/latent.npy, inversion.json, comparison.png")
+
+
+@app.command("drag-eval")
+def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
+                  pairs: int = typer.Option(20, "--pairs", help="number of face pairs"),
+                  seed: int = typer.Option(0, "--seed"),
+                  points: List[int] = typer.Option([1, 5], "--points", help="landmark settings: 1 and/or 5"),
+                  steps: int = typer.Option(200, "--steps", help="max optimisation steps per edit"),
+                  out: Optional[Path] = typer.Option(None, "--out", help="folder for drag_eval.csv and drag_eval.md")) -> None:
+    """DragGAN face-landmark protocol: MD before/after, time, steps, change outside, per method."""
+    from ..edit.evaluate import drag_eval, summarize, to_markdown
+    from ..models import load_model
+    g = load_model(model)
+
+    def show(row):
+        typer.echo(f"pair {row['pair']:>3} {row['points']}-point {row['method']:<9} MD {row['md_before']:5.2f} -> "
+                   f"{row['md_after']:5.2f} px, {row['steps']:>3} steps, {row['seconds']:5.2f} s", err=True)
+
+    edits = drag_eval(g, n_pairs=pairs, seed=seed, settings=tuple(points), progress=show,
+                       drag_kwargs={m: {"max_steps": steps} for m in ("draggan", "freedrag")})
+    table = to_markdown(summarize(edits))
+    typer.echo(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        edits.to_csv(out / "drag_eval.csv", index=False)
+        (out / "drag_eval.md").write_text(table + "\n")
+        typer.echo(f"wrote {out}/drag_eval.csv and {out}/drag_eval.md")

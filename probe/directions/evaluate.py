@@ -1,0 +1,108 @@
+"""Evaluate every direction walked in a study: per-measure slopes, specificity, density drift."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from .base import DirectionError
+
+
+def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Slope of y on x with a 95% t interval.  # -> slope, lo, hi"""
+    from scipy import stats
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or np.ptp(x) == 0:
+        return np.nan, np.nan, np.nan
+    xc = x - x.mean()
+    b = float(xc @ (y - y.mean()) / (xc @ xc))
+    resid = y - y.mean() - b * xc
+    se = float(np.sqrt(resid @ resid / (len(x) - 2) / (xc @ xc)))
+    h = stats.t.ppf(0.975, len(x) - 2) * se
+    return b, b - h, b + h
+
+
+def _slopes(iv: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
+    """(method, target, measure) -> slope, slope_lo, slope_hi: probe.stats when present, else OLS here."""
+    try:
+        from ..stats import effects_from_table  # engineer C's OLS (same model: d_<measure> ~ alpha)
+    except ImportError:
+        effects_from_table = None
+    if effects_from_table is not None:
+        eff = effects_from_table(iv, measures)
+        return eff[["method", "target", "measure", "slope", "slope_lo", "slope_hi"]].reset_index(drop=True)
+    rows = []
+    for (method, target), g in iv.groupby(["method", "target"], sort=False):
+        a = g["alpha"].to_numpy(float)
+        for m in measures:
+            b, lo, hi = _ols(a, g[f"d_{m}"].to_numpy(float))
+            rows.append({"method": method, "target": target, "measure": m, "slope": b, "slope_lo": lo,
+                         "slope_hi": hi})
+    return pd.DataFrame(rows)
+
+
+def _declared_measures(study) -> dict[str, str]:
+    """target -> the measure a supervised direction was fitted for (DirectionSet.info['measure'])."""
+    out = {}
+    try:
+        sets = study.directions()
+    except Exception:  # noqa: BLE001 - unreadable sets just leave targets undeclared
+        sets = {}
+    for ds in sets.values():
+        for i in range(len(ds)):
+            m = ds.info[i].get("measure") if i < len(ds.info) else None
+            if m:
+                out[ds.target(i)] = m
+    return out
+
+
+def evaluate(study) -> pd.DataFrame:
+    """One row per (method, target, measure) for every direction target in the study's interventions.
+
+    slope (+ slope_lo, slope_hi): change of the measure per unit alpha; effect_std = slope / std of the measure
+    over the study's samples; target_measure: the measure the direction was fitted for, or (unsupervised) the
+    one with the largest |effect_std|; specificity = |effect_std(target)| / sum |effect_std(others)|;
+    dlogp_abs_mean / dlogp_abs_max: |dlogp| over all the direction's walk rows.  -> schema.EVALUATION_COLUMNS+
+    """
+    iv = study.table("interventions")
+    iv = iv[iv["target_kind"] == "direction"]
+    if iv.empty:
+        raise DirectionError(f"study {study.name!r} walked no directions; add direction targets to the spec "
+                             f"(e.g. interfacegan/gender) and run it before probe evaluate")
+    measures = [m for m in study.measures if f"d_{m}" in iv.columns]
+    samples = study.table("samples")
+    std = {m: float(samples[m].std(ddof=1)) if m in samples else np.nan for m in measures}
+    for m in measures:
+        if not np.isfinite(std[m]) or std[m] <= 0:
+            std[m] = float(iv[m].std(ddof=1)) if m in iv else np.nan
+    sl = _slopes(iv, measures)
+    sl["effect_std"] = [s / std[m] if std[m] and np.isfinite(std[m]) else np.nan
+                        for s, m in zip(sl["slope"], sl["measure"])]
+    declared = _declared_measures(study)
+    dl = iv.assign(a=iv["dlogp"].abs()).groupby("target")["a"].agg(["mean", "max"])
+    walk = iv.groupby("target")["walk"].first()
+    parts = []
+    for target, g in sl.groupby("target", sort=False):
+        e = g.set_index("measure")["effect_std"].abs()
+        tm = declared.get(target)
+        if tm not in e.index:
+            name = target.split("/", 1)[-1].split("|")[0].split("@")[0]
+            tm = name if name in e.index else (e.idxmax() if e.notna().any() else e.index[0])
+        others = e.drop(tm).sum()
+        spec = float(e[tm] / others) if others > 0 else np.nan
+        parts.append(g.assign(target_measure=tm, is_target=g["measure"] == tm, specificity=spec,
+                              dlogp_abs_mean=float(dl.loc[target, "mean"]) if target in dl.index else np.nan,
+                              dlogp_abs_max=float(dl.loc[target, "max"]) if target in dl.index else np.nan,
+                              walk=walk.get(target, "")))
+    df = pd.concat(parts, ignore_index=True)
+    cols = list(schema.EVALUATION_COLUMNS) + ["slope_lo", "slope_hi", "effect_std", "target_measure", "is_target",
+                                              "walk"]
+    return df[cols]
+
+
+def evaluate_study(study) -> pd.DataFrame:
+    """evaluate(study) and write it as the study's `evaluation` table (atomic, via probe.store)."""
+    df = evaluate(study)
+    study.write_table("evaluation", df)
+    return df

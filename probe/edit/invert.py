@@ -1,0 +1,288 @@
+"""GAN inversion: find the latent whose image matches a given image, with no downloaded perceptual network.
+
+Loss: L1 + MSE over an image pyramid (full size down to 8 px), plus an optional SSIM term. Schedule as in the
+StyleGAN2-ADA projector: Adam, learning rate ramped up over the first 5 % of steps and cosine-down over the last
+25 %, Gaussian noise added to the latent that decays to zero at 75 % of the steps. Start: w_avg for w / ws
+(mean of 10,000 mapped z), or the best of `n_init` z (z = 0 and seeded draws) for z-only models, with a norm
+regulariser that keeps z near the prior's shell (|z| ~ sqrt(z_dim)).
+
+Photographs of faces are first aligned to the face model's framing: a similarity transform that maps the 5 dlib
+landmarks onto `FACE_TEMPLATE`, the mean landmarks of generated faces.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ProbeError
+from ..models.base import Generator
+
+# Mean 5-point dlib landmarks (x, y) of 256 generated faces of the `faces` model, as fractions of the image size.
+# How: probe.measures.faces.face_landmarks on model.synthesize(model.sample(256, 2026)), mean over faces, / 64.
+# Order: outer/inner corner of the eye on the image's right, outer/inner corner of the left one, base of the nose.
+FACE_TEMPLATE = np.array([[0.7239, 0.4261], [0.5932, 0.4319], [0.2676, 0.4296], [0.4005, 0.4331], [0.5017, 0.7028]])
+FACE_MODELS = {"faces"}
+
+
+class InversionError(ProbeError):
+    """An image could not be inverted as asked; the message names the field and the fix."""
+
+
+@dataclass
+class InversionResult:
+    """latent [1, *shape(space)]; img (reconstruction) and target [3, H, W] in [-1, 1]; psnr in dB (peak = 2)."""
+
+    latent: torch.Tensor
+    space: str
+    img: torch.Tensor
+    target: torch.Tensor
+    psnr: float
+    psnr_init: float
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+    aligned: bool = False
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two images in [-1, 1] (peak-to-peak 2).  # a, b [..., 3, H, W]"""
+    mse = float(F.mse_loss(a.float(), b.float()))
+    return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
+
+
+def _to_uint8(img) -> np.ndarray:
+    """A PIL image, path or uint8 array -> [H, W, 3] uint8."""
+    from PIL import Image
+    if isinstance(img, (str, Path)):
+        p = Path(img)
+        if not p.is_file():
+            raise InversionError(f"image file {str(p)!r} does not exist")
+        try:
+            img = Image.open(p)
+            img.load()
+        except Exception as e:  # noqa: BLE001 - any decoder failure reads the same to the user
+            raise InversionError(f"image file {p.name!r} could not be read as an image ({type(e).__name__}); "
+                                 f"pass a PNG or JPEG") from None
+    if isinstance(img, Image.Image):
+        img = np.asarray(img.convert("RGB"))
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        raise InversionError(f"img: numpy images must be uint8 [H, W, 3] (0..255), got dtype {a.dtype}; pass a "
+                             f"torch tensor [3, H, W] in [-1, 1] for float data")
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, -1)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise InversionError(f"img: expected an RGB image [H, W, 3], got shape {list(a.shape)}")
+    if min(a.shape[:2]) < 16:
+        raise InversionError(f"img: image is too small ({a.shape[1]}x{a.shape[0]}); give at least 16x16 pixels")
+    return np.ascontiguousarray(a[..., :3])
+
+
+def _from_uint8(a: np.ndarray) -> torch.Tensor:  # [H, W, 3] -> [3, H, W] in [-1, 1]
+    return torch.from_numpy(a.astype(np.float32) / 127.5 - 1).permute(2, 0, 1).contiguous()
+
+
+def _resize(a: np.ndarray, res: int) -> np.ndarray:  # centre square crop, then resize
+    from PIL import Image
+    h, w = a.shape[:2]
+    s = min(h, w)
+    a = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return np.asarray(Image.fromarray(a).resize((res, res), Image.LANCZOS))
+
+
+def detect_face(photo: np.ndarray) -> tuple[int, int, int, int]:
+    """The largest face box (left, top, right, bottom) in a photo, dlib's HOG detector.  # photo [H, W, 3] uint8"""
+    import dlib
+    boxes = dlib.get_frontal_face_detector()(photo, 1)
+    if len(boxes) == 0:
+        raise InversionError("no face found in the image; crop it to the face and pass align=False (--no-align)")
+    b = max(boxes, key=lambda r: r.width() * r.height())
+    return b.left(), b.top(), b.right(), b.bottom()
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray):
+    from skimage.transform import SimilarityTransform
+    if hasattr(SimilarityTransform, "from_estimate"):
+        tf = SimilarityTransform.from_estimate(src, dst)
+        if not tf:
+            raise InversionError("face alignment failed: the 5 landmarks are degenerate; pass align=False")
+        return tf
+    tf = SimilarityTransform()
+    tf.estimate(src, dst)
+    return tf
+
+
+def _warp(photo: np.ndarray, src: np.ndarray, res: int, over: int = 4) -> np.ndarray:
+    """Similarity-warp so that photo points `src` [5, 2] land on the template; render at over*res, area-downsample."""
+    from skimage.transform import warp
+    big = res * over
+    tf = _similarity(FACE_TEMPLATE * big, src)  # output (template) coords -> photo coords
+    out = warp(photo, tf, output_shape=(big, big), order=1, mode="edge", preserve_range=True)
+    out = out.reshape(res, over, res, over, 3).mean((1, 3))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def align_face(photo, resolution: int, iterations: int = 2) -> torch.Tensor:
+    """Crop and align a face photo to the face model's framing.  # -> img [3, R, R] in [-1, 1]
+
+    Finds the face (HOG detector), reads the 5 landmarks, fits the similarity transform onto FACE_TEMPLATE and
+    repeats on the aligned image, so that the landmarks are read in the same framing as for generated faces.
+    """
+    from ..measures.faces import face_landmarks
+    a = _to_uint8(photo)
+    x0, y0, x1, y1 = detect_face(a)
+    s = max(x1 - x0, y1 - y0) * 1.3
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    crop_box = np.array([cx - s / 2, cy - s / 2])
+    crop = _warp_box(a, crop_box, s, 128)
+    lm = face_landmarks(_from_uint8(crop)[None])[0] * (s / 128) + crop_box  # photo coords
+    out = _warp(a, lm, resolution)
+    for _ in range(iterations - 1):  # refine: landmarks read on the aligned framing, mapped back to the photo
+        lm_out = face_landmarks(_from_uint8(out)[None])[0]
+        lm = _similarity(FACE_TEMPLATE * resolution, lm)(lm_out)  # where the aligned image's landmarks lie in the photo
+        out = _warp(a, lm, resolution)
+    return _from_uint8(out)
+
+
+def _warp_box(a: np.ndarray, corner: np.ndarray, side: float, res: int) -> np.ndarray:
+    from skimage.transform import AffineTransform, warp
+    tf = AffineTransform(scale=side / res, translation=corner)
+    return np.clip(warp(a, tf, output_shape=(res, res), order=1, mode="edge", preserve_range=True) + 0.5,
+                   0, 255).astype(np.uint8)
+
+
+def prepare_image(model: Generator, img, align: bool | None = None) -> tuple[torch.Tensor, bool]:
+    """Turn a tensor / PIL image / uint8 array / path into the model's framing.  # -> img [3, R, R], aligned
+
+    Tensors must be [3, R, R] (or [1, 3, R, R]) in [-1, 1] at the model's resolution R; pictures are aligned
+    (face models, align=None or True) or centre-cropped and resized.
+    """
+    res = model.resolution
+    if isinstance(img, torch.Tensor):
+        t = img.detach().float().cpu()
+        if t.dim() == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.dim() != 3 or t.shape[0] != 3 or tuple(t.shape[1:]) != (res, res):
+            raise InversionError(f"img: expected a tensor [3, {res}, {res}] in [-1, 1] for model {model.name!r}, got "
+                                 f"{list(img.shape)}; pass a PIL image or uint8 array to have it cropped and resized")
+        if not torch.isfinite(t).all() or t.min() < -1.001 or t.max() > 1.001:
+            raise InversionError("img: tensor values must be finite and in [-1, 1] (x / 127.5 - 1 for 0..255 data)")
+        return t, False
+    if not isinstance(img, (np.ndarray, str, Path)) and not hasattr(img, "convert"):
+        raise InversionError(f"img: expected a torch tensor [3, H, W], a PIL image, a uint8 array [H, W, 3] or a "
+                             f"file path, got {type(img).__name__}")
+    a = _to_uint8(img)
+    if align is None:
+        align = model.name in FACE_MODELS
+    if align:
+        return align_face(a, res), True
+    return _from_uint8(_resize(a, res)), False
+
+
+def _gauss(size: int, sigma: float) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None]).expand(3, 1, size, size)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """Mean SSIM of images in [-1, 1] (Gaussian window, sigma 1.5).  # x, y [N, 3, H, W] -> scalar"""
+    k = _gauss(window, 1.5).to(x)
+    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+    f = lambda t: F.conv2d(t, k, groups=3)  # noqa: E731
+    mx, my = f(x), f(y)
+    vx, vy, cxy = f(x * x) - mx ** 2, f(y * y) - my ** 2, f(x * y) - mx * my
+    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean()
+
+
+def image_loss(x: torch.Tensor, y: torch.Tensor, ssim_weight: float = 0.0) -> torch.Tensor:
+    """L1 + MSE summed over a pyramid (halving down to 8 px) + ssim_weight * (1 - SSIM).  # per batch item [N]"""
+    total = x.new_zeros(x.shape[0])
+    if ssim_weight:
+        total = total + ssim_weight * torch.stack([1 - ssim(a[None], b[None]) for a, b in zip(x, y)])
+    while True:
+        total = total + (x - y).abs().mean((1, 2, 3)) + (x - y).square().mean((1, 2, 3))
+        if min(x.shape[-2:]) < 16:
+            return total
+        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+
+
+def _start(model: Generator, space: str, target: torch.Tensor, n_init: int, seed: int, ssim_weight: float):
+    """Initial latent [1, *shape] and its per-dimension noise scale."""
+    if space == "z":
+        z = torch.cat([torch.zeros(1, model.z_dim, device=model.device), model.sample(max(n_init - 1, 0), seed)])
+        with torch.no_grad():
+            imgs = torch.cat([model.synthesize(c, "z") for c in z.split(32)])
+            loss = image_loss(imgs, target.expand_as(imgs), ssim_weight)
+        return z[int(loss.argmin())][None], math.sqrt(model.z_dim)
+    with torch.no_grad():
+        w = model.to_space(model.sample(10_000, 123), "z", "w")
+        avg = model.w_avg() if hasattr(model, "w_avg") else w.mean(0)
+        std = float((w - avg).square().sum(1).mean().sqrt())
+    w0 = avg.reshape(1, -1).to(model.device)
+    return (w0 if space == "w" else w0[:, None].repeat(1, model.num_ws, 1)), std
+
+
+def invert(model: Generator, img, space: str | None = None, steps: int = 400, lr: float = 0.1,
+           ssim_weight: float = 0.5, noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0,
+           align: bool | None = None, callback=None) -> InversionResult:
+    """Invert an image into the model's latent.  # img [3, H, W] | PIL | uint8 [H, W, 3] | path -> latent [1, *shape]
+
+    space: None picks w where the model has a mapping network, else z; "ws" optimises W+ (more fidelity, less
+    editability). reg: weight of the z norm regulariser ((|z|/sqrt(z_dim) - 1)^2). callback(step, loss) is called
+    each step. Result: latent, space, reconstruction img, aligned target, psnr and psnr_init (dB), loss history.
+    """
+    t0 = time.perf_counter()
+    space = space or ("w" if "w" in model.spaces else "z")
+    model.check_space(space)
+    if steps < 1 or lr <= 0:
+        raise InversionError(f"steps must be >= 1 and lr > 0; got steps={steps}, lr={lr}")
+    target, aligned = prepare_image(model, img, align)
+    target = target.to(model.device)[None]
+    lat0, std = _start(model, space, target, n_init, seed, ssim_weight)
+    lat = lat0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([lat], lr=lr, betas=(0.9, 0.999))
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    with torch.no_grad():
+        p_init = psnr(model.synthesize(lat0, space), target)
+    history = []
+    for i in range(steps):
+        t = i / steps
+        ramp = 0.5 - 0.5 * math.cos(min(1.0, (1.0 - t) / 0.25) * math.pi)
+        for g in opt.param_groups:
+            g["lr"] = lr * ramp * min(1.0, (i + 1) / (0.05 * steps))
+        sigma = std * noise * max(0.0, 1.0 - t / 0.75) ** 2
+        x = lat + torch.randn(lat.shape, generator=gen).to(lat.device) * sigma
+        loss = image_loss(model.synthesize(x, space), target, ssim_weight).sum()
+        if space == "z" and reg:
+            loss = loss + reg * (lat.norm(dim=1) / math.sqrt(model.z_dim) - 1).square().sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+        if callback is not None:
+            callback(i, history[-1])
+    with torch.no_grad():
+        out = model.synthesize(lat, space)
+    return InversionResult(lat.detach().clone(), space, out[0].cpu(), target[0].cpu(), psnr(out, target), p_init,
+                           history, time.perf_counter() - t0, aligned)
+
+
+def comparison_png(panels: list[torch.Tensor], path, size: int = 256) -> Path:
+    """Save images [3, H, W] in [-1, 1] side by side, each resized to `size` px (nearest), as a PNG."""
+    from PIL import Image
+    tiles = [Image.fromarray(((p.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+             .resize((size, size), Image.NEAREST) for p in panels]
+    canvas = Image.new("RGB", (size * len(tiles) + 4 * (len(tiles) - 1), size), (255, 255, 255))
+    for i, t in enumerate(tiles):
+        canvas.paste(t, (i * (size + 4), 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path

@@ -1,0 +1,411 @@
+"""Plotly figure builders from tidy study tables (shared by the dashboard and the report).
+
+Pure functions: DataFrames (schema columns of `probe.schema`) and images in, `go.Figure` out, no I/O.
+Images are img tensors [N, 3, H, W] in [-1, 1] or uint8 arrays [N, H, W, 3].
+Engineers F and G may ADD builders at the end of this file; existing signatures stay as they are.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import re
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from PIL import Image
+
+from .errors import ProbeError
+
+GREY = "rgb(215,215,215)"
+DIVERGING = "RdBu_r"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+
+
+# ---- images --------------------------------------------------------------------------------------
+def _uint8(img) -> np.ndarray:
+    """Any img batch -> uint8 [N, H, W, 3]."""
+    if hasattr(img, "detach"):
+        img = img.detach().cpu().numpy()
+    a = np.asarray(img)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise ProbeError(f"images must be [N, 3, H, W] or [N, H, W, 3]; got shape {list(a.shape)}")
+    if a.dtype == np.uint8:
+        if a.shape[-1] != 3 and a.shape[1] == 3:
+            a = a.transpose(0, 2, 3, 1)
+        if a.shape[-1] != 3:
+            raise ProbeError(f"uint8 images must be [N, H, W, 3]; got shape {list(a.shape)}")
+        return np.ascontiguousarray(a)
+    if a.shape[1] != 3:
+        raise ProbeError(f"float images must be img [N, 3, H, W] in [-1, 1]; got shape {list(a.shape)}")
+    a = np.floor((np.clip(a.astype(np.float32), -1, 1) + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+def img_to_png_bytes(img) -> bytes:
+    """PNG bytes of one image.  # img [3, H, W] in [-1, 1] (tensor or array) or uint8 [H, W, 3]"""
+    buf = io.BytesIO()
+    Image.fromarray(_uint8(img)[0]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def img_to_data_uri(img, size: int | None = None) -> str:
+    """`data:image/png;base64,...` of one image, resized to size x size (bilinear) when size is given."""
+    a = _uint8(img)[0]
+    if size is not None and (a.shape[0], a.shape[1]) != (size, size):
+        a = np.asarray(Image.fromarray(a).resize((int(size), int(size)), Image.BILINEAR))
+    return "data:image/png;base64," + base64.b64encode(img_to_png_bytes(a)).decode("ascii")
+
+
+def _tile(u8: np.ndarray, cols: int, pad: int, pad_y: int) -> np.ndarray:
+    n, h, w, _ = u8.shape
+    rows = -(-n // cols)
+    out = np.full((rows * (h + pad_y) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + pad_y), pad + c * (w + pad)
+        out[y:y + h, x:x + w] = u8[i]
+    return out
+
+
+def _grid_figure(u8: np.ndarray, cols: int, labels, ids, title, col_titles=None, row_titles=None,
+                 scale: float = 2.0) -> go.Figure:
+    n, h, w, _ = u8.shape
+    pad = max(2, h // 16)
+    pad_y = pad + (max(8, int(14 / scale)) if col_titles is None else 0)   # room for a label under each image
+    big = _tile(u8, cols, pad, pad_y)
+    H, W = big.shape[:2]
+    fig = go.Figure(go.Image(source=img_to_data_uri(big), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
+    idx = np.arange(n)
+    r, c = np.divmod(idx, cols)
+    cx = pad + c * (w + pad) + w / 2
+    cy = pad + r * (h + pad_y) + h / 2
+    ids = list(range(n)) if ids is None else [int(i) for i in ids]
+    labels = [str(i) for i in ids] if labels is None else [str(s) for s in labels]
+    if len(labels) != n or len(ids) != n:
+        raise ProbeError(f"sample_grid: got {n} images but {len(labels)} labels and {len(ids)} sample_ids; "
+                         f"pass one per image")
+    # invisible cell markers carry sample_id (customdata) for hover and click
+    fig.add_trace(go.Scatter(x=cx, y=cy, mode="markers", customdata=ids, text=labels, name="cells",
+                             marker=dict(symbol="square", size=max(8, int(h * scale * 0.9)), opacity=0),
+                             hovertemplate="%{text}<br>sample_id=%{customdata}<extra></extra>", showlegend=False))
+    if col_titles is None:
+        for x, y, s in zip(cx, cy, labels):
+            fig.add_annotation(x=x, y=y + h / 2 + (pad_y - pad) / 2, text=s, showarrow=False, yanchor="middle",
+                               font=dict(size=10))
+    else:
+        for j, s in enumerate(col_titles):
+            fig.add_annotation(x=pad + j * (w + pad) + w / 2, y=0, text=str(s), showarrow=False,
+                               yanchor="bottom", font=dict(size=11))
+    for i, s in enumerate(row_titles or []):
+        fig.add_annotation(x=0, y=pad + i * (h + pad_y) + h / 2, text=str(s), showarrow=False, xanchor="right",
+                           font=dict(size=11))
+    top = 60 if title else 30
+    fig.update_layout(title=title, width=int(W * scale) + (120 if row_titles else 40), height=int(H * scale) + top + 20,
+                      margin=dict(l=120 if row_titles else 20, r=20, t=top, b=20), plot_bgcolor="white",
+                      meta=dict(cols=cols, cell=[h + pad_y, w + pad], pad=pad, sample_ids=ids))
+    fig.update_xaxes(visible=False, range=[0, W])
+    fig.update_yaxes(visible=False, range=[H, 0], scaleanchor="x")
+    return fig
+
+
+def sample_grid(imgs, labels: Sequence[str] | None = None, sample_ids: Sequence[int] | None = None,
+                cols: int = 8, title: str | None = None, scale: float = 2.0) -> go.Figure:
+    """Image grid; one label under each image, sample_id in the cell markers' customdata (hover / click).
+
+    imgs: img [N, 3, H, W] in [-1, 1] or uint8 [N, H, W, 3]. layout.meta holds cols, cell size and sample_ids.
+    """
+    u8 = _uint8(imgs)
+    return _grid_figure(u8, max(1, min(int(cols), len(u8))), labels, sample_ids, title, scale=scale)
+
+
+def image_strip(imgs, alphas: Sequence[float], row_labels: Sequence[str] | None = None,
+                sample_ids: Sequence[int] | None = None, title: str | None = None, scale: float = 2.0) -> go.Figure:
+    """Walk strip: rows = samples, columns = alphas.  # imgs [N, A, 3, H, W] (or uint8 [N, A, H, W, 3])"""
+    a = imgs.detach().cpu().numpy() if hasattr(imgs, "detach") else np.asarray(imgs)
+    if a.ndim != 5:
+        raise ProbeError(f"image_strip takes imgs [N, A, 3, H, W]; got shape {list(a.shape)}")
+    n, k = a.shape[:2]
+    if len(alphas) != k:
+        raise ProbeError(f"image_strip: {k} images per row but {len(alphas)} alphas; pass one alpha per column")
+    u8 = _uint8(a.reshape(n * k, *a.shape[2:]))
+    ids = None if sample_ids is None else np.repeat(np.asarray(sample_ids, int), k)
+    rows = [str(s) for s in (row_labels if row_labels is not None else
+                             (sample_ids if sample_ids is not None else range(n)))]
+    labels = [f"{rows[i]}, alpha={al:g}" for i in range(n) for al in alphas]
+    return _grid_figure(u8, k, labels, ids, title, col_titles=[f"alpha={al:g}" for al in alphas],
+                        row_titles=rows, scale=scale)
+
+
+# ---- tables -> charts ----------------------------------------------------------------------------
+def _natural(s: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))]
+
+
+def _rgba(hex_colour: str, a: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{a})"
+
+
+def _need(df: pd.DataFrame, cols: Sequence[str], who: str) -> None:
+    miss = [c for c in cols if c not in df.columns]
+    if miss:
+        raise ProbeError(f"{who}: table lacks column(s) {miss}; pass the table named in its docstring")
+
+
+def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05, title: str | None = None,
+                        zmax: float | None = None) -> go.Figure:
+    """Rows = variables (or targets), columns = measures; colour = `value` (r or slope).
+
+    df: correlations table (variable, measure, r, p, q) or effects table (target, measure, slope, p, q).
+    Cells with q > q_max are grey; hover shows value, p and q.
+    """
+    row = "variable" if "variable" in df.columns else "target"
+    _need(df, [row, "measure", value, "p", "q"], "correlation_heatmap")
+    d = df.groupby([row, "measure"], as_index=False)[[value, "p", "q"]].first()
+    rows = sorted(d[row].unique(), key=_natural)
+    cols = list(dict.fromkeys(df["measure"]))
+    piv = {c: d.pivot(index=row, columns="measure", values=c).reindex(index=rows, columns=cols) for c in
+           (value, "p", "q")}
+    v, p, q = (piv[c].to_numpy(float) for c in (value, "p", "q"))
+    sig = np.where(q <= q_max, v, np.nan)
+    ns = np.where(q <= q_max, np.nan, np.where(np.isnan(q), np.nan, 0.0))
+    custom = np.dstack([v, p, q])
+    m = zmax if zmax is not None else (float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0) or 1.0
+    hover = f"{row}=%{{y}}<br>measure=%{{x}}<br>{value}=%{{customdata[0]:.3g}}<br>p=%{{customdata[1]:.3g}}" \
+            f"<br>q=%{{customdata[2]:.3g}}<extra></extra>"
+    fig = go.Figure([
+        go.Heatmap(z=ns, x=cols, y=rows, customdata=custom, colorscale=[[0, GREY], [1, GREY]], showscale=False,
+                   hovertemplate=hover, name=f"q > {q_max:g}"),
+        go.Heatmap(z=sig, x=cols, y=rows, customdata=custom, colorscale=DIVERGING, zmid=0, zmin=-m, zmax=m,
+                   colorbar=dict(title=value), hovertemplate=hover, name=f"q <= {q_max:g}"),
+    ])
+    fig.update_layout(title=title or f"{value} per {row} and measure (grey: q > {q_max:g})",
+                      height=max(300, 18 * len(rows) + 140), plot_bgcolor="white")
+    fig.update_xaxes(title_text="measure", side="bottom")
+    fig.update_yaxes(title_text=row, autorange="reversed", type="category")
+    return fig
+
+
+def effects_forest(effects: pd.DataFrame, measure: str | None = None, q_max: float = 0.05, top: int | None = None,
+                   title: str | None = None) -> go.Figure:
+    """Slope of d_<measure> per unit alpha with its 95% CI, one row per target (effects table).
+
+    Filled markers: q <= q_max; hollow: not significant. `top` keeps the largest |slope| rows.
+    """
+    _need(effects, ["method", "target", "measure", "slope", "slope_lo", "slope_hi", "q"], "effects_forest")
+    d = effects if measure is None else effects[effects["measure"] == measure]
+    if d.empty:
+        raise ProbeError(f"effects_forest: no rows for measure {measure!r}; "
+                         f"use one of {sorted(effects['measure'].unique())}")
+    dup = d.groupby(["target", "measure"])["method"].transform("nunique") > 1   # same target under two methods
+    d = d.assign(label=np.where(dup, d["method"].astype(str) + " " + d["target"].astype(str), d["target"].astype(str)))
+    if top:
+        d = d.loc[d["slope"].abs().sort_values(ascending=False).index[:int(top)]]
+    d = d.sort_values("slope")
+    fig = go.Figure()
+    for i, (m, g) in enumerate(d.groupby("measure", sort=False)):
+        sig = g["q"].to_numpy() <= q_max
+        fig.add_trace(go.Scatter(
+            x=g["slope"], y=g["label"], mode="markers", name=str(m),
+            error_x=dict(type="data", symmetric=False, array=g["slope_hi"] - g["slope"],
+                         arrayminus=g["slope"] - g["slope_lo"], thickness=1.2),
+            marker=dict(color=PALETTE[i % len(PALETTE)], size=8, symbol=np.where(sig, "circle", "circle-open")),
+            customdata=np.c_[g["slope_lo"], g["slope_hi"], g["q"]],
+            hovertemplate="%{y}<br>slope=%{x:.3g} [%{customdata[0]:.3g}, %{customdata[1]:.3g}]"
+                          "<br>q=%{customdata[2]:.3g}<extra>" + str(m) + "</extra>"))
+    fig.add_vline(x=0, line=dict(color="grey", dash="dot"))
+    fig.update_layout(title=title or f"slope of d_{measure or 'measure'} per unit alpha (95% CI)",
+                      height=max(300, 20 * d["label"].nunique() + 140), plot_bgcolor="white",
+                      showlegend=d["measure"].nunique() > 1)
+    fig.update_xaxes(title_text=f"slope (d_{measure} per unit alpha)" if measure else "slope per unit alpha",
+                     gridcolor="#eee")
+    fig.update_yaxes(title_text="target", type="category")
+    return fig
+
+
+def _curves(df: pd.DataFrame, cols: Sequence[str], by: str, title: str, ytitle: str, level: float) -> go.Figure:
+    from .stats import alpha_summary
+    if by == "measure":
+        _need(df, ["alpha", *cols], "measure_curves")
+        long = df.melt(id_vars=["alpha"], value_vars=list(cols), var_name="measure", value_name="value")
+    else:
+        _need(df, ["alpha", by, *cols], "measure_curves")
+        if len(cols) != 1:
+            raise ProbeError(f"curves by {by!r} take one measure; got {list(cols)} (use by='measure' for several)")
+        long = df[[by, "alpha", cols[0]]].rename(columns={cols[0]: "value"})
+    s = alpha_summary(long, "value", by=[by], level=level)
+    keys = list(dict.fromkeys(long[by])) if by == "measure" else sorted(s[by].unique(), key=_natural)
+    fig = go.Figure()
+    for i, k in enumerate(keys):
+        c = PALETTE[i % len(PALETTE)]
+        g = s[s[by] == k].sort_values("alpha")
+        band = np.r_[g["hi"].to_numpy(), g["lo"].to_numpy()[::-1]]
+        fig.add_trace(go.Scatter(x=np.r_[g["alpha"], g["alpha"].to_numpy()[::-1]], y=band, fill="toself",
+                                 mode="lines", fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup=str(k), name=f"{k} CI"))
+        fig.add_trace(go.Scatter(x=g["alpha"], y=g["mean"], mode="lines+markers", name=str(k), legendgroup=str(k),
+                                 line=dict(color=c), customdata=np.c_[g["lo"], g["hi"], g["n"]],
+                                 hovertemplate=f"{by}={k}<br>alpha=%{{x:g}}<br>mean=%{{y:.3g}} "
+                                               "[%{customdata[0]:.3g}, %{customdata[1]:.3g}]<br>n=%{customdata[2]}"
+                                               "<extra></extra>"))
+    fig.update_layout(title=title, plot_bgcolor="white", hovermode="closest")
+    fig.update_xaxes(title_text="alpha", gridcolor="#eee", zeroline=True, zerolinecolor="#bbb")
+    fig.update_yaxes(title_text=ytitle, gridcolor="#eee")
+    return fig
+
+
+def measure_curves(df: pd.DataFrame, measure: str | Sequence[str], by: str = "target", delta: bool = True,
+                   level: float = 0.95, title: str | None = None) -> go.Figure:
+    """Mean of a measure vs alpha with a 95% CI band, one line per `by` value (interventions rows).
+
+    delta=True plots d_<measure>. by="measure" draws one line per measure in `measure` (filter to one target first).
+    """
+    ms = [measure] if isinstance(measure, str) else list(measure)
+    cols = [f"d_{m}" if delta else m for m in ms]
+    name = ", ".join(cols)
+    return _curves(df, cols, by, title or f"{name} vs alpha (mean, {level:.0%} CI)", name if len(cols) == 1
+                   else ("change of measure" if delta else "measure"), level)
+
+
+def density_curve(df: pd.DataFrame, value: str = "dlogp", by: str = "target", level: float = 0.95,
+                  title: str | None = None) -> go.Figure:
+    """log p (or dlogp, norm) of the walked latent vs alpha, mean with CI band per `by` (interventions rows)."""
+    return _curves(df, [value], by, title or f"{value} vs alpha (mean, {level:.0%} CI)", value, level)
+
+
+def embedding_scatter(emb: pd.DataFrame, color: str | None = None, samples: pd.DataFrame | None = None,
+                      walks: bool = True, title: str | None = None) -> go.Figure:
+    """UMAP scatter of samples (colour = a measure), walk trajectories as lines (embedding table).
+
+    color: a column of `emb` or of `samples` (joined on sample_id). Sample points carry customdata
+    [sample_id, point_id] for hover thumbnails and click; walk lines carry [sample_id, point_id, alpha].
+    """
+    _need(emb, ["point_id", "kind", "sample_id", "target", "alpha", "x", "y"], "embedding_scatter")
+    base = emb[emb["kind"] == "sample"]
+    if color is not None and color not in base.columns:
+        if samples is None or color not in samples.columns:
+            raise ProbeError(f"embedding_scatter: colour column {color!r} not found; name a measure of the "
+                             f"samples table and pass samples=")
+        base = base.merge(samples[["sample_id", color]], on="sample_id", how="left")
+    fig = go.Figure()
+    if walks:
+        w = emb[emb["kind"] != "sample"]
+        for i, (t, g) in enumerate(w.groupby("target", sort=True)):
+            g = g.sort_values(["sample_id", "alpha"])
+            xs, ys, cd = [], [], []
+            for _, h in g.groupby("sample_id", sort=False):
+                xs += [*h["x"], None]
+                ys += [*h["y"], None]
+                cd += [*zip(h["sample_id"], h["point_id"], h["alpha"]), (None, None, None)]
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"walk {t}", customdata=cd,
+                                     line=dict(width=1, color=PALETTE[(i + 1) % len(PALETTE)]),
+                                     marker=dict(size=4), opacity=0.7,
+                                     hovertemplate=f"{t}<br>sample_id=%{{customdata[0]}}<br>alpha=%{{customdata[2]:g}}"
+                                                   "<extra></extra>"))
+    marker = dict(size=7, line=dict(width=0.5, color="white"))
+    if color is not None:
+        marker.update(color=base[color], colorscale="Viridis", showscale=True, colorbar=dict(title=color))
+    else:
+        marker.update(color=PALETTE[0])
+    fig.add_trace(go.Scatter(x=base["x"], y=base["y"], mode="markers", name="samples", marker=marker,
+                             customdata=np.c_[base["sample_id"], base["point_id"]],
+                             hovertemplate="sample_id=%{customdata[0]}" + (f"<br>{color}=%{{marker.color:.3g}}"
+                                                                          if color else "") + "<extra></extra>"))
+    fig.update_layout(title=title or "UMAP of the sample latents" + (f" (colour: {color})" if color else ""),
+                      plot_bgcolor="white", legend=dict(orientation="h", y=-0.15))
+    fig.update_xaxes(title_text="UMAP x", gridcolor="#eee")
+    fig.update_yaxes(title_text="UMAP y", gridcolor="#eee")
+    return fig
+
+
+def method_comparison(evaluation: pd.DataFrame, measure: str | None = None, title: str | None = None) -> go.Figure:
+    """Specificity vs density drift per direction, one colour per method (evaluation table).
+
+    x = specificity, y = dlogp_abs_mean (error bar up to dlogp_abs_max); hover names target and slope.
+    """
+    _need(evaluation, ["method", "target", "measure", "slope", "specificity", "dlogp_abs_mean", "dlogp_abs_max"],
+          "method_comparison")
+    d = evaluation if measure is None else evaluation[evaluation["measure"] == measure]
+    if d.empty:
+        raise ProbeError(f"method_comparison: no rows for measure {measure!r}; "
+                         f"use one of {sorted(evaluation['measure'].unique())}")
+    fig = go.Figure()
+    for i, (m, g) in enumerate(d.groupby("method", sort=True)):
+        fig.add_trace(go.Scatter(
+            x=g["specificity"], y=g["dlogp_abs_mean"], mode="markers", name=str(m),
+            error_y=dict(type="data", symmetric=False, array=g["dlogp_abs_max"] - g["dlogp_abs_mean"],
+                         arrayminus=np.zeros(len(g)), thickness=1),
+            marker=dict(size=10, color=PALETTE[i % len(PALETTE)]),
+            customdata=np.c_[g["target"], g["measure"], g["slope"], g["dlogp_abs_max"]],
+            hovertemplate="%{customdata[0]} (%{customdata[1]})<br>specificity=%{x:.3g}<br>mean |dlogp|=%{y:.3g}"
+                          "<br>max |dlogp|=%{customdata[3]:.3g}<br>slope=%{customdata[2]:.3g}<extra>" + str(m)
+                          + "</extra>"))
+    fig.update_layout(title=title or "specificity vs density drift per method" + (f" ({measure})" if measure else ""),
+                      plot_bgcolor="white")
+    fig.update_xaxes(title_text="specificity", gridcolor="#eee")
+    fig.update_yaxes(title_text="mean |dlogp| (bar: max)", gridcolor="#eee")
+    return fig
+
+
+# --- added by dashboards ---
+def variable_scatter(x, y, xname: str, yname: str, sample_ids: Sequence[int] | None = None,
+                     title: str | None = None) -> go.Figure:
+    """One latent variable vs one measure over samples, with the OLS line.  # x [N], y [N]"""
+    x, y = np.asarray(x, float).reshape(-1), np.asarray(y, float).reshape(-1)
+    if len(x) != len(y):
+        raise ProbeError(f"variable_scatter: x has {len(x)} values but y has {len(y)}; pass one per sample")
+    ids = np.arange(len(x)) if sample_ids is None else np.asarray(sample_ids, int)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="markers", name="samples", customdata=ids,
+                               marker=dict(size=7, color=PALETTE[0], opacity=0.8),
+                               hovertemplate=f"sample_id=%{{customdata}}<br>{xname}=%{{x:.3g}}<br>{yname}=%{{y:.3g}}"
+                                             "<extra></extra>"))
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
+        b, a = np.polyfit(x[ok], y[ok], 1)
+        r = float(np.corrcoef(x[ok], y[ok])[0, 1])
+        xs = np.array([x[ok].min(), x[ok].max()])
+        fig.add_trace(go.Scatter(x=xs, y=a + b * xs, mode="lines", name=f"OLS (r={r:.2f})",
+                                 line=dict(color=PALETTE[3])))
+    fig.update_layout(title=title or f"{yname} vs {xname} over samples", plot_bgcolor="white",
+                      legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(title_text=xname, gridcolor="#eee")
+    fig.update_yaxes(title_text=yname, gridcolor="#eee")
+    return fig
+
+
+def drag_canvas(img, handles=(), targets=(), trajectory=None, title: str | None = None,
+                size: int = 384) -> go.Figure:
+    """Image with drag handles (red), targets (blue), arrows and handle paths.
+
+    img [3, H, W] in [-1, 1] (or uint8 [H, W, 3]); handles/targets [K, 2] (x, y) pixels; trajectory [S, K, 2].
+    Clicks on the image report pixel x, y (clickData points[0].x / .y).
+    """
+    u8 = _uint8(img)[0]
+    h, w = u8.shape[:2]
+    fig = go.Figure(go.Image(z=u8, name="image", hovertemplate="x=%{x}, y=%{y}<extra></extra>"))
+    hs, ts = np.asarray(handles, float).reshape(-1, 2), np.asarray(targets, float).reshape(-1, 2)
+    if trajectory is not None and len(trajectory):
+        tr = np.asarray(trajectory, float)
+        for k in range(tr.shape[1]):
+            fig.add_trace(go.Scatter(x=tr[:, k, 0], y=tr[:, k, 1], mode="lines", name=f"path {k}",
+                                     line=dict(color="orange", width=2), hoverinfo="skip", showlegend=k == 0))
+    for (a, b), (c, d) in zip(hs, ts):
+        fig.add_annotation(x=c, y=d, ax=a, ay=b, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowcolor="white", arrowwidth=1.5, text="")
+    if len(hs):
+        fig.add_trace(go.Scatter(x=hs[:, 0], y=hs[:, 1], mode="markers", name="handles",
+                                 marker=dict(color="red", size=10, line=dict(color="white", width=1))))
+    if len(ts):
+        fig.add_trace(go.Scatter(x=ts[:, 0], y=ts[:, 1], mode="markers", name="targets",
+                                 marker=dict(color="#1f77ff", size=10, symbol="x", line=dict(color="white", width=1))))
+    fig.update_layout(title=title, width=size + 40, height=size + (90 if title else 50),
+                      margin=dict(l=20, r=20, t=60 if title else 20, b=30), legend=dict(orientation="h", y=-0.02),
+                      clickmode="event", dragmode=False)
+    fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
+    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
+    return fig

@@ -1,0 +1,382 @@
+"""Scripted studies: a TOML spec -> plan -> engine -> store.  `probe run SPEC.toml --out DIR [--resume]`.
+
+    name = "tiny"                      model = "tiny-dcgan"        measures = ["image"]
+    n_samples = 24                     seed = 0                    space = "z"
+    batch_size = 64                    alphas = [-2, -1, 0, 1, 2]
+    [[targets]]  kind = "variables"    indices = [0, 1, 2]   mode = "shift"
+    [[targets]]  kind = "directions"   file = "random.npz"   names = ["d0"]   walk = "isodensity"
+    [[targets]]  kind = "channels"     site = "b2"           channels = [3]   mode = "scale"
+
+A bad spec fails before any work with one line: the field path and the fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from .errors import ProbeError
+from .store import DENSITY, LATENTS, MANIFEST, Study, atomic_save_npy, atomic_write_json
+from .walks import Target, channel, direction, variable
+
+
+class SpecError(ProbeError):
+    """A study spec is invalid; the message names the field path and the fix."""
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Variables(_Base):
+    """Per-variable interventions on flat latent coordinates."""
+    kind: Literal["variables"]
+    indices: Union[list[int], Literal["all"], int] = "all"   # list, "all", or a count (the first n)
+    mode: Literal["shift", "set"] = "shift"
+    scale: float = 1.0
+    walk: Literal["variable"] = "variable"
+
+
+class Directions(_Base):
+    """Walks along the directions of a DirectionSet file (or a set already in the study's directions/)."""
+    kind: Literal["directions"]
+    file: str                                        # path.npz (relative to the spec file) or a stem in directions/
+    names: list[str] | None = None
+    walk: Literal["linear", "isodensity", "layers"] | None = None
+    scale: float | None = None                       # overrides the set's per-direction unit step
+
+
+class Channels(_Base):
+    """Channel edits at a named site; each channel is a target, or all together with together = true."""
+    kind: Literal["channels"]
+    site: str
+    channels: list[int]
+    mode: Literal["scale", "shift"] = "scale"
+    scale: float = 1.0
+    together: bool = False
+    walk: Literal["channel"] = "channel"
+
+
+TargetSpec = Annotated[Union[Variables, Directions, Channels], Field(discriminator="kind")]
+
+
+class StudySpec(_Base):
+    """A study: which model, measures, samples, targets and alphas."""
+    name: str = Field(min_length=1)
+    model: str
+    measures: list[str] = Field(min_length=1)
+    n_samples: int = Field(ge=1, le=10_000_000)
+    seed: int = 0
+    space: Literal["z", "w", "ws"] = "z"
+    batch_size: int = Field(64, ge=1, le=65536)
+    part_rows: int = Field(1024, ge=1)               # rows per resumable part of the intervention table
+    walk: Literal["linear", "isodensity", "layers"] = "linear"   # default walk of direction targets
+    alphas: list[float] = Field(min_length=1)
+    targets: list[TargetSpec] = Field(min_length=1)
+    _base: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str = PrivateAttr(default="")             # spec file name, prefixed to errors
+
+    @field_validator("alphas")
+    @classmethod
+    def _finite(cls, v):
+        if not all(np.isfinite(v)):
+            raise ValueError("alphas must be finite numbers")
+        if len(set(v)) != len(v):
+            raise ValueError("alphas must be distinct")
+        return v
+
+    def dump(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+# ---- loading and validation ----------------------------------------------------------------------
+_FIX = {"extra_forbidden": "remove it (unknown field)", "missing": "add it",
+        "union_tag_invalid": "use kind = \"variables\", \"directions\" or \"channels\"",
+        "union_tag_not_found": "add kind = \"variables\", \"directions\" or \"channels\""}
+
+
+def _loc(loc) -> str:
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p in ("variables", "directions", "channels") and out.endswith("]"):
+            continue  # discriminator tag pydantic inserts
+        elif "[" in p or p in ("int", "str", "float"):
+            continue  # union member / validator names, not fields
+        else:
+            out += ("." if out else "") + p
+            if p == "indices":
+                break  # union members pydantic appends
+    return out or "spec"
+
+
+def _spec_error(e: ValidationError, where: str) -> SpecError:
+    err = e.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    fix = _FIX.get(err["type"])
+    if "indices" in err["loc"]:
+        fix = fix or 'use a list of ints like [0, 1], "all", or a count n'
+    return SpecError(f"{where}{_loc(err['loc'])}: {msg}" + (f"; {fix}" if fix else ""))
+
+
+def parse_spec(data: dict, base: str | os.PathLike | None = None, where: str = "") -> StudySpec:
+    """Validate a spec dict (paths relative to `base`).  ProbeError with the field path on failure."""
+    try:
+        spec = StudySpec.model_validate(data)
+    except ValidationError as e:
+        raise _spec_error(e, where) from None
+    spec._base = Path(base) if base is not None else Path.cwd()
+    return spec
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Read and validate a TOML study spec."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"spec file {str(p)!r} does not exist")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{p.name}: not valid TOML ({e})") from None
+    spec = parse_spec(data, p.parent, where=f"{p.name}: ")
+    spec._source = p.name
+    return spec
+
+
+def _direction_file(spec: StudySpec, file: str, out_dir: Path | None) -> Path:
+    if file.endswith(".npz"):
+        p = Path(file)
+        return p if p.is_absolute() else spec._base / p
+    return (out_dir or Path(".")) / "directions" / f"{file}.npz"
+
+
+def build_targets(spec: StudySpec, model, out_dir: str | os.PathLike | None = None):
+    """Check the spec against the model and expand its targets.  -> (targets, {stem: DirectionSet})
+
+    Raises SpecError naming the field path and the fix (index ranges, sites, channels, direction files).
+    """
+    from .directions.base import DirectionError, DirectionSet
+    if spec.space not in model.spaces:
+        raise SpecError(f"space: model {model.name!r} has no space {spec.space!r}; use one of {list(model.spaces)}")
+    dim = model.dim(spec.space)
+    out_dir = Path(out_dir) if out_dir is not None else None
+    targets: list[Target] = []
+    sets: dict[str, DirectionSet] = {}
+    for j, t in enumerate(spec.targets):
+        f = f"targets[{j}]"
+        if isinstance(t, Variables):
+            idx = t.indices
+            if idx == "all":
+                idx = list(range(dim))
+            elif isinstance(idx, int):
+                if not 1 <= idx <= dim:
+                    raise SpecError(f"{f}.indices: count {idx} out of range for {spec.space}_dim={dim}; use 1..{dim}")
+                idx = list(range(idx))
+            bad = [i for i in idx if not 0 <= i < dim]
+            if bad:
+                raise SpecError(f"{f}.indices: index {bad[0]} out of range for {spec.space}_dim={dim}; "
+                                f"use 0..{dim - 1}")
+            if not idx:
+                raise SpecError(f"{f}.indices: empty; name at least one index, a count or \"all\"")
+            targets += [variable(i, spec.space, t.mode, t.scale) for i in idx]
+        elif isinstance(t, Channels):
+            if t.site not in model.sites:
+                raise SpecError(f"{f}.site: {t.site!r} is not a site of model {model.name!r}; "
+                                f"use one of {list(model.sites)}")
+            nch = model.channels(t.site)
+            bad = [c for c in t.channels if not 0 <= c < nch]
+            if bad or not t.channels:
+                raise SpecError(f"{f}.channels: " + (f"channel {bad[0]} out of range for site {t.site!r} with "
+                                f"{nch} channels; use 0..{nch - 1}" if bad else "empty; name at least one channel"))
+            groups = [t.channels] if t.together else [[c] for c in t.channels]
+            targets += [channel(t.site, g, t.mode, t.scale) for g in groups]
+        else:
+            p = _direction_file(spec, t.file, out_dir)
+            if not p.is_file():
+                raise SpecError(f"{f}.file: {str(p)!r} does not exist; give a DirectionSet .npz path (relative to "
+                                f"the spec) or the stem of a set in the study's directions/")
+            try:
+                ds = DirectionSet.load(p)
+            except DirectionError as e:
+                raise SpecError(f"{f}.file: {e}") from None
+            if ds.space != spec.space and not (ds.space == "w" and spec.space == "ws"):
+                raise SpecError(f"{f}.file: directions live in space {ds.space!r} but the study walks in "
+                                f"{spec.space!r}; set space = \"{ds.space}\"")
+            ok = (model.w_dim, dim) if spec.space == "ws" else (dim,)
+            if ds.dim not in ok:
+                raise SpecError(f"{f}.file: directions in {p.name} have dimension {ds.dim}, but space "
+                                f"{spec.space!r} of model {model.name!r} takes {' or '.join(map(str, ok))}; "
+                                f"fit the directions on this model")
+            names = t.names if t.names is not None else ds.names
+            unknown = [n for n in names if n not in ds.names]
+            if unknown:
+                raise SpecError(f"{f}.names: {unknown[0]!r} is not in {p.name}; use some of {ds.names[:10]}")
+            walk = t.walk or spec.walk
+            if walk == "layers" and spec.space != "ws":
+                raise SpecError(f"{f}.walk: 'layers' needs space = \"ws\"; use linear or isodensity in "
+                                f"{spec.space!r}")
+            stem = p.stem
+            if stem in sets and sets[stem].names != ds.names:
+                raise SpecError(f"{f}.file: another direction file is also named {stem!r}; rename one of them")
+            sets[stem] = ds
+            for n in names:
+                tg = direction(ds, ds.names.index(n), walk, source=stem)
+                if t.scale is not None:
+                    tg.scale = float(t.scale)
+                if walk == "layers" and tg.layers is None:
+                    tg.layers = (0, model.num_ws)
+                targets.append(tg)
+    seen: dict[str, int] = {}
+    for j, t in enumerate(targets):
+        if t.name in seen:
+            raise SpecError(f"targets: {t.name!r} appears twice; list each target once")
+        seen[t.name] = j
+    return targets, sets
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+    out = {"python": platform.python_version()}
+    for pkg in ("latent-probe", "torch", "numpy", "pandas", "pyarrow", "pydantic"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _density(model, spec: StudySpec):
+    if spec.space == "z":
+        return None
+    from .density import GaussianDensity
+    n = max(2000, 8 * model.w_dim)
+    with torch.no_grad():
+        w = model.to_space(model.sample(n, spec.seed + 1), "z", "w")
+    return GaussianDensity().fit(w.cpu())
+
+
+def _part_frame(part, targets: list[Target], base: pd.DataFrame, base_logp: np.ndarray,
+                names: list[str]) -> pd.DataFrame:
+    def col(attr):
+        return pd.array(np.array([getattr(t, attr) for t in targets], dtype=object)[part.target], dtype="string")
+    cols = {"sample_id": part.sample_id, "target_kind": col("kind"), "target": col("name"), "method": col("method"),
+            "walk": col("walk"), "step": part.step, "alpha": part.alpha, "norm": part.norm, "logp": part.logp,
+            "dlogp": part.logp - base_logp[part.sample_id]}
+    cols.update({m: part.scores[m] for m in names})
+    cols.update({f"d_{m}": part.scores[m] - base[m].to_numpy()[part.sample_id] for m in names})
+    return pd.DataFrame(cols)
+
+
+@lru_cache(maxsize=8)
+def _measure_set(names: tuple[str, ...]):
+    from .measures import MeasureSet
+    return MeasureSet(list(names))  # cached like load_model: classifier sessions load once per process
+
+
+def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
+              progress: bool = True) -> Study:
+    """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables."""
+    from .engine import measure_base, plan_parts, run_plan
+    from .models import load_model
+
+    if not isinstance(spec, StudySpec):
+        spec = load_spec(spec)
+    out = Path(out_dir)
+    # ---- every check before any work --------------------------------------------------------------
+    existing = (out / MANIFEST).is_file()
+    if existing and not resume:
+        raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a new --out")
+    where = f"{spec._source}: " if spec._source else ""
+    try:
+        model = load_model(spec.model)
+    except ProbeError as e:
+        raise SpecError(f"{where}model: {e}") from None
+    try:
+        measures = _measure_set(tuple(spec.measures))
+    except ProbeError as e:
+        raise SpecError(f"{where}measures: {e}") from None
+    try:
+        targets, sets = build_targets(spec, model, out)
+    except SpecError as e:
+        raise SpecError(f"{where}{e}") from None
+    spec_d = spec.dump()
+    if existing:
+        study = Study(out)
+        old = study.manifest.get("spec", {})
+        diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
+        if diff:
+            raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
+                            f"or choose a new --out")
+        if study.manifest.get("weights_hash") != model.weights_hash:
+            raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; "
+                            f"choose a new --out")
+        if study.status == "complete":
+            study.clean_parts()
+            return study
+    else:
+        sid = hashlib.sha256(json.dumps(spec_d, sort_keys=True).encode()).hexdigest()[:12]
+        manifest = {"study_id": sid, "name": spec.name, "spec": spec_d, "model": spec.model,
+                    "weights_hash": model.weights_hash, "model_info": model.describe(), "space": spec.space,
+                    "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description}
+                                 for i in measures.infos},
+                    "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
+                    "targets": [t.to_dict() for t in targets], "versions": _versions(),
+                    "density": DENSITY if spec.space != "z" else None}
+        study = Study.create(out, manifest)
+
+    # ---- base samples, density, directions (deterministic; recomputed when missing) -----------------
+    with torch.no_grad():
+        z = model.sample(spec.n_samples, spec.seed)
+        lat = model.to_space(z, "z", spec.space).cpu().float()
+    if not (out / LATENTS).is_file():
+        atomic_save_npy(out / LATENTS, lat.numpy().astype(np.float32))
+    density = _density(model, spec)
+    if density is not None and not (out / DENSITY).is_file():
+        atomic_write_json(out / DENSITY, density.to_dict())
+    for stem, ds in sets.items():
+        if not (out / "directions" / f"{stem}.npz").is_file():
+            study.save_directions(ds, stem)
+    names = measures.names
+    if study.has("samples"):
+        base = study.table("samples")
+    else:
+        s = measure_base(model, lat, spec.space, measures, density, spec.batch_size, progress)
+        from .density import chi2_percentile
+        if density is None:
+            chi2 = chi2_percentile(lat).numpy()
+        else:
+            m2 = density.mahalanobis(lat.reshape(-1, lat.shape[-1])).square().reshape(len(lat), -1).sum(1)
+            d = torch.tensor(lat[0].numel() / 2, dtype=torch.float64)
+            chi2 = torch.special.gammainc(d, m2 / 2).numpy()
+        base = pd.DataFrame({"sample_id": np.arange(len(lat), dtype=np.int64), "seed": spec.seed,
+                             "space": spec.space, "norm": s["norm"], "logp": s["logp"], "chi2_pct": chi2,
+                             **{m: s[m] for m in names}})
+        study.write_table("samples", base)
+        base = study.table("samples")
+    base_logp = base["logp"].to_numpy()
+
+    # ---- interventions, part by part ----------------------------------------------------------------
+    parts = plan_parts(spec.n_samples, len(targets), len(spec.alphas), spec.part_rows)
+    done = {k for k in study.parts_done if study.part_path(k).is_file()}
+    for part in run_plan(model, lat, spec.space, targets, spec.alphas, measures, density, spec.batch_size,
+                         spec.part_rows, skip=done, base={c: base[c].to_numpy(np.float64) for c in
+                                                          [*names, "norm", "logp"]},
+                         progress=progress, desc=spec.name):
+        study.write_part(part.k, _part_frame(part, targets, base, base_logp, names))
+    study.finish(len(parts))
+    return study
+
+
+__all__ = ["StudySpec", "Variables", "Directions", "Channels", "SpecError", "load_spec", "parse_spec",
+           "build_targets", "run_study"]

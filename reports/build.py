@@ -1,0 +1,363 @@
+"""Self-contained HTML report of a study: one file, plotly.js inlined once, images as inline PNG thumbnails.
+
+    build_report("studies/faces-demo", "report.html")           # offline file (~5 MB: plotly.js is ~4.8 MB)
+    build_report(study, "report.html", cdn=True)                 # small file, loads plotly.js from the CDN
+
+Every figure comes from `probe.figures` (the same builders as the dashboard). A section whose table is absent
+says so and names the command that makes it. User-supplied names are escaped: Jinja2 autoescape for HTML text,
+and figure JSON inside <script> has `<`, `>` and `&` written as \\u003c, \\u003e, \\u0026.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe import schema
+from probe.errors import ProbeError
+
+TEMPLATES = Path(__file__).parent / "templates"
+CDN_URL = "https://cdn.plot.ly/plotly-{version}.min.js"
+SECTIONS = (("spec", "Study spec and provenance"), ("samples", "Sample grid"),
+            ("correlations", "Correlations and controlling variables"), ("effects", "Effects"),
+            ("directions", "Direction comparisons"), ("walks", "Walks"), ("embedding", "UMAP embedding"),
+            ("drag", "Drag results"))
+
+
+class ReportError(ProbeError):
+    """A report could not be built as asked; the message names the fix."""
+
+
+@dataclass
+class Section:
+    """One report section: id (HTML anchor), title, blocks (dicts the template renders by `kind`)."""
+
+    id: str
+    title: str
+    intro: str = ""
+    blocks: list[dict] = field(default_factory=list)
+
+    @property
+    def present(self) -> bool:
+        return any(b["kind"] != "absent" for b in self.blocks)
+
+    def add(self, kind: str, heading: str | None = None, **kw) -> None:
+        self.blocks.append({"kind": kind, "heading": heading, **kw})
+
+    def absent(self, text: str, command: str | None = None, heading: str | None = None) -> None:
+        self.add("absent", heading, text=text, command=command)
+
+
+# ---- escaping and formatting -----------------------------------------------------------------------
+def script_json(obj_or_json: Any) -> str:
+    """JSON safe to place inside <script>: `<`, `>`, `&` as \\u003c / \\u003e / \\u0026 (so no `</script>`, `<!--`)."""
+    s = obj_or_json if isinstance(obj_or_json, str) else json.dumps(obj_or_json)
+    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def fmt(v: Any) -> str:
+    """Table cell text: floats to 3 significant digits (p and q below 1e-3 in e-notation)."""
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return "–"
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+            return f"{v:.2e}"
+        return f"{v:.3g}"
+    if isinstance(v, (np.integer,)):
+        return str(int(v))
+    return str(v)
+
+
+class _Figs:
+    """Numbers figure blocks and turns go.Figure into escaped JSON."""
+
+    def __init__(self):
+        self.n = 0
+
+    def block(self, sec: Section, fig, heading: str | None = None) -> None:
+        self.n += 1
+        sec.add("figure", heading, id=f"fig-{self.n}", json=script_json(fig.to_json()))
+
+    def safe(self, sec: Section, make, heading: str | None = None) -> None:
+        """Add make() as a figure; a ProbeError from the builder becomes a visible note instead."""
+        try:
+            fig = make()
+        except (ProbeError, ImportError) as e:
+            sec.add("text", heading, text=f"figure not available: {e}")
+            return
+        self.block(sec, fig, heading)
+
+
+def _table(sec: Section, df: pd.DataFrame, heading: str | None = None, max_rows: int = 60,
+           source: str = "") -> None:
+    cols = list(df.columns)
+    text_cols = [c for c in cols if not pd.api.types.is_numeric_dtype(df[c])]
+    rows = [[(c, fmt(v)) for c, v in zip(cols, r)] for r in df.head(max_rows).itertuples(index=False, name=None)]
+    more = f"{len(df) - max_rows} more rows in {source}" if len(df) > max_rows else ""
+    sec.add("table", heading, columns=cols, text_cols=text_cols, rows=rows, more=more)
+
+
+def _thumbs(img, size: int):
+    """Downscale img [..., 3, H, W] so that H, W <= size (antialiased); smaller images stay as they are."""
+    import torch
+    import torch.nn.functional as F
+    t = img if isinstance(img, torch.Tensor) else torch.as_tensor(np.asarray(img))
+    h, w = t.shape[-2:]
+    if max(h, w) <= size:
+        return t
+    lead = t.shape[:-3]
+    s = size / max(h, w)
+    out = F.interpolate(t.reshape(-1, *t.shape[-3:]).float(), size=(max(1, round(h * s)), max(1, round(w * s))),
+                        mode="bilinear", antialias=True, align_corners=False)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def _missing(study, table: str) -> tuple[str, str]:
+    from probe.store import MAKERS
+    if table == "interventions" and study.status != "complete":
+        return (f"The study is incomplete (status {study.status!r}): no interventions table yet.",
+                f"probe run SPEC.toml --out {study.path} --resume")
+    return (f"No {table} table in this study.", MAKERS.get(table, "").replace("STUDY", str(study.path)))
+
+
+# ---- sections ----------------------------------------------------------------------------------------
+def _spec(study, sec: Section) -> None:
+    m = study.manifest
+    spec = m.get("spec", {})
+    vers = m.get("versions") or {}
+    kv = [("name", study.name), ("study id", m.get("study_id", "")), ("directory", str(study.path)),
+          ("status", study.status), ("model", study.model_name), ("weights hash", m.get("weights_hash", "")),
+          ("space", study.space), ("samples", m.get("n_samples", spec.get("n_samples", ""))),
+          ("seed", m.get("seed", spec.get("seed", ""))), ("alphas", ", ".join(fmt(float(a)) for a in study.alphas)),
+          ("targets", f"{len(study.target_names)}: " + ", ".join(study.target_names[:12])
+           + (" ..." if len(study.target_names) > 12 else "")),
+          ("versions", ", ".join(f"{k} {v}" for k, v in vers.items() if v))]
+    sec.add("kv", rows=[(k, fmt(v)) for k, v in kv])
+    info = m.get("model_info") or {}
+    if info:
+        sec.add("kv", "Model", rows=[(k, ", ".join(map(str, v)) if isinstance(v, list) else fmt(v))
+                                     for k, v in info.items()])
+    mi = study.measure_info
+    if mi:
+        _table(sec, pd.DataFrame([{"measure": k, "unit": v.get("unit", ""), "lo": v.get("lo"), "hi": v.get("hi"),
+                                   "description": v.get("description", "")} for k, v in mi.items()]),
+               "Measures")
+    try:
+        dsets = study.directions()
+    except ProbeError as e:
+        sec.add("text", "Direction sets", text=f"direction files unreadable: {e}")
+        dsets = {}
+    if dsets:
+        _table(sec, pd.DataFrame([{"file": f"directions/{k}.npz", "method": d.method, "space": d.space,
+                                   "directions": len(d.names), "names": ", ".join(d.names[:8])
+                                   + (" ..." if len(d.names) > 8 else "")} for k, d in dsets.items()]),
+               "Direction sets")
+    sec.add("pre", "Spec", text=json.dumps(spec, indent=2, sort_keys=True, default=str))
+
+
+def _samples(study, sec: Section, figs: _Figs, n_grid: int, thumb: int) -> None:
+    from probe import figures
+    if not study.has("samples"):
+        sec.absent(*_missing(study, "samples"))
+        return
+    s = study.table("samples").sort_values("sample_id")
+    ids = s["sample_id"].to_numpy()[:n_grid]
+    try:
+        import torch
+        model = study.model()
+        with torch.no_grad():
+            img = model.synthesize(torch.as_tensor(study.latents()[ids]), study.space)
+    except ProbeError as e:
+        sec.add("text", text=f"images not rendered: {e}")
+    else:
+        figs.block(sec, figures.sample_grid(_thumbs(img, thumb), labels=[str(i) for i in ids],
+                                            sample_ids=ids.tolist(), cols=min(8, len(ids)),
+                                            title=f"first {len(ids)} of {len(s)} samples (label: sample_id)"))
+    cols = ["logp", "norm", "chi2_pct", *[c for c in study.measures if c in s.columns]]
+    d = s[cols].describe().T[["mean", "std", "min", "50%", "max"]].rename(columns={"50%": "median"})
+    _table(sec, d.reset_index(names="column"), "Per-sample measures and density")
+
+
+def _correlations(study, sec: Section, figs: _Figs) -> None:
+    from probe import figures
+    if study.has("correlations"):
+        c = study.table("correlations")
+        figs.safe(sec, lambda: figures.correlation_heatmap(c, title="correlation of latent variables with measures"
+                                                              " (grey: q > 0.05)"), "Correlation heatmap")
+    else:
+        sec.absent(*_missing(study, "correlations"), heading="Correlation heatmap")
+    if study.has("controlling"):
+        k = study.table("controlling").sort_values(["measure", "rank"])
+        _table(sec, k, "Controlling variables (ranked per measure)", source="controlling.parquet")
+    else:
+        sec.absent(*_missing(study, "controlling"), heading="Controlling variables")
+
+
+def _effects(study, sec: Section, figs: _Figs, max_measures: int) -> list[str]:
+    from probe import figures
+    if not study.has("effects"):
+        sec.absent(*_missing(study, "effects"))
+        return []
+    e = study.table("effects")
+    e = e.assign(abs_slope=e["slope"].abs()).sort_values(["q", "abs_slope"], ascending=[True, False])
+    t = e[["method", "target", "measure", "slope", "slope_lo", "slope_hi", "r2", "p", "q", "n"]].rename(
+        columns={"slope_lo": "CI lo (95%)", "slope_hi": "CI hi (95%)"})
+    _table(sec, t, "Effects (OLS slope of d_measure on alpha; q: Benjamini-Hochberg over all rows)",
+           source="effects.parquet")
+    for m in list(dict.fromkeys(e["measure"]))[:max_measures]:
+        figs.safe(sec, lambda m=m: figures.effects_forest(e, measure=m, top=20), f"Forest plot: {m}")
+    return _diverse(e["target"].tolist(), e["method"].tolist())
+
+
+def _diverse(targets: list[str], methods: list[str]) -> list[str]:
+    """Unique targets in the given order, but the first target of each method comes first (one per method)."""
+    seen, first, rest = set(), [], []
+    for t, m in zip(targets, methods):
+        if t in seen:
+            continue
+        seen.add(t)
+        (rest if m in {mm for _, mm in first} else first).append((t, m))
+    return [t for t, _ in first + rest]
+
+
+def _directions(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None) -> None:
+    from probe import figures
+    if study.has("evaluation"):
+        ev = study.table("evaluation")
+        figs.safe(sec, lambda: figures.method_comparison(ev), "Specificity vs density drift")
+        g = ev.groupby("method").agg(directions=("target", "nunique"), specificity_mean=("specificity", "mean"),
+                                     dlogp_abs_mean=("dlogp_abs_mean", "mean"), dlogp_abs_max=("dlogp_abs_max", "max"))
+        _table(sec, g.reset_index(), "Per method")
+        _table(sec, ev[[c for c in schema.EVALUATION_COLUMNS if c in ev.columns]], "Per direction and measure",
+               source="evaluation.parquet")
+    else:
+        sec.absent(*_missing(study, "evaluation"), heading="Specificity per method")
+    if inter is None:
+        sec.absent(*_missing(study, "interventions"), heading="Density drift per method")
+        return
+    d = inter.assign(abs_dlogp=inter["dlogp"].abs(), abs_alpha=inter["alpha"].abs())
+    top = d[d["abs_alpha"] == d["abs_alpha"].max()]
+    g = top.groupby(["method", "walk"]).agg(targets=("target", "nunique"), alpha_abs=("abs_alpha", "first"),
+                                            dlogp_abs_mean=("abs_dlogp", "mean"), dlogp_abs_max=("abs_dlogp", "max"))
+    _table(sec, g.reset_index(), "Density drift per method and walk at the largest |alpha|")
+    figs.safe(sec, lambda: figures.density_curve(inter, "dlogp", by="method",
+                                                 title="dlogp of the walked latent vs alpha, per method"),
+              "Density drift per method")
+
+
+def _walks(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None, order: list[str], n_walks: int,
+           n_rows: int, max_measures: int, thumb: int) -> None:
+    from probe import figures
+    if inter is None:
+        sec.absent(*_missing(study, "interventions"))
+        return
+    names = study.target_names or list(dict.fromkeys(inter["target"]))
+    chosen = [t for t in order if t in names][:n_walks] or names[:n_walks]
+    sec.intro = (f"{len(chosen)} of {len(names)} targets"
+                 + (" (most significant effect per method first)" if order else "")
+                 + f"; image rows are sample_ids 0..{n_rows - 1}.")
+    alphas = study.alphas or sorted(inter["alpha"].unique())
+    ids = sorted(inter["sample_id"].unique())[:n_rows]
+    for t in chosen:
+        try:
+            img = study.render(ids, t, alphas)
+        except ProbeError as e:
+            sec.add("text", f"Walk strip: {t}", text=f"images not rendered: {e}")
+            continue
+        figs.block(sec, figures.image_strip(_thumbs(img, thumb), alphas, sample_ids=ids, title=f"walk {t}"),
+                   f"Walk strip: {t}")
+    d = inter[inter["target"].isin(chosen)]
+    for m in [m for m in study.measures if f"d_{m}" in d.columns][:max_measures]:
+        figs.safe(sec, lambda m=m: figures.measure_curves(d, m, by="target"), f"Curves: d_{m}")
+    figs.safe(sec, lambda: figures.density_curve(d, "dlogp", by="target"), "Curves: dlogp")
+
+
+def _embedding(study, sec: Section, figs: _Figs, order: list[str], n_walks: int) -> None:
+    from probe import figures
+    if not study.has("embedding"):
+        sec.absent(*_missing(study, "embedding"))
+        return
+    emb = study.table("embedding")
+    walked = list(dict.fromkeys(emb.loc[emb["kind"] != "sample", "target"]))
+    keep = ([t for t in order if t in walked] or walked)[:n_walks]
+    if walked:
+        sec.intro = (f"Walk trajectories of {len(keep)} of {len(walked)} targets"
+                     + (" (most significant effect per method first)" if order else "")
+                     + "; all of them are in embedding.parquet.")
+    emb = emb[(emb["kind"] == "sample") | emb["target"].isin(keep)]
+    samples = study.table("samples") if study.has("samples") else None
+    color = next((m for m in study.measures if samples is not None and m in samples.columns), None)
+    figs.safe(sec, lambda: figures.embedding_scatter(emb, color=color, samples=samples, walks=True))
+
+
+def _drag(study, sec: Section, thumb: int) -> None:
+    from reports.drag import drag_blocks
+    drag_blocks(study, sec, thumb)
+
+
+# ---- public --------------------------------------------------------------------------------------------
+def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4, n_rows: int = 3,
+                   max_measures: int = 6, thumb: int = 96) -> dict:
+    """Everything the template needs: sections with blocks (figures as escaped JSON), names, plotly.js."""
+    import plotly
+    import plotly.offline
+    from probe import __version__
+    from probe.store import Study
+    study = study if isinstance(study, Study) else Study(study)
+    secs = {k: Section(k, t) for k, t in SECTIONS}
+    figs = _Figs()
+    inter = study.table("interventions") if study.has("interventions") else None
+    _spec(study, secs["spec"])
+    _samples(study, secs["samples"], figs, n_grid, thumb)
+    _correlations(study, secs["correlations"], figs)
+    order = _effects(study, secs["effects"], figs, max_measures)
+    _directions(study, secs["directions"], figs, inter)
+    _walks(study, secs["walks"], figs, inter, order, n_walks, n_rows, max_measures, thumb)
+    _embedding(study, secs["embedding"], figs, order or study.target_names, n_walks)
+    _drag(study, secs["drag"], thumb)
+    js = None if cdn else plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
+    return {"study_name": study.name, "study_path": str(study.path), "version": __version__,
+            "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "sections": list(secs.values()),
+            "plotly_inline": js, "plotly_cdn": CDN_URL.format(version=plotly.offline.get_plotlyjs_version()),
+            "n_figures": figs.n, "plotly_py": plotly.__version__}
+
+
+def render_html(context: dict) -> str:
+    """Render the Jinja2 template (autoescape on) with a report_context()."""
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=False)
+    return env.get_template("report.html").render(**context)
+
+
+def build_report(study, out_path: str | os.PathLike, cdn: bool = False, **kw) -> Path:
+    """Write the report of `study` (Study or directory) to out_path, atomically; returns the path.
+
+    cdn=True loads plotly.js from the CDN (small file, needs a network); otherwise it is inlined once.
+    kw: n_grid (24 samples), n_walks (4 targets), n_rows (3 samples per strip), max_measures (6), thumb (96 px).
+    """
+    from probe.store import atomic_write_bytes
+    out = Path(out_path)
+    if out.is_dir():
+        raise ReportError(f"-o {str(out)!r} is a directory; name the report file, e.g. {out / 'report.html'}")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ReportError(f"-o {str(out)!r}: the report is one HTML file; name it with .html, e.g. report.html")
+    html = render_html(report_context(study, cdn=cdn, **kw))
+    return atomic_write_bytes(out, html.encode("utf-8"))
+
+
+def timed_build(study, out_path, cdn: bool = False) -> dict:
+    """build_report plus its wall time (s) and size (bytes), for the benchmark and the CLI."""
+    t0 = time.perf_counter()
+    p = build_report(study, out_path, cdn=cdn)
+    return {"path": str(p), "seconds": time.perf_counter() - t0, "bytes": p.stat().st_size}

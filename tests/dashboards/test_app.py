@@ -1,0 +1,98 @@
+"""App factory, path guard, study-file route, upload decoding, neighbours, CLI errors (no browser)."""
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from dashboards.app import PathError, create_app, within
+from dashboards.pages import PAGES
+from dashboards.pages.drag import UploadError, decode_upload
+from dashboards.pages.embedding import neighbours
+from probe.errors import ProbeError
+
+
+def test_within_rejects_escapes(tmp_path):
+    (tmp_path / "a").mkdir()
+    assert within(tmp_path, "a/b.json") == (tmp_path / "a" / "b.json").resolve()
+    for bad in ("../x", "a/../../x", "/etc/passwd"):
+        with pytest.raises(PathError, match="outside the study root"):
+            within(tmp_path, bad)
+    (tmp_path / "link").symlink_to("/etc")
+    with pytest.raises(PathError):
+        within(tmp_path, "link/passwd")
+
+
+def test_create_app_missing_dir_is_one_line(tmp_path):
+    with pytest.raises(ProbeError, match="does not exist; make one with probe run") as e:
+        create_app(tmp_path / "nope")
+    assert "\n" not in str(e.value)
+
+
+def test_cli_dash_missing_study_one_line(tmp_path):
+    from probe.cli import app
+    r = CliRunner().invoke(app, ["dash", str(tmp_path / "nope")])
+    assert r.exit_code != 0 and isinstance(r.exception, ProbeError)
+    assert "does not exist" in str(r.exception)
+
+
+def test_study_file_route_serves_only_inside_root(full_study):
+    app = create_app(full_study.path)
+    c = app.server.test_client()
+    r = c.get("/study-file/manifest.json")
+    assert r.status_code == 200 and r.get_json()["name"] == full_study.name
+    assert c.get("/study-file/samples.parquet").status_code == 200
+    assert c.get("/study-file/%2E%2E/%2E%2E/etc/passwd").status_code in (403, 404)
+    assert c.get("/study-file/latents.txt").status_code == 404
+
+
+def test_every_page_lays_out(full_study, tiny_study):
+    for study in (full_study, tiny_study):
+        ctx = create_app(study.path).probe_ctx
+        for p in PAGES:
+            assert p.layout(ctx) is not None, p.NAME
+
+
+def test_decode_upload():
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 10, 3), 7, np.uint8)).save(buf, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    a = decode_upload(uri, "x.png")
+    assert a.shape == (8, 10, 3) and a.dtype == np.uint8 and (a == 7).all()
+    bad = "data:text/plain;base64," + base64.b64encode(b"hello, not an image").decode()
+    with pytest.raises(UploadError, match="'notes.txt' is not an image; choose a PNG or JPEG"):
+        decode_upload(bad, "notes.txt")
+    with pytest.raises(UploadError, match="no file content"):
+        decode_upload(None, None)
+
+
+def test_neighbours_are_nearest_first():
+    lat = np.array([[0.0, 0], [3, 0], [1, 0], [0, 2], [10, 10]], np.float32)
+    ids, d = neighbours(lat, 0, k=3)
+    assert ids.tolist() == [2, 3, 1] and np.allclose(d, [1, 2, 3])
+    assert 0 not in neighbours(lat, 0, k=4)[0]
+
+
+def test_job_registry_runs_stops_and_reports_errors(full_study):
+    import time
+    ctx = create_app(full_study.path).probe_ctx
+
+    def count(job):
+        while not job["stop"].is_set() and job["step"] < 10_000:
+            job["step"] += 1
+            time.sleep(0.001)
+
+    jid = ctx.start_job(count, kind="test")
+    time.sleep(0.05)
+    ctx.job(jid)["stop"].set()
+    ctx.job(jid)["thread"].join(5)
+    assert ctx.job(jid)["state"] == "stopped" and 0 < ctx.job(jid)["step"] < 10_000
+
+    def bad(job):
+        raise ProbeError("points: click a handle first")
+    jid = ctx.start_job(bad, kind="test")
+    ctx.job(jid)["thread"].join(5)
+    assert ctx.job(jid)["state"] == "error" and ctx.job(jid)["error"] == "points: click a handle first"
+    assert ctx.job("nope") is None and ctx.job(None) is None

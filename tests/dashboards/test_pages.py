@@ -1,0 +1,192 @@
+"""Every page in headless Chromium: click, check what appears, and no browser console errors."""
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from dashboards.app import create_app
+
+pytestmark = pytest.mark.browser
+T = 30  # s: generous for 2 shared cores
+
+
+def _open(duo, study, path="/"):
+    duo.start_server(create_app(study.path))
+    if path != "/":
+        duo.driver.get(duo.server_url + path)
+    duo.wait_for_element("#page", timeout=T)
+
+
+def _click_xy(duo, graph_id, fx, fy):
+    """Click a dcc.Graph's plot area at fractions (fx, fy) of its size (selenium 4.2: offsets from top-left)."""
+    area = duo.wait_for_element(f"#{graph_id} .nsewdrag", timeout=T)
+    duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", area)
+    w, h = area.size["width"], area.size["height"]
+    ActionChains(duo.driver).move_to_element_with_offset(area, max(1, int(fx * w)), max(1, int(fy * h))).click().perform()
+
+
+def _click_point(duo, selector, i=0):
+    pts = duo.find_elements(selector)
+    assert len(pts) > i, f"no point {i} at {selector}"
+    duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", pts[i])
+    ActionChains(duo.driver).move_to_element(pts[i]).click().perform()
+
+
+def _no_console_errors(duo):
+    assert duo.get_logs() == []
+
+
+def test_overview_grid_click_and_nav(dash_duo, full_study):
+    _open(dash_duo, full_study)
+    dash_duo.wait_for_text_to_equal("#ov-samples", "24", timeout=T)
+    dash_duo.wait_for_text_to_equal("#ov-model", "tiny-dcgan", timeout=T)
+    assert "random" in dash_duo.find_element("#ov-direction-sets").text
+    dash_duo.wait_for_element("#ov-grid .main-svg", timeout=T)
+    assert "first 16 samples" in dash_duo.find_element("#ov-grid").text
+    dash_duo.select_dcc_dropdown("#ov-n", value="8")
+    dash_duo.wait_for_contains_text("#ov-grid", "first 8 samples", timeout=T)
+    _click_xy(dash_duo, "ov-grid", 0.5 / 8, 0.5)  # first cell
+    dash_duo.wait_for_element("#ov-sample img", timeout=T)
+    assert "brightness" in dash_duo.find_element("#ov-sample").text
+    dash_duo.find_element("#nav-walks").click()
+    dash_duo.wait_for_text_to_equal("#page h2", "Walks", timeout=T)
+    _no_console_errors(dash_duo)
+
+
+def test_correlations_cell_click_scatter_strip_controlling(dash_duo, full_study):
+    _open(dash_duo, full_study, "/correlations")
+    dash_duo.wait_for_element("#co-heat .main-svg", timeout=T)
+    _click_xy(dash_duo, "co-heat", 0.1, 0.1)  # a cell in the first row (z[0]), first measure
+    dash_duo.wait_for_contains_text("#co-cell", " x ", timeout=T)
+    assert dash_duo.find_element("#co-cell").text.startswith("z[")
+    dash_duo.wait_for_element("#co-scatter .scatterlayer .point", timeout=T)
+    dash_duo.wait_for_element("#co-strip .main-svg", timeout=T)
+    assert "alpha=-2" in dash_duo.find_element("#co-strip").text
+    # slope heatmap from the effects table: rows are targets
+    dash_duo.find_elements("#co-value label")[1].click()
+    dash_duo.wait_for_contains_text("#co-heat", "random/d0", timeout=T)
+    # controlling variables table for a measure
+    dash_duo.wait_for_element("#co-controlling", timeout=T)
+    assert dash_duo.find_elements("#co-ctl-table") or dash_duo.find_elements("#co-ctl-empty")
+    _no_console_errors(dash_duo)
+
+
+def test_embedding_hover_click_lasso(dash_duo, full_study):
+    _open(dash_duo, full_study, "/embedding")
+    sel = "#em-scatter .scatterlayer .trace:last-of-type .point"
+    dash_duo.wait_for_element(sel, timeout=T)
+    assert "walk random/d0" in dash_duo.find_element("#em-scatter").text
+    pts = dash_duo.find_elements(sel)
+    assert len(pts) == 24
+    ActionChains(dash_duo.driver).move_to_element(pts[5]).perform()
+    dash_duo.wait_for_element("#em-tip-img", timeout=T)
+    assert dash_duo.find_element("#em-tip-img").get_attribute("src").startswith("data:image/png;base64,")
+    _click_point(dash_duo, sel, 5)
+    dash_duo.wait_for_element("#em-clicked", timeout=T)
+    assert len(dash_duo.find_elements("#em-neighbours .em-nb")) == 6
+    # box-select the whole plot: every sample lands in the table
+    dash_duo.find_element('#em-scatter .modebar-btn[data-val="select"]').click()
+    area = dash_duo.find_element("#em-scatter .nsewdrag")
+    w, h = area.size["width"], area.size["height"]
+    ActionChains(dash_duo.driver).move_to_element_with_offset(area, 2, 2).click_and_hold() \
+        .move_by_offset(w // 2, h // 2).move_by_offset(w // 2 - 4, h // 2 - 4).release().perform()
+    dash_duo.wait_for_text_to_equal("#em-n-selected", "24 samples selected", timeout=T)
+    assert len(dash_duo.find_elements("#em-table tbody tr")) > 1
+    _no_console_errors(dash_duo)
+
+
+def test_walks_curves_density_strip_compare(dash_duo, full_study):
+    _open(dash_duo, full_study, "/walks")
+    dash_duo.wait_for_element("#wk-curves .main-svg", timeout=T)
+    dash_duo.wait_for_element("#wk-strip .main-svg", timeout=T)
+    assert "random/d0" in dash_duo.find_element("#wk-curves").text
+    dash_duo.select_dcc_dropdown("#wk-target", value="random/d1 (direction)")
+    dash_duo.wait_for_contains_text("#wk-curves", "random/d1", timeout=T)
+    dash_duo.wait_for_contains_text("#wk-dens", "dlogp", timeout=T)
+    dash_duo.find_elements("#wk-density label")[1].click()   # logp
+    dash_duo.wait_for_contains_text("#wk-dens", "logp vs alpha", timeout=T)
+    dash_duo.wait_for_element("#wk-cmp .main-svg", timeout=T)
+    dash_duo.wait_for_element("#wk-eval .main-svg", timeout=T)
+    assert "specificity" in dash_duo.find_element("#wk-eval").text
+    _no_console_errors(dash_duo)
+
+
+def test_edits_gallery_and_live_slider(dash_duo, full_study):
+    _open(dash_duo, full_study, "/edits")
+    dash_duo.wait_for_element("#ed-gallery-fig .main-svg", timeout=T)
+    assert "dplase" in dash_duo.find_element("#ed-gallery-fig").text
+    dash_duo.wait_for_contains_text("#ed-live-label", "alpha=0", timeout=T)
+    src0 = dash_duo.find_element("#ed-live-img").get_attribute("src")
+    box = dash_duo.find_element("#ed-alpha input")  # the slider's number box (dash 4)
+    dash_duo.clear_input(box)
+    box.send_keys("3\n")
+    dash_duo.wait_for_contains_text("#ed-live-label", "alpha=3", timeout=T)
+    assert dash_duo.find_element("#ed-live-img").get_attribute("src") != src0
+    dash_duo.select_dcc_dropdown("#ed-set", index=1)
+    dash_duo.wait_for_contains_text("#ed-gallery-fig", "interfacegan", timeout=T)
+    _no_console_errors(dash_duo)
+
+
+def _place_points(duo):
+    duo.wait_for_element("#dg-canvas .main-svg", timeout=T)
+    _click_xy(duo, "dg-canvas", 0.3, 0.4)
+    duo.wait_for_contains_text("#dg-points-text", "1 handle(s), 0 target(s)", timeout=T)
+    _click_xy(duo, "dg-canvas", 0.6, 0.5)
+    duo.wait_for_contains_text("#dg-points-text", "1 handle(s), 1 target(s)", timeout=T)
+
+
+def test_drag_points_run_and_stop(dash_duo, full_study, tmp_path):
+    _open(dash_duo, full_study, "/drag")
+    _place_points(dash_duo)
+    assert len(dash_duo.find_elements("#dg-canvas .scatterlayer .point")) == 2
+    steps = dash_duo.find_element("#dg-steps")
+    dash_duo.clear_input(steps)
+    steps.send_keys("3")
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_element("#dg-done", timeout=T)
+    assert "steps in" in dash_duo.find_element("#dg-done").text
+    assert "/ 3" in dash_duo.find_element("#dg-counter").text
+    assert dash_duo.find_elements("#dg-canvas .scatterlayer .js-line")  # the handle path is drawn
+    # FreeDrag runs to its end
+    dash_duo.find_elements("#dg-method label")[1].click()
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-counter", "freedrag: step", timeout=T)
+    dash_duo.wait_for_contains_text("#dg-counter", "(done)", timeout=T)
+    # a long DragGAN run stops on Stop, early
+    dash_duo.find_elements("#dg-method label")[0].click()
+    dash_duo.clear_input(steps)
+    steps.send_keys("2000")
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-counter", "draggan: step", timeout=T)
+    dash_duo.find_element("#dg-stop").click()
+    dash_duo.wait_for_contains_text("#dg-counter", "(stopped)", timeout=T)
+    n = int(dash_duo.find_element("#dg-counter").text.split("step ")[1].split(" /")[0])
+    assert n < 2000
+    # an upload that is not an image: a message, no traceback
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    dash_duo.find_element("#dg-upload input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text("#dg-msg", "'notes.txt' is not an image; choose a PNG or JPEG", timeout=T)
+    assert "Traceback" not in dash_duo.find_element("#page").text
+    # a real image: inverted in the background (few steps), then shown on the canvas
+    from PIL import Image
+    good = tmp_path / "photo.png"
+    Image.new("RGB", (40, 48), (200, 120, 60)).save(good)
+    inv = dash_duo.find_element("#dg-inv-steps")
+    dash_duo.clear_input(inv)
+    inv.send_keys("5")
+    dash_duo.find_element("#dg-upload input[type=file]").send_keys(str(good))
+    dash_duo.wait_for_contains_text("#dg-counter", "inversion: step", timeout=T)
+    dash_duo.wait_for_element("#dg-inverted", timeout=T)
+    assert "psnr" in dash_duo.find_element("#dg-inverted").text
+    _place_points(dash_duo)
+    _no_console_errors(dash_duo)
+
+
+def test_missing_tables_name_their_command(dash_duo, tiny_study):
+    _open(dash_duo, tiny_study, "/correlations")
+    dash_duo.wait_for_contains_text("#co-missing", "probe stats", timeout=T)
+    dash_duo.find_element("#nav-embedding").click()
+    dash_duo.wait_for_contains_text("#em-missing", "probe embed", timeout=T)
+    dash_duo.driver.get(dash_duo.server_url + "/no-such-page")
+    dash_duo.wait_for_contains_text("#page-error", "no page at '/no-such-page'", timeout=T)
+    _no_console_errors(dash_duo)

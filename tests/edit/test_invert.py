@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from probe.edit import FACE_TEMPLATE, InversionError, align_face, invert, psnr
+from probe.edit.invert import image_loss, ssim
+
+
+def test_inverts_generated_image_in_z(blob):
+    z = torch.tensor([[1.0, -1.0]])
+    with torch.no_grad():
+        target = blob.synthesize(z, "z")[0]
+    res = invert(blob, target, steps=60, n_init=1, lr=0.1)  # start at z = 0: the blob sits 5.7 px away
+    assert res.space == "z" and res.latent.shape == (1, 2) and res.img.shape == (3, 32, 32)
+    assert res.psnr > res.psnr_init + 15
+    assert torch.allclose(res.latent, z, atol=0.05)
+    assert res.psnr == pytest.approx(psnr(blob.synthesize(res.latent, "z")[0], target), abs=1e-4)
+    assert np.mean(res.history[-5:]) < 0.2 * np.mean(res.history[:5])
+
+
+def test_best_of_several_starts(blob):
+    with torch.no_grad():
+        target = blob.synthesize(torch.tensor([[1.0, -1.0]]), "z")[0]
+    one = invert(blob, target, steps=1, n_init=1)
+    many = invert(blob, target, steps=1, n_init=16)
+    assert many.psnr_init > one.psnr_init
+
+
+def test_inverts_stylegan_in_w(tiny_stylegan):
+    with torch.no_grad():
+        target = tiny_stylegan.synthesize(tiny_stylegan.sample(1, 5), "z")[0]
+    res = invert(tiny_stylegan, target, steps=40)
+    assert res.space == "w" and res.latent.shape == (1, tiny_stylegan.w_dim)
+    assert res.psnr > res.psnr_init + 3
+
+
+def test_losses_are_zero_on_identical_images():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert float(ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(image_loss(x, x, 0.5), torch.zeros(2), atol=1e-5)
+    assert (image_loss(x, -x, 0.5) > 1).all()
+
+
+def test_picture_input_is_resized(tiny_dcgan):
+    pic = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8))
+    res = invert(tiny_dcgan, pic, steps=2, n_init=2, align=False)
+    assert res.target.shape == (3, 32, 32) and not res.aligned
+
+
+def test_bad_images_give_clear_errors(tiny_dcgan):
+    with pytest.raises(InversionError, match=r"img: expected a tensor \[3, 32, 32\]"):
+        invert(tiny_dcgan, torch.zeros(3, 16, 16), steps=1)
+    with pytest.raises(InversionError, match="img: expected a torch tensor"):
+        invert(tiny_dcgan, [[1, 2, 3]], steps=1)
+    with pytest.raises(InversionError, match="must be uint8"):
+        invert(tiny_dcgan, np.zeros((32, 32, 3), np.float32), steps=1)
+    with pytest.raises(InversionError, match="in \\[-1, 1\\]"):
+        invert(tiny_dcgan, torch.full((3, 32, 32), 3.0), steps=1)
+    with pytest.raises(InversionError, match="does not exist"):
+        invert(tiny_dcgan, "no/such/file.png", steps=1)
+    with pytest.raises(InversionError, match="no face found"):
+        invert(tiny_dcgan, np.full((64, 64, 3), 128, np.uint8), steps=1, align=True)
+    with pytest.raises(Exception, match="space 'w' is not available"):
+        invert(tiny_dcgan, torch.zeros(3, 32, 32), space="w", steps=1)
+
+
+def test_align_astronaut_matches_template():
+    from skimage import data
+
+    from probe.measures.faces import face_landmarks
+    img = align_face(data.astronaut(), 64)
+    assert img.shape == (3, 64, 64) and img.min() >= -1 and img.max() <= 1
+    err = np.linalg.norm(face_landmarks(img[None])[0] - FACE_TEMPLATE * 64, axis=1)
+    assert err.mean() < 1.5

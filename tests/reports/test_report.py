@@ -1,0 +1,291 @@
+"""Self-contained HTML report: sections, escaping, offline loading in headless Chromium, CLI."""
+import json
+import re
+import shutil
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probe.errors import ProbeError
+from probe.store import Study
+from reports.build import SECTIONS, ReportError, _diverse, _thumbs, build_report, fmt, script_json
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_TARGET = "</script><img src=x onerror=alert(2)>"
+HOSTILE_DIRECTION = "</script><script>alert(3)</script>"
+
+
+def _copy(study, dst) -> Study:
+    shutil.copytree(study.path, dst)
+    return Study(dst)
+
+
+def _add_drag(study: Study) -> None:
+    """One real DragGAN run on the study's model: drag/run1.json + its two PNGs, and run2.png (before | after)."""
+    from probe import figures
+    from probe.edit.drag import DragGAN
+    model = study.model()
+    lat = torch.as_tensor(study.latents()[:1])
+    with torch.no_grad():
+        before = model.synthesize(lat, study.space)[0]
+    r = DragGAN(max_steps=3, site="b2").run(model, lat, study.space, [[10, 10]], [[14, 12]])
+    d = study.path / "drag"
+    d.mkdir()
+    (d / "run1-before.png").write_bytes(figures.img_to_png_bytes(before))
+    (d / "run1-after.png").write_bytes(figures.img_to_png_bytes(r.img))
+    md0 = float(np.linalg.norm(r.handles - r.targets, axis=1).mean())      # drag-eval columns (probe.edit.evaluate)
+    pd.DataFrame([{"method": "draggan", "points": 1, "pair": 0, "md_before": md0, "md_after": float(r.distances.mean()),
+                   "seconds": r.seconds, "steps": r.steps, "converged": r.converged, "outside_change": 0.01}]
+                 ).to_csv(d / "drag_eval.csv", index=False)
+    (d / "run2.png").write_bytes(figures.img_to_png_bytes(torch.cat([before, r.img], -1)))   # probe drag --out
+    (d / "run1.json").write_text(json.dumps({
+        "method": "draggan", "sample_id": 0, "space": r.space, "site": "b2", "steps": r.steps,
+        "seconds": r.seconds, "converged": r.converged, "handles": r.handles.tolist(),
+        "targets": r.targets.tolist(), "trajectory": r.trajectory.tolist(),
+        "img_before": "run1-before.png", "img_after": "run1-after.png", "secret": "../../etc/passwd"}))
+
+
+def _add_embedding(study: Study) -> None:
+    """An embedding table (schema.EMBEDDING_COLUMNS) of samples + random/d0 walk points, from a 2-D PCA of the
+    latents: the report only reads the table; UMAP (probe.embed, ~40 s numba compile) is tested by its owner."""
+    from probe.walks import apply
+    lat = study.latents().reshape(len(study.latents()), -1)
+    mu = lat.mean(0)
+    _, _, vt = np.linalg.svd(lat - mu, full_matrices=False)
+    rows = [dict(kind="sample", sample_id=i, target="", alpha=0.0, x=x, y=y)
+            for i, (x, y) in enumerate((lat - mu) @ vt[:2].T)]
+    t, al = study.target("random/d0"), study.alphas
+    for i in range(3):
+        w = apply(torch.as_tensor(lat[i:i + 1].copy()), study.space, t, al).numpy().reshape(len(al), -1)
+        rows += [dict(kind="walk", sample_id=i, target=t.name, alpha=a, x=x, y=y)
+                 for a, (x, y) in zip(al, (w - mu) @ vt[:2].T)]
+    df = pd.DataFrame(rows)
+    df.insert(0, "point_id", np.arange(len(df)))
+    study.write_table("embedding", df)
+
+
+@pytest.fixture(scope="module")
+def full_study(tiny_study, tmp_path_factory):
+    """A copy of tiny_study with every table: stats, evaluation, embedding, one drag run."""
+    from probe import stats
+    from probe.directions import evaluate_study
+    s = _copy(tiny_study, tmp_path_factory.mktemp("report") / "study")
+    stats.analyze(s)
+    evaluate_study(s)
+    _add_embedding(s)
+    _add_drag(s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def report(full_study, tmp_path_factory):
+    return build_report(full_study, tmp_path_factory.mktemp("out") / "report.html")
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tiny_study, tmp_path_factory):
+    """A copy of tiny_study with hostile names: the study name, an effects target, a direction name."""
+    from probe import stats
+    from probe.directions.base import DirectionSet
+    s = _copy(tiny_study, tmp_path_factory.mktemp("hostile") / "study")
+    s.manifest["name"] = HOSTILE
+    s.save_manifest()
+    e = stats.effects(s)
+    e.loc[e["slope"].abs().idxmax(), "target"] = HOSTILE_TARGET     # strongest: shown in a forest plot
+    s.write_table("effects", e)
+    s.save_directions(DirectionSet([HOSTILE_DIRECTION], np.eye(1, 16), "z", "hostile"))
+    return build_report(Study(s.path), s.path / "report.html")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    opts = Options()
+    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+              "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
+              "--window-size=1280,900"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    d = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
+    d.set_page_load_timeout(60)
+    yield d
+    d.quit()
+
+
+def _load(driver, path):
+    from selenium.webdriver.support.ui import WebDriverWait
+    driver.get_log("browser"), driver.get_log("performance")   # drain earlier pages' logs
+    driver.get(path.resolve().as_uri())
+    n = driver.execute_script("return document.querySelectorAll('div.fig').length")
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('div.fig.js-plotly-plot').length") == n)
+    return n
+
+
+def _requests(driver):
+    urls = []
+    for e in driver.get_log("performance"):
+        m = json.loads(e["message"])["message"]
+        if m["method"] == "Network.requestWillBeSent":
+            urls.append(m["params"]["request"]["url"])
+    return urls
+
+
+class _Ids(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.scripts = [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "script":
+            self.scripts.append(a)
+
+
+# ---- pure parts ------------------------------------------------------------------------------------
+def test_script_json_escapes_closing_tags_and_round_trips():
+    obj = {"name": "</script><!-- & <b>", "v": [1.5, None]}
+    s = script_json(obj)
+    assert "</" not in s and "<!--" not in s and "<" not in s and "&" not in s
+    assert json.loads(s) == obj
+
+
+def test_walk_targets_one_per_method_first():
+    t = ["z[1]", "z[2]", "z[1]", "ig/g", "z[3]", "rd/0", "ig/a"]
+    m = ["variable", "variable", "variable", "ig", "variable", "random", "ig"]
+    assert _diverse(t, m) == ["z[1]", "ig/g", "rd/0", "z[2]", "z[3]", "ig/a"]
+
+
+def test_fmt_and_thumbs():
+    assert fmt(0.123456) == "0.123" and fmt(3.2e-7) == "3.20e-07" and fmt(float("nan")) == "–"
+    assert fmt(np.int64(7)) == "7" and fmt("a<b") == "a<b"
+    t = _thumbs(torch.rand(2, 5, 3, 128, 128) * 2 - 1, 48)
+    assert tuple(t.shape) == (2, 5, 3, 48, 48) and t.min() >= -1.01 and t.max() <= 1.01
+    small = torch.zeros(1, 3, 32, 32)
+    assert _thumbs(small, 48) is small
+
+
+def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
+    html = report.read_text()
+    p = _Ids()
+    p.feed(html)
+    for sid, _ in SECTIONS:
+        assert sid in p.ids
+        assert f'href="#{sid}"' in html                            # table of contents
+    assert 'class="report-section absent"' not in html               # every table present -> no absent section
+    srcs = [s.get("src") for s in p.scripts if s.get("src")]
+    assert srcs == []                                                 # nothing loaded from outside
+    import plotly.offline
+    assert html.count(plotly.offline.get_plotlyjs()[-300:]) == 1    # plotly.js inlined exactly once
+    n_fig = len(re.findall(r'<div class="fig" id="fig-\d+">', html))
+    assert n_fig >= 8 and html.count('class="fig-data"') == n_fig
+    assert full_study.manifest["weights_hash"] in html and full_study.manifest["versions"]["torch"] in html
+    assert ">q</th>" in html and "CI lo (95%)" in html
+    assert "run1: img_after" in html and "data:image/png;base64," in html
+    assert "Drag evaluation per method" in html and ">no edit</td>" in html
+    assert "Drag images (before | after)" in html and "<figcaption>run2.png</figcaption>" in html
+    assert "<figcaption>run1-after.png</figcaption>" not in html        # shown with its run, not twice
+    assert "Walk trajectories of 1 of 1 targets" in html                # embedding: walks of random/d0
+    assert "passwd" not in html                                        # non-image fields are not shown
+    assert report.stat().st_size < 8_000_000
+
+
+def test_missing_tables_name_the_command(tiny_study, tmp_path):
+    s = _copy(tiny_study, tmp_path / "bare")
+    html = build_report(s, tmp_path / "r.html", cdn=True).read_text()
+    p = _Ids()
+    p.feed(html)
+    assert all(sid in p.ids for sid, _ in SECTIONS)
+    for cmd in (f"probe stats {s.path}", f"probe embed {s.path}", "probe discover", f"probe drag --out {s.path}"):
+        assert cmd in html
+    assert html.count('class="report-section absent"') == 4   # correlations, effects, embedding, drag
+    assert 'id="walks" class="report-section"' in html and "Walk strip: z[0]" in html
+
+
+def test_incomplete_study_says_resume(tiny_study, tmp_path):
+    s = _copy(tiny_study, tmp_path / "running")
+    s.manifest["status"] = "running"
+    s.save_manifest()
+    html = build_report(Study(s.path), tmp_path / "r.html", cdn=True, n_grid=4).read_text()
+    assert html.count(f"probe run SPEC.toml --out {s.path} --resume") == 2     # walks + density drift
+    assert 'id="walks" class="report-section absent"' in html and "status &#39;running&#39;" in html
+    assert "Sample grid" in html and 'id="samples" class="report-section"' in html
+
+
+def test_cdn_option_small_file(full_study, tmp_path):
+    html = build_report(full_study, tmp_path / "c.html", cdn=True).read_text()
+    import plotly.offline
+    assert f'src="https://cdn.plot.ly/plotly-{plotly.offline.get_plotlyjs_version()}.min.js"' in html
+    assert len(html.encode()) < 1_500_000
+
+
+def test_bad_output_paths(full_study, tmp_path):
+    with pytest.raises(ReportError, match="is a directory"):
+        build_report(full_study, tmp_path)
+    with pytest.raises(ReportError, match=r"\.html"):
+        build_report(full_study, tmp_path / "report.pdf")
+    with pytest.raises(ProbeError, match="does not exist"):
+        build_report(tmp_path / "nope", tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "report.pdf").exists()
+
+
+def test_cli_report(full_study, tmp_path, monkeypatch, capsys):
+    from probe.cli import main
+    out = tmp_path / "cli.html"
+    monkeypatch.setattr(sys, "argv", ["probe", "report", str(full_study.path), "-o", str(out), "--cdn"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0 and out.stat().st_size > 10_000 and "wrote" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["probe", "report", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err.startswith("error: ") and "probe run" in err and "\n" not in err
+
+
+# ---- in the browser ---------------------------------------------------------------------------------
+@pytest.mark.browser
+def test_report_opens_offline_in_chromium(browser, report):
+    n = _load(browser, report)
+    assert n >= 8
+    errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    res = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(u.startswith("data:") for u in res), res
+    reqs = _requests(browser)
+    assert [u for u in reqs if not u.startswith(("data:", report.resolve().as_uri()))] == []
+    visible = browser.execute_script(
+        "return Array.from(document.querySelectorAll('section.report-section')).map(s => s.id)")
+    assert visible == [sid for sid, _ in SECTIONS]
+    assert browser.execute_script("return document.querySelectorAll('.fig-error').length") == 0
+    assert browser.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length") >= n
+    imgs = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert imgs and all(c and w > 0 for c, w in imgs)
+
+
+@pytest.mark.browser
+def test_hostile_names_are_escaped(browser, hostile_report):
+    from selenium.common.exceptions import NoAlertPresentException
+    html = hostile_report.read_text()
+    assert "<script>alert(" not in html and "<img src=x" not in html and "</script><img" not in html
+    _load(browser, hostile_report)
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text
+    assert browser.find_element("id", "study-name").text == HOSTILE
+    assert HOSTILE in browser.title
+    body = browser.find_element("tag name", "body").text
+    assert HOSTILE_DIRECTION in body and HOSTILE_TARGET in body
+    # only our own scripts: plotly.js, the figure-data blocks and the loader
+    n_data = browser.execute_script("return document.querySelectorAll('script.fig-data').length")
+    assert browser.execute_script("return document.scripts.length") == n_data + 2
+    assert browser.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []

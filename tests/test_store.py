@@ -1,0 +1,164 @@
+"""probe.store: the study directory, tables, atomic writes, schema versions, re-rendering."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probe import schema
+from probe.errors import ProbeError
+from probe.store import Study, StoreError, atomic_write_bytes, conform
+
+
+def test_tiny_study_tables(tiny_study):
+    st = tiny_study
+    assert st.status == "complete" and st.model_name == "tiny-dcgan" and st.space == "z"
+    assert st.measures[:2] == ["brightness", "contrast"]
+    assert st.measure_info["brightness"]["unit"] == "fraction" and st.measure_info["hue"]["hi"] == 360.0
+    s = st.table("samples")
+    assert list(s.sample_id) == list(range(24)) and (s.seed == 0).all()
+    for c in list(schema.SAMPLE_COLUMNS) + st.measures:
+        assert c in s.columns
+    df = st.table("interventions")
+    # 4 variables + 2 directions + 1 channel target, 24 samples, 5 alphas
+    assert len(df) == 7 * 24 * 5
+    assert st.target_names == ["z[0]", "z[1]", "z[2]", "z[3]", "random/d0", "random/d1", "b2:c3"]
+    assert list(df.target.unique()) == st.target_names
+    assert set(df.target_kind) == {"variable", "direction", "channel"}
+    assert set(df.method) == {"variable", "random", "channel"}
+    for c in list(schema.INTERVENTION_COLUMNS) + st.measures + [f"d_{m}" for m in st.measures]:
+        assert c in df.columns
+    # rows sorted: plan order of targets, then sample_id, then step
+    order = df.target.map({t: i for i, t in enumerate(st.target_names)})
+    key = order * 10_000 + df.sample_id * 10 + df.step
+    assert key.is_monotonic_increasing
+    # alpha 0 is the base image for every walk: no change
+    zero = df[df.alpha == 0]
+    assert (zero[[f"d_{m}" for m in st.measures]].to_numpy() == 0).all() and (zero.dlogp == 0).all()
+    # d_ columns are edited minus base
+    merged = df.merge(s[["sample_id", "brightness", "logp"]], on="sample_id", suffixes=("", "_base"))
+    np.testing.assert_allclose(merged.d_brightness, merged.brightness - merged.brightness_base, atol=1e-12)
+    np.testing.assert_allclose(merged.dlogp, merged.logp - merged.logp_base, atol=1e-9)
+    # variable shift: z[i] + alpha changes logp as the Gaussian prior says
+    v = df[df.target == "z[1]"].merge(s[["sample_id"]], on="sample_id")
+    z = st.latents()
+    want = -0.5 * ((z[v.sample_id, 1] + v.alpha) ** 2 - z[v.sample_id, 1] ** 2)
+    np.testing.assert_allclose(v.dlogp, want, atol=1e-4)
+    # channel edits leave the latent alone
+    assert np.abs(df[df.target == "b2:c3"].dlogp).max() == 0
+
+
+def test_latents_and_directions_saved(tiny_study):
+    z = tiny_study.latents()
+    assert z.shape == (24, 16) and z.dtype == np.float32
+    np.testing.assert_array_equal(z, tiny_study.model().sample(24, 0).numpy())
+    ds = tiny_study.directions()
+    assert list(ds) == ["random"] and ds["random"].names == ["d0", "d1"]
+
+
+def test_render_reproduces_rows(tiny_study):
+    st = tiny_study
+    df = st.table("interventions")
+    from probe.measures import MeasureSet
+    ms = MeasureSet(["image"])
+    for name in ("z[2]", "random/d1", "b2:c3"):
+        t = st.target(name)
+        assert t.name == name
+        img = st.render([3, 5], name, st.alphas)
+        assert img.shape == (2, 5, 3, 32, 32) and img.min() >= -1 and img.max() <= 1
+        got = ms(img.reshape(-1, 3, 32, 32))["brightness"]
+        rows = df[(df.target == name) & df.sample_id.isin([3, 5])].sort_values(["sample_id", "step"])
+        np.testing.assert_allclose(got, rows.brightness, atol=1e-6)
+
+
+def test_target_unknown(tiny_study):
+    with pytest.raises(StoreError, match="target 'z\\[9\\]' is not in study"):
+        tiny_study.target("z[9]")
+
+
+def test_missing_tables_name_command(tiny_study, tmp_path):
+    import shutil
+    shutil.copytree(tiny_study.path, tmp_path / "s", ignore=shutil.ignore_patterns("effects.parquet",
+                                                                                    "embedding.parquet"))
+    st = Study(tmp_path / "s")
+    with pytest.raises(StoreError, match=f"no effects table yet; make it with probe stats {tmp_path / 's'}"):
+        st.table("effects")
+    with pytest.raises(StoreError, match="probe embed"):
+        st.table("embedding")
+    with pytest.raises(StoreError, match="unknown table 'nope'"):
+        st.table("nope")
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(StoreError, match="does not exist; make one with probe run"):
+        Study(tmp_path / "nothing")
+    with pytest.raises(StoreError, match="is not a study"):
+        Study(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": schema.SCHEMA_VERSION + 1}))
+    with pytest.raises(ProbeError, match=f"schema_version {schema.SCHEMA_VERSION + 1}, newer than .*upgrade"):
+        Study(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(StoreError, match="unreadable"):
+        Study(tmp_path)
+
+
+def test_write_table_checks_and_roundtrip(tmp_path):
+    st = Study.create(tmp_path / "s", {"name": "x", "model": "tiny-dcgan", "measures": {}})
+    assert st.manifest["schema_version"] == schema.SCHEMA_VERSION and st.status == "running"
+    with pytest.raises(StoreError, match="lacks required columns \\['q', 'n'\\]"):
+        st.write_table("correlations", pd.DataFrame({"variable": ["z[0]"], "measure": ["m"], "r": [0.1],
+                                                     "p": [0.5]}))
+    df = pd.DataFrame({"variable": ["z[0]", "z[1]"], "measure": ["m", "m"], "r": [0.1, -0.2], "p": [0.5, 0.01],
+                       "q": [0.5, 0.02], "n": [10, 10], "extra": [1, 2]})
+    st.write_table("correlations", df)
+    back = st.table("correlations")
+    assert list(back.columns) == list(df.columns) and back.n.dtype == np.int64
+    np.testing.assert_allclose(back.r, df.r)
+    assert st.has("correlations") and not st.has("effects")
+    with pytest.raises(StoreError, match="cannot be stored as int64"):
+        st.write_table("correlations", df.assign(n=["a", "b"]))
+    with pytest.raises(StoreError, match="already holds a study"):
+        Study.create(tmp_path / "s", {"model": "tiny-dcgan"})
+    # interventions of a running study are refused with the resume command
+    with pytest.raises(StoreError, match="incomplete .*--resume"):
+        st.table("interventions")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    p = tmp_path / "a.bin"
+    atomic_write_bytes(p, b"old")
+    import os
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_bytes(p, b"new")
+    assert p.read_bytes() == b"old"
+
+
+def test_conform_casts_measure_columns():
+    df = pd.DataFrame({c: pd.Series([1], dtype="int64" if t == "int64" else None) if t != "string" else ["a"]
+                       for c, t in schema.SAMPLE_COLUMNS.items()})
+    df["gender"] = [1]
+    out = conform("samples", df, ["gender"])
+    assert out.gender.dtype == np.float64 and out.norm.dtype == np.float64
+    with pytest.raises(StoreError, match="lacks required columns \\['age'\\]"):
+        conform("samples", df, ["gender", "age"])
+
+
+def test_stylegan_study_w_space(tiny_study_stylegan):
+    st = tiny_study_stylegan
+    assert st.space == "w" and st.latents().shape == (16, 16)
+    df = st.table("interventions")
+    assert len(df) == (2 + 2 + 1) * 16 * 3
+    assert st.density() is not None
+    iso = df[df.walk == "isodensity"]
+    assert len(iso) == 2 * 16 * 3
+    # isodensity keeps log p under the fitted Gaussian; a linear shift of w[0] does not
+    assert np.abs(iso.dlogp).max() < 1e-3
+    assert np.abs(df[(df.target == "w[0]") & (df.alpha != 0)].dlogp).min() > 1e-3
+    img = st.render([0], "random/d0", [2.0])
+    assert img.shape == (1, 1, 3, 32, 32)
+    assert torch.isfinite(img).all()

@@ -1,0 +1,131 @@
+"""probe.walks: every walk kind moves latents as documented (pure, no model)."""
+import numpy as np
+import pytest
+import torch
+
+from probe.density import GaussianDensity, logp_normal
+from probe.directions.base import DirectionSet
+from probe.walks import Target, WalkError, apply, apply_rows, channel, channel_fn, direction, parse_name, variable
+
+
+def _unit(d, seed=0):
+    v = np.random.default_rng(seed).standard_normal(d).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_linear_shape_order_and_values():
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    d = _unit(8)
+    t = Target("direction", "m/a", "linear", vector=d, scale=0.5)
+    out = apply(z, "z", t, [-1.0, 0.0, 2.0])
+    assert out.shape == (9, 8)
+    # sample-major: row n * A + a
+    torch.testing.assert_close(out[1], z[0])
+    torch.testing.assert_close(out[5], z[1] + 2.0 * 0.5 * torch.from_numpy(d))
+    # distance moved grows linearly with |alpha|
+    moved = (out.reshape(3, 3, 8) - z[:, None]).norm(dim=2)
+    torch.testing.assert_close(moved[:, 2], 2 * moved[:, 0])
+
+
+def test_isodensity_z_keeps_norm_and_logp():
+    z = torch.randn(16, 32, generator=torch.Generator().manual_seed(1))
+    t = Target("direction", "m/a", "isodensity", vector=_unit(32))
+    alphas = [-3.0, -1.0, 0.0, 1.0, 3.0]
+    out = apply(z, "z", t, alphas)
+    base = z.repeat_interleave(5, 0)
+    torch.testing.assert_close(out.norm(dim=1), base.norm(dim=1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logp_normal(out), logp_normal(base), rtol=1e-6, atol=1e-4)
+    # it still moves along the direction: projection on d grows with alpha
+    proj = (out @ torch.from_numpy(t.vector)).reshape(16, 5)
+    assert (proj.diff(dim=1) > 0).all()
+    # a linear walk changes the norm
+    lin = apply(z, "z", Target("direction", "m/a", "linear", vector=t.vector), alphas)
+    assert (lin.norm(dim=1) - base.norm(dim=1)).abs().max() > 0.1
+
+
+def test_isodensity_w_keeps_mahalanobis():
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(500, 6, generator=g) @ torch.randn(6, 6, generator=g) + 3
+    dens = GaussianDensity().fit(w)
+    t = Target("direction", "m/a", "isodensity", vector=_unit(6))
+    out = apply(w[:10], "w", t, [-2.0, 2.0], density=dens)
+    base = w[:10].repeat_interleave(2, 0)
+    torch.testing.assert_close(dens.logp(out), dens.logp(base), rtol=1e-5, atol=1e-3)
+    # ws: per layer
+    ws = w[:4, None].repeat(1, 3, 1)
+    out = apply(ws, "ws", t, [1.5], density=dens)
+    assert out.shape == (4, 3, 6)
+    torch.testing.assert_close(dens.logp(out), dens.logp(ws), rtol=1e-5, atol=1e-3)
+    with pytest.raises(WalkError, match="needs the study's fitted GaussianDensity"):
+        apply(w[:2], "w", t, [1.0])
+
+
+def test_layers_only_touch_range():
+    ws = torch.zeros(2, 6, 4)
+    t = Target("direction", "sefa/0", "layers", vector=np.ones(4), layers=(2, 4))
+    out = apply(ws, "ws", t, [1.0]).reshape(2, 6, 4)
+    assert (out[:, 2:4] == 1).all() and (out[:, :2] == 0).all() and (out[:, 4:] == 0).all()
+    with pytest.raises(WalkError, match="out of range for num_ws=6"):
+        apply(ws, "ws", Target("direction", "a/b", "layers", vector=np.ones(4), layers=(4, 9)), [1.0])
+    with pytest.raises(WalkError, match="needs space 'ws'"):
+        apply(torch.zeros(1, 4), "w", t, [1.0])
+
+
+def test_linear_w_direction_broadcasts_over_ws_layers():
+    ws = torch.zeros(1, 3, 4)
+    out = apply(ws, "ws", Target("direction", "a/b", "linear", vector=np.arange(4.0)), [2.0])
+    torch.testing.assert_close(out[0], 2 * torch.arange(4.0).expand(3, 4))
+    with pytest.raises(WalkError, match="dimension 5, but the latent has shape \\[3, 4\\]"):
+        apply(ws, "ws", Target("direction", "a/b", "linear", vector=np.ones(5)), [1.0])
+
+
+def test_variable_shift_and_set():
+    z = torch.arange(8.0).reshape(2, 4)
+    out = apply(z, "z", variable(1, scale=2.0), [-1.0, 3.0])
+    assert out[:, 1].tolist() == [1 - 2.0, 1 + 6.0, 5 - 2.0, 5 + 6.0]
+    assert (out[:, [0, 2, 3]] == z.repeat_interleave(2, 0)[:, [0, 2, 3]]).all()
+    out = apply(z, "z", variable(3, mode="set"), [-1.0, 3.0])
+    assert out[:, 3].tolist() == [-1.0, 3.0, -1.0, 3.0]
+    with pytest.raises(WalkError, match="index 4 out of range; use 0..3"):
+        apply(z, "z", variable(4), [1.0])
+
+
+def test_channel_fn_scale_and_shift():
+    x = torch.ones(2, 4, 2, 2)
+    t = channel("b2", [1, 3])
+    assert t.name == "b2:c1+c3" and channel("b2", 41).name == "b2:c41"
+    y = channel_fn(t, torch.tensor([0.0, 1.0]))(x)
+    assert (y[0] == 1).all()  # alpha 0: unchanged
+    assert (y[1, [1, 3]] == 2).all() and (y[1, [0, 2]] == 1).all()
+    y = channel_fn(channel("b2", [0], mode="shift", scale=0.5), torch.tensor([2.0, -2.0]))(x)
+    assert y[0, 0].unique().item() == 2.0 and y[1, 0].unique().item() == 0.0 and (y[:, 1:] == 1).all()
+    assert (x == 1).all()  # input untouched
+    with pytest.raises(WalkError, match="channel 7 out of range for site 'b2' with 4 channels"):
+        channel_fn(channel("b2", [7]), torch.zeros(2))(x)
+    # latent walks leave the latent alone for channel targets
+    z = torch.randn(2, 4)
+    torch.testing.assert_close(apply(z, "z", t, [1.0, 2.0]), z.repeat_interleave(2, 0))
+
+
+def test_direction_target_from_set_and_roundtrip():
+    ds = DirectionSet(["a", "b"], np.eye(2, 4), "ws", "sefa", layers=[(0, 2), None], scales=[2.0, 1.0])
+    t = direction(ds, 0)
+    assert (t.name, t.walk, t.layers, t.scale, t.method, t.kind) == ("sefa/a", "layers", (0, 2), 2.0, "sefa",
+                                                                     "direction")
+    assert direction(ds, 1).walk == "linear"
+    back = Target.from_dict(t.to_dict(), t.vector)
+    assert back == t and back != direction(ds, 1) and back != Target.from_dict(t.to_dict(), None)
+
+
+def test_parse_name_and_bad_targets():
+    assert parse_name("z[17]") == {"kind": "variable", "space": "z", "index": 17}
+    assert parse_name("b2:c4+c9") == {"kind": "channel", "site": "b2", "channels": [4, 9]}
+    assert parse_name("interfacegan/gender") == {"kind": "direction", "method": "interfacegan", "name": "gender"}
+    with pytest.raises(WalkError, match="not a table target string"):
+        parse_name("gender")
+    with pytest.raises(WalkError, match="walk 'zigzag' unknown"):
+        Target("direction", "a/b", "zigzag")
+    with pytest.raises(WalkError, match="needs a direction vector"):
+        apply(torch.zeros(1, 3), "z", Target("direction", "a/b", "linear"), [1.0])
+    with pytest.raises(WalkError, match="2 latent rows but 3 alphas"):
+        apply_rows(torch.zeros(2, 3), "z", variable(0), torch.zeros(3))
