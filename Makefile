@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STUDY ?= studies/faces-demo
 
-.PHONY: setup chromium test demo bench clean
+.PHONY: setup chromium test demo bench readme clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || (echo "error: Python 3.11 or 3.12 is required (none found on PATH)"; exit 1)
@@ -31,6 +31,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+readme:
+	for f in docs/readme/*.md; do cat $$f; echo; done > README.md
 
 clean:
 	rm -rf $(VENV) studies .pytest_cache
