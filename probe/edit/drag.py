@@ -181,6 +181,14 @@ class _DragBase:
         f = F.interpolate(f, size=img.shape[-2:], mode="bilinear", align_corners=False)
         return img, f if scale is None else f / scale
 
+    def _opt_step(self, opt, loss, lat, losses: list) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if self.keep_norm:
+            lat.project()
+        losses.append(float(loss.detach()))
+
     def _mask_loss(self, f, f0, m, lat: _Latent):
         """lam * |(F - F0) * (1 - M)| (mask given) + reg * |latent - latent0| (mean L1)."""
         out = self.lam * ((f - f0).abs() * (1 - m)).mean() if m is not None and self.lam > 0 else f.new_zeros(())
@@ -237,12 +245,7 @@ class DragGAN(_DragBase):
                 u = (tt[i] - p[i]) / (tt[i] - p[i]).norm()
                 q = p[i] + disc
                 loss = loss + F.l1_loss(_sample(f, q + u), _sample(f, q).detach())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if self.keep_norm:
-                lat.project()
-            losses.append(float(loss.detach()))
+            self._opt_step(opt, loss, lat, losses)
             yield DragStep(step, pts.copy(), losses[-1], img[0].detach())
             step += 1
         return_img = img[0].detach()
@@ -330,12 +333,7 @@ class FreeDrag(_DragBase):
                 if per[active].max() < 0.5 * l or step >= self.max_steps:
                     break
                 loss = per[active].sum() + self._mask_loss(f, f0, m, lat)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if self.keep_norm:
-                    lat.project()
-                losses.append(float(loss.detach()))
+                self._opt_step(opt, loss, lat, losses)
                 yield DragStep(step, pos(s), losses[-1], img[0].detach())
                 step += 1
             with torch.no_grad():
