@@ -16,6 +16,13 @@ KEY, PATH, NAME = "correlations", "/correlations", "Correlations"
 STRIP_SAMPLES = 3
 
 
+def _default_view(ctx, have: list[str]) -> str:
+    """Slopes of per-variable interventions when the study has them (far more power than r over samples)."""
+    if "effects" in have and (ctx.study.table("effects")["method"] == "variable").any():
+        return "effects"
+    return have[0]
+
+
 def layout(ctx):
     have = [t for t in ("correlations", "effects") if ctx.has(t)]
     if not have:
@@ -24,7 +31,7 @@ def layout(ctx):
     return html.Div([
         html.H2("Correlations"),
         html.Div([
-            field("value", dcc.RadioItems(id="co-value", inline=True, value=have[0], options=[
+            field("value", dcc.RadioItems(id="co-value", inline=True, value=_default_view(ctx, have), options=[
                 {"label": "r (latent variable vs measure, over samples)", "value": "correlations",
                  "disabled": "correlations" not in have},
                 {"label": "slope (d_measure per unit alpha, interventions)", "value": "effects",

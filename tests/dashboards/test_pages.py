@@ -54,7 +54,9 @@ def test_overview_grid_click_and_nav(dash_duo, full_study):
 
 def test_correlations_cell_click_scatter_strip_controlling(dash_duo, full_study):
     _open(dash_duo, full_study, "/correlations")
-    dash_duo.wait_for_element("#co-heat .main-svg", timeout=T)
+    dash_duo.wait_for_contains_text("#co-heat", "random/d0", timeout=T)  # default: intervention slopes
+    dash_duo.find_elements("#co-value label")[0].click()                  # r over samples
+    dash_duo.wait_for_contains_text("#co-heat", "r per variable", timeout=T)
     _click_xy(dash_duo, "co-heat", 0.1, 0.1)  # a cell in the first row (z[0]), first measure
     dash_duo.wait_for_contains_text("#co-cell", " x ", timeout=T)
     assert dash_duo.find_element("#co-cell").text.startswith("z[")
