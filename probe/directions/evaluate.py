@@ -5,41 +5,14 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
+from ..stats import effects_from_table
 from .base import DirectionError
 
 
-def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Slope of y on x with a 95% t interval.  # -> slope, lo, hi"""
-    from scipy import stats
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) < 3 or np.ptp(x) == 0:
-        return np.nan, np.nan, np.nan
-    xc = x - x.mean()
-    b = float(xc @ (y - y.mean()) / (xc @ xc))
-    resid = y - y.mean() - b * xc
-    se = float(np.sqrt(resid @ resid / (len(x) - 2) / (xc @ xc)))
-    h = stats.t.ppf(0.975, len(x) - 2) * se
-    return b, b - h, b + h
-
-
 def _slopes(iv: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
-    """(method, target, measure) -> slope, slope_lo, slope_hi: probe.stats when present, else OLS here."""
-    try:
-        from ..stats import effects_from_table  # engineer C's OLS (same model: d_<measure> ~ alpha)
-    except ImportError:
-        effects_from_table = None
-    if effects_from_table is not None:
-        eff = effects_from_table(iv, measures)
-        return eff[["method", "target", "measure", "slope", "slope_lo", "slope_hi"]].reset_index(drop=True)
-    rows = []
-    for (method, target), g in iv.groupby(["method", "target"], sort=False):
-        a = g["alpha"].to_numpy(float)
-        for m in measures:
-            b, lo, hi = _ols(a, g[f"d_{m}"].to_numpy(float))
-            rows.append({"method": method, "target": target, "measure": m, "slope": b, "slope_lo": lo,
-                         "slope_hi": hi})
-    return pd.DataFrame(rows)
+    """(method, target, measure) -> slope, slope_lo, slope_hi (probe.stats OLS of d_<measure> on alpha)."""
+    eff = effects_from_table(iv, measures)
+    return eff[["method", "target", "measure", "slope", "slope_lo", "slope_hi"]].reset_index(drop=True)
 
 
 def _declared_measures(study) -> dict[str, str]:

@@ -5,13 +5,12 @@ Measures are named individually (`gender`, `brightness`) or by group (`faces`, `
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from ..userfile import call_factory
 from .base import Measure, MeasureError, MeasureInfo, check_img, to_uint8
 from .image import ImageStats
 
@@ -30,16 +29,7 @@ def catalog() -> list[MeasureInfo]:
 
 
 def _user_measure(spec: str) -> Measure:
-    path, _, fn = spec.rpartition(":")
-    if not Path(path).is_file():
-        raise MeasureError(f"measure file {path!r} does not exist; name it as path/to/file.py:factory")
-    s = importlib.util.spec_from_file_location(f"probe_user_measure_{Path(path).stem}", path)
-    mod = importlib.util.module_from_spec(s)
-    try:
-        s.loader.exec_module(mod)
-        m = getattr(mod, fn)()
-    except Exception as e:  # noqa: BLE001 - user code, one-line report
-        raise MeasureError(f"measure {spec!r} failed to load: {type(e).__name__}: {e}") from None
+    m = call_factory(spec, "measure", MeasureError)
     if not isinstance(m, Measure) or not m.infos:
         raise MeasureError(f"measure {spec!r} must return a probe.measures.Measure with non-empty `infos`")
     return m

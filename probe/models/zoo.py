@@ -9,7 +9,6 @@ Plain state-dict checkpoints hold no architecture: name a factory that builds th
 """
 from __future__ import annotations
 
-import importlib.util
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..userfile import call_factory
 from .base import Generator, ModelError
 from .dcgan import TorchGenerator, load_faces
 from .stylegan import StyleGANGenerator
@@ -74,25 +74,7 @@ def wrap(obj, name: str) -> Generator:
 
 
 def _from_file(spec: str) -> Generator:
-    path, _, fn = spec.rpartition(":")
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"model file {path!r} does not exist; name it as path/to/file.py:factory")
-    mod_spec = importlib.util.spec_from_file_location(f"probe_user_model_{p.stem}", p)
-    mod = importlib.util.module_from_spec(mod_spec)
-    try:
-        mod_spec.loader.exec_module(mod)
-    except Exception as e:  # noqa: BLE001 - user code; report it on one line
-        raise ModelError(f"model file {path!r} failed to import: {type(e).__name__}: {e}") from None
-    factory = getattr(mod, fn, None)
-    if not callable(factory):
-        raise ModelError(f"model file {path!r} has no callable {fn!r}; "
-                         f"functions there: {[n for n in dir(mod) if callable(getattr(mod, n)) and not n.startswith('_')]}")
-    try:
-        obj = factory()
-    except Exception as e:  # noqa: BLE001
-        raise ModelError(f"model factory {spec!r} raised {type(e).__name__}: {e}") from None
-    return wrap(obj, p.stem)
+    return wrap(call_factory(spec, "model", ModelError), Path(spec.rpartition(":")[0]).stem)
 
 
 def _from_checkpoint(path: Path) -> Generator:
