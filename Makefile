@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STUDY ?= studies/faces-demo
 
-.PHONY: setup chromium test demo bench readme clean
+.PHONY: setup chromium test demo bench load readme clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || (echo "error: Python 3.11 or 3.12 is required (none found on PATH)"; exit 1)
@@ -31,6 +31,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+load: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.load_dashboard
 
 readme:
 	for f in docs/readme/*.md; do cat $$f; echo; done > README.md

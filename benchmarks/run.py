@@ -1,4 +1,5 @@
-"""`make bench`: run every benchmarks/bench_*.py module's `main()` in turn (python -m benchmarks.run [names...])."""
+"""`make bench`: run every benchmarks/bench_*.py module's `main()` in turn, then the dashboard load test
+(benchmarks/load_dashboard.py).  python -m benchmarks.run [names...] runs the ones whose name contains a name."""
 from __future__ import annotations
 
 import importlib
@@ -7,9 +8,12 @@ import time
 from pathlib import Path
 
 
+EXTRA = ["load_dashboard"]   # loopback dashboard load test (8 clients x 30 s on a 100k-row study)
+
+
 def modules(only: list[str] | None = None) -> list[str]:
-    """Benchmark module names (bench_*.py next to this file), sorted; `only` filters by substring."""
-    names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
+    """Benchmark module names (bench_*.py next to this file, sorted, then EXTRA); `only` filters by substring."""
+    names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py")) + EXTRA
     return [n for n in names if not only or any(o in n for o in only)]
 
 

@@ -11,6 +11,7 @@ import functools
 import os
 import threading
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 import dash
@@ -19,11 +20,13 @@ from dash import Input, Output, dcc, html
 from flask import abort, send_file
 
 from probe.errors import ProbeError
+from probe.schema import TABLES
 from probe.store import Study
 
 from .pages import PAGES
 
 ASSETS = Path(__file__).parent / "assets"
+STUDY_FILES = ("manifest.json", "directions", *(f"{t}.parquet" for t in TABLES))   # what page layouts read
 
 
 class PathError(ProbeError):
@@ -52,25 +55,65 @@ def note_box(msg: str) -> html.Div:
 class Context:
     """What pages share: the study, a lazily loaded model, small caches, the background job registry."""
 
+    MEMO_SIZE = 256   # memoised views kept (least recently used dropped)
+
     def __init__(self, study: Study):
         self.study = study
         self.root = study.path.resolve()
         self._lock = threading.Lock()
         self._tables: dict = {}
         self._thumbs: dict = {}
+        self._memo: OrderedDict = OrderedDict()
+        self._memo_lock = threading.Lock()
         self.jobs: dict[str, dict] = {}
 
     # ---- data ----------------------------------------------------------------------------------
+    def stamp(self, *files: str) -> tuple:
+        """(name, mtime_ns, size) of files / folders in the study root: the key that invalidates caches when
+        a table is rewritten (probe stats, probe embed, probe discover) while the dashboard runs."""
+        out = []
+        for f in files:
+            try:
+                st = os.stat(self.root / f)
+                out.append((f, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((f, None, None))
+        return tuple(out)
+
     def table(self, name: str):
-        """Cached study table (a StoreError naming the command that makes it when absent)."""
-        if name not in self._tables:
-            self._tables[name] = self.study.table(name)
-        return self._tables[name]
+        """Study table, cached per file version (path + mtime + size); a StoreError names the command that
+        makes it when absent."""
+        key = self.stamp(f"{name}.parquet", "manifest.json")
+        hit = self._tables.get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, self.study.table(name))
+            self._tables[name] = hit
+        return hit[1]
+
+    def directions(self) -> dict:
+        """The study's DirectionSets by stem, cached until directions/ changes."""
+        return self.memo(("directions",), self.study.directions, "directions")
+
+    def memo(self, key: tuple, fn, *files: str):
+        """fn() memoised under `key` and the stamps of `files` (pure views only: figures from tables, never
+        rendering). Exceptions are not cached."""
+        k = (key, self.stamp(*files))
+        with self._memo_lock:
+            if k in self._memo:
+                self._memo.move_to_end(k)
+                return self._memo[k]
+        v = fn()
+        with self._memo_lock:
+            self._memo[k] = v
+            while len(self._memo) > self.MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return v
 
     def has(self, name: str) -> bool:
         return self.study.has(name)
 
     def latents(self) -> np.ndarray:
+        """Base latents (cached; a study's latents.npy never changes once written)."""
         if "latents" not in self._tables:
             self._tables["latents"] = self.study.latents()
         return self._tables["latents"]
@@ -172,7 +215,7 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None) -> dash.D
         page = by_path.get((path or "/").rstrip("/") or "/")
         if page is None:
             return error_box(f"no page at {path!r}; pages: {', '.join(by_path)}", id="page-error")
-        return page.layout(ctx)
+        return ctx.memo(("layout", page.PATH), lambda: page.layout(ctx), *STUDY_FILES)
 
     for p in PAGES:
         p.register(app, ctx)

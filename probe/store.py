@@ -4,6 +4,7 @@ Layout and columns: see `probe.schema`. `Study(path)` opens a directory and refu
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -35,6 +36,28 @@ class StoreError(ProbeError):
     """A study directory or table is missing, incomplete or unreadable; the message names the fix."""
 
 
+class StoreWriteError(StoreError, OSError):
+    """A write into a study failed at the OS level (disk full, read-only, no permission); the file it would have
+    replaced is intact. Also an OSError, so callers that catch OSError keep working."""
+
+
+_WRITE_FIX = {
+    errno.ENOSPC: ("no space left on device", "free disk space"),
+    errno.EDQUOT: ("disk quota exceeded", "free disk space or raise the quota"),
+    errno.EROFS: ("read-only file system", "make the directory writable (or copy the study to a writable place)"),
+    errno.EACCES: ("permission denied", "make the directory writable by this user"),
+    errno.EPERM: ("operation not permitted", "make the directory writable by this user"),
+}
+
+
+def write_error(e: OSError, path: str | os.PathLike) -> StoreWriteError:
+    """One-line StoreWriteError for an OSError while writing `path`: the reason, the path and the fix."""
+    reason, fix = _WRITE_FIX.get(e.errno, (e.strerror or type(e).__name__, "check the disk and the directory"))
+    return StoreWriteError(f"cannot write {str(path)!r}: {reason} [{errno.errorcode.get(e.errno, e.errno)}]; "
+                           f"{fix}, then run the command again (probe run continues with --resume); "
+                           f"files already written are intact")
+
+
 # ---- atomic writes -------------------------------------------------------------------------------
 def _fsync_dir(path: Path) -> None:
     try:
@@ -49,16 +72,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes to `path` via a tmp file, fsync and os.replace: readers see the old or the new file, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+def _write_file(path: Path, data: bytes) -> None:
+    """The one low-level write of the store: write + flush + fsync (tests simulate ENOSPC / EROFS here)."""
+    with open(path, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes to `path` via a tmp file, fsync and os.replace: readers see the old or the new file, never half.
+
+    An OSError (disk full, read-only, permission) removes the tmp file, leaves the old file as it was and raises
+    a one-line StoreWriteError naming the path and the fix."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_file(tmp, data)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise write_error(e, path) from None
     _fsync_dir(path.parent)
     return path
 
@@ -145,7 +183,10 @@ class Study:
         path = Path(path)
         if (path / MANIFEST).exists():
             raise StoreError(f"{str(path)!r} already holds a study; open it with Study(path) or choose a new path")
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(e, path) from None
         m = {"schema_version": schema.SCHEMA_VERSION, "status": "running", "parts_done": [], **manifest}
         m["schema_version"] = schema.SCHEMA_VERSION
         atomic_write_json(path / MANIFEST, m)
@@ -249,7 +290,10 @@ class Study:
     def clean_parts(self) -> None:
         shutil.rmtree(self.path / PARTS, ignore_errors=True)
         for tmp in self.path.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     # ---- latents, density, directions ----------------------------------------------------------
     def latents(self) -> np.ndarray:
@@ -257,13 +301,28 @@ class Study:
         p = self.path / LATENTS
         if not p.is_file():
             raise StoreError(f"study {str(self.path)!r} has no latents.npy; resume it with probe run ... --resume")
-        return np.load(p, allow_pickle=False)
+        try:
+            lat = np.load(p, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001 - corrupt, truncated or pickled file: one line
+            raise StoreError(f"{p} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); it is "
+                             f"written by probe run: re-run the study") from None
+        n = self.manifest.get("n_samples")
+        if lat.dtype.kind != "f" or lat.ndim < 2 or (n is not None and len(lat) != int(n)):
+            raise StoreError(f"{p} holds {lat.dtype} {list(lat.shape)}, not the study's {n} float latents "
+                             f"[N, *shape]; re-run the study")
+        if not np.isfinite(lat).all():
+            raise StoreError(f"{p} holds NaN or inf latents (corrupted); re-run the study")
+        return lat
 
     def density(self):
         """The GaussianDensity fitted on sampled w (spaces w / ws), or None for z."""
         if self._density is None and (self.path / DENSITY).is_file():
             from .density import GaussianDensity
-            self._density = GaussianDensity.from_dict(json.loads((self.path / DENSITY).read_text()))
+            try:
+                self._density = GaussianDensity.from_dict(json.loads((self.path / DENSITY).read_text()))
+            except Exception as e:  # noqa: BLE001 - corrupt file: one line
+                raise StoreError(f"{self.path / DENSITY} is unreadable ({type(e).__name__}); it is written by "
+                                 f"probe run: re-run the study") from None
         return self._density
 
     def directions(self) -> dict:
@@ -273,7 +332,16 @@ class Study:
 
     def save_directions(self, ds, stem: str | None = None) -> Path:
         """Save a DirectionSet as directions/<stem or ds.method>.npz (atomic)."""
-        return ds.save(self.path / "directions" / f"{stem or ds.method}.npz")
+        p = self.path / "directions" / f"{stem or ds.method}.npz"
+        try:
+            return ds.save(p)
+        except OSError as e:
+            for tmp in p.parent.glob(f"{p.name}*.tmp"):
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            raise write_error(e, p) from None
 
     def model(self):
         """The study's Generator; StoreError if its weights changed since the study ran."""

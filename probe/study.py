@@ -34,6 +34,11 @@ class SpecError(ProbeError):
     """A study spec is invalid; the message names the field path and the fix."""
 
 
+# |alpha| bound: latents are ~N(0, 1) per coordinate (directions unit-norm, channel edits x * (1 + alpha)), so a
+# step of 100 is already 100 standard deviations; larger values are typos (e.g. 1e6) that only saturate images.
+MAX_ABS_ALPHA = 100.0
+
+
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,9 +95,13 @@ class StudySpec(_Base):
     @classmethod
     def _finite(cls, v):
         if not all(np.isfinite(v)):
-            raise ValueError("alphas must be finite numbers")
+            raise ValueError("alphas must be finite numbers; remove nan / inf")
+        big = [a for a in v if abs(a) > MAX_ABS_ALPHA]
+        if big:
+            raise ValueError(f"alpha {big[0]:g} is out of range; use values with |alpha| <= {MAX_ABS_ALPHA:g} "
+                             f"(latents are ~N(0, 1): larger steps only saturate the images)")
         if len(set(v)) != len(v):
-            raise ValueError("alphas must be distinct")
+            raise ValueError("alphas must be distinct; list each value once")
         return v
 
     def dump(self) -> dict:
@@ -146,9 +155,13 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     if not p.is_file():
         raise SpecError(f"spec file {str(p)!r} does not exist")
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{p.name}: not UTF-8 text (byte {e.start}); save the spec as UTF-8 TOML") from None
+    except OSError as e:
+        raise SpecError(f"{p.name}: cannot be read ({e.strerror}); check the path and its permissions") from None
     except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{p.name}: not valid TOML ({e})") from None
+        raise SpecError(f"{p.name}: not valid TOML ({e}); fix the syntax at that line") from None
     spec = parse_spec(data, p.parent, where=f"{p.name}: ")
     spec._source = p.name
     return spec

@@ -1,10 +1,7 @@
-"""probe.study: spec validation (one line, field path + fix, before any work), determinism, kill -9 + resume."""
+"""probe.study: spec validation (one line, field path + fix, before any work), determinism, resume leftovers.
+
+kill -9 at random points + resume: tests/engine/test_faults.py."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -150,56 +147,6 @@ def _write_spec(tmp_path, n_variables: int = 6) -> Path:
                              targets=[{"kind": "variables", "indices": n_variables},
                                       {"kind": "channels", "site": "b2", "channels": [1, 2]}])))
     return p
-
-
-def _start(spec: Path, out: Path, resume: bool):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    cmd = [sys.executable, "-c", "import torch; torch.set_num_threads(1); from probe.cli import main; main()",
-           "run", str(spec), "--out", str(out), "--no-progress"] + (["--resume"] if resume else [])
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _kill_when(proc, out: Path, min_parts: int, timeout: float = 60) -> int:
-    """SIGKILL the run as soon as the manifest lists >= min_parts parts (0: as soon as it exists)."""
-    t0 = time.time()
-    while time.time() - t0 < timeout and proc.poll() is None:
-        try:
-            n = len(json.loads((out / "manifest.json").read_text())["parts_done"])
-        except (OSError, ValueError, KeyError):
-            n = -1
-        if n >= min_parts:
-            break
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return proc.returncode
-
-
-@pytest.mark.slow
-def test_kill_9_then_resume_gives_identical_rows(tmp_path):
-    spec_path = _write_spec(tmp_path)
-    ref = run_study(load_spec(spec_path), tmp_path / "ref", progress=False).table("interventions")
-    assert len(ref) == 8 * 12 * 5
-    out = tmp_path / "killed"
-    # kill as soon as the study exists (latents / samples stage), then again part-way through the parts
-    for resume, min_parts in ((False, 0), (True, 5)):
-        proc = _start(spec_path, out, resume)
-        rc = _kill_when(proc, out, min_parts)
-        assert rc == -signal.SIGKILL, f"run ended (rc {rc}) before the kill: {proc.stderr.read().decode()[-300:]}"
-    st = Study(out)
-    assert st.status == "running" and len(st.parts_done) < 20
-    with pytest.raises(ProbeError, match="incomplete"):
-        st.table("interventions")
-    proc = _start(spec_path, out, True)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr.decode()[-500:]
-    assert b"480 intervention rows" in stdout
-    got = Study(out).table("interventions")
-    key = ["target", "sample_id", "step"]
-    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
-                                  ref.sort_values(key).reset_index(drop=True))
-    pd.testing.assert_frame_equal(got, ref)  # and in the same deterministic order
-    assert not list(out.glob(".*.tmp")) and not (out / "parts").exists()
 
 
 def test_resume_after_crash_leftovers(tmp_path):

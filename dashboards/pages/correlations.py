@@ -18,7 +18,7 @@ STRIP_SAMPLES = 3
 
 def _default_view(ctx, have: list[str]) -> str:
     """Slopes of per-variable interventions when the study has them (far more power than r over samples)."""
-    if "effects" in have and (ctx.study.table("effects")["method"] == "variable").any():
+    if "effects" in have and (ctx.table("effects")["method"] == "variable").any():
         return "effects"
     return have[0]
 
@@ -65,6 +65,12 @@ def register(app, ctx):
     def heat(which, q, sig):
         if q is None or not 0 <= float(q) <= 1:
             raise ProbeError("q threshold must be a number in [0, 1]; type e.g. 0.05")
+        if which not in ("correlations", "effects"):
+            raise ProbeError(f"value {which!r}: pick r (correlations) or slope (effects)")
+        return ctx.memo(("co-heat", which, float(q), bool(sig)), lambda: _heat(ctx, which, float(q), sig),
+                        f"{which}.parquet")
+
+    def _heat(ctx, which, q, sig):
         df, value = _table(ctx, which)
         row = "variable" if "variable" in df.columns else "target"
         if sig:
@@ -103,6 +109,9 @@ def register(app, ctx):
     @app.callback(Output("co-controlling", "children"), Input("co-measure", "value"))
     @ctx.guard()
     def controlling(measure):
+        return ctx.memo(("co-controlling", str(measure)), lambda: _controlling(measure), "controlling.parquet")
+
+    def _controlling(measure):
         d = ctx.table("controlling")
         d = d[d["measure"] == measure].sort_values("rank")
         if d.empty:

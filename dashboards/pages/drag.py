@@ -20,6 +20,7 @@ from ._util import field, graph
 
 KEY, PATH, NAME = "drag", "/drag", "Drag"
 MAX_UPLOAD = 10 * 2 ** 20
+MIN_SIDE = 16   # as probe.edit.invert: smaller images cannot be inverted
 
 
 class UploadError(ProbeError):
@@ -42,6 +43,9 @@ def decode_upload(contents: str | None, filename: str | None) -> np.ndarray:
         im.load()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise UploadError(f"upload {filename!r} is not an image; choose a PNG or JPEG file") from None
+    if min(im.size) < MIN_SIDE:
+        raise UploadError(f"upload {filename!r} is {im.size[0]}x{im.size[1]} pixels; use an image of at least "
+                          f"{MIN_SIDE}x{MIN_SIDE}")
     return np.asarray(im.convert("RGB"))
 
 

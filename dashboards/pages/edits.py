@@ -16,14 +16,14 @@ GALLERY_ALPHAS = [-3.0, -1.5, 0.0, 1.5, 3.0]
 
 
 def _sets(ctx) -> dict:
-    sets = ctx.study.directions()
+    sets = ctx.directions()
     return dict(sorted(sets.items(), key=lambda kv: (kv[1].method not in FIRST, FIRST.index(kv[1].method)
                                                      if kv[1].method in FIRST else 0, kv[0])))
 
 
 def _target(ctx, key: str):
     stem, _, i = key.partition("::")
-    sets = ctx.study.directions()
+    sets = ctx.directions()
     if stem not in sets or not i.isdigit() or int(i) >= len(sets[stem]):
         raise ProbeError(f"direction {key!r} is not in this study; pick one from the list")
     return direction(sets[stem], int(i), source=stem)
@@ -71,7 +71,10 @@ def register(app, ctx):
     def gallery(stem, sid):
         if sid is None:
             raise ProbeError(f"sample_id must be an integer in 0..{len(ctx.latents()) - 1}")
-        ds = ctx.study.directions()[stem]
+        sets = ctx.directions()
+        if stem not in sets:
+            raise ProbeError(f"direction set {stem!r} is not in this study; pick one from the list")
+        ds = sets[stem]
         imgs = torch.cat([ctx.render([int(sid)], direction(ds, i, source=stem), GALLERY_ALPHAS)
                           for i in range(len(ds))])
         fig = F.image_strip(imgs, GALLERY_ALPHAS, row_labels=list(ds.names),

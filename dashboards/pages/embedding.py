@@ -49,8 +49,9 @@ def layout(ctx):
 def register(app, ctx):
     @app.callback(Output("em-scatter", "figure"), Input("em-color", "value"), Input("em-walks", "value"))
     def scatter(color, walks):
-        return plain(F.embedding_scatter(ctx.table("embedding"), color=color, samples=ctx.table("samples"),
-                                         walks=bool(walks)))
+        return ctx.memo(("em-scatter", str(color), bool(walks)), lambda: plain(F.embedding_scatter(
+            ctx.table("embedding"), color=color, samples=ctx.table("samples"), walks=bool(walks))),
+            "embedding.parquet", "samples.parquet")
 
     @app.callback(Output("em-tip", "show"), Output("em-tip", "bbox"), Output("em-tip", "children"),
                   Input("em-scatter", "hoverData"))
@@ -70,9 +71,11 @@ def register(app, ctx):
         ids = sorted({s for s in (_sample_id(p) for p in (sel or {}).get("points", [])) if s is not None})
         if not ids:
             return html.Div("no samples selected", className="probe-note")
-        d = ctx.table("samples")
-        return html.Div([html.Div(f"{len(ids)} samples selected", id="em-n-selected"),
-                         table(d[d["sample_id"].isin(ids)], "em-table")])
+        def make():
+            d = ctx.table("samples")
+            return html.Div([html.Div(f"{len(ids)} samples selected", id="em-n-selected"),
+                             table(d[d["sample_id"].isin(ids)], "em-table")])
+        return ctx.memo(("em-selection", tuple(ids)), make, "samples.parquet")
 
     @app.callback(Output("em-neighbours", "children"), Input("em-scatter", "clickData"), prevent_initial_call=True)
     @ctx.guard()

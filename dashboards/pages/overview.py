@@ -16,7 +16,7 @@ def _counts(ctx) -> list[html.Tr]:
     rows = [("model", s.model_name), ("space", s.space), ("status", s.status),
             ("samples", len(ctx.latents())), ("targets", len(s.target_names)),
             ("alphas", ", ".join(f"{a:g}" for a in s.alphas)),
-            ("direction sets", ", ".join(ctx.study.directions()) or "none")]
+            ("direction sets", ", ".join(ctx.directions()) or "none")]
     if ctx.has("interventions"):
         rows.append(("intervention rows", len(ctx.table("interventions"))))
     return [html.Tr([html.Td(k), html.Td(str(v), id=f"ov-{k.replace(' ', '-')}")]) for k, v in rows]

@@ -72,6 +72,10 @@ def register(app, ctx):
     def compare(targets, measure):
         if not targets:
             raise ProbeError("targets: pick one or more targets to compare")
+        return ctx.memo(("wk-compare", tuple(map(str, targets)), str(measure)), lambda: _compare(targets, measure),
+                        "interventions.parquet", "evaluation.parquet", "manifest.json")
+
+    def _compare(targets, measure):
         d = ctx.table("interventions")
         fig = F.measure_curves(d[d["target"].isin(targets)], measure, by="target",
                                title=f"d_{measure} vs alpha per target (95% CI)")

@@ -28,3 +28,6 @@ from . import dash as _dash  # noqa: E402,F401  (engineer G: probe dash)
 from . import analyze as _analyze  # noqa: E402,F401  (engineer C: probe stats, probe embed)
 from . import edit as _edit  # noqa: E402,F401  (engineer E: probe drag, probe invert, probe drag-eval)
 from . import demo as _demo  # noqa: E402,F401
+from . import mix as _mix  # noqa: E402,F401  (issue #8: probe mix)
+from . import groundtruth as _groundtruth  # noqa: E402,F401  (issue #8: probe gt-score)
+from . import train as _train  # noqa: E402,F401  (probe train gan|factors|quality)

@@ -40,12 +40,28 @@ def _load_latent(path: Path, space: Optional[str]) -> tuple[np.ndarray, str]:
     return lat, space
 
 
+def _load_offsets(path: Optional[Path]) -> dict:
+    """offsets.npz (from probe invert --offset-site) -> {site: array [1, C, h, w]}."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise ProbeError(f"--offsets: file {str(path)!r} does not exist (probe invert --offset-site writes "
+                         f"DIR/offsets.npz)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001
+        raise ProbeError(f"--offsets: {path.name} is not a readable .npz of arrays ({type(e).__name__})") from None
+
+
 @app.command("drag")
 def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.py:factory or .pt"),
              point: List[str] = typer.Option(..., "--point", help="handle -> target as x,y->x,y (repeatable)"),
              seed: int = typer.Option(0, "--seed", help="seed of the sample to edit (ignored with --latent)"),
              latent: Optional[Path] = typer.Option(None, "--latent", help=".npy latent to edit (e.g. from probe invert)"),
              space: Optional[str] = typer.Option(None, "--space", help="space of --latent (z, w, ws)"),
+             offsets: Optional[Path] = typer.Option(None, "--offsets", help="offsets.npz of an extended inversion "
+                                                    "(probe invert --offset-site), rendered with --latent"),
              method: str = typer.Option("draggan", "--method", help="draggan | freedrag"),
              site: Optional[str] = typer.Option(None, "--site", help="feature site (default: per model)"),
              steps: int = typer.Option(200, "--steps", help="max optimisation steps"),
@@ -62,8 +78,10 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
         lat, space = g.sample(1, seed), "z"
     kw = {"max_steps": steps, "site": site} | ({"lr": lr} if lr is not None else {})
     d = make_drag(method, **kw)
-    res = d.run(g, lat, space, [h for h, _ in pairs], [t for _, t in pairs])
-    before = g.synthesize(g.check_latent(lat, space), space)[0]
+    offs = g.check_offsets(_load_offsets(offsets))
+    res = d.run(g, lat, space, [h for h, _ in pairs], [t for _, t in pairs], offsets=offs)
+    with g.offsets(offs):
+        before = g.synthesize(g.check_latent(lat, space), space)[0]
     comparison_png([before, res.img], out)
     np.save(out.with_suffix(".npy"), res.latent.cpu().numpy())
     typer.echo(f"{method}: {res.steps} steps in {res.seconds:.2f} s, converged={res.converged}, "
@@ -79,20 +97,32 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
                steps: int = typer.Option(400, "--steps"),
                align: Optional[bool] = typer.Option(None, "--align/--no-align",
                                                     help="align faces to the model framing (default: face models)"),
-               seed: int = typer.Option(0, "--seed")) -> None:
-    """Invert an image into the model's latent: writes latent.npy, inversion.json, comparison.png."""
+               seed: int = typer.Option(0, "--seed"),
+               offset_site: Optional[str] = typer.Option(None, "--offset-site", help="extended inversion: also fit a "
+                                                         "feature offset at this site (e.g. b2 on faces)"),
+               offset_steps: int = typer.Option(200, "--offset-steps")) -> None:
+    """Invert an image into the model's latent: writes latent.npy, inversion.json, comparison.png (+ offsets.npz)."""
     from ..edit import comparison_png, invert
     from ..models import load_model
     g = load_model(model)
-    res = invert(g, image, space=space, steps=steps, align=align, seed=seed)
+    res = invert(g, image, space=space, steps=steps, align=align, seed=seed, offset_site=offset_site,
+                 offset_steps=offset_steps)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "latent.npy", res.latent.cpu().numpy())
+    wrote = ["latent.npy", "inversion.json", "comparison.png"]
+    if res.offsets:
+        np.savez(out / "offsets.npz", **{k: v.cpu().numpy() for k, v in res.offsets.items()})
+        wrote.append("offsets.npz")
     (out / "inversion.json").write_text(json.dumps({"model": model, "space": res.space, "psnr": res.psnr,
-                                                    "psnr_init": res.psnr_init, "steps": steps, "aligned": res.aligned,
-                                                    "seconds": res.seconds, "image": str(image)}, indent=2))
+                                                    "psnr_init": res.psnr_init, "psnr_latent": res.psnr_latent,
+                                                    "offset_sites": list(res.offsets), "steps": steps,
+                                                    "offset_steps": offset_steps if res.offsets else 0,
+                                                    "aligned": res.aligned, "seconds": res.seconds,
+                                                    "image": str(image)}, indent=2))
     comparison_png([res.target, res.img], out / "comparison.png")
-    typer.echo(f"PSNR {res.psnr:.2f} dB (start {res.psnr_init:.2f}) in {res.seconds:.1f} s, space {res.space}; "
-               f"wrote {out}/latent.npy, inversion.json, comparison.png")
+    extra = f", latent alone {res.psnr_latent:.2f}" if res.offsets else ""
+    typer.echo(f"PSNR {res.psnr:.2f} dB (start {res.psnr_init:.2f}{extra}) in {res.seconds:.1f} s, space {res.space}; "
+               f"wrote {', '.join(f'{out}/{w}' for w in wrote)}")
 
 
 @app.command("drag-eval")
@@ -103,6 +133,9 @@ def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
                   steps: int = typer.Option(200, "--steps", help="max optimisation steps per edit"),
                   out: Optional[Path] = typer.Option(None, "--out", help="folder for drag_eval.csv and drag_eval.md")) -> None:
     """DragGAN face-landmark protocol: MD before/after, time, steps, change outside, per method."""
+    if model == "sprites":  # sprite-centre protocol (issue #8): probe/edit/sprites_eval.py
+        from ..edit.sprites_eval import drag_eval_cli
+        return drag_eval_cli(model, pairs=pairs, seed=seed, steps=steps, out=out, echo=typer.echo)
     from ..edit.evaluate import drag_eval, summarize, to_markdown
     from ..models import load_model
     g = load_model(model)

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from ..models.base import Generator
 from .drag import DragError, make_drag
@@ -32,6 +33,29 @@ def outside_change(before: torch.Tensor, after: torch.Tensor, points: np.ndarray
     return float(diff[far].mean())
 
 
+def oracle_warp(img: torch.Tensor, handles: np.ndarray, targets: np.ndarray, sigma: float | None) -> torch.Tensor:
+    """The ideal drag as a warp: content at each handle lands exactly on its target.  # img [3, H, W] -> [3, H, W]
+
+    sigma (px): Gaussian falloff of each handle's displacement around its target (a local edit); None: the whole
+    image is translated by the mean displacement (the most global edit).
+    """
+    h, w = img.shape[-2:]
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    d = torch.as_tensor(np.asarray(targets, np.float64) - np.asarray(handles, np.float64), dtype=torch.float32)
+    sx, sy = xx.clone(), yy.clone()
+    if sigma is None:
+        sx, sy = sx - d[:, 0].mean(), sy - d[:, 1].mean()
+    else:
+        for (tx, ty), (dx, dy) in zip(np.asarray(targets, np.float64), d):
+            wgt = torch.exp(-((xx - tx) ** 2 + (yy - ty) ** 2) / (2 * sigma ** 2))
+            sx, sy = sx - dx * wgt, sy - dy * wgt
+    grid = torch.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], -1)[None]
+    return F.grid_sample(img[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+
+
+ORACLES = {"oracle-local": lambda res: res / 16, "oracle-shift": lambda res: None}
+
+
 def detectable(imgs: torch.Tensor) -> np.ndarray:
     """Which images dlib's HOG face detector finds a face in (upsampled once).  # img [N, 3, H, W] -> bool [N]"""
     import dlib
@@ -42,14 +66,17 @@ def detectable(imgs: torch.Tensor) -> np.ndarray:
 
 def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Sequence[str] = ("draggan", "freedrag"),
               settings: Sequence[int] = (1, 5), drag_kwargs: dict | None = None, radius: float | None = None,
-              progress=None) -> pd.DataFrame:
+              progress=None, oracles: bool = True) -> pd.DataFrame:
     """One row per edit (EDIT_COLUMNS): method, points (1 | 5), pair, MD before/after (px), seconds, steps, ...
 
     Faces: draws from model.sample(., seed) that dlib's HOG detector finds a face in (the protocol uses faces an
     off-the-shelf detector handles), taken in order; pair i = (A, B) = faces 2i, 2i + 1. The 1-point setting drags
     landmark i mod 5 (eye corners, nose base in turn); the 5-point setting drags all five. drag_kwargs:
     {method: {param: value}} passed to DragGAN / FreeDrag. radius: of the discs excluded from outside_change
-    (default H / 8).
+    (default H / 8). oracles: also score two ideal drags done as warps of image A (`oracle_warp`): "oracle-local"
+    (each handle's content moved exactly onto its target, Gaussian falloff sigma = H / 16) and "oracle-shift" (the
+    whole image translated by the mean displacement). They calibrate the metric: the MD a perfect edit of that
+    extent would get from landmark re-detection.
     """
     from ..measures.faces import face_landmarks
     if n_pairs < 1:
@@ -76,13 +103,16 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
             idx = [i % 5] if k == 1 else list(range(5))
             h, t = a[idx], b[idx]
             md0 = float(np.linalg.norm(h - t, axis=1).mean())
-            for name, d in drags.items():
-                r = d.run(model, z[2 * i:2 * i + 1], "z", h, t)
-                after = r.img
+            edits = {name: d.run(model, z[2 * i:2 * i + 1], "z", h, t) for name, d in drags.items()}
+            if oracles:
+                edits.update({name: oracle_warp(imgs[2 * i], h, t, sigma(res)) for name, sigma in ORACLES.items()})
+            for name, r in edits.items():
+                after = r if isinstance(r, torch.Tensor) else r.img
                 lm_new = np.asarray(face_landmarks(after[None]), dtype=np.float64)[0][idx]
                 rows.append({"method": name, "points": k, "pair": i, "md_before": md0,
-                             "md_after": float(np.linalg.norm(lm_new - t, axis=1).mean()), "seconds": r.seconds,
-                             "steps": r.steps, "converged": r.converged,
+                             "md_after": float(np.linalg.norm(lm_new - t, axis=1).mean()),
+                             "seconds": 0.0 if after is r else r.seconds, "steps": 0 if after is r else r.steps,
+                             "converged": np.nan if after is r else r.converged,
                              "outside_change": outside_change(imgs[2 * i], after, np.concatenate([h, t]), radius)})
                 if progress is not None:
                     progress(rows[-1])

@@ -36,7 +36,12 @@ class InversionError(ProbeError):
 
 @dataclass
 class InversionResult:
-    """latent [1, *shape(space)]; img (reconstruction) and target [3, H, W] in [-1, 1]; psnr in dB (peak = 2)."""
+    """latent [1, *shape(space)]; img (reconstruction) and target [3, H, W] in [-1, 1]; psnr in dB (peak = 2).
+
+    offsets: {site: [1, C, h, w]} feature offsets of an extended inversion (empty otherwise); render with
+    `with model.offsets(res.offsets): model.synthesize(res.latent, res.space)`. psnr_latent: PSNR of the latent
+    alone (before the offsets).
+    """
 
     latent: torch.Tensor
     space: str
@@ -47,6 +52,8 @@ class InversionResult:
     history: list = field(default_factory=list)
     seconds: float = 0.0
     aligned: bool = False
+    offsets: dict = field(default_factory=dict)
+    psnr_latent: float | None = None
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -231,18 +238,31 @@ def _start(model: Generator, space: str, target: torch.Tensor, n_init: int, seed
 
 def invert(model: Generator, img, space: str | None = None, steps: int = 400, lr: float = 0.1,
            ssim_weight: float = 0.5, noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0,
-           align: bool | None = None, callback=None) -> InversionResult:
+           align: bool | None = None, callback=None, offset_site: str | None = None, offset_steps: int = 200,
+           offset_lr: float = 0.01, offset_reg: float = 1.0) -> InversionResult:
     """Invert an image into the model's latent.  # img [3, H, W] | PIL | uint8 [H, W, 3] | path -> latent [1, *shape]
 
     space: None picks w where the model has a mapping network, else z; "ws" optimises W+ (more fidelity, less
     editability). reg: weight of the z norm regulariser ((|z|/sqrt(z_dim) - 1)^2). callback(step, loss) is called
     each step. Result: latent, space, reconstruction img, aligned target, psnr and psnr_init (dB), loss history.
+
+    offset_site: an extended inversion. After the latent, an additive offset to that site's features
+    [1, C, h, w] is optimised (latent fixed) for offset_steps with Adam(offset_lr), penalised by
+    offset_reg * mean(offset^2) / mean(feature^2). The latent stays the editable part; the offset carries the
+    detail the latent cannot hold (identity, expression), as W+ or feature-space inversion do for StyleGANs.
     """
     t0 = time.perf_counter()
     space = space or ("w" if "w" in model.spaces else "z")
     model.check_space(space)
     if steps < 1 or lr <= 0:
         raise InversionError(f"steps must be >= 1 and lr > 0; got steps={steps}, lr={lr}")
+    if offset_site is not None:
+        if offset_site not in model.sites:
+            raise InversionError(f"offset_site: site {offset_site!r} does not exist in model {model.name!r}; "
+                                 f"use one of {list(model.sites)}")
+        if offset_steps < 1 or offset_lr <= 0 or offset_reg < 0:
+            raise InversionError(f"offset_steps must be >= 1, offset_lr > 0 and offset_reg >= 0; got "
+                                 f"{offset_steps}, {offset_lr}, {offset_reg}")
     target, aligned = prepare_image(model, img, align)
     target = target.to(model.device)[None]
     lat0, std = _start(model, space, target, n_init, seed, ssim_weight)
@@ -268,10 +288,37 @@ def invert(model: Generator, img, space: str | None = None, steps: int = 400, lr
         history.append(float(loss.detach()))
         if callback is not None:
             callback(i, history[-1])
+    lat = lat.detach().clone()
     with torch.no_grad():
         out = model.synthesize(lat, space)
-    return InversionResult(lat.detach().clone(), space, out[0].cpu(), target[0].cpu(), psnr(out, target), p_init,
-                           history, time.perf_counter() - t0, aligned)
+    p_lat, offsets = psnr(out, target), {}
+    if offset_site is not None:
+        offsets = _fit_offset(model, lat, space, target, offset_site, offset_steps, offset_lr, offset_reg,
+                              ssim_weight, history, callback)
+        with torch.no_grad(), model.offsets(offsets):
+            out = model.synthesize(lat, space)
+    return InversionResult(lat, space, out[0].cpu(), target[0].cpu(), psnr(out, target), p_init,
+                           history, time.perf_counter() - t0, aligned, offsets, p_lat)
+
+
+def _fit_offset(model, lat, space, target, site, steps, lr, reg, ssim_weight, history, callback) -> dict:
+    """Stage 2 of an extended inversion: {site: offset [1, C, h, w]} with the latent held fixed."""
+    with torch.no_grad():
+        f = model.features(lat, space, [site])[site]
+    power = float(f.square().mean()) + 1e-12
+    delta = torch.zeros_like(f).requires_grad_(True)
+    opt = torch.optim.Adam([delta], lr=lr)
+    for i in range(steps):
+        with model.offsets({site: delta}):
+            x = model.synthesize(lat, space)
+        loss = image_loss(x, target, ssim_weight).sum() + reg * delta.square().mean() / power
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+        if callback is not None:
+            callback(len(history) - 1, history[-1])
+    return {site: delta.detach().clone()}
 
 
 def comparison_png(panels: list[torch.Tensor], path, size: int = 256) -> Path:

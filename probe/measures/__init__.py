@@ -20,7 +20,12 @@ def _faces() -> type[Measure]:
     return FaceMeasures
 
 
-GROUPS: dict[str, Callable[[], type[Measure]]] = {"faces": _faces, "image": lambda: ImageStats}
+def _sprites() -> type[Measure]:
+    from .sprites import SpriteFactors
+    return SpriteFactors
+
+
+GROUPS: dict[str, Callable[[], type[Measure]]] = {"faces": _faces, "image": lambda: ImageStats, "sprites": _sprites}
 
 
 def catalog() -> list[MeasureInfo]:

@@ -172,6 +172,35 @@ class Generator:
         finally:
             h.remove()
 
+    def check_offsets(self, offsets) -> dict[str, torch.Tensor]:
+        """Validate feature offsets {site: [1, C, h, w]} against the model's sites and feature shapes."""
+        out = {}
+        for site, delta in (offsets or {}).items():
+            self.check_site(site)
+            d = torch.as_tensor(delta, dtype=torch.float32)
+            want = tuple(self.features(self.sample(1, 0), "z", [site])[site].shape[1:])
+            if d.dim() == len(want):
+                d = d[None]
+            if tuple(d.shape[1:]) != want or d.shape[0] != 1:
+                raise ModelError(f"offset for site {site!r} must have shape [1, {', '.join(map(str, want))}], "
+                                 f"got {list(d.shape)}")
+            if not torch.isfinite(d).all():
+                raise ModelError(f"offset for site {site!r} contains NaN or inf values; pass finite numbers")
+            out[site] = d.to(self.device)
+        return out
+
+    @contextmanager
+    def offsets(self, offsets: Mapping[str, torch.Tensor] | None) -> Iterator[None]:
+        """Add feature offsets {site: [1 | N, C, h, w]} to site outputs during the block (scoped hooks).
+
+        An offset is what an extended-latent inversion finds besides the latent (`probe.edit.invert`); None or {}
+        renders the plain model.
+        """
+        with ExitStack() as stack:
+            for site, delta in (offsets or {}).items():
+                stack.enter_context(self.edit(site, lambda o, d=delta: o + d.to(o)))
+            yield
+
     def channels(self, site: str) -> int:
         """Number of feature channels at a site."""
         if not hasattr(self, "_channels"):

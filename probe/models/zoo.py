@@ -46,10 +46,31 @@ def _tiny_stylegan() -> Generator:
     return StyleGANGenerator(net, name="tiny-stylegan")
 
 
+def _weights(name: str) -> Path:
+    from importlib.resources import files
+    return Path(str(files("probe.models") / "weights" / name))
+
+
+def _sprites(file: str = "sprites.pt", name: str = "sprites") -> Generator:
+    """A generator trained by `probe train gan` on the sprites dataset (EMA weights, weights_only=True)."""
+    from ..train.nets import DCGAN_SITES, build_generator
+    path = _weights(file)
+    if not path.is_file():
+        raise ModelError(f"zoo model {name!r}: weights {path} are missing; reinstall latent-probe or train them "
+                         f"with `probe train gan` (see the README section on sprites)")
+    ck = torch.load(str(path), map_location="cpu", weights_only=True)
+    net = build_generator(ck["arch"], ck["config"], fused=False)
+    net.load_state_dict(ck["state_dict"])
+    if ck["arch"] == "stylegan":
+        return StyleGANGenerator(net, name=name)
+    return TorchGenerator(net, int(ck["config"]["z_dim"]), name=name, sites=DCGAN_SITES, conv_input=False)
+
+
 ZOO: dict[str, tuple[Callable[[], Generator], str]] = {
     "faces": (load_faces, "DCGAN 64x64 trained on DigiFace-1M (gan-face-generate 1.1.1, MIT); z in R^100"),
     "tiny-dcgan": (_tiny_dcgan, "untrained seeded DCGAN 32x32, z in R^16 (tests and examples)"),
     "tiny-stylegan": (_tiny_stylegan, "untrained seeded StyleGAN-lite 32x32, z,w in R^16, num_ws 12 (tests)"),
+    "sprites": (_sprites, "StyleGAN-lite 64x64 trained on procedural sprites (probe train gan); z,w in R^64, num_ws 15"),
 }
 
 

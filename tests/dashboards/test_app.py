@@ -57,10 +57,14 @@ def test_every_page_lays_out(full_study, tiny_study):
 
 def test_decode_upload():
     buf = io.BytesIO()
-    Image.fromarray(np.full((8, 10, 3), 7, np.uint8)).save(buf, format="PNG")
+    Image.fromarray(np.full((16, 20, 3), 7, np.uint8)).save(buf, format="PNG")
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
     a = decode_upload(uri, "x.png")
-    assert a.shape == (8, 10, 3) and a.dtype == np.uint8 and (a == 7).all()
+    assert a.shape == (16, 20, 3) and a.dtype == np.uint8 and (a == 7).all()
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 10, 3), 7, np.uint8)).save(buf, format="PNG")
+    with pytest.raises(UploadError, match="'s.png' is 10x8 pixels; use an image of at least 16x16"):
+        decode_upload("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), "s.png")
     bad = "data:text/plain;base64," + base64.b64encode(b"hello, not an image").decode()
     with pytest.raises(UploadError, match="'notes.txt' is not an image; choose a PNG or JPEG"):
         decode_upload(bad, "notes.txt")

@@ -59,3 +59,23 @@ def test_invert_cli_bad_image(tmp_path):
     r = runner.invoke(app, ["invert", str(bad), "--model", "tiny-dcgan", "--out", str(tmp_path / "o")])
     assert isinstance(r.exception, ProbeError) and "could not be read as an image" in str(r.exception)
     assert not (tmp_path / "o").exists()
+
+
+def test_extended_invert_then_drag_with_offsets(tmp_path):
+    img = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(img)
+    inv = tmp_path / "inv"
+    r = runner.invoke(app, ["invert", str(img), "--model", "tiny-dcgan", "--out", str(inv), "--steps", "3",
+                            "--offset-site", "b1", "--offset-steps", "3"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((inv / "inversion.json").read_text())
+    assert meta["offset_sites"] == ["b1"] and meta["offset_steps"] == 3 and np.isfinite(meta["psnr_latent"])
+    with np.load(inv / "offsets.npz") as z:
+        assert z["b1"].shape == (1, 64, 4, 4)
+    r = runner.invoke(app, ["drag", "--model", "tiny-dcgan", "--latent", str(inv / "latent.npy"), "--offsets",
+                            str(inv / "offsets.npz"), "--point", "8,8->12,8", "--steps", "2", "--out",
+                            str(tmp_path / "d.png")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["drag", "--model", "tiny-dcgan", "--latent", str(inv / "latent.npy"), "--offsets",
+                            str(tmp_path / "none.npz"), "--point", "8,8->12,8", "--out", str(tmp_path / "e.png")])
+    assert isinstance(r.exception, ProbeError) and "--offsets: file" in str(r.exception)

@@ -96,3 +96,24 @@ def test_bad_input_errors(tiny_dcgan):
         make_drag("magic")
     with pytest.raises(Exception, match="site 'nope' does not exist"):
         DragGAN(site="nope").run(tiny_dcgan, z, "z", [[4, 3]], [[5, 5]])
+
+
+def test_drag_renders_fixed_offsets(blob):
+    off = {"feat": torch.zeros(1, 8, 32, 32)}
+    off["feat"][:, :, :, :4] = 2.0  # a bright band on the left that only the offset draws
+    steps = list(DragGAN(lr=0.05, max_steps=3, d_stop=0).drag(blob, Z0, "z", [[16, 16]], [[21, 16]], offsets=off))
+    with torch.no_grad(), blob.offsets(off):
+        want = blob.synthesize(Z0, "z")[0]
+    assert torch.allclose(steps[0].img, want, atol=1e-6)  # step 0 shows the image before any update
+    assert torch.allclose(steps[-1].img[:, :, :2], want[:, :, :2], atol=1e-3)  # the band stays
+    assert not blob.site_modules["feat"]._forward_hooks
+    with pytest.raises(Exception, match=r"offset for site 'feat' must have shape \[1, 8, 32, 32\]"):
+        DragGAN().run(blob, Z0, "z", [[16, 16]], [[21, 16]], offsets={"feat": torch.zeros(1, 8, 4, 4)})
+
+
+def test_per_model_defaults(faces, tiny_dcgan):
+    d = DragGAN()
+    assert (d.setting(faces, "r1", 3), d.setting(faces, "r2", 12)) == (48, 24)  # tuned on the face model
+    assert (d.setting(tiny_dcgan, "r1", 3), d.setting(tiny_dcgan, "r2", 12)) == (3, 12)  # the paper's
+    assert DragGAN(r1=5).setting(faces, "r1", 3) == 5  # what the caller gives wins
+    assert default_site(faces, "draggan") == "b2" and default_site(faces, "freedrag") == "b4"

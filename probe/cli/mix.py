@@ -1,0 +1,39 @@
+"""`probe mix`: the style-mixing grid (rows = A seeds, columns = B seeds, ws layers START-END from B)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app
+from ..errors import ProbeError
+
+
+def _seeds(text: str, flag: str) -> list[int]:
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ProbeError(f"{flag}: write comma-separated integer seeds, e.g. 1,2,3; got {text!r}") from None
+    if not out:
+        raise ProbeError(f"{flag}: name at least one seed, e.g. 1,2,3")
+    return out
+
+
+@app.command("mix")
+def mix_cmd(model: str = typer.Option("sprites", "--model", help="a style-based model (zoo name, file.py:factory)"),
+            a: str = typer.Option("1,2,3", "--a", help="seeds of the A samples (rows), comma-separated"),
+            b: str = typer.Option("4,5", "--b", help="seeds of the B samples (columns), comma-separated"),
+            layers: str = typer.Option("0-6", "--layers", help="ws layers taken from B: START-END, end exclusive"),
+            cell: int = typer.Option(96, "--cell", help="pixels per grid cell in the PNG"),
+            out: Path = typer.Option(Path("mix.png"), "--out", help="PNG of the mixing grid")) -> None:
+    """Style mixing: each cell takes ws layers START-END from its column's sample, the rest from its row's."""
+    from ..edit.mix import check_style_model, grid_png, mixing_grid, parse_layers
+    from ..models import load_model
+    sa, sb = _seeds(a, "--a"), _seeds(b, "--b")
+    lay = parse_layers(layers)
+    g = load_model(model)
+    check_style_model(g)
+    grid = mixing_grid(g, sa, sb, lay)
+    grid_png(grid, out, cell=cell)
+    typer.echo(f"mixed ws layers {lay[0]}..{lay[1] - 1} of {g.num_ws} from B {sb} into A {sa}; wrote {out} "
+               f"({len(sa) + 1} x {len(sb) + 1} cells)")

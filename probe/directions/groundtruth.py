@@ -1,0 +1,435 @@
+"""Ground-truth scoring of discovered directions: which factor each direction controls, and how purely.
+
+For a model whose images have known factors of variation measured by a factor measure (the sprites model and the
+`sprites` measures: shape, scale, rotation, x, y, hue), a study walks every direction of every method. From its
+interventions table:
+
+- importance R[direction, factor] >= 0:
+  - continuous factor m: |slope of d_<m> on alpha| (probe.stats OLS, as `probe.directions.evaluate`) divided by
+    the std of m over the study's samples: factor stds moved per unit alpha;
+  - categorical factor (class index, e.g. sprite_shape): the class index has no order, so its slope means
+    nothing. Instead y = 1 if the class differs from the sample's base class, and the importance is the OLS slope
+    of y on |alpha| (how fast the walk changes the class) divided by the Gini spread 1 - sum_c p_c^2 of the
+    classes over the samples (the chance that two random samples differ): 1 = one step changes the class as
+    often as swapping the sample for a random one.
+- per direction: factor = argmax_f R[d, f]; purity = R[d, factor] / sum_f R[d, f] (share on its top factor);
+  disentanglement D_d = 1 - H(R[d, :] / sum) / log F (DCI); weight = row mass / method mass.
+- per factor: completeness C_f = 1 - H(R[:, f] / sum) / log K (DCI); gap = difference of the two largest column
+  shares R[d, f] / sum_d R[d, f] (MIG-style); strength = max_d R[d, f].
+- per method: disentanglement = sum_d weight_d D_d; completeness = sum_f (column mass share) C_f; mig = mean_f gap;
+  purity = mean_d purity; covered = number of distinct factors some direction has as its top factor.
+
+Importance is per unit alpha, so D and purity (row-normalised) do not depend on a direction's step size, but
+completeness, gap and strength compare directions of one method at their walked step (`probe gt-score` walks
+every direction as a unit vector in w with the same alphas, in units of the RMS std of w: `w_spread`).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..errors import ProbeError
+from ..stats import effects_from_table, ols_slopes
+from .base import DirectionError
+
+CATEGORICAL = ("sprite_shape",)          # measures treated as class indices when no `categorical` is given
+CIRCULAR = {"sprite_rotation": 90.0}     # measures with a period (a square at 0 and 90 deg is the same sprite)
+DEFAULT_SPEC = Path("examples/sprites_gt.toml")
+IMPORTANCE_COLUMNS = ["method", "target", "measure", "kind", "effect", "spread", "importance", "row_share",
+                      "col_share", "is_top", "purity", "disentanglement", "weight"]
+SCORE_COLUMNS = ["method", "n_directions", "n_factors", "disentanglement", "completeness", "mig", "purity",
+                 "covered", "strength"]
+
+
+def _entropy(p: np.ndarray, axis: int) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=axis)
+
+
+def categorical_measures(measures: Sequence[str], measure_info: dict | None = None) -> list[str]:
+    """Measures scored as categories: unit mentions 'class' in measure_info, or named in CATEGORICAL."""
+    info = measure_info or {}
+    return [m for m in measures if m in CATEGORICAL or "class" in str(info.get(m, {}).get("unit", "")).lower()]
+
+
+def circular_measures(measures: Sequence[str], measure_info: dict | None = None) -> dict[str, float]:
+    """{measure: period} for measures whose description says 'period P deg' (or listed in CIRCULAR)."""
+    import re
+    out = {}
+    for m in measures:
+        hit = re.search(r"period (\d+(?:\.\d+)?)", str((measure_info or {}).get(m, {}).get("description", "")))
+        if hit:
+            out[m] = float(hit.group(1))
+        elif m in CIRCULAR:
+            out[m] = CIRCULAR[m]
+    return out
+
+
+def wrap(d: np.ndarray, period: float) -> np.ndarray:
+    """Differences of a periodic measure wrapped to [-period / 2, period / 2)."""
+    return (np.asarray(d, float) + period / 2) % period - period / 2
+
+
+def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors: Sequence[str],
+                     categorical: Sequence[str] = (), circular: dict[str, float] | None = None) -> pd.DataFrame:
+    """Long importance table: one row per (method, target, measure) of every direction target.
+
+    interventions: study rows (target_kind, method, target, alpha, d_<factor>); samples: one row per sample with
+    the factor columns; circular: {measure: period}, whose d_ are wrapped to +-period/2 before the slope.
+    -> columns method, target, measure, kind (slope | flip), effect, spread, importance.
+    """
+    miss = [f for f in factors if f not in samples.columns or f"d_{f}" not in interventions.columns]
+    if miss:
+        raise DirectionError(f"factors {miss} are not measures of this study; use some of "
+                             f"{[c[2:] for c in interventions.columns if c.startswith('d_')]}")
+    iv = interventions[interventions["target_kind"] == "direction"] if "target_kind" in interventions else interventions
+    if iv.empty:
+        raise DirectionError("the study walked no directions; add direction targets to its spec and run it")
+    cont = [f for f in factors if f not in set(categorical)]
+    parts = []
+    if cont:
+        circ = {f: p for f, p in (circular or {}).items() if f in cont}
+        if circ:
+            iv = iv.assign(**{f"d_{f}": wrap(iv[f"d_{f}"], p) for f, p in circ.items()})
+        eff = effects_from_table(iv, cont)
+        std = {f: float(samples[f].std(ddof=1)) for f in cont}
+        parts.append(pd.DataFrame({"method": eff["method"].astype(str), "target": eff["target"].astype(str),
+                                   "measure": eff["measure"].astype(str), "kind": "slope",
+                                   "effect": eff["slope"].to_numpy(float),
+                                   "spread": eff["measure"].map(std).to_numpy(float)}))
+    key = (iv["method"].astype(str) + "\x1f" + iv["target"].astype(str)).to_numpy()
+    for f in factors:
+        if f not in set(categorical):
+            continue
+        changed = (iv[f"d_{f}"].to_numpy(float) != 0).astype(float)
+        r = ols_slopes(np.abs(iv["alpha"].to_numpy(float)), changed, key)
+        mt = r["group"].str.split("\x1f", n=1, expand=True)
+        p = samples[f].round().value_counts(normalize=True).to_numpy(float)
+        parts.append(pd.DataFrame({"method": mt[0].to_numpy(), "target": mt[1].to_numpy(), "measure": f,
+                                   "kind": "flip", "effect": r["slope"].to_numpy(float),
+                                   "spread": float(1 - np.square(p).sum())}))
+    df = pd.concat(parts, ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        imp = np.abs(df["effect"].to_numpy(float)) / df["spread"].to_numpy(float)
+    df["importance"] = np.where(np.isfinite(imp), imp, np.nan)
+    first = {t: i for i, t in enumerate(dict.fromkeys(iv["target"].astype(str)))}  # plan order of the targets
+    order = {f: i for i, f in enumerate(factors)}
+    df = df.assign(_t=df["target"].map(first), _o=df["measure"].map(order))
+    return df.sort_values(["method", "_t", "_o"], kind="stable").drop(columns=["_t", "_o"]).reset_index(drop=True)
+
+
+def score_matrix(R: np.ndarray) -> dict[str, np.ndarray]:
+    """DCI / MIG-style scores of one method.  # R [K, F] importance >= 0 -> per-direction [K], per-factor [F]
+
+    Returns top [K] (argmax factor, -1 for an all-zero row), purity [K], disentanglement [K], weight [K],
+    row_share [K, F], col_share [K, F], completeness [F], gap [F], strength [F], col_weight [F].
+    """
+    R = np.nan_to_num(np.asarray(R, float), nan=0.0)
+    if R.ndim != 2 or R.size == 0:
+        raise DirectionError(f"importance matrix must be [K, F] with K, F >= 1; got shape {list(R.shape)}")
+    if (R < 0).any():
+        raise DirectionError("importance must be >= 0 (absolute normalised effects)")
+    K, F = R.shape
+    row, col, tot = R.sum(1), R.sum(0), R.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rs = R / row[:, None]
+        cs = R / col[None, :]
+        dis = 1 - _entropy(rs, 1) / np.log(F) if F > 1 else np.ones(K)
+        comp = 1 - _entropy(cs, 0) / np.log(K) if K > 1 else np.ones(F)
+    live_r, live_c = row > 0, col > 0
+    rs[~live_r], cs[:, ~live_c] = np.nan, np.nan
+    dis = np.where(live_r, dis, np.nan)
+    comp = np.where(live_c, comp, np.nan)
+    top = np.where(live_r, R.argmax(1), -1)
+    purity = np.where(live_r, np.nanmax(np.where(live_r[:, None], rs, 0.0), 1), np.nan)
+    srt = np.sort(np.nan_to_num(cs, nan=0.0), 0)[::-1]
+    gap = np.where(live_c, srt[0] - (srt[1] if K > 1 else 0.0), np.nan)
+    weight = row / tot if tot > 0 else np.full(K, np.nan)
+    return {"top": top, "purity": purity, "disentanglement": dis, "weight": weight, "row_share": rs,
+            "col_share": cs, "completeness": comp, "gap": gap, "strength": R.max(0),
+            "col_weight": col / tot if tot > 0 else np.full(F, np.nan)}
+
+
+class GroundTruthScore:
+    """Score every direction set walked in a study against ground-truth factors (scikit-learn style).
+
+    factors: measures that are ground-truth factors (None: every measure of the study);
+    categorical: measures scored as classes (None: unit contains 'class', or in CATEGORICAL);
+    circular: {measure: period} (None: 'period P' in the measure's description, or CIRCULAR).
+    fit(study) or fit(interventions, samples) -> self with
+      importance_ (long table: IMPORTANCE_COLUMNS, one row per method, target, measure),
+      assignments_ (one row per direction: method, target, factor, purity, importance, second, disentanglement,
+      weight), factors_ (one row per method, factor: best target, strength, gap, completeness),
+      scores_ (one row per method: SCORE_COLUMNS), factors_used_, categorical_used_.
+    """
+
+    def __init__(self, factors: Sequence[str] | None = None, categorical: Sequence[str] | None = None,
+                 circular: dict[str, float] | None = None):
+        self.factors = factors
+        self.categorical = categorical
+        self.circular = circular
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"factors": self.factors, "categorical": self.categorical, "circular": self.circular}
+
+    def set_params(self, **params) -> "GroundTruthScore":
+        for k, v in params.items():
+            if k not in ("factors", "categorical", "circular"):
+                raise DirectionError(f"GroundTruthScore has no parameter {k!r}; use factors, categorical or "
+                                     f"circular")
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X, samples: pd.DataFrame | None = None) -> "GroundTruthScore":
+        """X: a probe.store.Study (complete), or an interventions DataFrame together with `samples`."""
+        if isinstance(X, pd.DataFrame):
+            if samples is None:
+                raise DirectionError("GroundTruthScore.fit(interventions, samples): pass the samples table too")
+            iv, info = X, {}
+            measures = [c[2:] for c in iv.columns if c.startswith("d_")]
+        else:
+            iv, samples, info, measures = X.table("interventions"), X.table("samples"), X.measure_info, X.measures
+        factors = list(self.factors) if self.factors is not None else measures
+        if not factors:
+            raise DirectionError("factors: name at least one measure of the study")
+        unknown = [f for f in factors if f not in measures]
+        if unknown:
+            raise DirectionError(f"factors: {unknown} are not measures of this study; use some of {measures}")
+        cat = list(self.categorical) if self.categorical is not None else categorical_measures(factors, info)
+        bad = [c for c in cat if c not in factors]
+        if bad:
+            raise DirectionError(f"categorical: {bad} are not among the factors {factors}")
+        circ = dict(self.circular) if self.circular is not None else circular_measures(factors, info)
+        bad = [c for c in circ if c not in factors or c in cat]
+        if bad:
+            raise DirectionError(f"circular: {bad} are not continuous factors among {factors}")
+        imp = importance_table(iv, samples, factors, cat, circ)
+        self.factors_used_, self.categorical_used_, self.circular_used_ = factors, cat, circ
+        long, assign, fac, scores = [], [], [], []
+        for method, g in imp.groupby("method", sort=True):
+            targets = list(dict.fromkeys(g["target"]))
+            R = (g.pivot(index="target", columns="measure", values="importance")
+                 .reindex(index=targets, columns=factors).to_numpy(float))
+            s = score_matrix(R)
+            ti = {t: i for i, t in enumerate(targets)}
+            fi = {f: j for j, f in enumerate(factors)}
+            i, j = g["target"].map(ti).to_numpy(), g["measure"].map(fi).to_numpy()
+            long.append(g.assign(row_share=s["row_share"][i, j], col_share=s["col_share"][i, j],
+                                 is_top=s["top"][i] == j, purity=s["purity"][i],
+                                 disentanglement=s["disentanglement"][i], weight=s["weight"][i]))
+            Rz = np.nan_to_num(R, nan=0.0)
+            for k, t in enumerate(targets):
+                order = np.argsort(-Rz[k], kind="stable")
+                live = s["top"][k] >= 0
+                assign.append({"method": method, "target": t, "factor": factors[order[0]] if live else "",
+                               "purity": s["purity"][k], "importance": Rz[k, order[0]],
+                               "second": factors[order[1]] if live and len(factors) > 1 else "",
+                               "second_share": s["row_share"][k, order[1]] if live and len(factors) > 1 else np.nan,
+                               "disentanglement": s["disentanglement"][k], "weight": s["weight"][k]})
+            for jf, f in enumerate(factors):
+                best = int(np.argmax(Rz[:, jf]))
+                fac.append({"method": method, "measure": f, "best_target": targets[best],
+                            "strength": s["strength"][jf], "gap": s["gap"][jf],
+                            "completeness": s["completeness"][jf], "weight": s["col_weight"][jf]})
+            cw = s["col_weight"]
+            ok = np.isfinite(s["completeness"]) & np.isfinite(cw)
+            scores.append({"method": method, "n_directions": len(targets), "n_factors": len(factors),
+                           "disentanglement": float(np.nansum(s["weight"] * np.nan_to_num(s["disentanglement"]))),
+                           "completeness": float((cw[ok] * s["completeness"][ok]).sum() / cw[ok].sum())
+                           if ok.any() else np.nan,
+                           "mig": float(np.nanmean(s["gap"])) if np.isfinite(s["gap"]).any() else np.nan,
+                           "purity": float(np.nanmean(s["purity"])) if np.isfinite(s["purity"]).any() else np.nan,
+                           "covered": int(len({x for x in s["top"] if x >= 0})),
+                           "strength": float(np.nanmean(s["strength"]))})
+        self.importance_ = pd.concat(long, ignore_index=True)[IMPORTANCE_COLUMNS]
+        self.assignments_ = pd.DataFrame(assign)
+        self.factors_ = pd.DataFrame(fac)
+        self.scores_ = pd.DataFrame(scores, columns=SCORE_COLUMNS)
+        return self
+
+
+def groundtruth(study, factors: Sequence[str] | None = None, categorical: Sequence[str] | None = None,
+                circular: dict[str, float] | None = None, write: bool = True) -> GroundTruthScore:
+    """Fit GroundTruthScore on a study; with write, store its importance table as the study's `groundtruth`."""
+    est = GroundTruthScore(factors, categorical, circular).fit(study)
+    if write:
+        write_groundtruth(study, est.importance_)
+    return est
+
+
+def write_groundtruth(study, df: pd.DataFrame) -> Path:
+    """Write groundtruth.parquet through probe.store (the registered table, else an atomic write checked here)."""
+    from .. import store
+    if "groundtruth" in store.TABLE_COLUMNS:
+        return study.write_table("groundtruth", df)
+    cols = getattr(schema, "GROUNDTRUTH_COLUMNS", {c: None for c in IMPORTANCE_COLUMNS})
+    miss = [c for c in cols if c not in df.columns]
+    if miss:
+        raise ProbeError(f"groundtruth table lacks columns {miss}")
+    out = df.copy()
+    for c, t in cols.items():
+        if t is not None:
+            out[c] = out[c].astype(t)
+    return store.atomic_write_parquet(study.path / "groundtruth.parquet", out)
+
+
+# ---- Markdown --------------------------------------------------------------------------------------
+def _short(f: str) -> str:
+    return f.removeprefix("sprite_")
+
+
+def to_markdown(est: GroundTruthScore, order: Sequence[str] = ("interfacegan", "dplase", "ganspace", "sefa",
+                                                               "random")) -> str:
+    """One comparison table: a row per method with D, C, MIG gap, purity, covered factors and assignments."""
+    names = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa",
+             "random": "random"}
+    sc = est.scores_.set_index("method")
+    methods = [m for m in order if m in sc.index] + [m for m in sc.index if m not in order]
+    F = len(est.factors_used_)
+    head = ["method", "K", "disentanglement", "completeness", "MIG gap", "purity", f"factors covered (of {F})",
+            "strength", "direction: top factor (purity)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        r = sc.loc[m]
+        a = est.assignments_[est.assignments_["method"] == m]
+        ass = ", ".join(f"{_short(x.target.split('/', 1)[-1])}: {_short(x.factor) or '-'} ({x.purity:.2f})"
+                        for x in a.itertuples())
+        lines.append(f"| {names.get(m, m)} | {int(r['n_directions'])} | {r['disentanglement']:.2f} | "
+                     f"{r['completeness']:.2f} | {r['mig']:.2f} | {r['purity']:.2f} | {int(r['covered'])} | "
+                     f"{r['strength']:.2f} | {ass} |")
+    return "\n".join(lines)
+
+
+# ---- end to end: fit the methods, one study, score ----------------------------------------------------
+def _dplase_site(model) -> str:
+    """The site at a quarter of the image resolution (b16 on a 64 px model), else the first site."""
+    want = f"b{max(4, model.resolution // 4)}"
+    return want if want in model.sites else model.sites[0]
+
+
+def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_fit: int = 2000,
+                      dplase_steps: int = 200, ratio: float = 0.1, space: str = "w", progress: bool = True,
+                      log: Callable[[str], None] = print) -> None:
+    """Fit the five direction sets into ddir (skipping files that exist), as `probe.demo` does for faces.
+
+    InterFaceGAN: one boundary per factor, labels = the factor measures of n_fit samples (top/bottom `ratio`);
+    DP-LaSE: k directions at the quarter-resolution site; GANSpace: PCA of n_fit w; SeFa: all style affines;
+    random: k orthonormal. All in `space` (w).
+    """
+    from .dplase import DPLaSE
+    from .ganspace import GANSpace
+    from .interfacegan import fit_from_model
+    from .random_dirs import RandomDirections
+    from .sefa import SeFa
+
+    def fit(stem, make):
+        p = ddir / f"{stem}.npz"
+        if p.is_file():
+            log(f"  {stem:<12} exists ({p})")
+            return
+        t = time.perf_counter()
+        ds = make()
+        ds.save(p)
+        log(f"  {stem:<12} {len(ds)} directions in {time.perf_counter() - t:.1f} s -> {p}")
+
+    def interfacegan():
+        est = fit_from_model(model, list(factors), n=n_fit, seed=1, space=space, ratio=ratio, progress=progress)
+        for name, acc in est.accuracy_.items():
+            log(f"    boundary {name:<16} held-out accuracy {acc:.3f}")
+        return est.directions_
+
+    ddir.mkdir(parents=True, exist_ok=True)
+    fit("interfacegan", interfacegan)
+    fit("dplase", lambda: DPLaSE(k, site=_dplase_site(model), space=space, steps=dplase_steps, seed=0,
+                                 progress=progress).fit(model).directions_)
+    fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, space=space, seed=0).fit(model).directions_)
+    fit("sefa", lambda: SeFa(k).fit(model).directions_)
+    fit("random", lambda: RandomDirections(k, seed=0, space=space).fit(model).directions_)
+
+
+def w_spread(model, n: int = 4096, seed: int = 0) -> float:
+    """RMS std of w over n samples, sqrt(trace(cov(w)) / w_dim), rounded to 4 significant digits."""
+    import torch
+    with torch.no_grad():
+        w = model.to_space(model.sample(int(n), seed), "z", "w").double().cpu()
+    s = float(torch.sqrt(torch.trace(torch.cov(w.T)) / w.shape[1]))
+    return float(f"{s:.4g}")
+
+
+def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures: Sequence[str] | None = None,
+            n_samples: int | None = None, unit: float | None = None):
+    """Load the ground-truth study spec (TOML), optionally for another model / measures / sample count.
+
+    unit: the step of alpha = 1 for every direction target without its own `scale` (run_groundtruth passes the
+    model's w spread, so every unit direction is walked the same distance in units of w's typical std).
+    """
+    import tomllib
+    from ..study import SpecError, parse_spec
+    p = Path(spec)
+    if not p.is_file():
+        raise SpecError(f"--spec {str(p)!r} does not exist; run from the repository root or pass --spec")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{p.name}: not valid TOML ({e})") from None
+    if model is not None:
+        data["model"] = model
+        data["name"] = f"{data.get('name', 'gt')}-{model}" if model != "sprites" else data.get("name", "gt")
+    if measures is not None:
+        data["measures"] = list(measures)
+    if n_samples is not None:
+        data["n_samples"] = int(n_samples)
+    if unit is not None:
+        data["targets"] = [dict(t, scale=float(unit)) if isinstance(t, dict) and t.get("kind") == "directions"
+                           and "scale" not in t else t for t in data.get("targets", [])]
+    s = parse_spec(data, p.parent, where=f"{p.name}: ")
+    s._source = p.name
+    return s
+
+
+def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path = DEFAULT_SPEC,
+                    measures: Sequence[str] | None = None, k: int = 6, n_fit: int = 2000, dplase_steps: int = 200,
+                    n_samples: int | None = None, progress: bool = True,
+                    log: Callable[[str], None] = print) -> GroundTruthScore:
+    """Fit the five methods, run ONE study walking all of them, evaluate, score; writes into `out`:
+    directions/, the study tables, evaluation.parquet, groundtruth.parquet and groundtruth.md. Resumable."""
+    from ..measures import MeasureSet
+    from ..models import load_model
+    from ..study import run_study
+    from .evaluate import evaluate_study
+
+    out = Path(out)
+    s = gt_spec(spec, model, measures, n_samples)
+    t0 = time.perf_counter()
+    g = load_model(s.model)
+    if s.space not in ("w", "ws") or "w" not in g.spaces:
+        raise ProbeError(f"model {g.name!r} has no w space; ground-truth scoring fits the methods in w "
+                         f"(use a style-based model such as 'sprites')")
+    unit = w_spread(g, seed=s.seed)
+    s = gt_spec(spec, model, measures, n_samples, unit=unit)
+    factors = MeasureSet(list(s.measures)).names
+    log(f"[1/3] fitting direction sets on model {s.model!r} (weights {g.weights_hash}), factors {factors}; "
+        f"alpha unit = RMS std of w = {unit}")
+    fit_gt_directions(g, out / "directions", factors, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
+                      progress=progress, log=log)
+    log(f"[2/3] running study {s.name!r} -> {out}")
+    study = run_study(s, out, resume=(out / "manifest.json").is_file(), progress=progress)
+    evaluate_study(study)
+    log("[3/3] ground-truth scores")
+    est = groundtruth(study, factors)
+    md = to_markdown(est)
+    from ..store import atomic_write_bytes
+    atomic_write_bytes(out / "groundtruth.md", (md + "\n").encode())
+    log(md)
+    log(f"done in {time.perf_counter() - t0:.0f} s: {out / 'groundtruth.parquet'}, {out / 'groundtruth.md'}")
+    return est
+
+
+__all__ = ["GroundTruthScore", "groundtruth", "importance_table", "score_matrix", "categorical_measures",
+           "to_markdown", "fit_gt_directions", "run_groundtruth", "gt_spec", "write_groundtruth", "w_spread",
+           "circular_measures", "wrap"]

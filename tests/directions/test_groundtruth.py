@@ -1,0 +1,210 @@
+"""Ground-truth scoring: known answers on synthetic interventions tables, a tiny real run end to end, errors."""
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from probe.cli import app
+from probe.directions import DirectionError, GroundTruthScore
+from probe.directions.groundtruth import importance_table, run_groundtruth, score_matrix, to_markdown
+
+FACTORS = ["a", "b", "c", "shape"]
+ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]
+N = 20
+
+
+def _samples(rng):
+    return pd.DataFrame({"sample_id": np.arange(N), "a": rng.normal(0, 2.0, N), "b": rng.normal(5, 0.5, N),
+                         "c": rng.normal(0, 1.0, N), "shape": rng.integers(0, 3, N).astype(float)})
+
+
+def _table(effects: dict, rng, noise: float = 0.0) -> pd.DataFrame:
+    """effects: {(method, target): {factor: per-unit-alpha change in factor stds (or 'flip' / 'swap' for shape)}}."""
+    samples = _samples(rng)
+    std = samples[["a", "b", "c"]].std(ddof=1)
+    rows = []
+    for (method, target), eff in effects.items():
+        for sid in range(N):
+            for al in ALPHAS:
+                r = {"sample_id": sid, "target_kind": "direction", "method": method, "target": target, "alpha": al}
+                for f in ("a", "b", "c"):
+                    r[f"d_{f}"] = eff.get(f, 0.0) * std[f] * al + (noise * rng.normal() if al else 0.0)
+                s = eff.get("shape", 0)
+                if s == "flip":  # the class changes for |alpha| >= 1, up or down at random (no order, no slope)
+                    r["d_shape"] = float(rng.choice([-1, 1])) if al else 0.0
+                elif s == "ordinal":  # the class index moves linearly, same for every sample
+                    r["d_shape"] = float(np.sign(al))
+                else:
+                    r["d_shape"] = 0.0
+                rows.append(r)
+    return pd.DataFrame(rows), samples
+
+
+def test_pure_directions_score_one_and_assign_right():
+    rng = np.random.default_rng(0)
+    iv, samples = _table({("ideal", "ideal/a"): {"a": 1.0}, ("ideal", "ideal/b"): {"b": 0.5},
+                          ("ideal", "ideal/c"): {"c": 2.0}, ("ideal", "ideal/shape"): {"shape": "flip"},
+                          ("mixed", "mixed/0"): {"a": 1, "b": 1, "c": 1},
+                          ("mixed", "mixed/1"): {"a": 1, "b": -1, "c": 1},
+                          ("mixed", "mixed/2"): {"a": -1, "b": 1, "c": 1}}, rng)
+    est = GroundTruthScore(FACTORS, categorical=["shape"]).fit(iv, samples)
+    a = est.assignments_.set_index("target")
+    assert a.loc[["ideal/a", "ideal/b", "ideal/c", "ideal/shape"], "factor"].tolist() == ["a", "b", "c", "shape"]
+    assert np.allclose(a.loc[a.index.str.startswith("ideal"), "purity"], 1.0)
+    sc = est.scores_.set_index("method")
+    ideal, mixed = sc.loc["ideal"], sc.loc["mixed"]
+    for k in ("disentanglement", "completeness", "mig", "purity"):
+        assert ideal[k] == pytest.approx(1.0)
+    assert ideal["covered"] == 4
+    # equal effect on a, b, c: purity 1/3, D = 1 - log 3 / log 4
+    assert np.allclose(a.loc[a.index.str.startswith("mixed"), "purity"], 1 / 3)
+    assert mixed["disentanglement"] == pytest.approx(1 - np.log(3) / np.log(4))
+    assert mixed["mig"] < 0.05 and mixed["purity"] < ideal["purity"]
+    # importance is |slope| / std in factor stds per unit alpha
+    imp = est.importance_.set_index(["target", "measure"])["importance"]
+    assert imp[("ideal/c", "c")] == pytest.approx(2.0) and imp[("ideal/b", "b")] == pytest.approx(0.5)
+    assert imp[("ideal/a", "b")] == 0.0
+    assert set(est.importance_["kind"]) == {"slope", "flip"}
+
+
+def test_categorical_shape_uses_class_changes_not_index_slope():
+    rng = np.random.default_rng(1)
+    iv, samples = _table({("m", "m/flip"): {"shape": "flip", "a": 0.2}}, rng)
+    cat = GroundTruthScore(FACTORS, categorical=["shape"]).fit(iv, samples)
+    assert cat.assignments_["factor"].iloc[0] == "shape"
+    row = cat.importance_.set_index("measure").loc["shape"]
+    p = samples["shape"].value_counts(normalize=True).to_numpy()
+    assert row["kind"] == "flip" and row["spread"] == pytest.approx(1 - (p ** 2).sum())
+    # changed = 0, 1, 1 at |alpha| = 0, 1, 2 (alphas -2..2): OLS slope on |alpha| = 3/7
+    assert row["effect"] == pytest.approx(3 / 7)
+    as_number = GroundTruthScore(FACTORS, categorical=[]).fit(iv, samples)  # index slope ~ 0: the change is missed
+    assert as_number.assignments_["factor"].iloc[0] == "a"
+    auto = GroundTruthScore(["a", "sprite_shape"]).fit(iv.rename(columns={"d_shape": "d_sprite_shape"}),
+                                                       samples.rename(columns={"shape": "sprite_shape"}))
+    assert auto.categorical_used_ == ["sprite_shape"]
+
+
+def test_random_directions_score_low():
+    rng = np.random.default_rng(2)
+    eff = {("ideal", f"ideal/{f}"): {f: 1.0} for f in "abc"}
+    eff.update({("random", f"random/{i}"): dict(zip("abc", rng.normal(0, 1, 3))) for i in range(3)})
+    iv, samples = _table(eff, rng, noise=0.05)
+    sc = GroundTruthScore(["a", "b", "c"]).fit(iv, samples).scores_.set_index("method")
+    assert sc.loc["ideal", "disentanglement"] > 0.95 and sc.loc["ideal", "purity"] > 0.95
+    assert sc.loc["random", "disentanglement"] < 0.6 and sc.loc["random", "purity"] < 0.85
+    assert sc.loc["random", "mig"] < sc.loc["ideal", "mig"]
+
+
+def test_score_matrix_definitions():
+    R = np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    s = score_matrix(R)
+    assert s["top"].tolist() == [0, 0, -1]
+    assert s["purity"][:2].tolist() == [1.0, 0.5] and np.isnan(s["purity"][2])
+    assert s["disentanglement"][:2] == pytest.approx([1.0, 0.0])
+    assert s["weight"].tolist() == [0.5, 0.5, 0.0]
+    assert s["gap"] == pytest.approx([2 / 3 - 1 / 3, 1.0])
+    assert s["completeness"][1] == pytest.approx(1.0)
+    with pytest.raises(DirectionError, match=">= 0"):
+        score_matrix(-R)
+    with pytest.raises(DirectionError, match=r"\[K, F\]"):
+        score_matrix(np.zeros(3))
+
+
+def test_errors_name_the_field():
+    rng = np.random.default_rng(3)
+    iv, samples = _table({("m", "m/a"): {"a": 1.0}}, rng)
+    with pytest.raises(DirectionError, match=r"^factors: \['zz'\] are not measures of this study"):
+        GroundTruthScore(["a", "zz"]).fit(iv, samples)
+    with pytest.raises(DirectionError, match=r"^categorical: \['c'\] are not among the factors"):
+        GroundTruthScore(["a", "b"], categorical=["c"]).fit(iv, samples)
+    with pytest.raises(DirectionError, match="pass the samples table too"):
+        GroundTruthScore().fit(iv)
+    with pytest.raises(DirectionError, match="walked no directions"):
+        importance_table(iv.assign(target_kind="variable"), samples, ["a"])
+    with pytest.raises(DirectionError, match="has no parameter"):
+        GroundTruthScore().set_params(bogus=1)
+    with pytest.raises(DirectionError, match=r"^circular: \['shape'\] are not continuous factors"):
+        GroundTruthScore(FACTORS, categorical=["shape"], circular={"shape": 3}).fit(iv, samples)
+    assert GroundTruthScore(["a"]).get_params() == {"factors": ["a"], "categorical": None, "circular": None}
+
+
+def test_circular_factor_differences_are_wrapped():
+    """rotation with period 90: a walk of +10 deg per unit alpha that crosses 0/90 must still read as +10."""
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0, 90, N)
+    samples = pd.DataFrame({"sample_id": np.arange(N), "sprite_rotation": base, "a": rng.normal(0, 1, N)})
+    rows = []
+    for sid in range(N):
+        for al in ALPHAS:
+            rot = (base[sid] + 10 * al) % 90
+            rows.append({"sample_id": sid, "target_kind": "direction", "method": "m", "target": "m/rot", "alpha": al,
+                         "d_sprite_rotation": rot - base[sid], "d_a": 0.0})
+    iv = pd.DataFrame(rows)
+    info = {"sprite_rotation": {"unit": "degrees", "description": "rotation, period 90 deg"}}
+    from probe.directions.groundtruth import circular_measures
+    assert circular_measures(["sprite_rotation", "a"], info) == {"sprite_rotation": 90.0}
+    est = GroundTruthScore().fit(iv, samples)  # auto: sprite_rotation is in CIRCULAR
+    eff = est.importance_.set_index("measure").loc["sprite_rotation", "effect"]
+    assert eff == pytest.approx(10.0)
+    raw = GroundTruthScore(circular={}).fit(iv, samples).importance_.set_index("measure")
+    assert abs(raw.loc["sprite_rotation", "effect"] - 10.0) > 1.0  # without wrapping the slope is wrong
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gt") / "study"
+    est = run_groundtruth(out, model="tiny-stylegan", measures=["image"], k=3, n_fit=120, dplase_steps=2,
+                          n_samples=4, progress=False, log=lambda s: None)
+    return out, est
+
+
+def test_end_to_end_on_tiny_stylegan(tiny_run):
+    from probe.store import Study
+    out, est = tiny_run
+    st = Study(out)
+    assert st.status == "complete" and st.space == "w"
+    assert sorted(st.directions()) == ["dplase", "ganspace", "interfacegan", "random", "sefa"]
+    gt = pd.read_parquet(out / "groundtruth.parquet")
+    assert set(gt["method"]) == {"dplase", "ganspace", "interfacegan", "random", "sefa"}
+    assert len(gt) == (6 + 4 * 3) * 6  # interfacegan: one per measure; k = 3 for the others; 6 image measures
+    assert (gt["importance"] >= 0).all() and gt.groupby("target")["is_top"].sum().eq(1).all()
+    assert set(est.assignments_[est.assignments_["method"] == "interfacegan"]["target"]) == \
+        {f"interfacegan/{m}" for m in ["brightness", "contrast", "saturation", "hue", "centroid_x", "centroid_y"]}
+    md = (out / "groundtruth.md").read_text()
+    assert md.splitlines()[0].startswith("| method | K | disentanglement")
+    assert [l.split("|")[1].strip() for l in md.splitlines()[2:]] == ["InterFaceGAN", "DP-LaSE", "GANSpace", "SeFa",
+                                                                      "random"]
+    # every direction walked with the same step: the model's RMS std of w (GANSpace's per-PC std replaced)
+    from probe.directions.groundtruth import w_spread
+    unit = w_spread(st.model(), seed=0)
+    assert [st.target(t).scale for t in st.target_names] == pytest.approx([unit] * 18) and 0 < unit < 10
+    assert to_markdown(est) == md.strip()
+    assert est.scores_["disentanglement"].between(0, 1).all() and est.scores_["purity"].between(1 / 6, 1).all()
+
+
+def test_gt_score_cli_errors(tmp_path):
+    r = CliRunner().invoke(app, ["gt-score", "--model", "tiny-dcgan", "--measures", "image", "--out", str(tmp_path)])
+    assert r.exception is not None and "has no w space" in str(r.exception)
+    r = CliRunner().invoke(app, ["gt-score", "--spec", str(tmp_path / "nope.toml"), "--out", str(tmp_path)])
+    assert r.exception is not None and "does not exist" in str(r.exception)
+
+
+def test_groundtruth_on_sprites(tmp_path):
+    """The shipped sprites model with the factor CNN (skipped until both exist): shape is categorical, rotation
+    circular, every sprite factor scored."""
+    from probe.errors import ProbeError
+    try:
+        from probe.measures.sprites import load_factor_net
+        from probe.models import load_model
+        load_factor_net()
+        load_model("sprites")
+    except ProbeError as e:
+        pytest.skip(f"sprites model or factor CNN not available: {e}")
+    est = run_groundtruth(tmp_path / "gt", k=2, n_fit=60, dplase_steps=1, n_samples=3, progress=False,
+                          log=lambda s: None)
+    assert est.factors_used_ == ["sprite_shape", "sprite_scale", "sprite_rotation", "sprite_x", "sprite_y",
+                                 "sprite_hue"]
+    assert est.categorical_used_ == ["sprite_shape"] and est.circular_used_ == {"sprite_rotation": 90.0}
+    kinds = est.importance_.set_index("measure")["kind"]
+    assert set(kinds.loc["sprite_shape"]) == {"flip"} and set(kinds.loc["sprite_x"]) == {"slope"}
+    assert len(est.scores_) == 5
