@@ -47,7 +47,8 @@ EVALUATION_COLUMNS = {"method": "string", "target": "string", "measure": "string
 TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding", "evaluation")
 
 # issue #8 (ground truth): per (method, direction target, factor measure) from probe.directions.groundtruth;
-# kind slope | flip (categorical factor: class change rate per unit |alpha|), importance = |effect| / spread
+# kind slope | class (categorical factor: slope of P(class c) per unit alpha, the class that moves most),
+# importance = |effect| / spread
 GROUNDTRUTH_COLUMNS = {"method": "string", "target": "string", "measure": "string", "kind": "string",
                        "effect": "float64", "spread": "float64", "importance": "float64", "row_share": "float64",
                        "col_share": "float64", "is_top": "bool", "purity": "float64", "disentanglement": "float64",

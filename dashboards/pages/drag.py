@@ -21,6 +21,8 @@ from ._util import field, graph
 KEY, PATH, NAME = "drag", "/drag", "Drag"
 MAX_UPLOAD = 10 * 2 ** 20
 MIN_SIDE = 16   # as probe.edit.invert: smaller images cannot be inverted
+OFFSET_SITES = {"faces": "b2"}  # extended inversion by default: a photo stays recognisable (docs/readme/50-editing.md)
+OFFSET_STEPS = 200
 
 
 class UploadError(ProbeError):
@@ -49,29 +51,31 @@ def decode_upload(contents: str | None, filename: str | None) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def _source(ctx, src: dict) -> tuple[torch.Tensor, str]:
-    """The latent to drag.  # -> latent [1, *shape(space)], space"""
+def _source(ctx, src: dict) -> tuple[torch.Tensor, str, dict]:
+    """The latent to drag and its feature offsets (an extended inversion's).  # -> latent [1, *shape], space, {site: t}"""
     if src.get("kind") == "upload":
         job = ctx.job(src.get("job"))
         if not job or job.get("state") != "done" or "latent" not in job:
             raise ProbeError("the uploaded image is not inverted yet; wait for the inversion to finish")
-        return job["latent"], job["space"]
+        return job["latent"], job["space"], job.get("offsets", {})
     sid = int(src.get("sample_id", 0))
     lat = ctx.latents()
     if not 0 <= sid < len(lat):
         raise ProbeError(f"sample_id must lie in 0..{len(lat) - 1}")
-    return torch.from_numpy(lat[sid:sid + 1].copy()), ctx.study.space
+    return torch.from_numpy(lat[sid:sid + 1].copy()), ctx.study.space, {}
 
 
 def _image(ctx, src: dict) -> torch.Tensor:
     """img [3, H, W] of the current source."""
-    lat, space = _source(ctx, src)
-    with ctx._lock, torch.no_grad():
-        return ctx.study.model().synthesize(lat, space)[0]
+    lat, space, offsets = _source(ctx, src)
+    model = ctx.study.model()
+    with ctx._lock, torch.no_grad(), model.offsets(offsets):
+        return model.synthesize(lat, space)[0]
 
 
 def layout(ctx):
     n = len(ctx.latents())
+    sites = list(ctx.model().sites)
     return html.Div([
         html.H2("Drag"),
         dcc.Store(id="dg-src", data={"kind": "sample", "sample_id": 0}),
@@ -83,7 +87,12 @@ def layout(ctx):
                   dcc.Upload(id="dg-upload", children=html.Button("Upload an image to invert", id="dg-upload-btn"),
                              multiple=False, max_size=MAX_UPLOAD),
                   field("inversion steps", dcc.Input(id="dg-inv-steps", type="number", value=100, min=1, max=2000,
-                                                     step=1, style={"width": "80px"}))], className="controls"),
+                                                     step=1, style={"width": "80px"})),
+                  field("detail offset", dcc.Dropdown(
+                      id="dg-offset-site", clearable=False, style={"width": "110px"},
+                      value=OFFSET_SITES.get(ctx.study.model_name, "none"),
+                      options=[{"label": "none", "value": "none"}] + [{"label": s, "value": s} for s in sites]))],
+                 className="controls"),
         html.Div(id="dg-msg"),
         html.Div([
             html.Div([graph("dg-canvas"), html.Div("click the image: 1st click = handle, 2nd = its target, ...",
@@ -105,9 +114,9 @@ def layout(ctx):
 
 def _drag_job(ctx, src, handles, targets, method, steps):
     from probe.edit.drag import DragResult, DragStep, make_drag
-    lat, space = _source(ctx, src)
+    lat, space, offsets = _source(ctx, src)
     model = ctx.model()
-    it = make_drag(method, max_steps=int(steps)).drag(model, lat, space, handles, targets)
+    it = make_drag(method, max_steps=int(steps)).drag(model, lat, space, handles, targets, offsets=offsets)
 
     def fn(job):
         traj = [np.asarray(handles, float)]
@@ -127,7 +136,7 @@ def _drag_job(ctx, src, handles, targets, method, steps):
     return fn
 
 
-def _invert_job(ctx, photo, steps):
+def _invert_job(ctx, photo, steps, offset_site):
     from probe.edit.invert import invert
 
     def fn(job):
@@ -138,8 +147,10 @@ def _invert_job(ctx, photo, steps):
             if job["stop"].is_set():
                 raise ProbeError("inversion stopped")
         with ctx._lock:  # inversion holds the model for its whole run (its hooks must not mix with others)
-            res = invert(model, photo, steps=int(steps), callback=cb)
-        job.update(latent=res.latent.detach(), space=res.space, img=res.img.detach(), psnr=res.psnr)
+            res = invert(model, photo, steps=int(steps), callback=cb, offset_site=offset_site,
+                         offset_steps=OFFSET_STEPS)
+        job.update(latent=res.latent.detach(), space=res.space, img=res.img.detach(), psnr=res.psnr,
+                   offsets=res.offsets)
     return fn
 
 
@@ -147,15 +158,20 @@ def register(app, ctx):
     @app.callback(Output("dg-src", "data"), Output("dg-job", "data", allow_duplicate=True),
                   Output("dg-msg", "children"), Output("dg-poll", "disabled", allow_duplicate=True),
                   Input("dg-sample", "value"), Input("dg-upload", "contents"), State("dg-upload", "filename"),
-                  State("dg-inv-steps", "value"), prevent_initial_call=True)
+                  State("dg-inv-steps", "value"), State("dg-offset-site", "value"), prevent_initial_call=True)
     @ctx.guard(4, err_index=2)
-    def source(sid, contents, filename, inv_steps):
+    def source(sid, contents, filename, inv_steps, offset_site):
         from dash import ctx as cbctx
         if cbctx.triggered_id == "dg-upload":
             photo = decode_upload(contents, filename)
             if not inv_steps or int(inv_steps) < 1:
                 raise ProbeError("inversion steps must be an integer >= 1")
-            jid = ctx.start_job(_invert_job(ctx, photo, inv_steps), kind="invert", total=int(inv_steps))
+            site = None if offset_site in (None, "none") else str(offset_site)
+            if site is not None and site not in ctx.model().sites:
+                raise ProbeError(f"detail offset: site {site!r} does not exist; use none or one of "
+                                 f"{list(ctx.model().sites)}")
+            total = int(inv_steps) + (OFFSET_STEPS if site else 0)
+            jid = ctx.start_job(_invert_job(ctx, photo, inv_steps, site), kind="invert", total=total)
             return {"kind": "upload", "job": jid}, jid, html.Div(f"inverting {filename} ...",
                                                                  className="probe-note"), False
         if sid is None or not 0 <= int(sid) < len(ctx.latents()):

@@ -131,6 +131,8 @@ def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
                   seed: int = typer.Option(0, "--seed"),
                   points: List[int] = typer.Option([1, 5], "--points", help="landmark settings: 1 and/or 5"),
                   steps: int = typer.Option(200, "--steps", help="max optimisation steps per edit"),
+                  oracles: bool = typer.Option(True, "--oracles/--no-oracles",
+                                               help="also score ideal drags done as warps (metric calibration)"),
                   out: Optional[Path] = typer.Option(None, "--out", help="folder for drag_eval.csv and drag_eval.md")) -> None:
     """DragGAN face-landmark protocol: MD before/after, time, steps, change outside, per method."""
     if model == "sprites":  # sprite-centre protocol (issue #8): probe/edit/sprites_eval.py
@@ -144,7 +146,7 @@ def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
         typer.echo(f"pair {row['pair']:>3} {row['points']}-point {row['method']:<9} MD {row['md_before']:5.2f} -> "
                    f"{row['md_after']:5.2f} px, {row['steps']:>3} steps, {row['seconds']:5.2f} s", err=True)
 
-    edits = drag_eval(g, n_pairs=pairs, seed=seed, settings=tuple(points), progress=show,
+    edits = drag_eval(g, n_pairs=pairs, seed=seed, settings=tuple(points), progress=show, oracles=oracles,
                        drag_kwargs={m: {"max_steps": steps} for m in ("draggan", "freedrag")})
     table = to_markdown(summarize(edits))
     typer.echo(table)

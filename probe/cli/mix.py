@@ -25,9 +25,13 @@ def mix_cmd(model: str = typer.Option("sprites", "--model", help="a style-based 
             b: str = typer.Option("4,5", "--b", help="seeds of the B samples (columns), comma-separated"),
             layers: str = typer.Option("0-6", "--layers", help="ws layers taken from B: START-END, end exclusive"),
             cell: int = typer.Option(96, "--cell", help="pixels per grid cell in the PNG"),
-            out: Path = typer.Option(Path("mix.png"), "--out", help="PNG of the mixing grid")) -> None:
+            out: Path = typer.Option(Path("mix.png"), "--out", help="PNG of the mixing grid"),
+            transfer: bool = typer.Option(False, "--transfer", help="also measure which factors each block of 3 "
+                                          "ws layers carries from B (table printed, and written next to --out)"),
+            measures: str = typer.Option("sprites", "--measures", help="--transfer: measures (comma list)"),
+            n: int = typer.Option(64, "--n", help="--transfer: sample pairs")) -> None:
     """Style mixing: each cell takes ws layers START-END from its column's sample, the rest from its row's."""
-    from ..edit.mix import check_style_model, grid_png, mixing_grid, parse_layers
+    from ..edit.mix import check_style_model, grid_png, mix_transfer, mixing_grid, parse_layers, transfer_markdown
     from ..models import load_model
     sa, sb = _seeds(a, "--a"), _seeds(b, "--b")
     lay = parse_layers(layers)
@@ -37,3 +41,10 @@ def mix_cmd(model: str = typer.Option("sprites", "--model", help="a style-based 
     grid_png(grid, out, cell=cell)
     typer.echo(f"mixed ws layers {lay[0]}..{lay[1] - 1} of {g.num_ws} from B {sb} into A {sa}; wrote {out} "
                f"({len(sa) + 1} x {len(sb) + 1} cells)")
+    if transfer:
+        ms = [m.strip() for m in measures.split(",") if m.strip()]
+        table = transfer_markdown(mix_transfer(g, ms, n=n))
+        md = out.with_name(out.stem + "_transfer.md")
+        md.write_text(table + "\n")
+        typer.echo(table)
+        typer.echo(f"wrote {md} (transfer: 0 = the factor stays A's, 1 = it becomes B's; median over {n} pairs)")

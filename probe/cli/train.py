@@ -44,10 +44,12 @@ def factors_cmd(steps: int = typer.Option(3000, "--steps", help="training steps 
                 batch: int = typer.Option(64, "--batch"),
                 seed: int = typer.Option(0, "--seed"),
                 out: Path = typer.Option(Path("runs/sprite-factors"), "--out", "-o"),
+                n_eval: int = typer.Option(2000, "--n-eval", help="held-out sprites for the reported metrics"),
                 threads: int = typer.Option(1, "--threads", help="torch CPU threads")) -> None:
     """Train the sprite factor CNN on exact labels; prints held-out accuracy / R2 per factor."""
     from ..train.factor_cnn import train_factor_cnn
-    path, m = train_factor_cnn(steps=steps, batch=batch, seed=seed, out=out, threads=threads, log=typer.echo)
+    path, m = train_factor_cnn(steps=steps, batch=batch, seed=seed, out=out, n_eval=n_eval, threads=threads,
+                               log=typer.echo)
     typer.echo(f"held-out (n={m['n']}): shape accuracy {m['shape_accuracy']:.3f}; " + "; ".join(
         f"{k} R2 {m[k + '_r2']:.3f} MAE {m[k + '_mae']:.3g}" for k in ("scale", "rotation", "x", "y", "hue")))
     typer.echo(f"weights -> {path} (copy to probe/measures/weights/sprite_factors.pt to ship them)")

@@ -8,10 +8,9 @@ interventions table:
   - continuous factor m: |slope of d_<m> on alpha| (probe.stats OLS, as `probe.directions.evaluate`) divided by
     the std of m over the study's samples: factor stds moved per unit alpha;
   - categorical factor (class index, e.g. sprite_shape): the class index has no order, so its slope means
-    nothing. Instead y = 1 if the class differs from the sample's base class, and the importance is the OLS slope
-    of y on |alpha| (how fast the walk changes the class) divided by the Gini spread 1 - sum_c p_c^2 of the
-    classes over the samples (the chance that two random samples differ): 1 = one step changes the class as
-    often as swapping the sample for a random one.
+    nothing. Each class c is scored like a number instead: the OLS slope of the change of 1[class == c] on alpha
+    (the change of P(class c) per unit alpha) over the indicator's std sqrt(p_c (1 - p_c)) over the samples; the
+    factor's importance is the largest over the classes.
 - per direction: factor = argmax_f R[d, f]; purity = R[d, factor] / sum_f R[d, f] (share on its top factor);
   disentanglement D_d = 1 - H(R[d, :] / sum) / log F (DCI); weight = row mass / method mass.
 - per factor: completeness C_f = 1 - H(R[:, f] / sum) / log K (DCI); gap = difference of the two largest column
@@ -34,7 +33,7 @@ import pandas as pd
 
 from .. import schema
 from ..errors import ProbeError
-from ..stats import effects_from_table, ols_slopes
+from ..stats import effects_from_table
 from .base import DirectionError
 
 CATEGORICAL = ("sprite_shape",)          # measures treated as class indices when no `categorical` is given
@@ -81,7 +80,9 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
 
     interventions: study rows (target_kind, method, target, alpha, d_<factor>); samples: one row per sample with
     the factor columns; circular: {measure: period}, whose d_ are wrapped to +-period/2 before the slope.
-    -> columns method, target, measure, kind (slope | flip), effect, spread, importance.
+    categorical factors: per class c, the slope of the change of the indicator 1[class == c] on alpha over its std
+    sqrt(p_c (1 - p_c)); the class with the largest ratio is kept (kind "class", effect = its slope).
+    -> columns method, target, measure, kind (slope | class), effect, spread, importance.
     """
     miss = [f for f in factors if f not in samples.columns or f"d_{f}" not in interventions.columns]
     if miss:
@@ -102,17 +103,32 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
                                    "measure": eff["measure"].astype(str), "kind": "slope",
                                    "effect": eff["slope"].to_numpy(float),
                                    "spread": eff["measure"].map(std).to_numpy(float)}))
-    key = (iv["method"].astype(str) + "\x1f" + iv["target"].astype(str)).to_numpy()
     for f in factors:
         if f not in set(categorical):
             continue
-        changed = (iv[f"d_{f}"].to_numpy(float) != 0).astype(float)
-        r = ols_slopes(np.abs(iv["alpha"].to_numpy(float)), changed, key)
-        mt = r["group"].str.split("\x1f", n=1, expand=True)
-        p = samples[f].round().value_counts(normalize=True).to_numpy(float)
-        parts.append(pd.DataFrame({"method": mt[0].to_numpy(), "target": mt[1].to_numpy(), "measure": f,
-                                   "kind": "flip", "effect": r["slope"].to_numpy(float),
-                                   "spread": float(1 - np.square(p).sum())}))
+        if "sample_id" not in iv.columns or "sample_id" not in samples.columns:
+            raise DirectionError(f"categorical factor {f!r} needs sample_id in the interventions and samples tables")
+        base = samples.set_index("sample_id")[f].round()
+        before = base.reindex(iv["sample_id"].to_numpy()).to_numpy(float)
+        after = np.round(before + iv[f"d_{f}"].to_numpy(float))
+        best = None
+        for c in np.sort(base.dropna().unique()):
+            p = float((base == c).mean())
+            if not 0 < p < 1:
+                continue
+            # d of the class indicator 1[class == c]: the change in P(class c), like d_<measure> for a number
+            ind = pd.DataFrame({"method": iv["method"].to_numpy(), "target": iv["target"].to_numpy(),
+                                "alpha": iv["alpha"].to_numpy(), "d_ind": (after == c) * 1.0 - (before == c) * 1.0})
+            e = effects_from_table(ind, ["ind"])
+            e = e.assign(spread=np.sqrt(p * (1 - p)), cls=c)
+            e["score"] = e["slope"].abs() / e["spread"]
+            best = e if best is None else pd.concat([best, e]).sort_values("score", ascending=False, kind="stable")
+        if best is None:
+            raise DirectionError(f"categorical factor {f!r} takes a single class over the samples; drop it")
+        best = best.drop_duplicates(["method", "target"])
+        parts.append(pd.DataFrame({"method": best["method"].astype(str).to_numpy(),
+                                   "target": best["target"].astype(str).to_numpy(), "measure": f, "kind": "class",
+                                   "effect": best["slope"].to_numpy(float), "spread": best["spread"].to_numpy(float)}))
     df = pd.concat(parts, ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         imp = np.abs(df["effect"].to_numpy(float)) / df["spread"].to_numpy(float)

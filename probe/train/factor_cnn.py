@@ -29,7 +29,7 @@ def evaluate(net: FactorNet, n: int = 2000, seed: int = HELD_OUT_SEED) -> dict:
     with torch.no_grad():
         outs = [net(img[i:i + 256]) for i in range(0, n, 256)]
     pred = decode(torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs]))
-    res = {"n": n, "seed": seed, "shape_accuracy": float((pred["shape"] == f["shape"]).mean())}
+    res = {"n": n, "eval_seed": seed, "shape_accuracy": float((pred["shape"] == f["shape"]).mean())}
     for k in ("scale", "rotation", "x", "y", "hue"):
         t, p = np.asarray(f[k], float), pred[k]
         err = p - t
@@ -70,7 +70,7 @@ def train_factor_cnn(steps: int = 3000, batch: int = 64, seed: int = 0, out="run
                             "elapsed_s": round(time.perf_counter() - t0, 1)}))
     wall = time.perf_counter() - t0
     metrics = evaluate(net, n_eval)
-    metrics.update({"steps": steps, "batch": batch, "seed": seed, "train_wall_s": round(wall, 1)})
+    metrics.update({"steps": steps, "batch": batch, "train_seed": seed, "train_wall_s": round(wall, 1)})
     atomic_save({"config": {"width": width}, "state_dict": net.state_dict(), "metrics": metrics},
                 out / "sprite_factors.pt")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -6,6 +6,8 @@ The factor CNN reads both generated and real images, so the distributions are co
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from scipy import linalg, stats
@@ -18,12 +20,13 @@ CONTINUOUS = ("scale", "rotation", "x", "y", "hue")
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets.  # a [N, F], b [M, F] -> float"""
     mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        off = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    covmean = covmean.real
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    off = np.eye(len(s1)) * 1e-6  # ReLU features have dead dimensions: keep the product non-singular
+    s1, s2 = s1 + off, s2 + off
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+    covmean = np.real(covmean)
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 

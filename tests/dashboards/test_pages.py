@@ -176,11 +176,18 @@ def test_drag_points_run_and_stop(dash_duo, full_study, tmp_path):
     inv = dash_duo.find_element("#dg-inv-steps")
     dash_duo.clear_input(inv)
     inv.send_keys("5")
+    dash_duo.select_dcc_dropdown("#dg-offset-site", value="b1")  # extended inversion: latent, then a b1 offset
     dash_duo.find_element("#dg-upload input[type=file]").send_keys(str(good))
     dash_duo.wait_for_contains_text("#dg-counter", "inversion: step", timeout=T)
     dash_duo.wait_for_element("#dg-inverted", timeout=T)
     assert "psnr" in dash_duo.find_element("#dg-inverted").text
+    assert "/ 205" in dash_duo.find_element("#dg-counter").text  # 5 latent steps + 200 offset steps
     _place_points(dash_duo)
+    dash_duo.clear_input(steps)
+    steps.send_keys("3")
+    dash_duo.find_element("#dg-run").click()  # the drag renders the inverted latent with its offset
+    dash_duo.wait_for_contains_text("#dg-counter", "draggan: step", timeout=T)
+    dash_duo.wait_for_contains_text("#dg-counter", "(done)", timeout=T)
     _no_console_errors(dash_duo)
 
 

@@ -15,7 +15,7 @@ N = 20
 
 def _samples(rng):
     return pd.DataFrame({"sample_id": np.arange(N), "a": rng.normal(0, 2.0, N), "b": rng.normal(5, 0.5, N),
-                         "c": rng.normal(0, 1.0, N), "shape": rng.integers(0, 3, N).astype(float)})
+                         "c": rng.normal(0, 1.0, N), "shape": (np.arange(N) % 3).astype(float)})
 
 
 def _table(effects: dict, rng, noise: float = 0.0) -> pd.DataFrame:
@@ -29,11 +29,13 @@ def _table(effects: dict, rng, noise: float = 0.0) -> pd.DataFrame:
                 r = {"sample_id": sid, "target_kind": "direction", "method": method, "target": target, "alpha": al}
                 for f in ("a", "b", "c"):
                     r[f"d_{f}"] = eff.get(f, 0.0) * std[f] * al + (noise * rng.normal() if al else 0.0)
-                s = eff.get("shape", 0)
-                if s == "flip":  # the class changes for |alpha| >= 1, up or down at random (no order, no slope)
-                    r["d_shape"] = float(rng.choice([-1, 1])) if al else 0.0
-                elif s == "ordinal":  # the class index moves linearly, same for every sample
-                    r["d_shape"] = float(np.sign(al))
+                s, c0 = eff.get("shape", ""), samples["shape"][sid]
+                if s == "two_way":  # heart (2) for alpha > 0, square (0) for alpha < 0
+                    r["d_shape"] = (2.0 if al > 0 else 0.0 if al < 0 else c0) - c0
+                elif s == "to_ellipse":  # squares and hearts become ellipses for alpha > 0: the mean index stays
+                    r["d_shape"] = 1.0 - c0 if al > 0 else 0.0
+                elif s == "flicker":  # the class changes at either sign of alpha, at random (no direction)
+                    r["d_shape"] = float((c0 + rng.integers(1, 3)) % 3 - c0) if al else 0.0
                 else:
                     r["d_shape"] = 0.0
                 rows.append(r)
@@ -43,7 +45,7 @@ def _table(effects: dict, rng, noise: float = 0.0) -> pd.DataFrame:
 def test_pure_directions_score_one_and_assign_right():
     rng = np.random.default_rng(0)
     iv, samples = _table({("ideal", "ideal/a"): {"a": 1.0}, ("ideal", "ideal/b"): {"b": 0.5},
-                          ("ideal", "ideal/c"): {"c": 2.0}, ("ideal", "ideal/shape"): {"shape": "flip"},
+                          ("ideal", "ideal/c"): {"c": 2.0}, ("ideal", "ideal/shape"): {"shape": "two_way"},
                           ("mixed", "mixed/0"): {"a": 1, "b": 1, "c": 1},
                           ("mixed", "mixed/1"): {"a": 1, "b": -1, "c": 1},
                           ("mixed", "mixed/2"): {"a": -1, "b": 1, "c": 1}}, rng)
@@ -64,21 +66,24 @@ def test_pure_directions_score_one_and_assign_right():
     imp = est.importance_.set_index(["target", "measure"])["importance"]
     assert imp[("ideal/c", "c")] == pytest.approx(2.0) and imp[("ideal/b", "b")] == pytest.approx(0.5)
     assert imp[("ideal/a", "b")] == 0.0
-    assert set(est.importance_["kind"]) == {"slope", "flip"}
+    assert set(est.importance_["kind"]) == {"slope", "class"}
 
 
-def test_categorical_shape_uses_class_changes_not_index_slope():
+def test_categorical_shape_scores_class_probabilities_not_the_index():
     rng = np.random.default_rng(1)
-    iv, samples = _table({("m", "m/flip"): {"shape": "flip", "a": 0.2}}, rng)
+    iv, samples = _table({("m", "m/ell"): {"shape": "to_ellipse", "a": 0.1},
+                          ("m", "m/flicker"): {"shape": "flicker", "a": 0.1}}, rng)
     cat = GroundTruthScore(FACTORS, categorical=["shape"]).fit(iv, samples)
-    assert cat.assignments_["factor"].iloc[0] == "shape"
-    row = cat.importance_.set_index("measure").loc["shape"]
-    p = samples["shape"].value_counts(normalize=True).to_numpy()
-    assert row["kind"] == "flip" and row["spread"] == pytest.approx(1 - (p ** 2).sum())
-    # changed = 0, 1, 1 at |alpha| = 0, 1, 2 (alphas -2..2): OLS slope on |alpha| = 3/7
-    assert row["effect"] == pytest.approx(3 / 7)
-    as_number = GroundTruthScore(FACTORS, categorical=[]).fit(iv, samples)  # index slope ~ 0: the change is missed
-    assert as_number.assignments_["factor"].iloc[0] == "a"
+    a = cat.assignments_.set_index("target")["factor"]
+    assert a["m/ell"] == "shape"       # P(ellipse) rises with alpha
+    assert a["m/flicker"] == "a"       # random class changes at both signs of alpha move no P(class) with alpha
+    row = cat.importance_.set_index(["target", "measure"]).loc[("m/ell", "shape")]
+    p1 = (samples["shape"] == 1).mean()
+    assert row["kind"] == "class" and row["spread"] == pytest.approx(np.sqrt(p1 * (1 - p1)))
+    # the change of 1[ellipse] is 0, 0, 0, 1 - 1[base ellipse], same: OLS slope over alphas -2..2 = 0.3 (1 - p1)
+    assert row["effect"] == pytest.approx(0.3 * (1 - p1))
+    as_number = GroundTruthScore(FACTORS, categorical=[]).fit(iv, samples)  # the mean index barely moves
+    assert as_number.assignments_.set_index("target")["factor"]["m/ell"] == "a"
     auto = GroundTruthScore(["a", "sprite_shape"]).fit(iv.rename(columns={"d_shape": "d_sprite_shape"}),
                                                        samples.rename(columns={"shape": "sprite_shape"}))
     assert auto.categorical_used_ == ["sprite_shape"]
@@ -206,5 +211,5 @@ def test_groundtruth_on_sprites(tmp_path):
                                  "sprite_hue"]
     assert est.categorical_used_ == ["sprite_shape"] and est.circular_used_ == {"sprite_rotation": 90.0}
     kinds = est.importance_.set_index("measure")["kind"]
-    assert set(kinds.loc["sprite_shape"]) == {"flip"} and set(kinds.loc["sprite_x"]) == {"slope"}
+    assert set(kinds.loc["sprite_shape"]) == {"class"} and set(kinds.loc["sprite_x"]) == {"slope"}
     assert len(est.scores_) == 5

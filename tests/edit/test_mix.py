@@ -93,6 +93,24 @@ def test_mix_cli(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_mix_transfer_counts_what_each_range_carries(tiny_stylegan, tmp_path):
+    from probe.edit.mix import default_ranges, mix_transfer, transfer_markdown
+    g = tiny_stylegan
+    assert default_ranges(12) == [(0, 3), (3, 6), (6, 9), (9, 12)] and default_ranges(7, 3)[-1] == (6, 7)
+    df = mix_transfer(g, ["brightness", "centroid_x"], ranges=[(0, 0), (0, g.num_ws)], n=16)
+    t = df.set_index(["layers", "measure"])["transfer"]
+    assert t[("0-0", "brightness")] == pytest.approx(0.0) and t[("0-12", "brightness")] == pytest.approx(1.0)
+    assert (df["pairs"] > 0).all()
+    md = transfer_markdown(df)
+    assert md.splitlines()[0] == "| ws layers from B | brightness | centroid_x |" and len(md.splitlines()) == 4
+    with pytest.raises(MixError, match="^layers: "):
+        mix_transfer(g, ["brightness"], ranges=[(0, 99)], n=4)
+    r = runner.invoke(app, ["mix", "--model", "tiny-stylegan", "--transfer", "--measures", "brightness", "--n", "8",
+                            "--out", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "m_transfer.md").read_text().startswith("| ws layers from B | brightness |")
+
+
 def test_mix_on_sprites():
     """The shipped sprites model (skipped until its weights exist): num_ws rows, late layers keep the layout."""
     from probe.models import load_model

@@ -11,7 +11,7 @@ from probe.cli import app
 def test_probe_models_lists_the_zoo():
     r = CliRunner().invoke(app, ["models"])
     assert r.exit_code == 0
-    assert [line.split()[0] for line in r.output.splitlines()] == ["faces", "tiny-dcgan", "tiny-stylegan"]
+    assert [line.split()[0] for line in r.output.splitlines()] == ["faces", "tiny-dcgan", "tiny-stylegan", "sprites"]
 
 
 def test_probe_models_describe():
