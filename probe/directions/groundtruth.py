@@ -7,6 +7,9 @@ interventions table:
 - importance R[direction, factor] >= 0:
   - continuous factor m: |slope of d_<m> on alpha| (probe.stats OLS, as `probe.directions.evaluate`) divided by
     the std of m over the study's samples: factor stds moved per unit alpha;
+  - periodic factor (sprite_rotation, period 90 deg): the larger of a consistent turn (slope of the wrapped
+    d_<m> over std(m)) and a consistent move of the point (cos, sin)(2 pi m / period) (|slope| over the RMS std of
+    cos and sin): a linear direction in w moves toward one angle, which a signed angle slope averages away;
   - categorical factor (class index, e.g. sprite_shape): the class index has no order, so its slope means
     nothing. Each class c is scored like a number instead: the OLS slope of the change of 1[class == c] on alpha
     (the change of P(class c) per unit alpha) over the indicator's std sqrt(p_c (1 - p_c)) over the samples; the
@@ -37,7 +40,7 @@ from ..stats import effects_from_table
 from .base import DirectionError
 
 CATEGORICAL = ("sprite_shape",)          # measures treated as class indices when no `categorical` is given
-CIRCULAR = {"sprite_rotation": 90.0}     # measures with a period (a square at 0 and 90 deg is the same sprite)
+CIRCULAR = {"sprite_rotation": 90.0, "hue": 360.0}  # periodic measures (a square at 0 and 90 deg is the same)
 DEFAULT_SPEC = Path("examples/sprites_gt.toml")
 IMPORTANCE_COLUMNS = ["method", "target", "measure", "kind", "effect", "spread", "importance", "row_share",
                       "col_share", "is_top", "purity", "disentanglement", "weight"]
@@ -74,15 +77,46 @@ def wrap(d: np.ndarray, period: float) -> np.ndarray:
     return (np.asarray(d, float) + period / 2) % period - period / 2
 
 
+def _circular_part(iv: pd.DataFrame, samples: pd.DataFrame, f: str, period: float) -> pd.DataFrame:
+    """Importance of a periodic factor: the larger of a consistent turn and a consistent move on the circle.
+
+    turn: slope of the wrapped d_<f> on alpha over std(f). circle: the point (cos, sin)(2 pi f / period) moves by
+    the slopes (b_cos, b_sin) per unit alpha; effect |b|, spread the RMS std of cos and sin over the samples. A
+    linear direction in w usually moves toward one angle (circle), which a signed angle slope averages away.
+    """
+    if "sample_id" not in iv.columns or "sample_id" not in samples.columns:
+        raise DirectionError(f"circular factor {f!r} needs sample_id in the interventions and samples tables")
+    base = samples.set_index("sample_id")[f]
+    th0 = base.reindex(iv["sample_id"].to_numpy()).to_numpy(float)
+    th1 = th0 + iv[f"d_{f}"].to_numpy(float)
+    k = 2 * np.pi / period
+    frame = pd.DataFrame({"method": iv["method"].to_numpy(), "target": iv["target"].to_numpy(),
+                          "alpha": iv["alpha"].to_numpy(), "d_turn": wrap(th1 - th0, period),
+                          "d_cos": np.cos(k * th1) - np.cos(k * th0), "d_sin": np.sin(k * th1) - np.sin(k * th0)})
+    e = effects_from_table(frame, ["turn", "cos", "sin"]).pivot(index=["method", "target"], columns="measure",
+                                                                 values="slope")
+    b = base.to_numpy(float)
+    s_turn = float(np.std(b, ddof=1))
+    s_circ = float(np.sqrt((np.var(np.cos(k * b), ddof=1) + np.var(np.sin(k * b), ddof=1)) / 2))
+    turn = e["turn"].abs().to_numpy(float)
+    circ = np.hypot(e["cos"].to_numpy(float), e["sin"].to_numpy(float))
+    use_circle = circ / s_circ > turn / s_turn
+    idx = e.index.to_frame(index=False)
+    return pd.DataFrame({"method": idx["method"].astype(str).to_numpy(), "target": idx["target"].astype(str).to_numpy(),
+                         "measure": f, "kind": np.where(use_circle, "circle", "turn"),
+                         "effect": np.where(use_circle, circ, e["turn"].to_numpy(float)),
+                         "spread": np.where(use_circle, s_circ, s_turn)})
+
+
 def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors: Sequence[str],
                      categorical: Sequence[str] = (), circular: dict[str, float] | None = None) -> pd.DataFrame:
     """Long importance table: one row per (method, target, measure) of every direction target.
 
     interventions: study rows (target_kind, method, target, alpha, d_<factor>); samples: one row per sample with
-    the factor columns; circular: {measure: period}, whose d_ are wrapped to +-period/2 before the slope.
+    the factor columns; circular: {measure: period}: see _circular_part (kind turn | circle).
     categorical factors: per class c, the slope of the change of the indicator 1[class == c] on alpha over its std
     sqrt(p_c (1 - p_c)); the class with the largest ratio is kept (kind "class", effect = its slope).
-    -> columns method, target, measure, kind (slope | class), effect, spread, importance.
+    -> columns method, target, measure, kind (slope | class | turn | circle), effect, spread, importance.
     """
     miss = [f for f in factors if f not in samples.columns or f"d_{f}" not in interventions.columns]
     if miss:
@@ -91,12 +125,12 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
     iv = interventions[interventions["target_kind"] == "direction"] if "target_kind" in interventions else interventions
     if iv.empty:
         raise DirectionError("the study walked no directions; add direction targets to its spec and run it")
-    cont = [f for f in factors if f not in set(categorical)]
+    circ = {f: p for f, p in (circular or {}).items() if f in factors and f not in set(categorical)}
+    cont = [f for f in factors if f not in set(categorical) and f not in circ]
     parts = []
+    for f, period in circ.items():
+        parts.append(_circular_part(iv, samples, f, period))
     if cont:
-        circ = {f: p for f, p in (circular or {}).items() if f in cont}
-        if circ:
-            iv = iv.assign(**{f"d_{f}": wrap(iv[f"d_{f}"], p) for f, p in circ.items()})
         eff = effects_from_table(iv, cont)
         std = {f: float(samples[f].std(ddof=1)) for f in cont}
         parts.append(pd.DataFrame({"method": eff["method"].astype(str), "target": eff["target"].astype(str),
@@ -329,17 +363,18 @@ def _dplase_site(model) -> str:
 
 
 def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_fit: int = 2000,
-                      dplase_steps: int = 200, ratio: float = 0.1, space: str = "w", progress: bool = True,
-                      log: Callable[[str], None] = print) -> None:
+                      dplase_steps: int = 200, ratio: float = 0.1, space: str = "w", circular: dict | None = None,
+                      progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Fit the five direction sets into ddir (skipping files that exist), as `probe.demo` does for faces.
 
-    InterFaceGAN: one boundary per factor, labels = the factor measures of n_fit samples (top/bottom `ratio`);
+    InterFaceGAN: one boundary per factor, labels = the factor measures of n_fit samples (top/bottom `ratio`;
+    a circular factor {measure: period} is labelled by cos(2 pi m / period): axis-aligned vs diagonal);
     DP-LaSE: k directions at the quarter-resolution site; GANSpace: PCA of n_fit w; SeFa: all style affines;
     random: k orthonormal. All in `space` (w).
     """
     from .dplase import DPLaSE
     from .ganspace import GANSpace
-    from .interfacegan import fit_from_model
+    from .interfacegan import InterFaceGAN, sample_and_score
     from .random_dirs import RandomDirections
     from .sefa import SeFa
 
@@ -354,7 +389,14 @@ def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_f
         log(f"  {stem:<12} {len(ds)} directions in {time.perf_counter() - t:.1f} s -> {p}")
 
     def interfacegan():
-        est = fit_from_model(model, list(factors), n=n_fit, seed=1, space=space, ratio=ratio, progress=progress)
+        lat, scores = sample_and_score(model, list(factors), n_fit, seed=1, space=space, progress=progress)
+        for m, period in (circular or {}).items():  # top/bottom of an angle are the same sprite: use cos instead
+            if m in scores:
+                scores[m] = np.cos(2 * np.pi * scores[m] / period)
+        est = InterFaceGAN(list(factors), ratio=ratio, space=space, seed=1).fit(lat, scores, model=model)
+        est.directions_.provenance.update({"n_samples": int(n_fit), "sample_seed": 1,
+                                           "circular_labels": {m: f"cos(2 pi {m} / {p})"
+                                                               for m, p in (circular or {}).items()}})
         for name, acc in est.accuracy_.items():
             log(f"    boundary {name:<16} held-out accuracy {acc:.3f}")
         return est.directions_
@@ -428,11 +470,13 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
                          f"(use a style-based model such as 'sprites')")
     unit = w_spread(g, seed=s.seed)
     s = gt_spec(spec, model, measures, n_samples, unit=unit)
-    factors = MeasureSet(list(s.measures)).names
+    ms = MeasureSet(list(s.measures))
+    factors = ms.names
+    info = {i.name: {"unit": i.unit, "description": i.description} for i in ms.infos}
     log(f"[1/3] fitting direction sets on model {s.model!r} (weights {g.weights_hash}), factors {factors}; "
         f"alpha unit = RMS std of w = {unit}")
     fit_gt_directions(g, out / "directions", factors, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
-                      progress=progress, log=log)
+                      circular=circular_measures(factors, info), progress=progress, log=log)
     log(f"[2/3] running study {s.name!r} -> {out}")
     study = run_study(s, out, resume=(out / "manifest.json").is_file(), progress=progress)
     evaluate_study(study)

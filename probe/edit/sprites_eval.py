@@ -131,7 +131,8 @@ def drift_markdown(summary: pd.DataFrame) -> str:
 
     def label(c):
         m = c.removeprefix("drift_")
-        return f"{m.removeprefix('sprite_')} changed (share)" if m in CATEGORICAL else f"mean abs Δ {m.removeprefix('sprite_')}"
+        short = m.removeprefix("sprite_")
+        return f"{short} changed (share)" if m in CATEGORICAL else f"mean abs Δ {short}"
     lines[0] += " " + " | ".join(label(c) for c in drift) + " |"
     lines[1] += "---|" * len(drift)
     for i, (_, r) in enumerate(summary.iterrows()):

@@ -149,10 +149,33 @@ def test_circular_factor_differences_are_wrapped():
     from probe.directions.groundtruth import circular_measures
     assert circular_measures(["sprite_rotation", "a"], info) == {"sprite_rotation": 90.0}
     est = GroundTruthScore().fit(iv, samples)  # auto: sprite_rotation is in CIRCULAR
-    eff = est.importance_.set_index("measure").loc["sprite_rotation", "effect"]
-    assert eff == pytest.approx(10.0)
+    row = est.importance_.set_index("measure").loc["sprite_rotation"]
+    assert row["kind"] == "turn" and row["effect"] == pytest.approx(10.0)
+    assert row["spread"] == pytest.approx(base.std(ddof=1))
     raw = GroundTruthScore(circular={}).fit(iv, samples).importance_.set_index("measure")
     assert abs(raw.loc["sprite_rotation", "effect"] - 10.0) > 1.0  # without wrapping the slope is wrong
+
+
+def test_circular_factor_move_toward_one_angle():
+    """A linear move of the (cos, sin) point toward 0 deg turns samples both ways: the turn slope misses it."""
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0, 90, 60)
+    phi = 2 * np.pi * base / 90
+    samples = pd.DataFrame({"sample_id": np.arange(60), "sprite_rotation": base, "a": rng.normal(0, 1, 60)})
+    rows = []
+    for sid in range(60):
+        for al in ALPHAS:
+            th = np.arctan2(np.sin(phi[sid]), np.cos(phi[sid]) + 0.2 * al) * 90 / (2 * np.pi) % 90
+            rows.append({"sample_id": sid, "target_kind": "direction", "method": "m", "target": "m/toward0",
+                         "alpha": al, "d_sprite_rotation": th - base[sid], "d_a": 0.1 * al})
+    iv = pd.DataFrame(rows)
+    est = GroundTruthScore().fit(iv, samples)
+    row = est.importance_.set_index("measure").loc["sprite_rotation"]
+    assert row["kind"] == "circle" and row["effect"] > 0.05  # the point is renormalised to the circle
+    assert est.assignments_["factor"].iloc[0] == "sprite_rotation"
+    turn_only = GroundTruthScore(circular={}).fit(iv.assign(d_sprite_rotation=lambda d: (d["d_sprite_rotation"]
+                                                            + 45) % 90 - 45), samples)
+    assert turn_only.assignments_["factor"].iloc[0] == "a"
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,8 @@ def test_drags_move_the_centre_toward_the_target(spot):
     assert s["method"].tolist() == ["no edit", "draggan", "freedrag"]
     md = drift_markdown(s)
     lines = md.splitlines()
-    assert lines[0].endswith("| mean abs Δ brightness | mean abs Δ contrast | mean abs Δ saturation | mean abs Δ hue |")
+    assert lines[0].endswith("| mean abs Δ brightness | mean abs Δ contrast | mean abs Δ saturation | "
+                             "mean abs Δ hue |")
     assert len(lines) == 5 and all(l.count("|") == lines[0].count("|") for l in lines)
 
 
