@@ -13,6 +13,7 @@ DEFAULT_SPEC = Path("examples/faces_demo.toml")
 def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase_steps: int = 600,
                         progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Fit the demo's DirectionSets into ddir (skipping files that exist): interfacegan, dplase, ganspace, sefa, random."""
+    from .directions.base import fit_once
     from .directions.dplase import DPLaSE
     from .directions.ganspace import GANSpace
     from .directions.interfacegan import fit_from_model
@@ -20,14 +21,7 @@ def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase
     from .directions.sefa import SeFa
 
     def fit(stem, make):
-        p = ddir / f"{stem}.npz"
-        if p.is_file():
-            log(f"  {stem:<12} exists ({p})")
-            return
-        t = time.perf_counter()
-        ds = make()
-        ds.save(p)
-        log(f"  {stem:<12} {len(ds)} directions in {time.perf_counter() - t:.1f} s -> {p}")
+        fit_once(ddir / f"{stem}.npz", make, log)
 
     def interfacegan():
         # age needs a wider split on this model (its scorer is weak): see docs/readme/40-directions.md

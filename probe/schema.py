@@ -13,6 +13,7 @@ study/
   controlling.parquet    CONTROLLING_COLUMNS
   embedding.parquet      EMBEDDING_COLUMNS
   evaluation.parquet     EVALUATION_COLUMNS
+  groundtruth.parquet    GROUNDTRUTH_COLUMNS
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ EMBEDDING_COLUMNS = {"point_id": "int64", "kind": "string", "sample_id": "int64"
 EVALUATION_COLUMNS = {"method": "string", "target": "string", "measure": "string", "slope": "float64",
                       "specificity": "float64", "dlogp_abs_mean": "float64", "dlogp_abs_max": "float64"}
 
-TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding", "evaluation")
+TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding", "evaluation",
+          "groundtruth")
 
 # issue #8 (ground truth): per (method, direction target, factor measure) from probe.directions.groundtruth;
 # kind slope | class (categorical factor: slope of P(class c) per unit alpha, the class that moves most),

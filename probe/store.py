@@ -26,10 +26,11 @@ PARTS = "parts"
 TABLE_COLUMNS = {"samples": schema.SAMPLE_COLUMNS, "interventions": schema.INTERVENTION_COLUMNS,
                  "effects": schema.EFFECT_COLUMNS, "correlations": schema.CORRELATION_COLUMNS,
                  "controlling": schema.CONTROLLING_COLUMNS, "embedding": schema.EMBEDDING_COLUMNS,
-                 "evaluation": schema.EVALUATION_COLUMNS}
+                 "evaluation": schema.EVALUATION_COLUMNS, "groundtruth": schema.GROUNDTRUTH_COLUMNS}
 MAKERS = {"samples": "probe run SPEC.toml --out STUDY", "interventions": "probe run SPEC.toml --out STUDY",
           "effects": "probe stats STUDY", "correlations": "probe stats STUDY", "controlling": "probe stats STUDY",
-          "embedding": "probe embed STUDY", "evaluation": "probe discover STUDY (probe.directions.evaluate)"}
+          "embedding": "probe embed STUDY", "evaluation": "probe discover STUDY (probe.directions.evaluate)",
+          "groundtruth": "probe gt-score --out STUDY (probe.directions.groundtruth)"}
 
 
 class StoreError(ProbeError):

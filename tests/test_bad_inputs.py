@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +18,10 @@ from PIL import Image
 
 from probe import schema
 from probe.directions.base import DirectionSet
+from tests.helpers import cli
 
 GOOD = {"name": "b", "model": "tiny-dcgan", "measures": ["brightness"], "n_samples": 2, "seed": 0,
         "alphas": [-1, 0, 1], "targets": [{"kind": "variables", "indices": [0]}]}
-
-
-def cli(args: list, capsys) -> tuple[int, str, str]:
-    """Run the real `probe` entry point (probe.cli.main) in-process -> (exit code, stdout, stderr)."""
-    from probe.cli import main
-    old = sys.argv
-    sys.argv = ["probe", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _toml(d: dict) -> str:

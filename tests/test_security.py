@@ -8,7 +8,6 @@ import io
 import json
 import re
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 import torch
 
 from probe.errors import ProbeError
+from tests.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,20 +29,6 @@ class Evil:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def cli(args: list, capsys) -> tuple[int, str]:
-    from probe.cli import main
-    old = sys.argv
-    sys.argv = ["probe", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture
@@ -72,12 +58,12 @@ def test_evil_pt_checkpoint_refused(tmp_path, marker, capsys):
     with pytest.raises(ProbeError, match="evil.pt: refused or unreadable checkpoint .*only weights-only"):
         load_model(str(p))
     # through the CLI: probe models --describe and a study spec naming it
-    code, err = cli(["models", "--describe", p], capsys)
+    code, _, err = cli(["models", "--describe", p], capsys)
     assert code == 2 and err.startswith("error: ") and "refused or unreadable checkpoint" in err, err
     spec = tmp_path / "s.toml"
     spec.write_text(f'name = "x"\nmodel = "{p}"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
                     f'[[targets]]\nkind = "variables"\nindices = [0]\n')
-    code, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
+    code, _, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
     assert code == 2 and "model: evil.pt: refused or unreadable checkpoint" in err, err
     assert not (tmp_path / "out").exists()
 
@@ -115,7 +101,7 @@ def test_evil_direction_set_refused(tmp_path, marker, capsys, tiny_study):
     spec = tmp_path / "s.toml"
     spec.write_text('name = "x"\nmodel = "tiny-dcgan"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
                     '[[targets]]\nkind = "directions"\nfile = "evil.npz"\n')
-    code, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
+    code, _, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
     assert code == 2 and "targets[0].file: evil.npz is not a DirectionSet file" in err, err
     # dropped into a study's directions/: reading the study's sets refuses it; the dashboard shows one line
     st = tmp_path / "study"
@@ -136,7 +122,7 @@ def test_evil_npy_latents_refused(tmp_path, marker, capsys, tiny_study):
     evil = np.array([Evil(marker)], dtype=object)
     p = tmp_path / "lat.npy"
     np.save(p, evil, allow_pickle=True)
-    code, err = cli(["drag", "--model", "tiny-dcgan", "--latent", p, "--space", "z", "--point", "1,1->2,2",
+    code, _, err = cli(["drag", "--model", "tiny-dcgan", "--latent", p, "--space", "z", "--point", "1,1->2,2",
                      "--steps", "1", "--out", tmp_path / "d.png"], capsys)
     assert code == 2 and "lat.npy is not a readable .npy array" in err, err
     st = tmp_path / "study"

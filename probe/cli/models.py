@@ -23,6 +23,7 @@ def models_cmd(describe: str = typer.Option(None, "--describe", help="load this 
 def measures_cmd() -> None:
     """List the built-in measures with unit and range."""
     from ..measures import catalog
-    typer.echo(f"{'measure':<12} {'range':<10} {'unit':<19} description")
-    for i in catalog():
-        typer.echo(f"{i.name:<12} {f'[{i.lo:g}, {i.hi:g}]':<10} {i.unit:<19} {i.description}")
+    rows = [(i.name, f"[{i.lo:g}, {i.hi:g}]", i.unit, i.description) for i in catalog()]
+    widths = [max(len(r[k]) for r in [("measure", "range", "unit", "")] + rows) for k in range(3)]
+    for r in [("measure", "range", "unit", "description")] + rows:
+        typer.echo(" ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + " " + r[3])

@@ -40,7 +40,7 @@ def gan_cmd(arch: str = typer.Option("stylegan", "--arch", help="stylegan (Style
 
 
 @train_app.command("factors")
-def factors_cmd(steps: int = typer.Option(3000, "--steps", help="training steps (fresh batch each)"),
+def factors_cmd(steps: int = typer.Option(2500, "--steps", help="training steps (fresh batch each)"),
                 batch: int = typer.Option(64, "--batch"),
                 seed: int = typer.Option(0, "--seed"),
                 out: Path = typer.Option(Path("runs/sprite-factors"), "--out", "-o"),

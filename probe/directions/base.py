@@ -133,3 +133,16 @@ class DirectionSet:
         return cls(meta["names"], vectors, meta["space"], meta["method"], meta["model"], meta["weights_hash"],
                    [tuple(l) if l is not None else None for l in meta["layers"]], meta["site"], masks, scales,
                    meta["info"], meta["provenance"])
+
+
+def fit_once(path: str | os.PathLike, make, log=print) -> None:
+    """Fit and save a DirectionSet unless `path` exists (resumable pipelines): make() -> DirectionSet."""
+    import time
+    path = Path(path)
+    if path.is_file():
+        log(f"  {path.stem:<12} exists ({path})")
+        return
+    t = time.perf_counter()
+    ds = make()
+    ds.save(path)
+    log(f"  {path.stem:<12} {len(ds)} directions in {time.perf_counter() - t:.1f} s -> {path}")

@@ -41,9 +41,8 @@ from .base import DirectionError
 
 CATEGORICAL = ("sprite_shape",)          # measures treated as class indices when no `categorical` is given
 CIRCULAR = {"sprite_rotation": 90.0, "hue": 360.0}  # periodic measures (a square at 0 and 90 deg is the same)
-DEFAULT_SPEC = Path("examples/sprites_gt.toml")
-IMPORTANCE_COLUMNS = ["method", "target", "measure", "kind", "effect", "spread", "importance", "row_share",
-                      "col_share", "is_top", "purity", "disentanglement", "weight"]
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "examples" / "sprites_gt.toml"  # the repository's
+IMPORTANCE_COLUMNS = list(schema.GROUNDTRUTH_COLUMNS)
 SCORE_COLUMNS = ["method", "n_directions", "n_factors", "disentanglement", "completeness", "mig", "purity",
                  "covered", "strength"]
 
@@ -313,19 +312,8 @@ def groundtruth(study, factors: Sequence[str] | None = None, categorical: Sequen
 
 
 def write_groundtruth(study, df: pd.DataFrame) -> Path:
-    """Write groundtruth.parquet through probe.store (the registered table, else an atomic write checked here)."""
-    from .. import store
-    if "groundtruth" in store.TABLE_COLUMNS:
-        return study.write_table("groundtruth", df)
-    cols = getattr(schema, "GROUNDTRUTH_COLUMNS", {c: None for c in IMPORTANCE_COLUMNS})
-    miss = [c for c in cols if c not in df.columns]
-    if miss:
-        raise ProbeError(f"groundtruth table lacks columns {miss}")
-    out = df.copy()
-    for c, t in cols.items():
-        if t is not None:
-            out[c] = out[c].astype(t)
-    return store.atomic_write_parquet(study.path / "groundtruth.parquet", out)
+    """Write groundtruth.parquet through probe.store (the table contract is schema.GROUNDTRUTH_COLUMNS)."""
+    return study.write_table("groundtruth", df)
 
 
 # ---- Markdown --------------------------------------------------------------------------------------
@@ -372,6 +360,7 @@ def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_f
     DP-LaSE: k directions at the quarter-resolution site; GANSpace: PCA of n_fit w; SeFa: all style affines;
     random: k orthonormal. All in `space` (w).
     """
+    from .base import fit_once
     from .dplase import DPLaSE
     from .ganspace import GANSpace
     from .interfacegan import InterFaceGAN, sample_and_score
@@ -379,14 +368,7 @@ def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_f
     from .sefa import SeFa
 
     def fit(stem, make):
-        p = ddir / f"{stem}.npz"
-        if p.is_file():
-            log(f"  {stem:<12} exists ({p})")
-            return
-        t = time.perf_counter()
-        ds = make()
-        ds.save(p)
-        log(f"  {stem:<12} {len(ds)} directions in {time.perf_counter() - t:.1f} s -> {p}")
+        fit_once(ddir / f"{stem}.npz", make, log)
 
     def interfacegan():
         lat, scores = sample_and_score(model, list(factors), n_fit, seed=1, space=space, progress=progress)

@@ -40,7 +40,7 @@ def evaluate(net: FactorNet, n: int = 2000, seed: int = HELD_OUT_SEED) -> dict:
     return res
 
 
-def train_factor_cnn(steps: int = 3000, batch: int = 64, seed: int = 0, out="runs/sprite-factors",
+def train_factor_cnn(steps: int = 2500, batch: int = 64, seed: int = 0, out="runs/sprite-factors",
                      lr: float = 2e-3, width: int = 16, n_eval: int = 2000, threads: int | None = None,
                      log_every: int = 100, log=print) -> tuple[Path, dict]:
     """Train the factor CNN; writes out/sprite_factors.pt (weights_only) and out/metrics.json.  # -> path, metrics"""

@@ -23,6 +23,7 @@ import probe.store as store
 from probe.errors import ProbeError
 from probe.store import Study, StoreError
 from probe.study import load_spec, run_study
+from tests.helpers import cli
 
 KEY = ["target", "sample_id", "step"]
 PART_ROWS = 6
@@ -46,22 +47,6 @@ channels = [1, 2]
 """
 N_ROWS = 8 * 12 * 5           # 8 targets x 12 samples x 5 alphas
 N_PARTS = N_ROWS // PART_ROWS  # 80
-
-
-def cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run the real `probe` entry point (probe.cli.main) in-process -> (exit code, stdout, stderr)."""
-    from probe.cli import main
-    old = sys.argv
-    sys.argv = ["probe", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
