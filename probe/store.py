@@ -73,6 +73,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _discard(path: Path) -> None:
+    """Remove a leftover tmp file; a failure to remove it must not hide the error being reported."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _write_file(path: Path, data: bytes) -> None:
     """The one low-level write of the store: write + flush + fsync (tests simulate ENOSPC / EROFS here)."""
     with open(path, "wb") as f:
@@ -93,10 +101,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         _write_file(tmp, data)
         os.replace(tmp, path)
     except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _discard(tmp)
         raise write_error(e, path) from None
     _fsync_dir(path.parent)
     return path
@@ -291,10 +296,7 @@ class Study:
     def clean_parts(self) -> None:
         shutil.rmtree(self.path / PARTS, ignore_errors=True)
         for tmp in self.path.glob(".*.tmp"):
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
+            _discard(tmp)
 
     # ---- latents, density, directions ----------------------------------------------------------
     def latents(self) -> np.ndarray:
@@ -333,16 +335,7 @@ class Study:
 
     def save_directions(self, ds, stem: str | None = None) -> Path:
         """Save a DirectionSet as directions/<stem or ds.method>.npz (atomic)."""
-        p = self.path / "directions" / f"{stem or ds.method}.npz"
-        try:
-            return ds.save(p)
-        except OSError as e:
-            for tmp in p.parent.glob(f"{p.name}*.tmp"):
-                try:
-                    tmp.unlink(missing_ok=True)
-                except OSError:
-                    pass
-            raise write_error(e, p) from None
+        return ds.save(self.path / "directions" / f"{stem or ds.method}.npz")
 
     def model(self):
         """The study's Generator; StoreError if its weights changed since the study ran."""

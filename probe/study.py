@@ -149,20 +149,24 @@ def parse_spec(data: dict, base: str | os.PathLike | None = None, where: str = "
     return spec
 
 
-def load_spec(path: str | os.PathLike) -> StudySpec:
-    """Read and validate a TOML study spec."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"spec file {str(p)!r} does not exist")
+def read_spec_file(p: Path) -> dict:
+    """A spec file's TOML as a dict; SpecError (one line) for non-UTF-8, unreadable or invalid TOML."""
     try:
-        data = tomllib.loads(p.read_bytes().decode("utf-8"))
+        return tomllib.loads(p.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:
         raise SpecError(f"{p.name}: not UTF-8 text (byte {e.start}); save the spec as UTF-8 TOML") from None
     except OSError as e:
         raise SpecError(f"{p.name}: cannot be read ({e.strerror}); check the path and its permissions") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{p.name}: not valid TOML ({e}); fix the syntax at that line") from None
-    spec = parse_spec(data, p.parent, where=f"{p.name}: ")
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Read and validate a TOML study spec."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"spec file {str(p)!r} does not exist")
+    spec = parse_spec(read_spec_file(p), p.parent, where=f"{p.name}: ")
     spec._source = p.name
     return spec
 

@@ -162,3 +162,19 @@ def test_stylegan_study_w_space(tiny_study_stylegan):
     img = st.render([0], "random/d0", [2.0])
     assert img.shape == (1, 1, 3, 32, 32)
     assert torch.isfinite(img).all()
+
+
+def test_direction_save_failure_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    from probe import store
+    from probe.directions.base import DirectionSet
+    p = DirectionSet(["d0"], np.eye(1, 4), "z", "random").save(tmp_path / "random.npz")
+    before = p.read_bytes()
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store, "_write_file", full)
+    with pytest.raises(store.StoreWriteError, match=r"cannot write .*random\.npz': no space left on device"):
+        DirectionSet(["d0", "d1"], np.eye(2, 4), "z", "random").save(p)
+    assert p.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["random.npz"]

@@ -1,6 +1,7 @@
 """DirectionSet: K named directions in one latent space, saved as a single .npz without pickle."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -98,7 +99,6 @@ class DirectionSet:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format_version": FORMAT_VERSION, "names": self.names, "space": self.space, "method": self.method,
                 "model": self.model, "weights_hash": self.weights_hash,
                 "layers": [list(l) if l is not None else None for l in self.layers], "site": self.site,
@@ -107,13 +107,10 @@ class DirectionSet:
                   "meta": np.frombuffer(json.dumps(meta, default=float).encode(), dtype=np.uint8)}
         if self.channel_masks is not None:
             arrays["channel_masks"] = self.channel_masks
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return path
+        from ..store import atomic_write_bytes  # the store's one atomic writer (one-line errors, no tmp left)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DirectionSet":

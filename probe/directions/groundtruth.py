@@ -408,15 +408,11 @@ def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures:
     unit: the step of alpha = 1 for every direction target without its own `scale` (run_groundtruth passes the
     model's w spread, so every unit direction is walked the same distance in units of w's typical std).
     """
-    import tomllib
-    from ..study import SpecError, parse_spec
+    from ..study import SpecError, parse_spec, read_spec_file
     p = Path(spec)
     if not p.is_file():
-        raise SpecError(f"--spec {str(p)!r} does not exist; run from the repository root or pass --spec")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{p.name}: not valid TOML ({e})") from None
+        raise SpecError(f"--spec {str(p)!r} does not exist; pass --spec path/to/spec.toml")
+    data = read_spec_file(p)
     if model is not None:
         data["model"] = model
         data["name"] = f"{data.get('name', 'gt')}-{model}" if model != "sprites" else data.get("name", "gt")

@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from ..errors import ProbeError
 from ..models.base import Generator
 
-# Per-(model name, method) defaults for parameters left as None, tuned on the face model (tuning pairs seed 0,
-# checked on held-out pairs seed 1; see docs/readme/50-editing.md). Radii are px at 512, as in the papers.
-MODEL_DEFAULTS = {("faces", "draggan"): {"site": "b2", "r1": 48, "r2": 24}, ("faces", "freedrag"): {"site": "b4"}}
+# Per-(model name, method) defaults for parameters left as None. faces: tuned on pairs of seed 0, checked on held-out
+# pairs of seed 1 (docs/readme/50-editing.md); sprites: b16 beat b8 and b32 in the sprite-centre protocol
+# (docs/readme/82-sprites-groundtruth.md). Radii are px at 512, as in the papers.
+MODEL_DEFAULTS = {("faces", "draggan"): {"site": "b2", "r1": 48, "r2": 24}, ("faces", "freedrag"): {"site": "b4"},
+                  ("sprites", "draggan"): {"site": "b16"}, ("sprites", "freedrag"): {"site": "b16"}}
 DEFAULT_SITES = {k: v["site"] for k, v in MODEL_DEFAULTS.items()}
 
 

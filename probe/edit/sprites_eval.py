@@ -23,7 +23,6 @@ from .drag import DragError, make_drag
 from .evaluate import EDIT_COLUMNS, outside_change, summarize, to_markdown
 
 # feature sites for the sprites model (64 px), measured on the final weights (docs/readme/82-sprites-groundtruth.md)
-SPRITE_SITES = {"draggan": "b16", "freedrag": "b16"}
 CENTRES = {"sprites": ("sprite_x", "sprite_y", 1.0), "image": ("centroid_x", "centroid_y", None)}
 CATEGORICAL = ("sprite_shape",)
 CIRCULAR = {"sprite_rotation": 90.0}  # a square at 0 and 90 deg is the same sprite: differences wrap
@@ -67,19 +66,14 @@ def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
     """One row per edit: EDIT_COLUMNS (points = 1) + drift_<measure> per other measure.
 
     model: any Generator (StyleGAN-like: the first ws rows are optimised); pairs (A, B) = samples (2i, 2i + 1);
-    drag_kwargs: {method: {param: value}} for DragGAN / FreeDrag (the sprites model gets SPRITE_SITES unless a
-    site is given); radius: discs excluded from outside_change (default H / 8); measure: 'sprites' | 'image' |
+    drag_kwargs: {method: {param: value}} for DragGAN / FreeDrag (sites default per model: drag.MODEL_DEFAULTS);
+    radius: discs excluded from outside_change (default H / 8); measure: 'sprites' | 'image' |
     None (auto); min_distance: skip pairs whose centres are closer than this (px).
     """
     if n_pairs < 1:
         raise DragError(f"--pairs must be >= 1, got {n_pairs}")
     cm = CentreMeasure(centre_group(model, measure))
-    kw = {m: dict((drag_kwargs or {}).get(m, {})) for m in methods}
-    if model.name == "sprites":
-        for m in methods:
-            if SPRITE_SITES.get(m) in model.sites:
-                kw[m].setdefault("site", SPRITE_SITES[m])
-    drags = {m: make_drag(m, **kw[m]) for m in methods}
+    drags = {m: make_drag(m, **(drag_kwargs or {}).get(m, {})) for m in methods}  # sites: drag.MODEL_DEFAULTS
     res = model.resolution
     radius = res / 8 if radius is None else radius
     z = model.sample(4 * n_pairs, seed)
@@ -164,4 +158,4 @@ def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, 
     return edits
 
 
-__all__ = ["sprite_drag_eval", "summarize_drift", "drift_markdown", "drag_eval_cli", "CentreMeasure", "SPRITE_SITES"]
+__all__ = ["sprite_drag_eval", "summarize_drift", "drift_markdown", "drag_eval_cli", "CentreMeasure"]

@@ -8,15 +8,16 @@ states and the iteration; `generator.pt` holds the EMA generator alone (arch, co
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..store import atomic_write_bytes
 from . import sprites
 from .nets import D_CHANNELS, SPRITES_DCGAN, SPRITES_STYLEGAN, TINY, build_discriminator, build_generator
 
@@ -25,11 +26,10 @@ DEFAULTS = {"stylegan": {"lr": 0.0025, "r1_gamma": 0.05, "mixing": 0.5, "mapping
 
 
 def atomic_save(obj, path) -> None:
-    """torch.save to a temporary file, then os.replace (never a half-written file at `path`)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save through probe.store's atomic writer (tmp + fsync + os.replace; never a half-written file)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def real_batch(n: int, seed: int, it: int) -> torch.Tensor:
