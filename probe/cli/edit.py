@@ -137,7 +137,7 @@ def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
     """DragGAN face-landmark protocol: MD before/after, time, steps, change outside, per method."""
     if model == "sprites":  # sprite-centre protocol (issue #8): probe/edit/sprites_eval.py
         from ..edit.sprites_eval import drag_eval_cli
-        return drag_eval_cli(model, pairs=pairs, seed=seed, steps=steps, out=out, echo=typer.echo)
+        return drag_eval_cli(model, pairs=pairs, seed=seed, steps=steps, out=out, echo=typer.echo, oracles=oracles)
     from ..edit.evaluate import drag_eval, summarize, to_markdown
     from ..models import load_model
     g = load_model(model)

@@ -21,9 +21,24 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
                  n_fit: int = typer.Option(2000, "--n-fit", help="samples for InterFaceGAN labels and GANSpace PCA"),
                  dplase_steps: int = typer.Option(200, "--dplase-steps", help="DP-LaSE training iterations"),
                  n_samples: Optional[int] = typer.Option(None, "--n-samples", help="study samples (default: spec)"),
+                 seed: Optional[int] = typer.Option(None, "--seed", help="seed of the samples and fits (default: "
+                                                    "the spec's samples, 0 for the fits)"),
+                 seeds: Optional[str] = typer.Option(None, "--seeds", help="comma list, e.g. 0,1,2: one run per seed "
+                                                     "in OUT/seed-<s>/ and mean ± std in OUT/groundtruth_seeds.md"),
                  progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
     """Ground-truth scores of discovered directions (DCI disentanglement/completeness, MIG gap, purity)."""
-    from ..directions.groundtruth import DEFAULT_SPEC, run_groundtruth
+    from ..directions import DirectionError
+    from ..directions.groundtruth import DEFAULT_SPEC, run_groundtruth, run_groundtruth_seeds
     ms = [m.strip() for m in measures.split(",") if m.strip()] if measures else None
-    run_groundtruth(out, model=model, spec=spec or DEFAULT_SPEC, measures=ms, k=k, n_fit=n_fit,
-                    dplase_steps=dplase_steps, n_samples=n_samples, progress=progress, log=typer.echo)
+    kw = dict(model=model, spec=spec or DEFAULT_SPEC, measures=ms, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
+              n_samples=n_samples, progress=progress, log=typer.echo)
+    if seeds is None:
+        run_groundtruth(out, seed=seed, **kw)
+        return
+    if seed is not None:
+        raise DirectionError("--seed and --seeds: give one of them (--seeds runs one study per seed)")
+    try:
+        parsed = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise DirectionError(f"--seeds: expected a comma list of integers such as 0,1,2; got {seeds!r}") from None
+    run_groundtruth_seeds(out, parsed, **kw)

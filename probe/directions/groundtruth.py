@@ -321,13 +321,19 @@ def _short(f: str) -> str:
     return f.removeprefix("sprite_")
 
 
-def to_markdown(est: GroundTruthScore, order: Sequence[str] = ("interfacegan", "dplase", "ganspace", "sefa",
-                                                               "random")) -> str:
+ORDER = ("interfacegan", "dplase", "ganspace", "sefa", "random")
+
+
+def _ordered(methods, order: Sequence[str] = ORDER) -> list[str]:
+    return [m for m in order if m in set(methods)] + [m for m in methods if m not in order]
+
+
+def to_markdown(est: GroundTruthScore, order: Sequence[str] = ORDER) -> str:
     """One comparison table: a row per method with D, C, MIG gap, purity, covered factors and assignments."""
     names = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa",
              "random": "random"}
     sc = est.scores_.set_index("method")
-    methods = [m for m in order if m in sc.index] + [m for m in sc.index if m not in order]
+    methods = _ordered(list(sc.index), order)
     F = len(est.factors_used_)
     head = ["method", "K", "disentanglement", "completeness", "MIG gap", "purity", f"factors covered (of {F})",
             "strength", "direction: top factor (purity)"]
@@ -352,13 +358,14 @@ def _dplase_site(model) -> str:
 
 def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_fit: int = 2000,
                       dplase_steps: int = 200, ratio: float = 0.1, space: str = "w", circular: dict | None = None,
-                      progress: bool = True, log: Callable[[str], None] = print) -> None:
+                      seed: int = 0, progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Fit the five direction sets into ddir (skipping files that exist), as `probe.demo` does for faces.
 
     InterFaceGAN: one boundary per factor, labels = the factor measures of n_fit samples (top/bottom `ratio`;
     a circular factor {measure: period} is labelled by cos(2 pi m / period): axis-aligned vs diagonal);
     DP-LaSE: k directions at the quarter-resolution site; GANSpace: PCA of n_fit w; SeFa: all style affines;
-    random: k orthonormal. All in `space` (w).
+    random: k orthonormal. All in `space` (w). seed: of DP-LaSE, GANSpace and random; InterFaceGAN's samples and
+    split use seed + 1.
     """
     from .base import fit_once
     from .dplase import DPLaSE
@@ -371,12 +378,12 @@ def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_f
         fit_once(ddir / f"{stem}.npz", make, log)
 
     def interfacegan():
-        lat, scores = sample_and_score(model, list(factors), n_fit, seed=1, space=space, progress=progress)
+        lat, scores = sample_and_score(model, list(factors), n_fit, seed=seed + 1, space=space, progress=progress)
         for m, period in (circular or {}).items():  # top/bottom of an angle are the same sprite: use cos instead
             if m in scores:
                 scores[m] = np.cos(2 * np.pi * scores[m] / period)
-        est = InterFaceGAN(list(factors), ratio=ratio, space=space, seed=1).fit(lat, scores, model=model)
-        est.directions_.provenance.update({"n_samples": int(n_fit), "sample_seed": 1,
+        est = InterFaceGAN(list(factors), ratio=ratio, space=space, seed=seed + 1).fit(lat, scores, model=model)
+        est.directions_.provenance.update({"n_samples": int(n_fit), "sample_seed": seed + 1,
                                            "circular_labels": {m: f"cos(2 pi {m} / {p})"
                                                                for m, p in (circular or {}).items()}})
         for name, acc in est.accuracy_.items():
@@ -385,11 +392,11 @@ def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_f
 
     ddir.mkdir(parents=True, exist_ok=True)
     fit("interfacegan", interfacegan)
-    fit("dplase", lambda: DPLaSE(k, site=_dplase_site(model), space=space, steps=dplase_steps, seed=0,
+    fit("dplase", lambda: DPLaSE(k, site=_dplase_site(model), space=space, steps=dplase_steps, seed=seed,
                                  progress=progress).fit(model).directions_)
-    fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, space=space, seed=0).fit(model).directions_)
+    fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, space=space, seed=seed).fit(model).directions_)
     fit("sefa", lambda: SeFa(k).fit(model).directions_)
-    fit("random", lambda: RandomDirections(k, seed=0, space=space).fit(model).directions_)
+    fit("random", lambda: RandomDirections(k, seed=seed, space=space).fit(model).directions_)
 
 
 def w_spread(model, n: int = 4096, seed: int = 0) -> float:
@@ -402,7 +409,7 @@ def w_spread(model, n: int = 4096, seed: int = 0) -> float:
 
 
 def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures: Sequence[str] | None = None,
-            n_samples: int | None = None, unit: float | None = None):
+            n_samples: int | None = None, unit: float | None = None, seed: int | None = None):
     """Load the ground-truth study spec (TOML), optionally for another model / measures / sample count.
 
     unit: the step of alpha = 1 for every direction target without its own `scale` (run_groundtruth passes the
@@ -420,6 +427,8 @@ def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures:
         data["measures"] = list(measures)
     if n_samples is not None:
         data["n_samples"] = int(n_samples)
+    if seed is not None:
+        data["seed"] = int(seed)
     if unit is not None:
         data["targets"] = [dict(t, scale=float(unit)) if isinstance(t, dict) and t.get("kind") == "directions"
                            and "scale" not in t else t for t in data.get("targets", [])]
@@ -430,31 +439,33 @@ def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures:
 
 def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path = DEFAULT_SPEC,
                     measures: Sequence[str] | None = None, k: int = 6, n_fit: int = 2000, dplase_steps: int = 200,
-                    n_samples: int | None = None, progress: bool = True,
+                    n_samples: int | None = None, seed: int | None = None, progress: bool = True,
                     log: Callable[[str], None] = print) -> GroundTruthScore:
     """Fit the five methods, run ONE study walking all of them, evaluate, score; writes into `out`:
-    directions/, the study tables, evaluation.parquet, groundtruth.parquet and groundtruth.md. Resumable."""
+    directions/, the study tables, evaluation.parquet, groundtruth.parquet and groundtruth.md. Resumable.
+    seed: of the study's samples and of the fits (None: the spec's seed for samples, 0 for the fits)."""
     from ..measures import MeasureSet
     from ..models import load_model
     from ..study import run_study
     from .evaluate import evaluate_study
 
     out = Path(out)
-    s = gt_spec(spec, model, measures, n_samples)
+    s = gt_spec(spec, model, measures, n_samples, seed=seed)
     t0 = time.perf_counter()
     g = load_model(s.model)
     if s.space not in ("w", "ws") or "w" not in g.spaces:
         raise ProbeError(f"model {g.name!r} has no w space; ground-truth scoring fits the methods in w "
                          f"(use a style-based model such as 'sprites')")
-    unit = w_spread(g, seed=s.seed)
-    s = gt_spec(spec, model, measures, n_samples, unit=unit)
+    unit = w_spread(g, seed=0)  # a property of the model: the same step for every seed
+    s = gt_spec(spec, model, measures, n_samples, unit=unit, seed=seed)
     ms = MeasureSet(list(s.measures))
     factors = ms.names
     info = {i.name: {"unit": i.unit, "description": i.description} for i in ms.infos}
     log(f"[1/3] fitting direction sets on model {s.model!r} (weights {g.weights_hash}), factors {factors}; "
         f"alpha unit = RMS std of w = {unit}")
     fit_gt_directions(g, out / "directions", factors, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
-                      circular=circular_measures(factors, info), progress=progress, log=log)
+                      circular=circular_measures(factors, info), seed=0 if seed is None else int(seed),
+                      progress=progress, log=log)
     log(f"[2/3] running study {s.name!r} -> {out}")
     study = run_study(s, out, resume=(out / "manifest.json").is_file(), progress=progress)
     evaluate_study(study)
@@ -468,6 +479,67 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
     return est
 
 
+METRICS = {"disentanglement": "disentanglement", "completeness": "completeness", "mig": "MIG gap",
+           "purity": "purity", "covered": "factors covered", "strength": "strength"}
+
+
+def seed_summary(scores: dict[int, pd.DataFrame], baseline: str = "random") -> pd.DataFrame:
+    """Mean and std over seeds of each method's scores, and in how many seeds it beats `baseline`.
+
+    scores: {seed: GroundTruthScore.scores_}. Returns one row per method: method, seeds, <metric>_mean,
+    <metric>_std (ddof 1; NaN for one seed) and <metric>_wins (seeds where method > baseline) per METRICS.
+    """
+    if not scores:
+        raise DirectionError("seeds: no ground-truth runs to summarise; pass at least one seed")
+    allr = pd.concat([df.assign(seed=s) for s, df in scores.items()], ignore_index=True)
+    base = allr[allr["method"] == baseline].set_index("seed")
+    rows = []
+    for m in _ordered(list(dict.fromkeys(allr["method"]))):
+        g = allr[allr["method"] == m]
+        r = {"method": m, "seeds": len(g)}
+        for c in METRICS:
+            r[f"{c}_mean"], r[f"{c}_std"] = float(g[c].mean()), float(g[c].std(ddof=1)) if len(g) > 1 else np.nan
+            r[f"{c}_wins"] = int(sum(v > base.loc[s, c] for s, v in zip(g["seed"], g[c]) if s in base.index))
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def seed_markdown(summary: pd.DataFrame, baseline: str = "random") -> str:
+    """The seed summary as one table: mean +- std per score; 'beats random in' counts seeds on disentanglement."""
+    names = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa"}
+    head = ["method", "seeds"] + list(METRICS.values()) + [f"D above {baseline} (seeds)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary.to_dict("records"):
+        cells = [names.get(r["method"], r["method"]), str(r["seeds"])]
+        for c in METRICS:
+            sd = "" if np.isnan(r[f"{c}_std"]) else f" ± {r[f'{c}_std']:.2f}"
+            cells.append(f"{r[f'{c}_mean']:.2f}{sd}")
+        cells.append("–" if r["method"] == baseline else f"{r['disentanglement_wins']} of {r['seeds']}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_groundtruth_seeds(out: str | Path, seeds: Sequence[int], log: Callable[[str], None] = print,
+                          **kw) -> pd.DataFrame:
+    """run_groundtruth once per seed into out/seed-<s>/ (each resumable), then the seed summary: writes
+    out/groundtruth_seeds.csv and .md. kw: run_groundtruth's other arguments.  # -> seed_summary table"""
+    from ..store import atomic_write_bytes
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise DirectionError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
+    out = Path(out)
+    scores = {}
+    for s in seeds:
+        log(f"== seed {s} ({seeds.index(s) + 1} of {len(seeds)})")
+        scores[s] = run_groundtruth(out / f"seed-{s}", seed=s, log=log, **kw).scores_
+    summary = seed_summary(scores)
+    md = seed_markdown(summary)
+    atomic_write_bytes(out / "groundtruth_seeds.csv", summary.to_csv(index=False).encode())
+    atomic_write_bytes(out / "groundtruth_seeds.md", (md + "\n").encode())
+    log(md)
+    return summary
+
+
 __all__ = ["GroundTruthScore", "groundtruth", "importance_table", "score_matrix", "categorical_measures",
            "to_markdown", "fit_gt_directions", "run_groundtruth", "gt_spec", "write_groundtruth", "w_spread",
-           "circular_measures", "wrap"]
+           "circular_measures", "wrap", "seed_summary", "seed_markdown", "run_groundtruth_seeds"]

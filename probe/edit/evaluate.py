@@ -56,6 +56,30 @@ def oracle_warp(img: torch.Tensor, handles: np.ndarray, targets: np.ndarray, sig
 ORACLES = {"oracle-local": lambda res: res / 16, "oracle-shift": lambda res: None}
 
 
+def edit_rows(model: Generator, z: torch.Tensor, img: torch.Tensor, handles: np.ndarray, targets: np.ndarray,
+              drags: dict, locate, radius: float, oracles: bool = True, base: dict | None = None):
+    """Score every drag of one image A (and the oracle warps) by locating the dragged points on each result.
+
+    z [1, z_dim], img [3, H, W]: image A; handles, targets [k, 2] (x, y px); drags: {method: DragGAN | FreeDrag};
+    locate(img [3, H, W]) -> (points [k, 2], {extra column: value}); base: columns set in every row (points,
+    pair). Yields one row per method: EDIT_COLUMNS + the extra columns.
+    """
+    res = img.shape[-1]
+    edits = {name: d.run(model, z, "z", handles, targets) for name, d in drags.items()}
+    if oracles:
+        edits.update({name: oracle_warp(img, handles, targets, sigma(res)) for name, sigma in ORACLES.items()})
+    md0 = float(np.linalg.norm(handles - targets, axis=1).mean())
+    for name, r in edits.items():
+        warp = isinstance(r, torch.Tensor)
+        after = r if warp else r.img
+        pts, extra = locate(after)
+        yield {"method": name, **(base or {}), "md_before": md0,
+               "md_after": float(np.linalg.norm(pts - targets, axis=1).mean()),
+               "seconds": 0.0 if warp else r.seconds, "steps": 0 if warp else r.steps,
+               "converged": np.nan if warp else r.converged,
+               "outside_change": outside_change(img, after, np.concatenate([handles, targets]), radius), **extra}
+
+
 def detectable(imgs: torch.Tensor) -> np.ndarray:
     """Which images dlib's HOG face detector finds a face in (upsampled once).  # img [N, 3, H, W] -> bool [N]"""
     import dlib
@@ -101,21 +125,14 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
         a, b = lm[2 * i], lm[2 * i + 1]
         for k in settings:
             idx = [i % 5] if k == 1 else list(range(5))
-            h, t = a[idx], b[idx]
-            md0 = float(np.linalg.norm(h - t, axis=1).mean())
-            edits = {name: d.run(model, z[2 * i:2 * i + 1], "z", h, t) for name, d in drags.items()}
-            if oracles:
-                edits.update({name: oracle_warp(imgs[2 * i], h, t, sigma(res)) for name, sigma in ORACLES.items()})
-            for name, r in edits.items():
-                after = r if isinstance(r, torch.Tensor) else r.img
-                lm_new = np.asarray(face_landmarks(after[None]), dtype=np.float64)[0][idx]
-                rows.append({"method": name, "points": k, "pair": i, "md_before": md0,
-                             "md_after": float(np.linalg.norm(lm_new - t, axis=1).mean()),
-                             "seconds": 0.0 if after is r else r.seconds, "steps": 0 if after is r else r.steps,
-                             "converged": np.nan if after is r else r.converged,
-                             "outside_change": outside_change(imgs[2 * i], after, np.concatenate([h, t]), radius)})
+
+            def locate(img, idx=idx):  # re-detect the dragged landmarks
+                return np.asarray(face_landmarks(img[None]), dtype=np.float64)[0][idx], {}
+            for row in edit_rows(model, z[2 * i:2 * i + 1], imgs[2 * i], a[idx], b[idx], drags, locate, radius,
+                                 oracles, {"points": k, "pair": i}):
+                rows.append(row)
                 if progress is not None:
-                    progress(rows[-1])
+                    progress(row)
     return pd.DataFrame(rows, columns=EDIT_COLUMNS)
 
 

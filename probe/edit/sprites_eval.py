@@ -20,9 +20,9 @@ import torch
 
 from ..models.base import Generator
 from .drag import DragError, make_drag
-from .evaluate import EDIT_COLUMNS, outside_change, summarize, to_markdown
+from .evaluate import EDIT_COLUMNS, edit_rows, summarize, to_markdown
 
-# feature sites for the sprites model (64 px), measured on the final weights (docs/readme/82-sprites-groundtruth.md)
+# centre measure group -> (x measure, y measure, factor to pixels; None: the measures are fractions of the width)
 CENTRES = {"sprites": ("sprite_x", "sprite_y", 1.0), "image": ("centroid_x", "centroid_y", None)}
 CATEGORICAL = ("sprite_shape",)
 CIRCULAR = {"sprite_rotation": 90.0}  # a square at 0 and 90 deg is the same sprite: differences wrap
@@ -59,16 +59,23 @@ class CentreMeasure:
         return xy, {m: np.asarray(s[m], float) for m in self.others}
 
 
+def _drift(m: str, dv: float) -> float:
+    if m in CIRCULAR:
+        dv = (dv + CIRCULAR[m] / 2) % CIRCULAR[m] - CIRCULAR[m] / 2
+    return float(dv != 0) if m in CATEGORICAL else float(abs(dv))
+
+
 def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
                      methods: Sequence[str] = ("draggan", "freedrag"), drag_kwargs: dict | None = None,
                      radius: float | None = None, measure: str | None = None, min_distance: float = 0.0,
-                     progress: Callable[[dict], None] | None = None) -> pd.DataFrame:
+                     progress: Callable[[dict], None] | None = None, oracles: bool = True) -> pd.DataFrame:
     """One row per edit: EDIT_COLUMNS (points = 1) + drift_<measure> per other measure.
 
     model: any Generator (StyleGAN-like: the first ws rows are optimised); pairs (A, B) = samples (2i, 2i + 1);
     drag_kwargs: {method: {param: value}} for DragGAN / FreeDrag (sites default per model: drag.MODEL_DEFAULTS);
     radius: discs excluded from outside_change (default H / 8); measure: 'sprites' | 'image' |
-    None (auto); min_distance: skip pairs whose centres are closer than this (px).
+    None (auto); min_distance: skip pairs whose centres are closer than this (px); oracles: also score the ideal
+    drags done as warps of sprite A (`evaluate.oracle_warp`: "oracle-local", "oracle-shift"), the table's ceiling.
     """
     if n_pairs < 1:
         raise DragError(f"--pairs must be >= 1, got {n_pairs}")
@@ -87,20 +94,11 @@ def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
         raise DragError(f"only {len(pairs)} pairs have centres at least {min_distance} px apart; use fewer --pairs")
     rows = []
     for i, (a, b) in enumerate(pairs):
-        h, t = xy[a][None], xy[b][None]
-        md0 = float(np.linalg.norm(h - t, axis=1).mean())
-        for name, d in drags.items():
-            r = d.run(model, z[a:a + 1], "z", h, t)
-            xy_new, other_new = cm(r.img[None])
-            row = {"method": name, "points": 1, "pair": i, "md_before": md0,
-                   "md_after": float(np.linalg.norm(xy_new - t, axis=1).mean()), "seconds": r.seconds,
-                   "steps": r.steps, "converged": r.converged,
-                   "outside_change": outside_change(imgs[a], r.img, np.concatenate([h, t]), radius)}
-            for m, v in other_new.items():
-                dv = v[0] - other[m][a]
-                if m in CIRCULAR:
-                    dv = (dv + CIRCULAR[m] / 2) % CIRCULAR[m] - CIRCULAR[m] / 2
-                row[f"drift_{m}"] = float(dv != 0) if m in CATEGORICAL else float(abs(dv))
+        def locate(img, a=a):  # the centre, and how far every other factor moved from sprite A's
+            xy_new, other_new = cm(img[None])
+            return xy_new, {f"drift_{m}": _drift(m, v[0] - other[m][a]) for m, v in other_new.items()}
+        for row in edit_rows(model, z[a:a + 1], imgs[a], xy[a][None], xy[b][None], drags, locate, radius, oracles,
+                             {"points": 1, "pair": i}):
             rows.append(row)
             if progress is not None:
                 progress(row)
@@ -135,7 +133,7 @@ def drift_markdown(summary: pd.DataFrame) -> str:
 
 
 def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, out: Path | None = None,
-                  echo: Callable[..., None] | None = None) -> pd.DataFrame:
+                  echo: Callable[..., None] | None = None, oracles: bool = True) -> pd.DataFrame:
     """`probe drag-eval --model sprites`: run sprite_drag_eval, print the table, write drag_eval.csv / .md."""
     from ..models import load_model
     echo = echo or (lambda *a, **k: print(*a))
@@ -145,7 +143,7 @@ def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, 
         echo(f"pair {row['pair']:>3} {row['method']:<9} MD {row['md_before']:5.2f} -> {row['md_after']:5.2f} px, "
              f"{row['steps']:>3} steps, {row['seconds']:5.2f} s", err=True)
 
-    edits = sprite_drag_eval(g, n_pairs=pairs, seed=seed, progress=show,
+    edits = sprite_drag_eval(g, n_pairs=pairs, seed=seed, progress=show, oracles=oracles,
                              drag_kwargs={m: {"max_steps": steps} for m in ("draggan", "freedrag")})
     table = drift_markdown(summarize_drift(edits))
     echo(table)

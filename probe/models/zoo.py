@@ -53,14 +53,26 @@ def _weights(name: str) -> Path:
 
 def _sprites(file: str = "sprites.pt", name: str = "sprites") -> Generator:
     """A generator trained by `probe train gan` on the sprites dataset (EMA weights, weights_only=True)."""
-    from ..train.nets import DCGAN_SITES, build_generator
     path = _weights(file)
     if not path.is_file():
         raise ModelError(f"zoo model {name!r}: weights {path} are missing; reinstall latent-probe or train them "
                          f"with `probe train gan` (see the README section on sprites)")
-    ck = torch.load(str(path), map_location="cpu", weights_only=True)
-    net = build_generator(ck["arch"], ck["config"], fused=False)
-    net.load_state_dict(ck["state_dict"])
+    return _from_trained(torch.load(str(path), map_location="cpu", weights_only=True), name)
+
+
+def _is_trained(ck) -> bool:
+    return isinstance(ck, dict) and {"arch", "config"} <= set(ck) and ("state_dict" in ck or "G_ema" in ck)
+
+
+def _from_trained(ck: dict, name: str) -> Generator:
+    """A generator.pt / checkpoint.pt of `probe train gan` (its EMA weights) as a Generator."""
+    from ..train.nets import DCGAN_SITES, build_generator
+    try:
+        net = build_generator(ck["arch"], ck["config"], fused=False)
+        net.load_state_dict(ck["state_dict"] if "state_dict" in ck else ck["G_ema"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise ModelError(f"model {name!r}: not a loadable `probe train gan` generator "
+                         f"({str(e).splitlines()[0][:200]}); retrain it or name a file.py:factory") from None
     if ck["arch"] == "stylegan":
         return StyleGANGenerator(net, name=name)
     return TorchGenerator(net, int(ck["config"]["z_dim"]), name=name, sites=DCGAN_SITES, conv_input=False)
@@ -116,17 +128,20 @@ def _from_checkpoint(path: Path) -> Generator:
                              f"export with torch.jit.script on a module that sets self.z_dim")
         return wrap(mod, path.stem)
     try:
-        torch.load(str(path), map_location="cpu", weights_only=True)
+        ck = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"{path.name}: refused or unreadable checkpoint ({type(e).__name__}); only weights-only "
                          f"archives are read: {str(e).splitlines()[0][:200]}") from None
+    if _is_trained(ck):
+        return _from_trained(ck, path.stem if path.stem not in ("generator", "checkpoint") else path.parent.name)
     raise ModelError(f"{path.name} holds only weights (a state dict), not an architecture; name a factory "
                      f"instead: path/to/file.py:factory that builds the network and loads {path.name}")
 
 
 @lru_cache(maxsize=8)
 def load_model(name: str) -> Generator:
-    """Load a model by zoo name, `file.py:factory`, or TorchScript path."""
+    """Load a model by zoo name, `file.py:factory`, TorchScript path, or a `probe train gan` generator.pt /
+    checkpoint.pt (its EMA generator)."""
     if name in ZOO:
         return ZOO[name][0]()
     if ".py:" in name:
@@ -137,4 +152,4 @@ def load_model(name: str) -> Generator:
             raise ModelError(f"model checkpoint {name!r} does not exist")
         return _from_checkpoint(p)
     raise ModelError(f"unknown model {name!r}; use a zoo name {list(ZOO)}, path/to/file.py:factory, "
-                     f"or a TorchScript .pt file")
+                     f"a TorchScript .pt file, or a generator.pt written by `probe train gan`")

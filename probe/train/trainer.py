@@ -141,7 +141,7 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
                     out / "generator.pt")
 
     logf = open(out / "log.jsonl", "a")
-    t0 = time.perf_counter()
+    t0 = t_start = time.perf_counter()
     run = {"d": 0.0, "g": 0.0, "r1": 0.0, "n": 0}
     for it in range(start, iters):
         reals = real_batch(batch, seed, it)
@@ -193,7 +193,7 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
             elapsed += now - t0
             t0 = now
             rec = {"iter": done, "loss_d": run["d"] / run["n"], "loss_g": run["g"] / run["n"], "r1": run["r1"],
-                   "elapsed_s": round(elapsed, 1), "s_per_iter": round(elapsed / max(done - start, 1), 3)}
+                   "elapsed_s": round(elapsed, 1), "s_per_iter": round((now - t_start) / max(done - start, 1), 3)}
             logf.write(json.dumps(rec) + "\n"); logf.flush()
             log(json.dumps(rec))
             run = {"d": 0.0, "g": 0.0, "r1": run["r1"], "n": 0}

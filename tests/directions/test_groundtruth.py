@@ -236,3 +236,56 @@ def test_groundtruth_on_sprites(tmp_path):
     kinds = est.importance_.set_index("measure")["kind"]
     assert set(kinds.loc["sprite_shape"]) == {"class"} and set(kinds.loc["sprite_x"]) == {"slope"}
     assert len(est.scores_) == 5
+
+
+def test_seed_summary_means_stds_and_wins():
+    from probe.directions.groundtruth import SCORE_COLUMNS, seed_markdown, seed_summary
+
+    def scores(d_ifg, d_rand):
+        return pd.DataFrame([["interfacegan", 6, 6, d_ifg, 0.2, 0.3, 0.4, 5, 0.25],
+                             ["random", 6, 6, d_rand, 0.1, 0.1, 0.3, 4, 0.09]], columns=SCORE_COLUMNS)
+    s = seed_summary({0: scores(0.20, 0.16), 1: scores(0.10, 0.14), 2: scores(0.30, 0.12)}).set_index("method")
+    assert s.loc["interfacegan", "disentanglement_mean"] == pytest.approx(0.2)
+    assert s.loc["interfacegan", "disentanglement_std"] == pytest.approx(0.1)
+    assert s.loc["interfacegan", "disentanglement_wins"] == 2 and s.loc["random", "disentanglement_wins"] == 0
+    assert s.loc["random", "seeds"] == 3 and s.loc["random", "covered_std"] == 0
+    md = seed_markdown(s.reset_index()).splitlines()
+    assert md[0].startswith("| method | seeds | disentanglement |") and md[0].endswith("| D above random (seeds) |")
+    assert md[2] == "| InterFaceGAN | 3 | 0.20 ± 0.10 | 0.20 ± 0.00 | 0.30 ± 0.00 | 0.40 ± 0.00 | 5.00 ± 0.00 | " \
+                    "0.25 ± 0.00 | 2 of 3 |"
+    assert md[3].endswith("| – |")
+    one = seed_summary({4: scores(0.2, 0.1)})
+    assert np.isnan(one["purity_std"]).all() and "±" not in seed_markdown(one)
+    with pytest.raises(DirectionError, match="^seeds: no ground-truth runs"):
+        seed_summary({})
+
+
+def test_gt_score_over_seeds_on_tiny_stylegan(tiny_run, tmp_path):
+    from probe.directions.groundtruth import run_groundtruth_seeds
+    out, est = tiny_run
+    msgs = []
+    summary = run_groundtruth_seeds(tmp_path, [0, 1], model="tiny-stylegan", measures=["image"], k=3, n_fit=120,
+                                    dplase_steps=2, n_samples=4, progress=False, log=msgs.append)
+    # seed 0 is the default run: the same table
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "seed-0" / "groundtruth.parquet"),
+                                  pd.read_parquet(out / "groundtruth.parquet"))
+    s0 = pd.read_parquet(tmp_path / "seed-0" / "samples.parquet")
+    s1 = pd.read_parquet(tmp_path / "seed-1" / "samples.parquet")
+    assert not np.allclose(s0["brightness"], s1["brightness"])  # other samples
+    per_seed = [pd.read_parquet(tmp_path / f"seed-{s}" / "groundtruth.parquet") for s in (0, 1)]
+    assert not per_seed[0]["importance"].equals(per_seed[1]["importance"])
+    assert summary["method"].tolist() == ["interfacegan", "dplase", "ganspace", "sefa", "random"]
+    assert (summary["seeds"] == 2).all() and summary["disentanglement_mean"].between(0, 1).all()
+    assert (tmp_path / "groundtruth_seeds.md").read_text().count("\n") == 7
+    assert pd.read_csv(tmp_path / "groundtruth_seeds.csv")["purity_mean"].tolist() == \
+        pytest.approx(summary["purity_mean"].tolist())
+    assert any(m.startswith("== seed 1 (2 of 2)") for m in msgs)
+
+
+def test_gt_score_cli_seed_errors(tmp_path):
+    r = CliRunner().invoke(app, ["gt-score", "--seed", "1", "--seeds", "0,1", "--out", str(tmp_path)])
+    assert r.exception is not None and "--seed and --seeds: give one of them" in str(r.exception)
+    r = CliRunner().invoke(app, ["gt-score", "--seeds", "0,x", "--out", str(tmp_path)])
+    assert r.exception is not None and "--seeds: expected a comma list of integers" in str(r.exception)
+    r = CliRunner().invoke(app, ["gt-score", "--seeds", "1,1", "--out", str(tmp_path)])
+    assert r.exception is not None and "--seeds: give distinct seeds" in str(r.exception)

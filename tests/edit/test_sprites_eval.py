@@ -47,7 +47,8 @@ def test_centre_measure_reads_pixels(spot):
 
 def test_drags_move_the_centre_toward_the_target(spot):
     kw = {m: {"max_steps": 40, "lr": 0.05} for m in ("draggan", "freedrag")}
-    edits = sprite_drag_eval(spot, n_pairs=3, seed=0, drag_kwargs=kw, min_distance=3.0, measure="image")
+    edits = sprite_drag_eval(spot, n_pairs=3, seed=0, drag_kwargs=kw, min_distance=3.0, measure="image",
+                             oracles=False)
     assert list(edits.columns[:len(EDIT_COLUMNS)]) == EDIT_COLUMNS
     assert {"drift_brightness", "drift_hue"} <= set(edits.columns)
     assert len(edits) == 6 and set(edits["method"]) == {"draggan", "freedrag"} and (edits["points"] == 1).all()
@@ -61,6 +62,15 @@ def test_drags_move_the_centre_toward_the_target(spot):
     assert lines[0].endswith("| mean abs Δ brightness | mean abs Δ contrast | mean abs Δ saturation | "
                              "mean abs Δ hue |")
     assert len(lines) == 5 and all(l.count("|") == lines[0].count("|") for l in lines)
+
+
+def test_oracle_rows_give_the_table_its_ceiling(spot):
+    edits = sprite_drag_eval(spot, n_pairs=2, seed=0, methods=(), min_distance=3.0, measure="image")
+    assert edits["method"].tolist() == ["oracle-local", "oracle-shift"] * 2
+    shift = edits[edits["method"] == "oracle-shift"]
+    assert (shift["md_after"] < 0.3).all() and (shift["md_before"] >= 3.0).all()  # the spot lands on the target
+    assert (shift["seconds"] == 0).all() and shift["converged"].isna().all()
+    assert (shift["drift_brightness"] < 0.02).all()  # moving the spot keeps its brightness
 
 
 def test_errors(spot, tiny_stylegan):
@@ -95,5 +105,6 @@ def test_sprites_model_uses_factor_cnn_and_cli_dispatch(tmp_path):
                                  "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "drag_eval.csv")
-    assert len(df) == 2 and "drift_sprite_shape" in df and (df["steps"] <= 2).all()
+    assert df["method"].tolist() == ["draggan", "freedrag", "oracle-local", "oracle-shift"]
+    assert "drift_sprite_shape" in df and (df["steps"] <= 2).all()
     assert "shape changed (share)" in (tmp_path / "drag_eval.md").read_text()

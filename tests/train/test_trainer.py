@@ -31,6 +31,8 @@ def test_resume_repeats_uninterrupted_run(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     train_gan("stylegan", iters=3, out=a, r1_every=2, **KW)
     train_gan("stylegan", iters=2, out=b, r1_every=2, **KW)
+    ck = torch.load(b / "checkpoint.pt", weights_only=True)
+    torch.save({**ck, "elapsed": 1000.0}, b / "checkpoint.pt")  # a long earlier session
     msgs = []
     train_gan("stylegan", iters=3, out=b, r1_every=2, **{**KW, "log": msgs.append})
     assert any("resumed" in m for m in msgs)
@@ -39,6 +41,8 @@ def test_resume_repeats_uninterrupted_run(tmp_path):
     for k in sa:
         assert torch.equal(sa[k], sb[k]), k
     assert torch.load(b / "checkpoint.pt", weights_only=True)["iter"] == 3
+    last = json.loads((b / "log.jsonl").read_text().splitlines()[-1])
+    assert last["elapsed_s"] >= 1000 and last["s_per_iter"] < 100  # speed of this session, not of the whole run
 
 
 def test_resume_refuses_other_settings(tmp_path):
@@ -61,3 +65,24 @@ def test_cli_train_gan_tiny(tmp_path):
     assert "generator.pt" in r.output and (tmp_path / "generator.pt").is_file()
     r = CliRunner().invoke(app, ["train", "gan", "--arch", "nope", "--out", str(tmp_path)])
     assert r.exit_code != 0
+
+
+@pytest.mark.parametrize("arch", ["stylegan", "dcgan"])
+def test_trained_generator_loads_as_a_model_path(tmp_path, arch):
+    from probe.errors import ProbeError
+    from probe.models import load_model
+    run = tmp_path / "myrun"
+    path = train_gan(arch, iters=1, out=run, **KW)
+    g = load_model(str(path))
+    assert g.name == "myrun" and g.z_dim == 8
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        img = g.synthesize(z, "z")
+        img_ck = load_model(str(run / "checkpoint.pt")).synthesize(z, "z")  # the EMA generator of the checkpoint
+    assert img.shape == (2, 3, 64, 64) and torch.equal(img, img_ck)
+    if arch == "stylegan":
+        assert g.num_ws > 0 and "w" in g.spaces
+    ck = torch.load(path, weights_only=True)
+    torch.save({**ck, "config": {**ck["config"], "z_dim": 5}}, tmp_path / "bad.pt")
+    with pytest.raises(ProbeError, match=r"^model 'bad': not a loadable `probe train gan` generator"):
+        load_model(str(tmp_path / "bad.pt"))
