@@ -409,3 +409,38 @@ def drag_canvas(img, handles=(), targets=(), trajectory=None, title: str | None 
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
     return fig
+
+
+# --- ground truth (sprites) ---
+def groundtruth_heatmap(gt: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Rows = directions (method/target), columns = ground-truth factors (groundtruth table).
+
+    Colour = the direction's share of its importance on that factor (row_share, 0..1); the top factor of each row
+    is starred; hover gives importance (factor stds per alpha unit), the row's purity and the factor's column share.
+    """
+    from .directions.groundtruth import ORDER
+    _need(gt, ["method", "target", "measure", "importance", "row_share", "col_share", "is_top", "purity"],
+          "groundtruth_heatmap")
+    if gt.empty:
+        raise ProbeError("groundtruth_heatmap: the groundtruth table is empty; re-run `probe gt-score`")
+    methods = [m for m in ORDER if m in set(gt["method"])] + sorted(set(gt["method"]) - set(ORDER))
+    rows = [t for m in methods for t in dict.fromkeys(gt.loc[gt["method"] == m, "target"])]
+    cols = list(dict.fromkeys(gt["measure"]))
+    piv = {c: gt.pivot_table(index="target", columns="measure", values=c, aggfunc="first")
+           .reindex(index=rows, columns=cols) for c in ("row_share", "importance", "col_share", "purity", "is_top")}
+    share = piv["row_share"].to_numpy(float)
+    top = piv["is_top"].fillna(False).to_numpy(bool)
+    text = np.where(np.isnan(share), "", np.char.add(np.char.mod("%.2f", np.nan_to_num(share)),
+                                                      np.where(top, "*", "")))
+    custom = np.dstack([piv[c].to_numpy(float) for c in ("importance", "purity", "col_share")])
+    fig = go.Figure(go.Heatmap(
+        z=share, x=cols, y=rows, text=text, texttemplate="%{text}", customdata=custom, zmin=0, zmax=1,
+        colorscale="Blues", colorbar=dict(title="share"),
+        hovertemplate="%{y}<br>factor=%{x}<br>share of the direction's importance=%{z:.3f}<br>"
+                      "importance=%{customdata[0]:.3g} factor stds per alpha<br>purity=%{customdata[1]:.3f}<br>"
+                      "share of the factor's importance=%{customdata[2]:.3f}<extra></extra>"))
+    fig.update_layout(title=title or "Which factor each direction moves (share of its importance; * = top factor)",
+                      height=max(320, 20 * len(rows) + 160), plot_bgcolor="white")
+    fig.update_xaxes(title_text="factor", side="bottom")
+    fig.update_yaxes(title_text="direction", autorange="reversed", type="category")
+    return fig

@@ -28,8 +28,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 CDN_URL = "https://cdn.plot.ly/plotly-{version}.min.js"
 SECTIONS = (("spec", "Study spec and provenance"), ("samples", "Sample grid"),
             ("correlations", "Correlations and controlling variables"), ("effects", "Effects"),
-            ("directions", "Direction comparisons"), ("walks", "Walks"), ("embedding", "UMAP embedding"),
-            ("drag", "Drag results"))
+            ("directions", "Direction comparisons"), ("groundtruth", "Ground-truth scores"), ("walks", "Walks"),
+            ("embedding", "UMAP embedding"), ("drag", "Drag results"))
+OPTIONAL = {"groundtruth"}  # shown only when the study has the table (only models with known factors make it)
 
 
 class ReportError(ProbeError):
@@ -255,6 +256,22 @@ def _directions(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None) ->
               "Density drift per method")
 
 
+def _groundtruth(study, sec: Section, figs: _Figs) -> None:
+    from probe import figures
+    from probe.directions.groundtruth import GroundTruthScore, _ordered
+    gt = study.table("groundtruth")
+    est = GroundTruthScore.from_table(gt)
+    sec.intro = ("Which ground-truth factor each walked direction moves, and how purely (`probe gt-score`; "
+                 "definitions in the README section on sprites). Scores are in [0, 1] except covered (a count) and "
+                 "strength (factor stds per alpha unit).")
+    sc = est.scores_.set_index("method").loc[_ordered(list(est.scores_["method"]))].reset_index()
+    _table(sec, sc.rename(columns={"mig": "MIG gap", "n_directions": "directions", "n_factors": "factors"}),
+           "Scores per method")
+    figs.safe(sec, lambda: figures.groundtruth_heatmap(gt), "Importance per direction and factor")
+    _table(sec, est.assignments_[["method", "target", "factor", "purity", "importance", "second",
+                                  "second_share"]], "Top factor per direction", source="groundtruth.parquet")
+
+
 def _walks(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None, order: list[str], n_walks: int,
            n_rows: int, max_measures: int, thumb: int) -> None:
     from probe import figures
@@ -322,12 +339,15 @@ def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4,
     _correlations(study, secs["correlations"], figs)
     order = _effects(study, secs["effects"], figs, max_measures)
     _directions(study, secs["directions"], figs, inter)
+    if study.has("groundtruth"):
+        _groundtruth(study, secs["groundtruth"], figs)
     _walks(study, secs["walks"], figs, inter, order, n_walks, n_rows, max_measures, thumb)
     _embedding(study, secs["embedding"], figs, order or study.target_names, n_walks)
     _drag(study, secs["drag"], thumb)
     js = None if cdn else plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
     return {"study_name": study.name, "study_path": str(study.path), "version": __version__,
-            "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "sections": list(secs.values()),
+            "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "sections": [v for k, v in secs.items() if k not in OPTIONAL or v.blocks],
             "plotly_inline": js, "plotly_cdn": CDN_URL.format(version=plotly.offline.get_plotlyjs_version()),
             "n_figures": figs.n, "plotly_py": plotly.__version__}
 

@@ -6,7 +6,7 @@ from dash import Input, Output, dcc, html
 from probe import figures as F
 from probe.errors import ProbeError
 
-from ._util import field, graph, missing
+from ._util import field, graph, missing, table
 
 KEY, PATH, NAME = "walks", "/walks", "Walks"
 STRIP_SAMPLES = 4
@@ -43,7 +43,22 @@ def layout(ctx):
                                                 style={"width": "200px"}))], className="controls"),
         html.Div([html.Div(id="wk-compare-box", className="col"), html.Div(id="wk-eval-box", className="col")],
                  className="row"),
+        *_groundtruth(ctx),
     ])
+
+
+def _groundtruth(ctx) -> list:
+    """Ground-truth scores (studies made by `probe gt-score`): per-method scores and the importance heatmap."""
+    if not ctx.has("groundtruth"):
+        return []
+    from probe.directions.groundtruth import GroundTruthScore, _ordered
+    gt = ctx.table("groundtruth")
+    sc = GroundTruthScore.from_table(gt).scores_
+    sc = sc.set_index("method").loc[_ordered(list(sc["method"]))].reset_index().rename(columns={"mig": "MIG gap"})
+    return [html.H3("Ground-truth scores"),
+            html.P("Which known factor each direction moves, and how purely (probe gt-score).", className="probe-note"),
+            table(sc.drop(columns=["n_factors"]), id="wk-gt-scores"),
+            graph("wk-gt-heatmap", F.groundtruth_heatmap(gt))]
 
 
 def register(app, ctx):

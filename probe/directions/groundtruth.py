@@ -259,6 +259,24 @@ class GroundTruthScore:
             raise DirectionError(f"circular: {bad} are not continuous factors among {factors}")
         imp = importance_table(iv, samples, factors, cat, circ)
         self.factors_used_, self.categorical_used_, self.circular_used_ = factors, cat, circ
+        return self._score(imp)
+
+    @classmethod
+    def from_table(cls, groundtruth: pd.DataFrame) -> "GroundTruthScore":
+        """Rebuild the fitted scores from a stored `groundtruth` table (no study needed): its measures are the
+        factors, those of kind 'class' the categorical ones (circular factors are not recorded: {})."""
+        need = ["method", "target", "measure", "kind", "effect", "spread", "importance"]
+        miss = [c for c in need if c not in groundtruth.columns]
+        if miss:
+            raise DirectionError(f"groundtruth table lacks columns {miss}; make it with `probe gt-score`")
+        est = cls()
+        factors = list(dict.fromkeys(groundtruth["measure"]))
+        cat = list(dict.fromkeys(groundtruth.loc[groundtruth["kind"] == "class", "measure"]))
+        est.factors_used_, est.categorical_used_, est.circular_used_ = factors, cat, {}
+        return est._score(groundtruth[need])
+
+    def _score(self, imp: pd.DataFrame) -> "GroundTruthScore":
+        factors = self.factors_used_
         long, assign, fac, scores = [], [], [], []
         for method, g in imp.groupby("method", sort=True):
             targets = list(dict.fromkeys(g["target"]))

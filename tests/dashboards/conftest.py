@@ -9,7 +9,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def full_study(tiny_study, tmp_path_factory):
-    """tiny_study + stats tables, evaluation, interfacegan + dplase directions and a 2-D embedding table."""
+    """tiny_study + stats tables, evaluation, ground truth, interfacegan + dplase directions and a 2-D embedding
+    table."""
     import torch
     from probe import stats, walks
     from probe.directions import DPLaSE, InterFaceGAN, evaluate_study
@@ -20,6 +21,8 @@ def full_study(tiny_study, tmp_path_factory):
     s = Study(path)
     stats.analyze(s)
     evaluate_study(s)
+    from probe.directions.groundtruth import groundtruth
+    groundtruth(s, factors=["brightness", "contrast", "centroid_x", "centroid_y"])  # image stats as "factors"
     samples = s.table("samples").sort_values("sample_id")
     lat = s.latents()
     ifg = InterFaceGAN(measure=["brightness", "contrast"], ratio=0.3, split=0.7).fit(

@@ -109,6 +109,10 @@ def test_walks_curves_density_strip_compare(dash_duo, full_study):
     dash_duo.wait_for_element("#wk-cmp .main-svg", timeout=T)
     dash_duo.wait_for_element("#wk-eval .main-svg", timeout=T)
     assert "specificity" in dash_duo.find_element("#wk-eval").text
+    dash_duo.wait_for_element("#wk-gt-heatmap .main-svg", timeout=T)      # ground-truth scores (probe gt-score)
+    assert "random/d0" in dash_duo.find_element("#wk-gt-heatmap").text
+    methods = [c.text for c in dash_duo.find_elements("#wk-gt-scores td[data-dash-column='method']")]
+    assert "random" in methods and len(methods) == len(set(methods))
     _no_console_errors(dash_duo)
 
 

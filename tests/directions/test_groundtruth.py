@@ -210,6 +210,16 @@ def test_end_to_end_on_tiny_stylegan(tiny_run):
     assert est.scores_["disentanglement"].between(0, 1).all() and est.scores_["purity"].between(1 / 6, 1).all()
 
 
+def test_scores_rebuild_from_the_stored_table(tiny_run):
+    out, est = tiny_run
+    again = GroundTruthScore.from_table(pd.read_parquet(out / "groundtruth.parquet"))
+    pd.testing.assert_frame_equal(again.scores_, est.scores_)
+    pd.testing.assert_frame_equal(again.assignments_, est.assignments_)
+    assert again.factors_used_ == est.factors_used_
+    with pytest.raises(DirectionError, match=r"lacks columns \['importance'\]; make it with `probe gt-score`"):
+        GroundTruthScore.from_table(est.importance_.drop(columns="importance"))
+
+
 def test_gt_score_cli_errors(tmp_path):
     r = CliRunner().invoke(app, ["gt-score", "--model", "tiny-dcgan", "--measures", "image", "--out", str(tmp_path)])
     assert r.exception is not None and "has no w space" in str(r.exception)

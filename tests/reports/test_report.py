@@ -12,7 +12,7 @@ import torch
 
 from probe.errors import ProbeError
 from probe.store import Study
-from reports.build import SECTIONS, ReportError, _diverse, _thumbs, build_report, fmt, script_json
+from reports.build import OPTIONAL, SECTIONS, ReportError, _diverse, _thumbs, build_report, fmt, script_json
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_TARGET = "</script><img src=x onerror=alert(2)>"
@@ -70,12 +70,14 @@ def _add_embedding(study: Study) -> None:
 
 @pytest.fixture(scope="module")
 def full_study(tiny_study, tmp_path_factory):
-    """A copy of tiny_study with every table: stats, evaluation, embedding, one drag run."""
+    """A copy of tiny_study with every table: stats, evaluation, ground truth, embedding, one drag run."""
     from probe import stats
     from probe.directions import evaluate_study
+    from probe.directions.groundtruth import groundtruth
     s = _copy(tiny_study, tmp_path_factory.mktemp("report") / "study")
     stats.analyze(s)
     evaluate_study(s)
+    groundtruth(s, factors=["brightness", "contrast", "centroid_x", "centroid_y"])  # image stats as "factors"
     _add_embedding(s)
     _add_drag(s)
     return s
@@ -196,6 +198,8 @@ def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
     assert "<figcaption>run1-after.png</figcaption>" not in html        # shown with its run, not twice
     assert "Walk trajectories of 1 of 1 targets" in html                # embedding: walks of random/d0
     assert "passwd" not in html                                        # non-image fields are not shown
+    assert "Scores per method" in html and "Top factor per direction" in html   # ground truth
+    assert "Importance per direction and factor" in html and ">random/d0</td>" in html
     assert report.stat().st_size < 8_000_000
 
 
@@ -204,7 +208,8 @@ def test_missing_tables_name_the_command(tiny_study, tmp_path):
     html = build_report(s, tmp_path / "r.html", cdn=True).read_text()
     p = _Ids()
     p.feed(html)
-    assert all(sid in p.ids for sid, _ in SECTIONS)
+    assert all(sid in p.ids for sid, _ in SECTIONS if sid not in OPTIONAL)
+    assert "groundtruth" not in p.ids and 'href="#groundtruth"' not in html  # only studies with known factors
     for cmd in (f"probe stats {s.path}", f"probe embed {s.path}", "probe discover", f"probe drag --out {s.path}"):
         assert cmd in html
     assert html.count('class="report-section absent"') == 4   # correlations, effects, embedding, drag

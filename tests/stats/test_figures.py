@@ -142,3 +142,22 @@ def test_method_comparison():
     assert fig.layout.xaxis.title.text == "specificity" and "dlogp" in fig.layout.yaxis.title.text
     with pytest.raises(ProbeError, match="lacks column"):
         F.method_comparison(ev.drop(columns="specificity"))
+
+
+def test_groundtruth_heatmap_rows_in_method_order_and_top_starred():
+    from probe.directions import GroundTruthScore
+    rows = []
+    for m, t, eff in [("random", "random/r0", {"x": 0.1, "hue": 0.3}), ("interfacegan", "interfacegan/x",
+                                                                          {"x": 0.9, "hue": 0.1})]:
+        for f, v in eff.items():
+            rows.append({"method": m, "target": t, "measure": f, "kind": "slope", "effect": v, "spread": 1.0,
+                         "importance": v})
+    gt = GroundTruthScore.from_table(pd.DataFrame(rows)).importance_
+    fig = F.groundtruth_heatmap(gt)
+    h = fig.data[0]
+    assert list(h.y) == ["interfacegan/x", "random/r0"] and list(h.x) == ["x", "hue"]  # InterFaceGAN first
+    assert np.allclose(np.asarray(h.z, float), [[0.9, 0.1], [0.25, 0.75]])
+    assert h.text[0][0] == "0.90*" and h.text[0][1] == "0.10" and h.text[1][1] == "0.75*"
+    assert np.allclose(np.asarray(h.customdata, float)[0, 0], [0.9, 0.9, 1.0])  # importance, purity, col share (per method)
+    with pytest.raises(ProbeError, match=r"groundtruth_heatmap: table lacks column\(s\) \['row_share'"):
+        F.groundtruth_heatmap(gt.drop(columns="row_share"))
