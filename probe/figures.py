@@ -418,12 +418,12 @@ def groundtruth_heatmap(gt: pd.DataFrame, title: str | None = None) -> go.Figure
     Colour = the direction's share of its importance on that factor (row_share, 0..1); the top factor of each row
     is starred; hover gives importance (factor stds per alpha unit), the row's purity and the factor's column share.
     """
-    from .directions.groundtruth import ORDER
+    from .directions.groundtruth import ordered_methods
     _need(gt, ["method", "target", "measure", "importance", "row_share", "col_share", "is_top", "purity"],
           "groundtruth_heatmap")
     if gt.empty:
         raise ProbeError("groundtruth_heatmap: the groundtruth table is empty; re-run `probe gt-score`")
-    methods = [m for m in ORDER if m in set(gt["method"])] + sorted(set(gt["method"]) - set(ORDER))
+    methods = ordered_methods(list(dict.fromkeys(gt["method"])))
     rows = [t for m in methods for t in dict.fromkeys(gt.loc[gt["method"] == m, "target"])]
     cols = list(dict.fromkeys(gt["measure"]))
     piv = {c: gt.pivot_table(index="target", columns="measure", values=c, aggfunc="first")

@@ -342,7 +342,8 @@ def _short(f: str) -> str:
 ORDER = ("interfacegan", "dplase", "ganspace", "sefa", "random")
 
 
-def _ordered(methods, order: Sequence[str] = ORDER) -> list[str]:
+def ordered_methods(methods, order: Sequence[str] = ORDER) -> list[str]:
+    """methods in the tables' order: InterFaceGAN, DP-LaSE, GANSpace, SeFa, random, then any other."""
     return [m for m in order if m in set(methods)] + [m for m in methods if m not in order]
 
 
@@ -351,7 +352,7 @@ def to_markdown(est: GroundTruthScore, order: Sequence[str] = ORDER) -> str:
     names = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa",
              "random": "random"}
     sc = est.scores_.set_index("method")
-    methods = _ordered(list(sc.index), order)
+    methods = ordered_methods(list(sc.index), order)
     F = len(est.factors_used_)
     head = ["method", "K", "disentanglement", "completeness", "MIG gap", "purity", f"factors covered (of {F})",
             "strength", "direction: top factor (purity)"]
@@ -512,7 +513,7 @@ def seed_summary(scores: dict[int, pd.DataFrame], baseline: str = "random") -> p
     allr = pd.concat([df.assign(seed=s) for s, df in scores.items()], ignore_index=True)
     base = allr[allr["method"] == baseline].set_index("seed")
     rows = []
-    for m in _ordered(list(dict.fromkeys(allr["method"]))):
+    for m in ordered_methods(list(dict.fromkeys(allr["method"]))):
         g = allr[allr["method"] == m]
         r = {"method": m, "seeds": len(g)}
         for c in METRICS:
@@ -560,4 +561,4 @@ def run_groundtruth_seeds(out: str | Path, seeds: Sequence[int], log: Callable[[
 
 __all__ = ["GroundTruthScore", "groundtruth", "importance_table", "score_matrix", "categorical_measures",
            "to_markdown", "fit_gt_directions", "run_groundtruth", "gt_spec", "write_groundtruth", "w_spread",
-           "circular_measures", "wrap", "seed_summary", "seed_markdown", "run_groundtruth_seeds"]
+           "circular_measures", "wrap", "seed_summary", "seed_markdown", "run_groundtruth_seeds", "ordered_methods", "ORDER"]
