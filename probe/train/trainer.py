@@ -126,9 +126,16 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
                              f"use another --out or the same settings")
         G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        lr_g = [lr * d["mapping_lr_mul"], lr] if arch == "stylegan" else [lr]
+        for opt, lrs in ((opt_g, lr_g), (opt_d, [lr * c])):  # this run's learning rates, not the saved ones
+            for g, v in zip(opt.param_groups, lrs):
+                g["lr"] = v
         start, elapsed = int(ck["iter"]), float(ck.get("elapsed", 0.0))
         log(f"resumed from {ckpt} at iteration {start}")
     (out / "hparams.json").write_text(json.dumps(hp, indent=1))
+    if start:  # a resumed stage may change lr, r1_gamma, mixing, EMA: log.jsonl records each stage's settings
+        with open(out / "log.jsonl", "a") as f:
+            f.write(json.dumps({"event": "resume", "iter": start, "hparams": hp}) + "\n")
     z_dim = config["z_dim"]
     num_ws = getattr(G, "num_ws", 0)
     fixed_z = torch.randn(32, z_dim, generator=torch.Generator().manual_seed(12345))

@@ -86,3 +86,15 @@ def test_trained_generator_loads_as_a_model_path(tmp_path, arch):
     torch.save({**ck, "config": {**ck["config"], "z_dim": 5}}, tmp_path / "bad.pt")
     with pytest.raises(ProbeError, match=r"^model 'bad': not a loadable `probe train gan` generator"):
         load_model(str(tmp_path / "bad.pt"))
+
+
+def test_resumed_stage_takes_its_own_learning_rate(tmp_path):
+    train_gan("stylegan", iters=1, out=tmp_path, lr=0.002, **KW)
+    train_gan("stylegan", iters=2, out=tmp_path, lr=0.0005, **KW)  # a second stage with a lower lr
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert [g["lr"] for g in ck["opt_g"]["param_groups"]] == pytest.approx([0.0005 * 0.1, 0.0005])
+    assert ck["opt_d"]["param_groups"][0]["lr"] == pytest.approx(0.0005 * 16 / 17)
+    logs = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    stage = [r for r in logs if r.get("event") == "resume"]
+    assert len(stage) == 1 and stage[0]["iter"] == 1 and stage[0]["hparams"]["lr"] == 0.0005
+    assert [r["iter"] for r in logs if "event" not in r] == [1, 2]
