@@ -24,3 +24,20 @@ def test_quality_report_small():
     txt = format_quality(q)
     assert "Frechet" in txt and "| hue |" in txt
     assert quality("sprites", n=96, seed=1)["frechet"] == q["frechet"]  # deterministic
+
+
+def test_quality_cli_scores_a_training_run(tmp_path):
+    """`probe train quality --model RUN/generator.pt`: a run is scored before it is shipped; an untrained tiny
+    generator is far from the data."""
+    import json
+    from typer.testing import CliRunner
+    from probe.cli import app
+    from probe.train.trainer import train_gan
+    path = train_gan("stylegan", iters=1, batch=4, seed=0, out=tmp_path / "run", tiny=True, sample_every=0,
+                     log=lambda *_: None)
+    r = CliRunner().invoke(app, ["train", "quality", "--model", str(path), "--n", "64", "--out",
+                                 str(tmp_path / "q.json")])
+    assert r.exit_code == 0, r.output
+    q = json.loads((tmp_path / "q.json").read_text())
+    assert q["model"] == "run" and q["n"] == 64
+    assert q["frechet"]["gen_vs_real"] > 5 * q["frechet"]["real_vs_real"]
