@@ -26,7 +26,8 @@ from ..models.base import Generator
 # pairs of seed 1 (docs/readme/50-editing.md); sprites: b16 beat b8 and b32 in the sprite-centre protocol
 # (docs/readme/82-sprites-groundtruth.md). Radii are px at 512, as in the papers.
 MODEL_DEFAULTS = {("faces", "draggan"): {"site": "b2", "r1": 48, "r2": 24}, ("faces", "freedrag"): {"site": "b4"},
-                  ("sprites", "draggan"): {"site": "b16"}, ("sprites", "freedrag"): {"site": "b16"}}
+                  ("sprites", "draggan"): {"site": "b16", "layers": 3},   # ws 0-2: the 4x4 block carries position
+                  ("sprites", "freedrag"): {"site": "b16", "layers": 3}}
 DEFAULT_SITES = {k: v["site"] for k, v in MODEL_DEFAULTS.items()}
 
 
@@ -151,13 +152,13 @@ class _Latent:
 
 
 class _DragBase:
-    def __init__(self, site: str | None, lr: float, max_steps: int, d_stop: float, layers: int, lam: float,
+    def __init__(self, site: str | None, lr: float, max_steps: int, d_stop: float, layers: int | None, lam: float,
                  reg: float = 0.0, keep_norm: bool = False):
         if lr <= 0 or max_steps < 0 or d_stop < 0:
             raise DragError(f"lr must be > 0, max_steps >= 0 and d_stop >= 0; got lr={lr}, max_steps={max_steps}, "
                             f"d_stop={d_stop}")
         self.site, self.lr, self.max_steps, self.d_stop = site, float(lr), int(max_steps), float(d_stop)
-        self.layers, self.lam, self.reg = int(layers), float(lam), float(reg)
+        self.layers, self.lam, self.reg = None if layers is None else int(layers), float(lam), float(reg)
         self.keep_norm = bool(keep_norm)
 
     def run(self, model: Generator, latent, space: str, handles, targets, mask=None, offsets=None) -> DragResult:
@@ -180,7 +181,7 @@ class _DragBase:
             if m.shape != (res, res):
                 raise DragError(f"mask: expected a [{res}, {res}] array (1 = may change), got {list(m.shape)}")
             m = m.to(model.device)[None, None]
-        return h, t, site, m, _Latent(model, latent, space, self.layers, offsets)
+        return h, t, site, m, _Latent(model, latent, space, self.setting(model, "layers", 6), offsets)
 
     @staticmethod
     def _render(model, lat: _Latent, site: str, scale: float | None = None):
@@ -215,14 +216,14 @@ class DragGAN(_DragBase):
 
     Parameters: r1, r2 (px at 512, scaled to the model; None: the per-model default, else the paper's 3 and 12),
     lam (mask weight), lr (Adam), max_steps, d_stop (px: stop when every handle is this close to its target),
-    site (None: per-model default), layers (ws rows optimised),
+    site (None: per-model default), layers (ws rows optimised; None: the per-model default, else 6),
     reg (weight of mean |latent - latent0|), keep_norm (z: hold |z| at its start value).
     """
 
     method = "draggan"
 
     def __init__(self, r1: float | None = None, r2: float | None = None, lam: float = 20, lr: float = 0.02,
-                 max_steps: int = 200, d_stop: float = 1.0, site: str | None = None, layers: int = 6,
+                 max_steps: int = 200, d_stop: float = 1.0, site: str | None = None, layers: int | None = None,
                  reg: float = 0.0, keep_norm: bool = False):
         super().__init__(site, lr, max_steps, d_stop, layers, lam, reg, keep_norm)
         self.r1, self.r2 = r1, r2
@@ -296,8 +297,8 @@ class FreeDrag(_DragBase):
     method = "freedrag"
 
     def __init__(self, r: float = 3, l: float = 0.3, d: float = 24, sub_steps: int = 5, lam: float = 10,
-                 lr: float = 0.02, max_steps: int = 200, d_stop: float = 1.0, site: str | None = None, layers: int = 6,
-                 reg: float = 0.0, keep_norm: bool = False):
+                 lr: float = 0.02, max_steps: int = 200, d_stop: float = 1.0, site: str | None = None,
+                 layers: int | None = None, reg: float = 0.0, keep_norm: bool = False):
         super().__init__(site, lr, max_steps, d_stop, layers, lam, reg, keep_norm)
         if l <= 0 or d <= 0 or sub_steps < 1:
             raise DragError(f"FreeDrag needs l > 0, d > 0 and sub_steps >= 1; got l={l}, d={d}, sub_steps={sub_steps}")
