@@ -258,14 +258,13 @@ def _directions(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None) ->
 
 def _groundtruth(study, sec: Section, figs: _Figs) -> None:
     from probe import figures
-    from probe.directions.groundtruth import GroundTruthScore, ordered_methods
+    from probe.directions.groundtruth import GroundTruthScore
     gt = study.table("groundtruth")
     est = GroundTruthScore.from_table(gt)
     sec.intro = ("Which ground-truth factor each walked direction moves, and how purely (`probe gt-score`; "
                  "definitions in the README section on sprites). Scores are in [0, 1] except covered (a count) and "
                  "strength (factor stds per alpha unit).")
-    sc = est.scores_.set_index("method").loc[ordered_methods(list(est.scores_["method"]))].reset_index()
-    _table(sec, sc.rename(columns={"mig": "MIG gap", "n_directions": "directions", "n_factors": "factors"}),
+    _table(sec, est.scores_.rename(columns={"mig": "MIG gap", "n_directions": "directions", "n_factors": "factors"}),
            "Scores per method")
     figs.safe(sec, lambda: figures.groundtruth_heatmap(gt), "Importance per direction and factor")
     _table(sec, est.assignments_[["method", "target", "factor", "purity", "importance", "second",

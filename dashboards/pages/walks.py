@@ -51,11 +51,9 @@ def _groundtruth(ctx) -> list:
     """Ground-truth scores (studies made by `probe gt-score`): per-method scores and the importance heatmap."""
     if not ctx.has("groundtruth"):
         return []
-    from probe.directions.groundtruth import GroundTruthScore, ordered_methods
+    from probe.directions.groundtruth import GroundTruthScore
     gt = ctx.table("groundtruth")
-    sc = GroundTruthScore.from_table(gt).scores_
-    sc = sc.set_index("method").loc[ordered_methods(list(sc["method"]))].reset_index()
-    sc = sc.rename(columns={"mig": "MIG gap"})
+    sc = GroundTruthScore.from_table(gt).scores_.rename(columns={"mig": "MIG gap"})
     return [html.H3("Ground-truth scores"),
             html.P("Which known factor each direction moves, and how purely (probe gt-score).", className="probe-note"),
             table(sc.drop(columns=["n_factors"]), id="wk-gt-scores"),

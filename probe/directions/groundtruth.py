@@ -214,7 +214,7 @@ class GroundTruthScore:
       importance_ (long table: IMPORTANCE_COLUMNS, one row per method, target, measure),
       assignments_ (one row per direction: method, target, factor, purity, importance, second, disentanglement,
       weight), factors_ (one row per method, factor: best target, strength, gap, completeness),
-      scores_ (one row per method: SCORE_COLUMNS), factors_used_, categorical_used_.
+      scores_ (one row per method: SCORE_COLUMNS, in ORDER), factors_used_, categorical_used_.
     """
 
     def __init__(self, factors: Sequence[str] | None = None, categorical: Sequence[str] | None = None,
@@ -316,7 +316,8 @@ class GroundTruthScore:
         self.importance_ = pd.concat(long, ignore_index=True)[IMPORTANCE_COLUMNS]
         self.assignments_ = pd.DataFrame(assign)
         self.factors_ = pd.DataFrame(fac)
-        self.scores_ = pd.DataFrame(scores, columns=SCORE_COLUMNS)
+        rank = {m: i for i, m in enumerate(ordered_methods([r["method"] for r in scores]))}
+        self.scores_ = pd.DataFrame(sorted(scores, key=lambda r: rank[r["method"]]), columns=SCORE_COLUMNS)
         return self
 
 
@@ -561,4 +562,5 @@ def run_groundtruth_seeds(out: str | Path, seeds: Sequence[int], log: Callable[[
 
 __all__ = ["GroundTruthScore", "groundtruth", "importance_table", "score_matrix", "categorical_measures",
            "to_markdown", "fit_gt_directions", "run_groundtruth", "gt_spec", "write_groundtruth", "w_spread",
-           "circular_measures", "wrap", "seed_summary", "seed_markdown", "run_groundtruth_seeds", "ordered_methods", "ORDER"]
+           "circular_measures", "wrap", "seed_summary", "seed_markdown", "run_groundtruth_seeds",
+           "ordered_methods", "ORDER"]
