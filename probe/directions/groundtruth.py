@@ -341,6 +341,7 @@ def _short(f: str) -> str:
 
 
 ORDER = ("interfacegan", "dplase", "ganspace", "sefa", "random")
+METHOD_NAMES = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa"}
 
 
 def ordered_methods(methods, order: Sequence[str] = ORDER) -> list[str]:
@@ -350,8 +351,6 @@ def ordered_methods(methods, order: Sequence[str] = ORDER) -> list[str]:
 
 def to_markdown(est: GroundTruthScore, order: Sequence[str] = ORDER) -> str:
     """One comparison table: a row per method with D, C, MIG gap, purity, covered factors and assignments."""
-    names = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa",
-             "random": "random"}
     sc = est.scores_.set_index("method")
     methods = ordered_methods(list(sc.index), order)
     F = len(est.factors_used_)
@@ -363,7 +362,7 @@ def to_markdown(est: GroundTruthScore, order: Sequence[str] = ORDER) -> str:
         a = est.assignments_[est.assignments_["method"] == m]
         ass = ", ".join(f"{_short(x.target.split('/', 1)[-1])}: {_short(x.factor) or '-'} ({x.purity:.2f})"
                         for x in a.itertuples())
-        lines.append(f"| {names.get(m, m)} | {int(r['n_directions'])} | {r['disentanglement']:.2f} | "
+        lines.append(f"| {METHOD_NAMES.get(m, m)} | {int(r['n_directions'])} | {r['disentanglement']:.2f} | "
                      f"{r['completeness']:.2f} | {r['mig']:.2f} | {r['purity']:.2f} | {int(r['covered'])} | "
                      f"{r['strength']:.2f} | {ass} |")
     return "\n".join(lines)
@@ -526,11 +525,10 @@ def seed_summary(scores: dict[int, pd.DataFrame], baseline: str = "random") -> p
 
 def seed_markdown(summary: pd.DataFrame, baseline: str = "random") -> str:
     """The seed summary as one table: mean +- std per score; 'beats random in' counts seeds on disentanglement."""
-    names = {"interfacegan": "InterFaceGAN", "dplase": "DP-LaSE", "ganspace": "GANSpace", "sefa": "SeFa"}
     head = ["method", "seeds"] + list(METRICS.values()) + [f"D above {baseline} (seeds)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary.to_dict("records"):
-        cells = [names.get(r["method"], r["method"]), str(r["seeds"])]
+        cells = [METHOD_NAMES.get(r["method"], r["method"]), str(r["seeds"])]
         for c in METRICS:
             sd = "" if np.isnan(r[f"{c}_std"]) else f" ± {r[f'{c}_std']:.2f}"
             cells.append(f"{r[f'{c}_mean']:.2f}{sd}")

@@ -60,8 +60,8 @@ class CentreMeasure:
 
 
 def _drift(m: str, dv: float) -> float:
-    if m in CIRCULAR:
-        dv = (dv + CIRCULAR[m] / 2) % CIRCULAR[m] - CIRCULAR[m] / 2
+    from ..directions.groundtruth import wrap
+    dv = float(wrap(dv, CIRCULAR[m])) if m in CIRCULAR else dv
     return float(dv != 0) if m in CATEGORICAL else float(abs(dv))
 
 
