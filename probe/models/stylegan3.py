@@ -15,10 +15,11 @@ import numpy as np
 import scipy.signal
 import scipy.special
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from . import stylegan2 as sg2
 from .base import ModelError
+from .nvlabs_ops import bias_act, modulated_conv2d, upfirdn2d
 
 _LAYER_KEYS = ("conv_kernel", "filter_size", "lrelu_upsampling", "use_radial_filters", "conv_clamp",
                "magnitude_ema_beta")
@@ -32,60 +33,15 @@ def _init_rng() -> torch.Generator:
 
 
 # ---- ops -----------------------------------------------------------------------------------
-def _fir(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
-         pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
-    """Zero-insert upsample by `up`, pad (x0, x1, y0, y1; negative crops), convolve with FIR `f` ([k] separable or
-    [k, k]) times `gain`, keep every `down`-th pixel.  # [N, C, H, W] -> [N, C, H', W']"""
-    n, ch, h, w = x.shape
-    if up > 1:
-        y = x.new_zeros(n, ch, h * up, w * up)
-        y[:, :, ::up, ::up] = x
-        x = y
-    px0, px1, py0, py1 = pad
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
-    if f is None:
-        return x[:, :, ::down, ::down]
-    f = f.to(x.dtype).flip(list(range(f.ndim))) * gain ** (f.ndim / 2)
-    if f.ndim == 2:
-        return F.conv2d(x, f.expand(ch, 1, *f.shape), stride=down, groups=ch)
-    x = F.conv2d(x, f.view(1, 1, 1, -1).expand(ch, 1, 1, -1), stride=(1, down), groups=ch)
-    return F.conv2d(x, f.view(1, 1, -1, 1).expand(ch, 1, -1, 1), stride=(down, 1), groups=ch)
-
-
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None, b: torch.Tensor, *,
                    up: int, down: int, padding: tuple[int, int, int, int], gain: float, slope: float,
                    clamp: float | None) -> torch.Tensor:
-    """Bias, upsample with `fu`, leaky ReLU times `gain`, clamp to +-`clamp`, downsample with `fd`.
-    # [N, C, H, W] -> [N, C, H', W']"""
-    x = x + b.to(x.dtype).view(1, -1, 1, 1)
-    x = _fir(x, fu, up=up, pad=padding, gain=up ** 2)
-    if slope != 1:
-        x = F.leaky_relu(x, slope)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None:
-        x = x.clamp(-clamp, clamp)
-    return _fir(x, fd, down=down)
-
-
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool,
-                     padding: int, input_gain: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample modulated (and optionally demodulated) convolution.
-    x [N, I, H, W], weight [O, I, k, k], styles [N, I] -> [N, O, H + 2 * padding - k + 1, ...]"""
-    n = x.shape[0]
-    o, i, kh, kw = weight.shape
-    if demodulate:
-        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
-        styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
-    wt = weight.unsqueeze(0) * styles.view(n, 1, i, 1, 1)  # [N, O, I, k, k]
-    if demodulate:
-        wt = wt * (wt.square().sum([2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-    if input_gain is not None:
-        wt = wt * input_gain
-    y = F.conv2d(x.reshape(1, n * i, *x.shape[2:]), wt.reshape(n * o, i, kh, kw).to(x.dtype),
-                 padding=padding, groups=n)
-    return y.reshape(n, o, *y.shape[2:])
+    """Bias, zero-insert upsample by `up` + pad (x0, x1, y0, y1) + FIR `fu`, leaky ReLU times `gain`, clamp to
+    +-`clamp`, FIR `fd` + keep every `down`-th pixel.  # [N, C, H, W] -> [N, C, H', W']"""
+    x = bias_act(x, b.to(x.dtype))
+    x = upfirdn2d(x, fu, up=up, padding=list(padding), gain=up ** 2)
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    return upfirdn2d(x, fd, down=down)
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
@@ -107,68 +63,27 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
 
 
 # ---- mapping -------------------------------------------------------------------------------
-class FullyConnectedLayer(nn.Module):
-    """y = x @ (weight * lr_multiplier / sqrt(in)).T + bias * lr_multiplier, then lrelu(0.2) * sqrt(2) if asked."""
-
-    def __init__(self, in_features: int, out_features: int, *, activation: str = "linear",
-                 lr_multiplier: float = 1.0, weight_init: float = 1.0, bias_init=0.0):
-        super().__init__()
-        self.in_features, self.out_features, self.activation = in_features, out_features, activation
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-        self.weight = nn.Parameter(torch.randn(out_features, in_features, generator=_init_rng())
-                                   * (weight_init / lr_multiplier))
-        b = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]) / lr_multiplier
-        self.bias = nn.Parameter(torch.tensor(b, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, in] -> [N, out]
-        x = torch.addmm((self.bias * self.bias_gain).unsqueeze(0), x, (self.weight * self.weight_gain).t())
-        if self.activation == "lrelu":
-            x = F.leaky_relu(x, 0.2) * math.sqrt(2)
-        return x
-
-
-class MappingNetwork(nn.Module):
-    """z [N, z_dim] (+ c [N, c_dim]) -> ws [N, num_ws, w_dim]: 2nd-moment normalisation, `num_layers` FC layers
-    with learning-rate multiplier, then truncation towards `w_avg`."""
+class MappingNetwork(sg2.MappingNetwork):
+    """The StyleGAN2 mapping with StyleGAN3's defaults (2 layers, w_avg_beta 0.998); the training-only
+    `freeze_layers` / `freeze_embed` are accepted and ignored.
+    z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]"""
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 2,
                  lr_multiplier: float = 0.01, w_avg_beta: float = 0.998, freeze_layers: int = 0,
                  freeze_embed: bool = False):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, c_dim, w_dim, num_ws, num_layers
-        self.w_avg_beta = w_avg_beta
-        if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, w_dim)
-        feats = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * num_layers
-        for idx in range(num_layers):
-            setattr(self, f"fc{idx}", FullyConnectedLayer(feats[idx], feats[idx + 1], activation="lrelu",
-                                                          lr_multiplier=lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros(w_dim))
-
-    @staticmethod
-    def _normalize(x: torch.Tensor) -> torch.Tensor:
-        return x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+        super().__init__(z_dim, c_dim, w_dim, num_ws, num_layers=num_layers, lr_multiplier=lr_multiplier,
+                         w_avg_beta=w_avg_beta)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
-        """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]; the first `truncation_cutoff` rows are
-        w_avg + truncation_psi * (w - w_avg)."""
+        """The first `truncation_cutoff` (default all) rows become w_avg + truncation_psi * (w - w_avg).
+        z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]"""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ModelError(f"z has shape {list(z.shape)}; StyleGAN3 expects [N, {self.z_dim}]")
-        x = self._normalize(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
-                got = None if c is None else list(c.shape)
-                raise ModelError(f"c has shape {got}; this conditional StyleGAN3 expects [{z.shape[0]}, {self.c_dim}]")
-            x = torch.cat([x, self._normalize(self.embed(c.to(torch.float32)))], dim=1)
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
-        if truncation_psi != 1:
-            cut = self.num_ws if truncation_cutoff is None else int(truncation_cutoff)
-            ws[:, :cut] = self.w_avg.lerp(ws[:, :cut], truncation_psi)
-        return ws
+        if self.c_dim > 0 and (c is None or tuple(c.shape) != (z.shape[0], self.c_dim)):
+            raise ModelError(f"c has shape {None if c is None else list(c.shape)}; this conditional StyleGAN3 "
+                             f"expects [{z.shape[0]}, {self.c_dim}]")
+        return super().forward(z, c, truncation_psi, truncation_cutoff, update_emas=update_emas)
 
 
 # ---- synthesis -----------------------------------------------------------------------------
@@ -186,7 +101,9 @@ class SynthesisInput(nn.Module):
         radii = freqs.square().sum(1, keepdim=True).sqrt()
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth
         self.weight = nn.Parameter(torch.randn(channels, channels, generator=g))
-        self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0, bias_init=[1, 0, 0, 0])
+        self.affine = sg2.FullyConnectedLayer(w_dim, 4)  # starts as the identity transform (1, 0, 0, 0)
+        with torch.no_grad():
+            self.affine.bias[0] = 1
         self.register_buffer("transform", torch.eye(3))
         self.register_buffer("freqs", freqs)  # [channels, 2]
         self.register_buffer("phases", torch.rand(channels, generator=g) - 0.5)  # [channels]
@@ -235,7 +152,7 @@ class SynthesisLayer(nn.Module):
         self.conv_kernel = 1 if is_torgb else conv_kernel
         self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
 
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.affine = sg2.FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, self.conv_kernel, self.conv_kernel,
                                                generator=_init_rng()))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -271,8 +188,8 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles / math.sqrt(self.in_channels * self.conv_kernel ** 2)
-        x = modulated_conv2d(x.float(), self.weight, styles, demodulate=not self.is_torgb,
-                             padding=self.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt())
+        x = modulated_conv2d(x.float() * self.magnitude_ema.rsqrt(), self.weight, styles,
+                             demodulate=not self.is_torgb, padding=self.conv_kernel - 1)
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, up=self.up_factor,
                               down=self.down_factor, padding=self.padding,
                               gain=1 if self.is_torgb else math.sqrt(2), slope=1 if self.is_torgb else 0.2,
