@@ -3,13 +3,15 @@
 Pages live in `dashboards/pages/` (one module per page: PATH, NAME, layout(ctx), register(app, ctx)); an
 explicit router maps the URL path to a page, so several apps can be built in one process (tests). Figures come
 from `probe.figures` only. Every callback answers bad input with a one-line message (`ctx.guard`), never a
-traceback. The app reads only from the study root it was given.
+traceback. The app reads only from the study root it was given; every request is bounded (`dashboards.limits`)
+and, on a non-loopback bind, needs the access token (`dashboards.security`).
 """
 from __future__ import annotations
 
 import functools
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -17,12 +19,14 @@ from pathlib import Path
 import dash
 import numpy as np
 from dash import Input, Output, dcc, html
-from flask import abort, send_file
+from flask import send_file
 
 from probe.errors import ProbeError
 from probe.schema import TABLES
 from probe.store import Study
 
+from . import security
+from .limits import LIMITS, Limits
 from .pages import PAGES
 
 ASSETS = Path(__file__).parent / "assets"
@@ -31,6 +35,10 @@ STUDY_FILES = ("manifest.json", "directions", *(f"{t}.parquet" for t in TABLES))
 
 class PathError(ProbeError):
     """A path asked for by the browser lies outside the study root."""
+
+
+class JobBusy(ProbeError):
+    """A second background job asked for while one runs (per browser session and per model)."""
 
 
 def within(root: str | os.PathLike, rel: str) -> Path:
@@ -56,9 +64,11 @@ class Context:
     """What pages share: the study, a lazily loaded model, small caches, the background job registry."""
 
     MEMO_SIZE = 256   # memoised views kept (least recently used dropped)
+    JOBS_KEPT = 32    # finished jobs kept for their results (oldest dropped)
 
-    def __init__(self, study: Study):
+    def __init__(self, study: Study, limits: Limits = LIMITS):
         self.study = study
+        self.limits = limits
         self.root = study.path.resolve()
         self._lock = threading.Lock()
         self._tables: dict = {}
@@ -66,6 +76,7 @@ class Context:
         self._memo: OrderedDict = OrderedDict()
         self._memo_lock = threading.Lock()
         self.jobs: dict[str, dict] = {}
+        self._jobs_lock = threading.Lock()
 
     # ---- data ----------------------------------------------------------------------------------
     def stamp(self, *files: str) -> tuple:
@@ -151,21 +162,51 @@ class Context:
 
     # ---- jobs ----------------------------------------------------------------------------------
     def start_job(self, fn, **info) -> str:
-        """Run fn(job) in a daemon thread; job is a dict with 'stop' (threading.Event) the fn must poll."""
-        jid = uuid.uuid4().hex[:12]
-        job = {"id": jid, "stop": threading.Event(), "state": "running", "step": 0, "error": None, **info}
-        self.jobs[jid] = job
+        """Run fn(job) in a daemon thread; job is a dict with 'stop' (threading.Event) the fn must poll.
+        JobBusy (one line) while another job of this browser session or on this model runs; the job is stopped
+        at `limits.job_time_limit_s` (state 'error' with a message)."""
+        session, model = security.session_id(), self.study.model_name
+        limit = float(self.limits.job_time_limit_s)
+        with self._jobs_lock:
+            for j in self.jobs.values():
+                if j["state"] != "running":
+                    continue
+                if j["session"] == session:
+                    raise JobBusy(f"a job is already running (started {j['started']}); press Stop or wait")
+                if j["model"] == model:
+                    raise JobBusy(f"a job of another browser session is running on this model (started "
+                                  f"{j['started']}); wait until it ends")
+            done = [k for k, j in self.jobs.items() if j["state"] != "running"]
+            for k in done[:max(0, len(done) - self.JOBS_KEPT + 1)]:
+                del self.jobs[k]
+            jid = uuid.uuid4().hex[:12]
+            job = {"id": jid, "stop": threading.Event(), "state": "running", "step": 0, "error": None,
+                   "session": session, "model": model, "started": time.strftime("%H:%M:%S"), **info}
+            self.jobs[jid] = job
+
+        def expire():
+            job["timed_out"] = True
+            job["stop"].set()
+
+        timer = threading.Timer(limit, expire)
+        timer.daemon = True
 
         def run():
             try:
                 fn(job)
-                job["state"] = "stopped" if job["stop"].is_set() else "done"
+                state, error = ("stopped" if job["stop"].is_set() else "done"), None
             except ProbeError as e:
-                job.update(state="error", error=str(e))
+                state, error = "error", str(e)
             except Exception as e:  # noqa: BLE001 - shown as one line in the page
-                job.update(state="error", error=f"{type(e).__name__}: {e}")
+                state, error = "error", f"{type(e).__name__}: {e}"
+            finally:
+                timer.cancel()
+            if job.get("timed_out"):
+                state, error = "error", f"stopped at the time limit of {limit:g} s per job; use fewer steps"
+            job.update(state=state, error=error)
 
         job["thread"] = threading.Thread(target=run, name=f"probe-job-{jid}", daemon=True)
+        timer.start()
         job["thread"].start()
         return jid
 
@@ -196,12 +237,19 @@ def _nav() -> html.Nav:
                     className="probe-nav")
 
 
-def create_app(study_dir: str | os.PathLike, title: str | None = None) -> dash.Dash:
-    """Build the dashboard for one study directory; ProbeError (one line) if it is not a study."""
+def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token: str | None = None,
+               limits: Limits = LIMITS, model: str | None = None, trust_model: bool = False) -> dash.Dash:
+    """Build the dashboard for one study directory; ProbeError (one line) if it is not a study.
+
+    token: required on every request when set (`?token=` once, then an HttpOnly cookie); `probe dash` sets one
+    for non-loopback binds. limits: the request bounds (`dashboards.limits`). model / trust_model: the model the
+    user named on the command line for a study whose model is user code (`probe.store.Study` checks it)."""
     study = Study(study_dir)
-    ctx = Context(study)
-    app = dash.Dash(__name__, title=title or f"latent-probe: {study.name}", assets_folder=str(ASSETS),
-                    suppress_callback_exceptions=True, update_title=None)
+    ctx = Context(study, limits)
+    ctx.model_choice = {"model": model, "trust_model": bool(trust_model)}
+    app = security.EscapedDash(__name__, title=title or f"latent-probe: {study.name}", assets_folder=str(ASSETS),
+                               suppress_callback_exceptions=True, update_title=None)
+    security.install(app.server, token, limits.max_request_bytes)
     app.layout = html.Div([
         dcc.Location(id="url"),
         html.Header([html.H1(f"latent-probe: {study.name}", id="title"), _nav()], className="probe-header"),
@@ -222,13 +270,22 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None) -> dash.D
 
     @app.server.route("/study-file/<path:rel>")
     def study_file(rel):  # only files inside the study root; never a listing
+        if "\0" in rel:
+            return security.plain("bad study-file path: it contains a NUL byte", 400)
         try:
             p = within(ctx.root, rel)
+            ok = p.is_file() and p.suffix in (".json", ".parquet", ".npz", ".npy", ".html")
         except PathError:
-            abort(403)
-        if not p.is_file() or p.suffix not in (".json", ".parquet", ".npz", ".npy", ".html"):
-            abort(404)
-        return send_file(p, as_attachment=p.suffix != ".json")
+            return security.plain("study-file path lies outside the study root", 403)
+        except (OSError, ValueError):   # name too long, ...
+            ok = False
+        if not ok:
+            return security.plain("no such file in this study (served: .json .parquet .npz .npy .html)", 404)
+        if p.suffix == ".json":
+            return send_file(p, mimetype="application/json")
+        resp = send_file(p, mimetype="application/octet-stream")
+        resp.headers["Content-Disposition"] = security.attachment(p.name)
+        return resp
 
     app.probe_ctx = ctx
     return app

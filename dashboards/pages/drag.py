@@ -1,12 +1,14 @@
 """Drag: click handle and target points on a generated (or uploaded + inverted) image, run DragGAN / FreeDrag.
 
 Long work (drag, inversion) runs in a background thread from the app's job registry (`Context.start_job`); the
-page keeps the job id in a dcc.Store and polls it with a dcc.Interval; Stop sets the job's stop flag.
+page keeps the job id in a dcc.Store and polls it with a dcc.Interval; Stop sets the job's stop flag. Steps,
+points, upload bytes and pixels are bounded here on the server (`dashboards.limits`), not only in the inputs.
 """
 from __future__ import annotations
 
 import base64
 import io
+import math
 
 import numpy as np
 import torch
@@ -16,10 +18,10 @@ from dash.exceptions import PreventUpdate
 from probe import figures as F
 from probe.errors import ProbeError
 
+from ..limits import LIMITS, Limits
 from ._util import field, graph
 
 KEY, PATH, NAME = "drag", "/drag", "Drag"
-MAX_UPLOAD = 10 * 2 ** 20
 MIN_SIDE = 16   # as probe.edit.invert: smaller images cannot be inverted
 OFFSET_SITES = {"faces": "b2"}  # extended inversion by default: a photo stays recognisable (docs/readme/50-editing.md)
 OFFSET_STEPS = 200
@@ -29,26 +31,82 @@ class UploadError(ProbeError):
     """An uploaded file is not a usable image."""
 
 
-def decode_upload(contents: str | None, filename: str | None) -> np.ndarray:
-    """dcc.Upload contents (data URI) -> uint8 [H, W, 3]; UploadError (one line) if it is not an image."""
-    from PIL import Image, UnidentifiedImageError
+def _header(raw: bytes):
+    """PNG / JPEG image object with only its header read (size known, pixels not decoded), or None."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+    for cls in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
+        try:
+            return cls(io.BytesIO(raw))
+        except Exception:  # noqa: BLE001 - any parse failure of untrusted bytes: not this format
+            continue
+    return None
+
+
+def decode_upload(contents: str | None, filename: str | None, limits: Limits = LIMITS) -> np.ndarray:
+    """dcc.Upload contents (data URI) -> uint8 [H, W, 3]; UploadError (one line) if it is not a PNG / JPEG image
+    or exceeds `limits` (bytes, then pixels from the header, before any decoding)."""
+    from PIL import Image
     if not contents or "," not in contents:
         raise UploadError("upload: no file content; choose a PNG or JPEG image")
+    if len(contents) > limits.max_upload_bytes * 4 // 3 + 1024:
+        raise UploadError(f"upload {filename!r} is over {limits.max_upload_bytes / 2**20:g} MiB; use a smaller "
+                          "image")
     try:
         raw = base64.b64decode(contents.split(",", 1)[1], validate=False)
     except ValueError:
         raise UploadError(f"upload {filename!r} could not be decoded; choose a PNG or JPEG image") from None
-    if len(raw) > MAX_UPLOAD:
-        raise UploadError(f"upload {filename!r} is {len(raw) / 2**20:.1f} MiB; use an image under 10 MiB")
+    if len(raw) > limits.max_upload_bytes:
+        raise UploadError(f"upload {filename!r} is {len(raw) / 2**20:.1f} MiB; use an image under "
+                          f"{limits.max_upload_bytes / 2**20:g} MiB")
+    im = _header(raw)
+    if im is None:
+        raise UploadError(f"upload {filename!r} is not an image; choose a PNG or JPEG file")
+    w, h = im.size
+    if w * h > limits.max_pixels:
+        raise UploadError(f"upload {filename!r}: image too large ({w} x {h} px, limit {limits.max_pixels}); "
+                          "scale it down")
+    if min(w, h) < MIN_SIDE:
+        raise UploadError(f"upload {filename!r} is {w}x{h} pixels; use an image of at least {MIN_SIDE}x{MIN_SIDE}")
     try:
-        im = Image.open(io.BytesIO(raw))
         im.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise UploadError(f"upload {filename!r} is not an image; choose a PNG or JPEG file") from None
-    if min(im.size) < MIN_SIDE:
-        raise UploadError(f"upload {filename!r} is {im.size[0]}x{im.size[1]} pixels; use an image of at least "
-                          f"{MIN_SIDE}x{MIN_SIDE}")
-    return np.asarray(im.convert("RGB"))
+        return np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError:
+        raise UploadError(f"upload {filename!r}: image too large ({w} x {h} px, limit {limits.max_pixels}); "
+                          "scale it down") from None
+    except Exception:  # noqa: BLE001 - a truncated or corrupt file
+        raise UploadError(f"upload {filename!r} is not a readable image (truncated or corrupt); choose a PNG or "
+                          "JPEG file") from None
+
+
+def bounded_steps(value, what: str, limits: Limits = LIMITS) -> int:
+    """A step count from the browser as an int in 1..limits.max_steps; ProbeError (one line) otherwise."""
+    try:
+        n = int(value)
+        ok = n == float(value) and 1 <= n <= limits.max_steps
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ProbeError(f"{what} must be an integer in 1..{limits.max_steps}; got {value!r}")
+    return n
+
+
+def bounded_points(pts: dict | None, limits: Limits = LIMITS) -> tuple[list, list]:
+    """(handles, targets) pairs from the points store: at most limits.max_points, finite numbers."""
+    pts = pts or {}
+    hs, ts = list(pts.get("handles") or []), list(pts.get("targets") or [])
+    k = min(len(hs), len(ts))
+    if k == 0:
+        raise ProbeError("points: click a handle and then its target on the image before Run")
+    if k > limits.max_points:
+        raise ProbeError(f"points: {k} handle/target pairs; use at most {limits.max_points} (Clear points)")
+    try:
+        out = [[[float(v) for v in p] for p in hs[:k]], [[float(v) for v in p] for p in ts[:k]]]
+        ok = all(len(p) == 2 and all(math.isfinite(v) for v in p) for side in out for p in side)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ProbeError("points: each handle and target must be two finite numbers (x, y); Clear points")
+    return out[0], out[1]
 
 
 def _source(ctx, src: dict) -> tuple[torch.Tensor, str, dict]:
@@ -85,8 +143,9 @@ def layout(ctx):
         html.Div([field("sample_id", dcc.Input(id="dg-sample", type="number", value=0, min=0, max=n - 1, step=1,
                                                debounce=True, style={"width": "80px"})),
                   dcc.Upload(id="dg-upload", children=html.Button("Upload an image to invert", id="dg-upload-btn"),
-                             multiple=False, max_size=MAX_UPLOAD),
-                  field("inversion steps", dcc.Input(id="dg-inv-steps", type="number", value=100, min=1, max=2000,
+                             multiple=False, max_size=ctx.limits.max_upload_bytes),
+                  field("inversion steps", dcc.Input(id="dg-inv-steps", type="number", value=100, min=1,
+                                                     max=ctx.limits.max_steps,
                                                      step=1, style={"width": "80px"})),
                   field("detail offset", dcc.Dropdown(
                       id="dg-offset-site", clearable=False, style={"width": "110px"},
@@ -101,7 +160,8 @@ def layout(ctx):
             html.Div([
                 html.Div([field("method", dcc.RadioItems(id="dg-method", inline=True, value="draggan", options=[
                               {"label": "DragGAN", "value": "draggan"}, {"label": "FreeDrag", "value": "freedrag"}])),
-                          field("max steps", dcc.Input(id="dg-steps", type="number", value=50, min=1, max=2000,
+                          field("max steps", dcc.Input(id="dg-steps", type="number", value=50, min=1,
+                                                       max=ctx.limits.max_steps,
                                                        step=1, style={"width": "80px"}))], className="controls"),
                 html.Div([html.Button("Run", id="dg-run"), html.Button("Stop", id="dg-stop"),
                           html.Button("Clear points", id="dg-clear")], className="controls"),
@@ -163,14 +223,13 @@ def register(app, ctx):
     def source(sid, contents, filename, inv_steps, offset_site):
         from dash import ctx as cbctx
         if cbctx.triggered_id == "dg-upload":
-            photo = decode_upload(contents, filename)
-            if not inv_steps or int(inv_steps) < 1:
-                raise ProbeError("inversion steps must be an integer >= 1")
+            photo = decode_upload(contents, filename, ctx.limits)
+            inv_steps = bounded_steps(inv_steps, "inversion steps", ctx.limits)
             site = None if offset_site in (None, "none") else str(offset_site)
             if site is not None and site not in ctx.model().sites:
                 raise ProbeError(f"detail offset: site {site!r} does not exist; use none or one of "
                                  f"{list(ctx.model().sites)}")
-            total = int(inv_steps) + (OFFSET_STEPS if site else 0)
+            total = inv_steps + (OFFSET_STEPS if site else 0)
             jid = ctx.start_job(_invert_job(ctx, photo, inv_steps, site), kind="invert", total=total)
             return {"kind": "upload", "job": jid}, jid, html.Div(f"inverting {filename} ...",
                                                                  className="probe-note"), False
@@ -210,15 +269,10 @@ def register(app, ctx):
                   State("dg-method", "value"), State("dg-steps", "value"), prevent_initial_call=True)
     @ctx.guard(3, err_index=2)
     def run(_n, src, pts, method, steps):
-        pts = pts or {"handles": [], "targets": []}
-        k = min(len(pts["handles"]), len(pts["targets"]))
-        if k == 0:
-            raise ProbeError("points: click a handle and then its target on the image before Run")
-        if not steps or int(steps) < 1:
-            raise ProbeError("max steps must be an integer >= 1")
-        fn = _drag_job(ctx, src, pts["handles"][:k], pts["targets"][:k], method, steps)
-        jid = ctx.start_job(fn, kind="drag", total=int(steps), method=method, handles=pts["handles"][:k],
-                            targets=pts["targets"][:k])
+        handles, targets = bounded_points(pts, ctx.limits)
+        steps = bounded_steps(steps, "max steps", ctx.limits)
+        fn = _drag_job(ctx, src, handles, targets, method, steps)
+        jid = ctx.start_job(fn, kind="drag", total=steps, method=method, handles=handles, targets=targets)
         return jid, False, None
 
     @app.callback(Output("dg-stop", "n_clicks"), Input("dg-stop", "n_clicks"), State("dg-job", "data"),

@@ -1,0 +1,98 @@
+"""HTTP-level guards of the dashboard's Flask server: access token on non-loopback binds, a per-browser session
+cookie (one job per session), request size cap, response headers, safe download names, HTML-escaped page title."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import ipaddress
+import re
+import secrets
+from urllib.parse import quote
+
+import dash
+import flask
+
+SESSION_COOKIE = "probe_session"
+_SESSION_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+           "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"}
+
+
+class EscapedDash(dash.Dash):
+    """dash.Dash whose index page HTML-escapes the title (Dash interpolates `{%title%}` raw)."""
+
+    def interpolate_index(self, **kw):
+        kw["title"] = html.escape(str(kw.get("title", "")), quote=True)
+        return super().interpolate_index(**kw)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` serves this machine only: 127.0.0.0/8, ::1, localhost."""
+    h = host.strip().strip("[]")
+    if h.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def token_cookie(token: str) -> str:
+    """Cookie name for one token (several dashboards on one host do not overwrite each other's cookie)."""
+    return "probe_token_" + hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+def session_id() -> str | None:
+    """The browser session of the current request (None outside a request)."""
+    return flask.g.get("probe_session") if flask.has_request_context() else None
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition value: an ASCII-only fallback name and the exact name as RFC 5987 filename*."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", filename).strip(".") or "download"
+    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def plain(msg: str, status: int) -> flask.Response:
+    return flask.Response(msg + "\n", status=status, mimetype="text/plain")
+
+
+def install(server: flask.Flask, token: str | None, max_request_bytes: int) -> None:
+    """Guard every request of `server`: body cap (413 before reading), token check when `token` is set (query
+    `?token=` or cookie; 403 otherwise), session cookie, security headers."""
+    server.config["MAX_CONTENT_LENGTH"] = int(max_request_bytes)
+    cookie = token_cookie(token) if token else None
+
+    @server.errorhandler(413)
+    def too_large(_e):
+        return plain(f"request body too large (limit {int(max_request_bytes)} bytes)", 413)
+
+    @server.before_request
+    def guard():
+        if token is not None:
+            q = flask.request.args.get("token")
+            c = flask.request.cookies.get(cookie)
+            if q is not None and hmac.compare_digest(q.encode(), token.encode()):
+                flask.g.probe_set_token = True
+            elif c is None or not hmac.compare_digest(c.encode(), token.encode()):
+                return plain("access token missing or wrong: open the address with ?token= that probe dash "
+                              "printed", 403)
+        sid = flask.request.cookies.get(SESSION_COOKIE, "")
+        flask.g.probe_new_session = not _SESSION_RE.fullmatch(sid)
+        flask.g.probe_session = secrets.token_urlsafe(16) if flask.g.probe_new_session else sid
+        return None
+
+    @server.after_request
+    def headers(resp):
+        for k, v in HEADERS.items():
+            resp.headers.setdefault(k, v)
+        if flask.g.get("probe_new_session"):
+            resp.set_cookie(SESSION_COOKIE, flask.g.probe_session, httponly=True, samesite="Strict")
+        if flask.g.get("probe_set_token"):
+            resp.set_cookie(cookie, token, httponly=True, samesite="Strict")
+        return resp
