@@ -168,3 +168,22 @@ def test_adapter_wraps_it(g_t, ref):
     with torch.no_grad():
         img = g.synthesize(ref["ws_psi1"], "ws")
     assert (img - ref["img_psi1"]).abs().max().item() <= 1e-4
+
+
+def test_nvlabs_loader_dispatches_here(info, state, ref):
+    from probe.models import stylegan3
+    from probe.models.nvlabs import architecture, build_network
+    from probe.models.nvlabs_pkl import NetworkData
+    net = NetworkData(class_name="Generator", module_name="training.networks_stylegan3", version=None,
+                      module_src_sha256="", init_args=[], init_kwargs=info["init_kwargs"], state_dict=state)
+    assert architecture(net) == "stylegan3"
+    g = build_network(net, "sg3_t_32")
+    assert type(g) is stylegan3.Generator
+    with torch.no_grad():
+        img = g.synthesis(g.mapping(ref["z"], ref["c"], truncation_psi=0.7))
+    assert (img - ref["img_psi07"]).abs().max().item() <= 1e-4
+    net.init_kwargs = {**info["init_kwargs"], "conv_kernel": 1}
+    with pytest.raises(ModelError) as e:
+        build_network(net, "sg3_t_32")
+    assert str(e.value) == ("sg3_t_32: parameter synthesis.L0_36_64.weight has shape [64, 64, 3, 3], the init_kwargs "
+                            "give [64, 64, 1, 1]")
