@@ -95,12 +95,17 @@ def channel(site: str, channels, mode: str = "scale", scale: float = 1.0) -> Tar
 
 
 def direction(ds, i: int, walk: str = "linear", source: str | None = None) -> Target:
-    """Target for direction i of a DirectionSet (`method/name`), its layer range and unit step."""
+    """Target for direction i of a DirectionSet, its layer range and unit step.
+
+    The table name is `<source>/<name>`, source being the set's file stem (default its method), so two sets of one
+    method (`sefa.npz`, `sefa_late.npz`) walk side by side; the `method` column keeps the method.
+    """
     layers = ds.layers[i]
     if walk == "linear" and layers is not None and ds.space == "ws":
         walk = "layers"
-    return Target("direction", ds.target(i), walk, vector=ds.vectors[i], layers=layers,
-                  scale=float(ds.scales[i]), method=ds.method, source=source or ds.method)
+    source = source or ds.method
+    return Target("direction", f"{source}/{ds.names[i]}", walk, vector=ds.vectors[i], layers=layers,
+                  scale=float(ds.scales[i]), method=ds.method, source=source)
 
 
 _CHANNEL = re.compile(r"^(?P<site>[^:\s]+):(?P<chs>c\d+(\+c\d+)*)$")
@@ -108,7 +113,9 @@ _VARIABLE = re.compile(r"^(?P<space>z|w|ws)\[(?P<i>\d+)\]$")
 
 
 def parse_name(name: str) -> dict:
-    """Split a table target string into its parts: kind plus index / site + channels / method + name."""
+    """Split a table target string into its parts: kind plus index / site + channels / set (file stem) + name.
+
+    `method` holds the set's stem, which is its method unless the set file was named otherwise."""
     if m := _VARIABLE.match(name):
         return {"kind": "variable", "space": m["space"], "index": int(m["i"])}
     if m := _CHANNEL.match(name):

@@ -31,33 +31,39 @@ def first_layer_weight(model) -> np.ndarray:
         w.permute(1, 0, 2, 3).reshape(w.shape[1], -1).numpy()
 
 
-def _ws_affines(synthesis: nn.Module, num_ws: int) -> dict[int, list[nn.Linear]]:
-    """ws index -> style affines consuming it (StyleGAN-lite order, or NVlabs blocks with num_conv/num_torgb)."""
-    out: dict[int, list[nn.Linear]] = {}
-    blocks = [b for _, b in synthesis.named_children() if hasattr(b, "num_conv")]
-    if blocks:  # NVlabs StyleGAN2: conv0/conv1 use consecutive ws, torgb the next one (shared with next conv0)
-        idx = 0
-        for b in blocks:
-            convs = [getattr(b, n) for n in ("conv0", "conv1") if hasattr(b, n)]
-            for j, c in enumerate(convs):
-                out.setdefault(idx + j, []).append(c.affine)
-            if getattr(b, "torgb", None) is not None:
-                out.setdefault(idx + len(convs), []).append(b.torgb.affine)
-            idx += b.num_conv
-        return out
-    aff = [m for n, m in synthesis.named_modules() if n.endswith("affine") and isinstance(m, nn.Linear)]
-    if len(aff) != num_ws:
-        raise DirectionError(f"SeFa: found {len(aff)} style affines for num_ws={num_ws}; cannot tell which "
-                             f"ws layer each one reads")
-    return {i: [a] for i, a in enumerate(aff)}
+AFFINE_MODES = ("official", "all-affines")
 
 
-def style_weight(model, layers: Sequence[int]) -> np.ndarray:
-    """Concatenated style-affine weights of the chosen ws layers as [w_dim, sum C]."""
-    aff = _ws_affines(model.module.synthesis, model.num_ws)
-    cols = [a.weight.detach().cpu().double().T.numpy() for l in layers for a in aff.get(l, [])]
+def style_affines(model, mode: str = "official") -> list[dict]:
+    """The style affines SeFa factorises, each {name, module, ws, ...} (see StyleGANGenerator.style_affines).
+
+    official: the affines of the modulated convolutions plus the last ToRGB only (official SeFa's "all" layers);
+    all-affines: every style affine (every ToRGB, and a StyleGAN3 input transform).
+    """
+    if mode not in AFFINE_MODES:
+        raise DirectionError(f"SeFa: affines {mode!r} unknown; use one of {list(AFFINE_MODES)}")
+    if not hasattr(model, "style_affines"):
+        raise DirectionError(f"SeFa: model {model.name!r} exposes no style affines; load it through the StyleGAN "
+                             f"adapter (mapping/synthesis interface)")
+    aff = model.style_affines()
+    if not aff:
+        raise DirectionError(f"SeFa: model {model.name!r} has no style affines (`*.affine` layers with weight "
+                             f"[C, w_dim={model.w_dim}]) in its synthesis network")
+    if mode == "all-affines":
+        return list(aff)
+    rgb = [a for a in aff if a["torgb"]]
+    last = max(rgb, key=lambda a: a["ws"]) if rgb else None
+    return [a for a in aff if (a["conv"] and not a["torgb"]) or a is last]
+
+
+def style_weight(model, layers: Sequence[int], mode: str = "official") -> np.ndarray:
+    """Concatenated style-affine weights of the chosen ws layers as [w_dim, sum C].  (mode: see style_affines)"""
+    keep = set(int(x) for x in layers)
+    cols = [a["module"].weight.detach().cpu().double().T.numpy() for a in style_affines(model, mode)
+            if a["ws"] in keep]
     if not cols:
-        raise DirectionError(f"SeFa: no style affines read ws layers {list(layers)}")
+        raise DirectionError(f"SeFa: no style affines read ws layers {list(layers)} (affines {mode!r}); widen "
+                             f"--layers")
     return np.concatenate(cols, 1)
 
 
@@ -73,13 +79,17 @@ def factorize(weight: np.ndarray, normalize: bool = True) -> tuple[np.ndarray, n
 
 class SeFa:
     """Closed-form factorisation. n_components: K directions kept; layers: (start, end) ws range for style
-    models (None = all layers, directions then live in w); normalize: unit columns before factorising.
+    models (None = all layers, directions then live in w); normalize: unit columns before factorising;
+    affines: "official" (conv affines + the last ToRGB, as official SeFa) or "all-affines" (every ToRGB too).
     Attributes: directions_ (DirectionSet, scales 1), eigenvalues_ [K]."""
 
     method = "sefa"
 
-    def __init__(self, n_components: int = 20, layers: tuple[int, int] | None = None, normalize: bool = True):
-        self.n_components, self.layers, self.normalize = n_components, layers, normalize
+    def __init__(self, n_components: int = 20, layers: tuple[int, int] | None = None, normalize: bool = True,
+                 affines: str = "official"):
+        if affines not in AFFINE_MODES:
+            raise DirectionError(f"SeFa: affines {affines!r} unknown; use one of {list(AFFINE_MODES)}")
+        self.n_components, self.layers, self.normalize, self.affines = n_components, layers, normalize, affines
 
     def fit(self, model) -> "SeFa":
         if "w" in model.spaces and hasattr(model.module, "synthesis"):
@@ -87,7 +97,7 @@ class SeFa:
             if not 0 <= s < e <= model.num_ws:
                 raise DirectionError(f"SeFa: layers ({s}, {e}) out of range for num_ws={model.num_ws}; "
                                      f"use 0 <= start < end <= {model.num_ws}")
-            weight = style_weight(model, range(s, e))
+            weight = style_weight(model, range(s, e), self.affines)
             space, lay = ("w", None) if self.layers is None else ("ws", (s, e))
         else:
             if self.layers is not None:
@@ -97,9 +107,12 @@ class SeFa:
         k = min(int(self.n_components), len(vecs))
         self.eigenvalues_ = vals[:k]
         self.weight_ = weight
-        info = [{"eigenvalue": float(v), "rank": i} for i, v in enumerate(vals[:k])]
+        style = space != "z"
+        info = [{"eigenvalue": float(v), "rank": i, **({"affines": self.affines} if style else {})}
+                for i, v in enumerate(vals[:k])]
         self.directions_ = DirectionSet([f"sefa{i}" for i in range(k)], vecs[:k], space, self.method, model.name,
                                         model.weights_hash, [lay] * k, info=info,
                                         provenance={"n_components": k, "layers": list(lay) if lay else None,
-                                                    "normalize": self.normalize})
+                                                    "normalize": self.normalize,
+                                                    "affines": self.affines if style else None})
         return self

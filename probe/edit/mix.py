@@ -128,12 +128,23 @@ def default_ranges(num_ws: int, size: int = 3) -> list[tuple[int, int]]:
     return [(s, min(s + size, num_ws)) for s in range(0, num_ws, size)]
 
 
+def block_ranges(model) -> list[tuple[int, int]]:
+    """ws row ranges of the model's synthesis blocks (from the affines each block reads: 3 rows per StyleGAN-lite
+    block, 2 per NVlabs StyleGAN2 block, 1 per StyleGAN3 layer); one range per ws row for other models."""
+    check_style_model(model)
+    if hasattr(model, "ws_blocks"):
+        return [(s, e) for _, s, e in model.ws_blocks()]
+    return default_ranges(model.num_ws, 1)
+
+
 @torch.no_grad()
-def mix_transfer(model, measures=("sprites",), ranges=None, n: int = 64, seed: int = 0,
+def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
                  categorical=("sprite_shape",), circular=None, batch_size: int = 64):
     """Which measured factors each ws layer range carries from B into A.  -> DataFrame, one row per (layers, measure)
 
-    n pairs (A = model.sample(n, seed), B = model.sample(n, seed + 1)); for each range, A takes those rows from B.
+    n pairs (A = model.sample(n, seed), B = model.sample(n, seed + 1)); for each range (default: the model's
+    synthesis blocks, `block_ranges`), A takes those rows from B. measures: names or a MeasureSet (default the
+    model's `default_measures`).
     transfer: continuous measure: median over pairs of (m(mix) - m(A)) / (m(B) - m(A)), over pairs whose A and B
     differ by more than half the measure's std (0 = stays A, 1 = becomes B); categorical: share of pairs with
     different classes whose mix has B's class. circular: {measure: period} (default sprite_rotation: 90) wraps
@@ -142,8 +153,10 @@ def mix_transfer(model, measures=("sprites",), ranges=None, n: int = 64, seed: i
     import pandas as pd
     from ..measures import MeasureSet
     check_style_model(model)
+    if measures is None:
+        measures = getattr(model, "default_measures", ("image",))
     ms = measures if hasattr(measures, "names") else MeasureSet(list(measures))
-    ranges = [check_layers(r, model.num_ws) for r in (ranges or default_ranges(model.num_ws))]
+    ranges = [check_layers(r, model.num_ws) for r in (ranges or block_ranges(model))]
     circular = {"sprite_rotation": 90.0} if circular is None else dict(circular)
     if n < 2:
         raise MixError(f"n: need at least 2 pairs, got {n}")
@@ -190,4 +203,4 @@ def transfer_markdown(df) -> str:
 
 
 __all__ = ["MixError", "style_mix", "mixing_grid", "grid_png", "seeds_to_ws", "parse_layers", "check_layers",
-           "mix_transfer", "transfer_markdown", "default_ranges"]
+           "mix_transfer", "transfer_markdown", "default_ranges", "block_ranges"]

@@ -32,6 +32,28 @@ def weights_hash(module: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def check_image_shape(img: torch.Tensor, name: str) -> int:
+    """The resolution of a square img [N, 3, R, R]; ModelError naming H x W otherwise."""
+    if img.dim() != 4 or img.shape[1] != 3:
+        raise ModelError(f"model {name!r} must return img [N, 3, H, W]; it returned {list(img.shape)}")
+    if img.shape[-2] != img.shape[-1]:
+        raise ModelError(f"model {name!r} renders {img.shape[-2]} x {img.shape[-1]} (H x W) images; probe needs "
+                         f"square images: crop or pad them to square in your factory")
+    return int(img.shape[-1])
+
+
+def check_output_range(img: torch.Tensor, name: str) -> None:
+    """ModelError when raw img [N, 3, H, W] looks like [0, 1] (no value below -0.01, none above 1.01, mean > 0.2)."""
+    check_image_shape(img, name)
+    x = img.detach().float()
+    if not torch.isfinite(x).all():
+        raise ModelError(f"model {name!r} renders NaN or inf values for seeded samples; check its weights")
+    lo, hi, mean = float(x.min()), float(x.max()), float(x.mean())
+    if lo >= -0.01 and hi <= 1.01 and mean > 0.2:
+        raise ModelError(f"model {name!r} outputs images in [0, 1]; probe expects [-1, 1]: return img * 2 - 1 "
+                         f"from your factory")
+
+
 def _first(o):
     return o[0] if isinstance(o, tuple) else o
 
@@ -47,6 +69,10 @@ class Generator:
     spaces: tuple[str, ...] = ("z",)
     module: nn.Module
     site_modules: Mapping[str, nn.Module]
+    default_measures: tuple[str, ...] = ("image",)   # measures a command uses when none are named
+    info: dict = {}                                  # provenance recorded in describe() (e.g. pickle sha256)
+    _range_checked: bool = False
+    _hooks_off: bool = False                         # site hooks pass through (the range check's own render)
 
     # ---- identity -------------------------------------------------------------------------
     @property
@@ -74,10 +100,24 @@ class Generator:
         self.check_space(space)
         return {"z": (self.z_dim,), "w": (self.w_dim,), "ws": (self.num_ws, self.w_dim)}[space]
 
+    def options(self) -> dict:
+        """Rendering settings chosen at load (truncation_psi, noise_mode, class); {} for plain z -> img models."""
+        return {}
+
+    def with_options(self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
+                     c=None) -> "Generator":
+        """This model with rendering options; a plain z -> img model takes only the defaults."""
+        for field, v, default in (("truncation_psi", truncation_psi, 1.0), ("noise_mode", noise_mode, "const"),
+                                  ("class_idx", class_idx, None), ("c", c, None)):
+            if v != default:
+                raise ModelError(f"{field}: model {self.name!r} is a plain z -> img network without a mapping "
+                                 f"network, noise inputs or classes; remove {field}")
+        return self
+
     def describe(self) -> dict:
         return {"name": self.name, "z_dim": self.z_dim, "w_dim": self.w_dim, "num_ws": self.num_ws,
                 "resolution": self.resolution, "spaces": list(self.spaces), "sites": list(self.sites),
-                "weights_hash": self.weights_hash}
+                "weights_hash": self.weights_hash, **self.options(), **dict(self.info)}
 
     # ---- checks ---------------------------------------------------------------------------
     def check_space(self, space: str) -> None:
@@ -135,8 +175,24 @@ class Generator:
 
     # ---- rendering ------------------------------------------------------------------------
     def synthesize(self, latent: torch.Tensor, space: str = "z") -> torch.Tensor:
-        """Render images.  # latent [N, *shape(space)] -> img [N, 3, H, W] in [-1, 1]"""
-        return self._render(self.check_latent(latent, space), space).clamp(-1, 1)
+        """Render images.  # latent [N, *shape(space)] -> img [N, 3, H, W] in [-1, 1]
+
+        The first call also checks the output range on 8 seeded samples (ModelError for [0, 1] outputs).
+        """
+        latent = self.check_latent(latent, space)
+        if not self._range_checked:
+            self.check_range()
+        return self._render(latent, space).clamp(-1, 1)
+
+    def check_range(self, n: int = 8, seed: int = 0) -> None:
+        """Refuse a model whose raw output looks like [0, 1] images (probe measures expect [-1, 1])."""
+        self._range_checked, self._hooks_off = True, True
+        try:
+            with torch.no_grad():
+                img = self._render(self.sample(n, seed), "z")
+        finally:
+            self._hooks_off = False
+        check_output_range(img, self.name)
 
     def forward(self, latent: torch.Tensor, space: str = "z", sites: Sequence[str] = ()):
         """Render and capture site features in one pass (gradients flow).  # -> img, {site: [N, C, h, w]}"""
@@ -157,7 +213,8 @@ class Generator:
         with ExitStack() as stack:
             for s in sites:
                 mod = self.check_site(s)
-                h = mod.register_forward_hook(lambda _m, _i, o, s=s: out.__setitem__(s, _first(o)))
+                h = mod.register_forward_hook(
+                    lambda _m, _i, o, s=s: None if self._hooks_off else out.__setitem__(s, _first(o)))
                 stack.callback(h.remove)
             yield out
 
@@ -165,6 +222,8 @@ class Generator:
     def edit(self, site: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
         """Replace a site's output by fn(output) during the block; hook removed on exit."""
         def hook(_m, _i, o):  # NVlabs-style blocks return (x, img): edit the features x
+            if self._hooks_off:
+                return None
             return (fn(o[0]), *o[1:]) if isinstance(o, tuple) else fn(o)
         h = self.check_site(site).register_forward_hook(hook)
         try:
