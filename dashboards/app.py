@@ -282,8 +282,8 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
         if not ok:
             return security.plain("no such file in this study (served: .json .parquet .npz .npy .html)", 404)
         if p.suffix == ".json":
-            return send_file(p, mimetype="application/json")
-        resp = send_file(p, mimetype="application/octet-stream")
+            return send_file(p, mimetype="application/json", download_name=security.ascii_name(p.name))
+        resp = send_file(p, mimetype="application/octet-stream", download_name=security.ascii_name(p.name))
         resp.headers["Content-Disposition"] = security.attachment(p.name)
         return resp
 

@@ -52,10 +52,14 @@ def session_id() -> str | None:
     return flask.g.get("probe_session") if flask.has_request_context() else None
 
 
+def ascii_name(filename: str) -> str:
+    """`filename` with every character outside A-Z a-z 0-9 . _ - replaced by _ (safe in any header)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", filename).strip(".") or "download"
+
+
 def attachment(filename: str) -> str:
     """Content-Disposition value: an ASCII-only fallback name and the exact name as RFC 5987 filename*."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", filename).strip(".") or "download"
-    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"attachment; filename=\"{ascii_name(filename)}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def plain(msg: str, status: int) -> flask.Response:

@@ -32,7 +32,7 @@ def dash_cmd(study_dir: Path = typer.Argument(..., help="study directory (made b
     if not 1 <= port <= 65535:
         raise ProbeError(f"--port must be in 1..65535; got {port}")
     if not _HOST.fullmatch(host):
-        raise ProbeError(f"--host must be an IP address or a host name (e.g. 127.0.0.1); got {printable(host)!r}")
+        raise ProbeError(f"--host must be an IP address or a host name (e.g. 127.0.0.1); got '{printable(host)}'")
     loopback = is_loopback(host)
     if debug and not loopback:
         raise ProbeError(f"--debug serves the Werkzeug debugger, which runs code; use it on 127.0.0.1 only, not "

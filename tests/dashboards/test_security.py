@@ -152,3 +152,166 @@ def test_hostile_names_render_as_text(dash_duo, hostile_study):
         assert dash_duo.driver.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
     assert HOSTILE_DIRECTION in dash_duo.find_element("#page").text      # the edits gallery row label, as text
     assert dash_duo.driver.execute_script("return window.__xss === undefined")
+
+
+# ---- stored XSS through the page title ---------------------------------------------------------------------------
+XSS_NAME = "x</title><script>window.pwned=1;fetch('/?pwned')</script>"
+
+
+@pytest.fixture(scope="module")
+def xss_study(tiny_study, tmp_path_factory):
+    """tiny_study whose manifest name closes <title> and opens a script."""
+    path = tmp_path_factory.mktemp("xss") / "study"
+    shutil.copytree(tiny_study.path, path)
+    m = json.loads((path / "manifest.json").read_text())
+    m["name"] = XSS_NAME
+    (path / "manifest.json").write_text(json.dumps(m))
+    return path
+
+
+def test_index_title_is_escaped(xss_study):
+    body = create_app(xss_study).server.test_client().get("/").get_data(as_text=True)
+    assert ("<title>latent-probe: x&lt;/title&gt;&lt;script&gt;window.pwned=1;fetch(&#x27;/?pwned&#x27;)"
+            "&lt;/script&gt;</title>") in body
+    assert "<script>window.pwned" not in body and body.count("</title>") == 1
+
+
+@pytest.mark.browser
+def test_title_payload_runs_no_script(dash_duo, xss_study):
+    """Every page in Chromium: the payload sets no global, makes no request, and is the title text."""
+    import flask
+    from dashboards.pages import PAGES
+    app = create_app(xss_study)
+    seen = []
+    app.server.before_request(lambda: seen.append(flask.request.full_path))
+    dash_duo.start_server(app)
+    for p in PAGES:
+        dash_duo.driver.get(dash_duo.server_url + p.PATH)
+        dash_duo.wait_for_text_to_equal("#page h2", p.NAME, timeout=60)
+        assert dash_duo.driver.execute_script("return document.title") == f"latent-probe: {XSS_NAME}"
+        assert dash_duo.driver.execute_script("return typeof window.pwned") == "undefined"
+        assert dash_duo.find_element("#title").text == f"latent-probe: {XSS_NAME}"
+    assert [u for u in seen if "pwned" in u] == []
+    assert sum(u.startswith("/_dash-layout") for u in seen) == 1 + len(PAGES)  # start_server's load + each page
+
+
+# ---- /study-file/ with odd paths and names -----------------------------------------------------------------------
+def test_study_file_nul_and_long_paths_are_one_line(served, caplog):
+    app, port, root = served
+    c = app.server.test_client()
+    with caplog.at_level("DEBUG"):
+        r = c.get("/study-file/a%00b.json")
+        assert (r.status_code, r.get_data(as_text=True)) == (400, "bad study-file path: it contains a NUL byte\n")
+        r = c.get("/study-file/" + "a" * 5000 + ".json")
+        assert (r.status_code, r.get_data(as_text=True)) == (
+            404, "no such file in this study (served: .json .parquet .npz .npy .html)\n")
+        assert _get(port, "/study-file/" + "b/" * 2500 + "x.json") == (
+            404, "no such file in this study (served: .json .parquet .npz .npy .html)\n")
+        assert _get(port, "/study-file/a%00b.json") == (400, "bad study-file path: it contains a NUL byte\n")
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info] == []
+
+
+def test_download_name_is_safe_ascii_with_rfc5987(tiny_study, tmp_path):
+    st = tmp_path / "study"
+    shutil.copytree(tiny_study.path, st)
+    name = 't"; x=1\u202e\r\u00e9.parquet'
+    (st / name).write_bytes(b"PAR1")
+    r = create_app(st).server.test_client().get("/study-file/" + __import__("urllib.parse").parse.quote(name))
+    assert r.status_code == 200 and r.data == b"PAR1"
+    assert r.headers["Content-Disposition"] == ("attachment; filename=\"t___x_1___.parquet\"; "
+                                                "filename*=UTF-8''t%22%3B%20x%3D1%E2%80%AE%0D%C3%A9.parquet")
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"] == "no-referrer"
+
+
+# ---- access token on non-loopback binds --------------------------------------------------------------------------
+TOKEN = "tok-0123456789abcdef"
+DENIED = (403, "access token missing or wrong: open the address with ?token= that probe dash printed\n")
+
+
+def _status(r):
+    return r.status_code, r.get_data(as_text=True)
+
+
+def test_token_checked_on_every_request(tiny_study):
+    from dashboards.security import token_cookie
+    app = create_app(tiny_study.path, token=TOKEN)
+    c = app.server.test_client()
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/study-file/manifest.json", "/drag",
+                 "/assets/style.css", "/?token=" + TOKEN[:-1], "/?token="):
+        assert _status(c.get(path)) == DENIED, path
+    assert _status(c.post("/_dash-update-component", json={})) == DENIED
+    r = c.get("/?token=" + TOKEN)
+    assert r.status_code == 200 and 'id="react-entry-point"' in r.get_data(as_text=True)
+    cookie = [h for h in r.headers.getlist("Set-Cookie") if h.startswith(token_cookie(TOKEN))]
+    assert cookie == [f"{token_cookie(TOKEN)}={TOKEN}; HttpOnly; Path=/; SameSite=Strict"]
+    assert c.get("/_dash-layout").status_code == 200                         # the cookie from now on
+    assert c.get("/study-file/manifest.json").get_json()["name"] == "tiny"
+    other = app.server.test_client()
+    other.set_cookie(token_cookie(TOKEN), "tok-wrong-wrong-wrong")
+    assert _status(other.get("/_dash-layout")) == DENIED
+
+
+def test_loopback_app_needs_no_token(tiny_study):
+    c = create_app(tiny_study.path).server.test_client()
+    assert c.get("/").status_code == 200 and c.get("/_dash-layout").status_code == 200
+
+
+def _cli(monkeypatch, capsys, *args):
+    """Run `probe dash ARGS` with Dash.run replaced -> (exit code, stdout lines, the app, run kwargs)."""
+    import dash
+    from probe.cli import main
+    seen = {}
+    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: seen.update(app=self, **kw))
+    monkeypatch.setattr(sys, "argv", ["probe", "dash", *map(str, args)])
+    with pytest.raises(SystemExit) as e:
+        main()
+    out = capsys.readouterr()
+    return e.value.code, out.out.splitlines(), out.err, seen
+
+
+def test_cli_non_loopback_bind_generates_and_prints_a_token(tiny_study, monkeypatch, capsys):
+    code, lines, _, seen = _cli(monkeypatch, capsys, tiny_study.path, "--host", "0.0.0.0", "--port", "8124")
+    assert code == 0 and seen["host"] == "0.0.0.0" and seen["debug"] is False
+    assert lines[0] == "latent-probe dashboard for 'tiny': http://0.0.0.0:8124/"
+    pre = ("access token required on 0.0.0.0 (the dashboard serves a model, uploads and compute without other "
+           "authentication): open http://0.0.0.0:8124/?token=")
+    assert len(lines) == 2 and lines[1].startswith(pre)
+    token = lines[1][len(pre):]
+    assert len(token) == 32
+    c = seen["app"].server.test_client()
+    assert _status(c.get("/")) == DENIED and c.get("/?token=" + token).status_code == 200
+
+
+def test_cli_chosen_token_and_loopback_forms(tiny_study, monkeypatch, capsys):
+    code, lines, _, seen = _cli(monkeypatch, capsys, tiny_study.path, "--host", "10.1.2.3", "--token", TOKEN)
+    assert code == 0 and lines[1].endswith(f"open http://10.1.2.3:8050/?token={TOKEN}")
+    assert _status(seen["app"].server.test_client().get("/")) == DENIED
+    for host in ("127.0.0.5", "localhost", "::1"):
+        code, lines, _, seen = _cli(monkeypatch, capsys, tiny_study.path, "--host", host)
+        assert code == 0 and len(lines) == 1, host
+        assert seen["app"].server.test_client().get("/").status_code == 200
+
+
+@pytest.mark.parametrize("args, err", [
+    (["--host", "0.0.0.0", "--debug"], "error: --debug serves the Werkzeug debugger, which runs code; use it on "
+                                       "127.0.0.1 only, not --host 0.0.0.0"),
+    (["--token", "short"], "error: --token must be 16..256 URL-safe characters (letters, digits, - _ . ~); or leave "
+                           "it out to get a generated one"),
+    (["--host", "a b\n"], "error: --host must be an IP address or a host name (e.g. 127.0.0.1); got 'a b\\n'"),
+])
+def test_cli_refuses_unsafe_options(tiny_study, monkeypatch, capsys, args, err):
+    code, lines, errtext, seen = _cli(monkeypatch, capsys, tiny_study.path, *args)
+    assert code == 2 and lines == [] and seen == {}
+    assert errtext.strip() == err
+
+
+def test_cli_echoes_names_with_control_characters_escaped(tiny_study, tmp_path, monkeypatch, capsys):
+    st = tmp_path / "study"
+    shutil.copytree(tiny_study.path, st)
+    m = json.loads((st / "manifest.json").read_text())
+    m["name"] = "ok\n\rfake: \x1b[2J\u202eevil\u2066x\u2069"
+    (st / "manifest.json").write_text(json.dumps(m))
+    code, lines, _, _ = _cli(monkeypatch, capsys, st, "--port", "8125")
+    assert code == 0
+    assert lines == ["latent-probe dashboard for 'ok\\n\\rfake: \\x1b[2J\\u202eevil\\u2066x\\u2069': "
+                     "http://127.0.0.1:8125/"]
