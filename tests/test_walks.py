@@ -129,3 +129,33 @@ def test_parse_name_and_bad_targets():
         apply(torch.zeros(1, 3), "z", Target("direction", "a/b", "linear"), [1.0])
     with pytest.raises(WalkError, match="2 latent rows but 3 alphas"):
         apply_rows(torch.zeros(2, 3), "z", variable(0), torch.zeros(3))
+
+
+def test_direction_names_come_from_the_set_file_stem():
+    ds = DirectionSet(["sefa0", "sefa1"], np.eye(2, 8, dtype=np.float32), "z", "sefa")
+    assert direction(ds, 1).name == "sefa/sefa1" and direction(ds, 1).source == "sefa"
+    t = direction(ds, 0, source="sefa_late")
+    assert (t.name, t.method, t.source) == ("sefa_late/sefa0", "sefa", "sefa_late")
+    assert parse_name(t.name) == {"kind": "direction", "method": "sefa_late", "name": "sefa0"}
+
+
+def test_two_sets_of_one_method_walk_in_one_study(tmp_path):
+    from probe.directions.sefa import SeFa
+    from probe.models import load_model
+    from probe.study import parse_spec, run_study
+    g = load_model("tiny-stylegan")
+    official = SeFa(2).fit(g).directions_
+    every = SeFa(2, affines="all-affines").fit(g).directions_
+    official.save(tmp_path / "sefa.npz")
+    every.save(tmp_path / "sefa_all.npz")
+    spec = parse_spec({"name": "two", "model": "tiny-stylegan", "measures": ["image"], "n_samples": 3, "seed": 0,
+                       "space": "w", "alphas": [-1.0, 1.0],
+                       "targets": [{"kind": "directions", "file": "sefa.npz"},
+                                   {"kind": "directions", "file": "sefa_all.npz"}]}, base=tmp_path)
+    st = run_study(spec, tmp_path / "study", progress=False)
+    assert st.target_names == ["sefa/sefa0", "sefa/sefa1", "sefa_all/sefa0", "sefa_all/sefa1"]
+    iv = st.table("interventions")
+    assert set(iv["method"]) == {"sefa"} and len(iv) == 3 * 4 * 2
+    assert np.array_equal(st.target("sefa_all/sefa1").vector, every.vectors[1])
+    assert np.array_equal(st.target("sefa/sefa1").vector, official.vectors[1])
+    assert sorted(st.directions()) == ["sefa", "sefa_all"]

@@ -22,11 +22,11 @@ def _declared_measures(study) -> dict[str, str]:
         sets = study.directions()
     except Exception:  # noqa: BLE001 - unreadable sets just leave targets undeclared
         sets = {}
-    for ds in sets.values():
+    for stem, ds in sets.items():
         for i in range(len(ds)):
             m = ds.info[i].get("measure") if i < len(ds.info) else None
             if m:
-                out[ds.target(i)] = m
+                out[f"{stem}/{ds.names[i]}"] = m
     return out
 
 

@@ -6,7 +6,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .base import Generator, ModelError
+from .base import Generator, ModelError, check_image_shape
 
 
 def _resolve(module: nn.Module, path: str) -> nn.Module:
@@ -43,9 +43,7 @@ class TorchGenerator(Generator):
         self.site_modules = {s: _resolve(module, p) for s, p in sites.items()}
         with torch.no_grad():
             img = self._render(torch.zeros(1, self.z_dim, device=self.device), "z")
-        if img.dim() != 4 or img.shape[1] != 3:
-            raise ModelError(f"model {name!r} must return img [N, 3, H, W]; it returned {list(img.shape)}")
-        self.resolution = int(img.shape[-1])
+        self.resolution = check_image_shape(img, name)
 
     def _probe_input(self) -> bool:
         z = torch.zeros(1, self.z_dim, device=self.device)

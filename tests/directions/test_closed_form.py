@@ -29,7 +29,7 @@ def test_sefa_dcgan_matches_direct_eigendecomposition(tiny_dcgan):
 
 
 def test_sefa_stylegan_layers_use_style_affines(tiny_stylegan):
-    est = SeFa(n_components=4, layers=(0, 3)).fit(tiny_stylegan)
+    est = SeFa(n_components=4, layers=(0, 3), affines="all-affines").fit(tiny_stylegan)  # b4's ToRGB too
     ds = est.directions_
     b4 = tiny_stylegan.module.synthesis.b4
     w = np.concatenate([m.affine.weight.detach().double().numpy().T for m in (b4.conv0, b4.conv1, b4.torgb)], 1)

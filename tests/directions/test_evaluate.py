@@ -22,10 +22,10 @@ def _spec(tmp_path, targets, name="t"):
 @pytest.fixture(scope="module")
 def study(tiny_dcgan, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evalstudy")
-    fit_from_model(tiny_dcgan, ["brightness"], n=200, seed=0, ratio=0.25).directions_.save(tmp / "ifg.npz")
-    RandomDirections(2, seed=0).fit(tiny_dcgan).directions_.save(tmp / "rnd.npz")
-    spec = _spec(tmp, [{"kind": "directions", "file": "ifg.npz", "walk": "linear"},
-                       {"kind": "directions", "file": "rnd.npz", "walk": "isodensity"},
+    fit_from_model(tiny_dcgan, ["brightness"], n=200, seed=0, ratio=0.25).directions_.save(tmp / "interfacegan.npz")
+    RandomDirections(2, seed=0).fit(tiny_dcgan).directions_.save(tmp / "random.npz")
+    spec = _spec(tmp, [{"kind": "directions", "file": "interfacegan.npz", "walk": "linear"},
+                       {"kind": "directions", "file": "random.npz", "walk": "isodensity"},
                        {"kind": "variables", "indices": [0]}])
     return run_study(spec, tmp / "study", progress=False)
 

@@ -121,3 +121,39 @@ def test_mix_on_sprites():
     grid = mixing_grid(g, [1], [2], (0, g.num_ws))
     assert grid.shape == (2, 2, 3, 64, 64)
     assert torch.allclose(grid[1, 1], grid[0, 1], atol=1e-5)
+
+
+def _sg2():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from test_adapter import sg2_net
+    from probe.models import StyleGANGenerator
+    return StyleGANGenerator(sg2_net(), name="sg2")
+
+
+def test_transfer_ranges_and_measures_come_from_the_model(tiny_stylegan):
+    from probe.edit.mix import block_ranges, mix_transfer
+    sg2 = _sg2()
+    assert block_ranges(tiny_stylegan) == [(0, 3), (3, 6), (6, 9), (9, 12)]
+    assert block_ranges(sg2) == [(0, 1), (1, 3), (3, 5), (5, 8)]  # 2 ws rows per NVlabs block, last block 3
+    image = ["brightness", "contrast", "saturation", "hue", "centroid_x", "centroid_y"]
+    for g, layers in ((tiny_stylegan, ["0-3", "3-6", "6-9", "9-12"]), (sg2, ["0-1", "1-3", "3-5", "5-8"])):
+        df = mix_transfer(g, n=8)
+        assert list(dict.fromkeys(df["layers"])) == layers and list(dict.fromkeys(df["measure"])) == image
+        assert len(df) == len(layers) * len(image)
+    df = mix_transfer(sg2, ["brightness"], ranges=[(0, 0), (0, sg2.num_ws)], n=8)
+    assert df["transfer"].tolist() == pytest.approx([0.0, 1.0])
+
+
+def test_mix_cli_transfer_defaults_to_the_model_measures(tmp_path):
+    out = tmp_path / "m.png"
+    r = runner.invoke(app, ["mix", "--model", "tiny-stylegan", "--transfer", "--n", "4", "--a", "1", "--b", "2",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "m_transfer.md").read_text().splitlines()
+    assert md[0] == "| ws layers from B | brightness | contrast | saturation | hue | centroid_x | centroid_y |"
+    assert [ln.split(" |")[0] for ln in md[2:]] == ["| 0-3", "| 3-6", "| 6-9", "| 9-12"]
+    r = runner.invoke(app, ["mix", "--model", "tiny-stylegan", "--class", "2", "--out", str(tmp_path / "x.png")])
+    assert isinstance(r.exception, ProbeError)
+    assert str(r.exception) == "model 'tiny-stylegan' is not conditional (c_dim=0); remove class_idx / --class"

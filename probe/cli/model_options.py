@@ -1,0 +1,26 @@
+"""The rendering options shared by commands that load a model by name: --truncation-psi, --noise-mode, --class."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def psi_option():
+    return typer.Option(None, "--truncation-psi", help="style models: truncation towards the mean w "
+                        "(1 = none, the default; 0.7 is common for FFHQ)")
+
+
+def noise_option():
+    return typer.Option(None, "--noise-mode", help="style models: const (default, deterministic), random "
+                        "(seeded by the latents) or none")
+
+
+def class_option():
+    return typer.Option(None, "--class", help="conditional models (c_dim > 0): the class index to render")
+
+
+def options(truncation_psi: Optional[float], noise_mode: Optional[str], class_idx: Optional[int]) -> dict:
+    """The given options as load_model keywords (unset ones keep load_model's defaults)."""
+    return {k: v for k, v in (("truncation_psi", truncation_psi), ("noise_mode", noise_mode),
+                              ("class_idx", class_idx)) if v is not None}
