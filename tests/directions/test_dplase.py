@@ -92,3 +92,222 @@ def test_isodensity_walks_keep_logp_linear_walks_drift(space, tiny_dcgan, tiny_s
         drift[walk] = (lp(out) - base).abs()
     assert drift["isodensity"].max() < 1e-3
     assert drift["linear"].mean() > 1.0
+
+
+# ---- options: defaults are today's fit; each option does what it says ---------------------------------------
+from probe.directions.dplase import (channel_group_table, channel_groups, cluster_channels, decorrelation_terms,
+                                     draw_steps, keep_mass, self_expression, site_features)
+
+DEFAULTS = dict(decorrelation="flat-cos2", step_distribution="signed-uniform", directions_per_latent="all",
+                final_qr=True, variation_weight=1.0, variation_scale="feature-energy", subspace="top-fraction",
+                mask_fraction=0.25, lambda_corr=1.0, zeta=100.0, density=True, batch_size=16)
+
+
+def _sg(model, **kw):
+    return DPLaSE(4, space="w", site="b8", steps=8, lr=0.02, seed=3, progress=False, **kw).fit(model)
+
+
+@pytest.fixture(scope="module")
+def sg_default(tiny_stylegan):
+    return _sg(tiny_stylegan)
+
+
+def test_defaults_reproduce_the_fit_before_the_options(sg_default, tiny_stylegan):
+    ds = sg_default.directions_
+    # values of this fit made by the DP-LaSE code before the options existed (same seed, same settings)
+    before = np.array([[0.4865186, 0.0144867, -0.3560105], [0.3129369, -0.1670559, 0.6216089],
+                       [0.3917958, -0.3114021, -0.0307162], [0.0869162, 0.2817056, 0.2844605]])
+    assert np.allclose(ds.vectors[:, :3], before, atol=2e-6, rtol=0)
+    assert np.flatnonzero(ds.channel_masks[0]).tolist() == [0, 1, 13, 14, 15, 20, 21, 24]
+    assert sg_default.history_[-1]["loss"] == pytest.approx(0.3540745973587036, rel=1e-5)
+    explicit = _sg(tiny_stylegan, **DEFAULTS)
+    assert np.array_equal(explicit.directions_.vectors, ds.vectors)
+    assert np.array_equal(explicit.directions_.channel_masks, ds.channel_masks)
+    assert explicit.history_ == sg_default.history_
+    assert sg_default.channel_groups_ is None and sg_default.direction_groups_ is None
+    assert all("channel_group" not in i for i in ds.info)
+    assert ds.provenance["subspace"] == "top-fraction" and ds.provenance["decorrelation"] == "flat-cos2"
+
+
+def test_step_distributions():
+    s = 10.0
+    su = draw_steps(20000, s, "signed-uniform", torch.Generator().manual_seed(0))
+    u = draw_steps(20000, s, "uniform", torch.Generator().manual_seed(0))
+    assert su.abs().min() >= 0.25 * s and su.abs().max() <= s and (su < 0).any() and (su > 0).any()
+    assert u.abs().max() <= s and u.min() < -0.99 * s and u.max() > 0.99 * s
+    assert (u.abs() < 0.25 * s).float().mean().item() == pytest.approx(0.25, abs=0.02)  # near 0, never in su
+
+
+def test_decorrelation_kinds_on_known_changes():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])   # two channels of 2 positions each
+    d1 = torch.cat([a, b])                                      # channel 0 moves a, channel 1 moves b
+    d2 = torch.cat([a, -b])                                     # same per channel up to sign: cos^2 = 1 each
+    delta = torch.stack([d1, d2])[None]                         # [1, 2, 4]
+    assert decorrelation_terms(delta, 2, "flat-cos2")[0, 0, 1].item() == pytest.approx(0.0, abs=1e-12)
+    assert decorrelation_terms(delta, 2, "channel-cos2")[0, 0, 1].item() == pytest.approx(1.0)
+    assert decorrelation_terms(delta, 2, "flat-dot2")[0, 0, 1].item() == pytest.approx(0.0, abs=1e-12)
+    scaled = torch.stack([d1, 3 * d1])[None]
+    assert decorrelation_terms(scaled, 2, "flat-cos2")[0, 0, 1].item() == pytest.approx(1.0)
+    assert decorrelation_terms(scaled, 2, "flat-dot2")[0, 0, 1].item() == pytest.approx(36.0)  # (3 * |d1|^2)^2
+
+
+def test_loss_options_change_the_fit_as_stated(sg_default, tiny_stylegan):
+    base = sg_default.directions_.vectors
+    fits = {k: _sg(tiny_stylegan, **{k: v}) for k, v in (("step_distribution", "uniform"),
+                                                       ("decorrelation", "channel-cos2"),
+                                                       ("directions_per_latent", "one"), ("variation_weight", 0.1))}
+    for k, est in fits.items():
+        assert not np.allclose(est.directions_.vectors, base, atol=1e-4), k
+    one = fits["directions_per_latent"]
+    assert {h["walks"] for h in one.history_} == {2 * 16} and {h["walks"] for h in sg_default.history_} == {4 * 16}
+    single = DPLaSE(1, space="w", site="b8", steps=3, seed=0, directions_per_latent="one", progress=False)
+    assert all(h["corr"] == 0.0 for h in single.fit(tiny_stylegan).history_)  # a pair of the same direction
+    nw = _sg(tiny_stylegan, variation_weight=0.0)
+    assert all(h["loss"] == pytest.approx(h["corr"] + 100.0 * h["reg"], rel=1e-5) for h in nw.history_)
+
+
+def test_no_final_qr_keeps_unit_rows_whose_qr_is_the_default(sg_default, tiny_stylegan):
+    raw = _sg(tiny_stylegan, final_qr=False).directions_.vectors.astype(np.float64)
+    assert np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-6)
+    assert np.abs(raw @ raw.T - np.eye(4)).max() > 1e-4            # not re-orthonormalised
+    q, r = np.linalg.qr(raw.T)
+    assert np.allclose((q * np.sign(np.diag(r))).T, sg_default.directions_.vectors, atol=1e-5)
+
+
+def test_variation_scale_none_is_the_raw_feature_change(tiny_dcgan):
+    kw = dict(site="b2", steps=1, seed=2, progress=False)
+    scaled = DPLaSE(3, **kw).fit(tiny_dcgan).history_[0]["var"]
+    raw = DPLaSE(3, variation_scale="none", **kw).fit(tiny_dcgan).history_[0]["var"]
+    g = torch.Generator().manual_seed(2)
+    torch.randn(16, 3, generator=g)                                  # the initial directions
+    with torch.no_grad():
+        f0 = site_features(tiny_dcgan, torch.randn(16, 16, generator=g), "z", "b2").flatten(1)
+    assert raw / scaled == pytest.approx(f0.square().sum(1).mean().item(), rel=1e-5)
+
+
+# ---- channel subspaces by self-expression ------------------------------------------------------------------
+def test_self_expression_is_the_constrained_ridge_solution():
+    X = np.random.default_rng(1).standard_normal((30, 6))
+    lam = 0.3
+    C = self_expression(X, lam)
+    Xn = X / np.linalg.norm(X, axis=0)
+    for i in range(6):
+        rest = [j for j in range(6) if j != i]
+        A = Xn[:, rest]
+        c = np.linalg.solve(A.T @ A + lam * np.eye(5), A.T @ Xn[:, i])
+        assert np.allclose(C[rest, i], c, atol=1e-10) and C[i, i] == 0.0
+    dead = np.c_[X, np.zeros(30)]
+    Cd = self_expression(dead, lam)
+    assert np.all(Cd[6] == 0) and np.all(Cd[:, 6] == 0) and np.allclose(Cd[:6, :6], C)
+
+
+def test_keep_mass_keeps_the_largest_entries_per_column():
+    A = np.array([[5.0, 1.0], [3.0, 1.0], [2.0, 8.0]])
+    assert keep_mass(A, 0.5).tolist() == [[5.0, 0.0], [0.0, 0.0], [0.0, 8.0]]
+    assert keep_mass(A, 0.6).tolist() == [[5.0, 0.0], [3.0, 0.0], [0.0, 8.0]]
+    assert keep_mass(A, 1.0).tolist() == A.tolist()
+
+
+def test_planted_channel_blocks_are_recovered_exactly():
+    rng = np.random.default_rng(0)
+    member = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1])         # two blocks of scaled copies, interleaved
+    signals = rng.standard_normal((2, 400))
+    scales = rng.uniform(0.5, 2.0, 12) * rng.choice([-1, 1], 12)
+    X = (signals[member] * scales[:, None]).T + 0.02 * rng.standard_normal((400, 12))  # [N, C]
+    for thr in (0.2, 1.0):
+        assert channel_groups(X, 2, affinity_threshold=thr, seed=0).tolist() == member.tolist()
+    three = channel_groups(np.c_[X, rng.standard_normal((400, 3)) @ rng.standard_normal((3, 4))], 3)
+    assert three.tolist() == member.tolist() + [2, 2, 2, 2]
+    assert cluster_channels(np.ones((5, 5)), 1).tolist() == [0] * 5
+    with pytest.raises(DirectionError, match="n_groups=6 must be between 1 and the number of channels 5"):
+        cluster_channels(np.ones((5, 5)), 6)
+
+
+@pytest.fixture(scope="module")
+def grouped(tiny_stylegan):
+    return _sg(tiny_stylegan, subspace="self-expression", n_groups=3)
+
+
+def test_self_expression_fit_partitions_the_channels(grouped, sg_default, tiny_stylegan, tmp_path):
+    est, ds = grouped, grouped.directions_
+    c = tiny_stylegan.channels("b8")
+    assert np.array_equal(ds.vectors, sg_default.directions_.vectors)   # phase 1 is the same training
+    assert est.channel_groups_.shape == (c,) and sorted(set(est.channel_groups_.tolist())) == [0, 1, 2]
+    assert est.direction_groups_.shape == (4,) and est.group_scores_.shape == (4, 3)
+    assert np.array_equal(est.direction_groups_, est.group_scores_.argmax(1))
+    for j in range(4):
+        g = est.direction_groups_[j]
+        assert np.array_equal(ds.channel_masks[j], (est.channel_groups_ == g).astype(np.float32))
+        assert ds.info[j]["channel_group"] == g and ds.info[j]["group_size"] == int((est.channel_groups_ == g).sum())
+        assert est.group_scores_[j, g] == pytest.approx(est.channel_scores_[j, est.channel_groups_ == g].mean())
+    assert np.allclose(est.affinity_, est.affinity_.T) and np.all(np.diag(est.affinity_) == 0)
+    back = DirectionSet.load(ds.save(tmp_path / "grouped.npz"))
+    assert back.provenance["channel_groups"] == est.channel_groups_.tolist()
+    assert [i["channel_group"] for i in back.info] == est.direction_groups_.tolist()
+    assert np.array_equal(back.channel_masks, ds.channel_masks)
+    tab = channel_group_table(back)
+    assert tab.columns.tolist() == ["direction", "channel_group", "n_channels", "channels"]
+    assert tab["channel_group"].tolist() == est.direction_groups_.tolist()
+    assert tab.loc[0, "channels"] == ",".join(map(str, np.flatnonzero(est.channel_groups_ == est.direction_groups_[0])))
+    assert channel_group_table(sg_default.directions_)["channel_group"].tolist() == [-1] * 4
+
+
+def test_subspace_refine_trains_each_direction_on_its_group(grouped, tiny_stylegan):
+    ref = _sg(tiny_stylegan, subspace="self-expression", n_groups=3, subspace_refine=True, refine_steps=4)
+    assert len(ref.history_) == 12 and [h.get("phase") for h in ref.history_[8:]] == ["refine"] * 4
+    assert ref.history_[:8] == grouped.history_
+    assert np.array_equal(ref.channel_groups_, grouped.channel_groups_)
+    assert np.array_equal(ref.direction_groups_, grouped.direction_groups_)
+    assert not np.allclose(ref.directions_.vectors, grouped.directions_.vectors, atol=1e-4)
+    assert ref.directions_.provenance["subspace_refine"] is True
+    zero = _sg(tiny_stylegan, subspace="self-expression", n_groups=3, subspace_refine=True, refine_steps=0)
+    assert np.array_equal(zero.directions_.vectors, grouped.directions_.vectors)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(decorrelation="cos"), "DPLaSE: decorrelation='cos' must be one of flat-cos2, channel-cos2, flat-dot2"),
+    (dict(step_distribution="normal"), "DPLaSE: step_distribution='normal' must be one of signed-uniform, uniform"),
+    (dict(directions_per_latent="two"), "DPLaSE: directions_per_latent='two' must be one of all, one"),
+    (dict(subspace="pca"), "DPLaSE: subspace='pca' must be one of top-fraction, self-expression"),
+    (dict(subspace="self-expression", n_groups=33),
+     "DPLaSE: n_groups=33 must be an integer between 1 and the 32 channels of site 'b8'"),
+    (dict(subspace="self-expression", affinity_threshold=0.0), "DPLaSE: affinity_threshold=0.0 must lie in"),
+    (dict(subspace_refine=True), "DPLaSE: subspace_refine=True needs subspace='self-expression'"),
+    (dict(step_size=0), "DPLaSE: step_size=0 must be > 0"),
+])
+def test_bad_options_get_one_line(kw, msg, tiny_stylegan):
+    with pytest.raises(DirectionError) as e:
+        DPLaSE(2, space="w", site="b8", steps=1, progress=False, **kw).fit(tiny_stylegan)
+    assert str(e.value).startswith(msg) and "\n" not in str(e.value)
+
+
+# ---- the sweep script, on tiny models ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_sweep_quick(tmp_path, tiny_stylegan):
+    import importlib.util
+    from pathlib import Path
+    import pandas as pd
+    path = Path(__file__).resolve().parents[2] / "scripts" / "dplase_sweep.py"
+    spec = importlib.util.spec_from_file_location("dplase_sweep", path)
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    assert sweep.main(["--out", str(tmp_path), "--quick", "--seeds", "0"]) == 0
+    runs = pd.read_csv(tmp_path / "dplase_sweep_runs.csv")
+    gt_names = [n for n, _ in sweep.configs(["b4", "b8", "b16", "b32"], "b8", quick=True)]
+    face_names = [n for n, _ in sweep.configs(["b1", "b2", "b3"], "b1", quick=True)]
+    assert runs["config"].tolist() == gt_names + face_names
+    assert runs["benchmark"].tolist() == ["sprites-gt"] * 5 + ["faces"] * 5
+    gt = runs[runs["benchmark"] == "sprites-gt"]
+    assert np.allclose(gt["d_minus_random"], gt["disentanglement"] - gt["random_disentanglement"])
+    assert gt["random_disentanglement"].nunique() == 1                  # one baseline per seed
+    fit = DPLaSE(2, space="w", site="b8", steps=2, seed=0, progress=False).fit(tiny_stylegan).directions_
+    saved = DirectionSet.load(tmp_path / "sprites" / "seed-0" / "default" / "directions" / "dplase.npz")
+    assert np.array_equal(saved.vectors, fit.vectors)
+    grp = DirectionSet.load(tmp_path / "sprites" / "seed-0" / "self-expression-refine-2" / "directions" / "dplase.npz")
+    assert sorted(set(grp.provenance["channel_groups"])) == [0, 1]
+    md = (tmp_path / "dplase_sweep.md").read_text()
+    assert "### sprites-gt" in md and "### faces" in md and "| self-expression-refine:2 | 1 |" in md
+    before = (tmp_path / "dplase_sweep_runs.csv").read_bytes()
+    assert sweep.main(["--out", str(tmp_path), "--quick", "--seeds", "0"]) == 0   # resumed: same table
+    assert (tmp_path / "dplase_sweep_runs.csv").read_bytes() == before
+    assert sweep.main(["--out", str(tmp_path), "--seeds", "0,0"]) == 2

@@ -1,0 +1,224 @@
+"""DP-LaSE sweep: site, steps, step size, loss and subspace options, over seeds, on two benchmarks.
+
+- sprites ground truth (model `sprites`, measures `sprites`, in w): per config and seed, DP-LaSE (k directions) and
+  random (k orthonormal, the baseline) walked in ONE study as `probe gt-score` walks them (unit vectors, alpha in
+  units of the RMS std of w, alphas -2..2), scored by probe.directions.groundtruth.GroundTruthScore:
+  disentanglement, completeness, MIG gap, purity, and DP-LaSE's D minus random's D in the same study;
+- faces (model `faces`, measures `faces`, in z): DP-LaSE walked isodensity (as the demo), scored by
+  probe.directions.evaluate: mean specificity and mean |dlogp| (density drift) over the directions.
+
+Configs change one setting of today's defaults at a time (site, steps, step_size, step_distribution,
+directions_per_latent, decorrelation, final_qr, subspace with per-group refine), plus `authors-code`, the
+reference's choices together. Writes <out>/dplase_sweep_runs.csv (one row per benchmark, config, seed) and
+<out>/dplase_sweep.csv + .md (mean and std over seeds). Resumable: fitted sets and studies are kept under <out>.
+
+  python scripts/dplase_sweep.py --out runs/dplase-sweep              (the sweep, 3 seeds; long on a CPU)
+  python scripts/dplase_sweep.py --out /tmp/dplase-quick --quick      (tiny models, one seed: a smoke run)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REFERENCE = {"step_distribution": "uniform", "step_size": 10.0, "directions_per_latent": "one",
+             "decorrelation": "flat-dot2", "variation_scale": "none", "variation_weight": 0.1, "lambda_corr": 10.0,
+             "final_qr": False}
+RUN_COLUMNS = ["benchmark", "config", "seed", "fit_seconds", "disentanglement", "completeness", "mig", "purity",
+               "random_disentanglement", "d_minus_random", "specificity", "dlogp_abs_mean"]
+METRICS = ["disentanglement", "completeness", "mig", "purity", "d_minus_random", "specificity", "dlogp_abs_mean"]
+
+
+def configs(sites, default_site: str, quick: bool = False) -> list[tuple[str, dict]]:
+    """(name, DPLaSE keyword arguments) of the sweep for a model with `sites`; names are unique."""
+    if quick:
+        return [("default", {}), (f"site={sites[-1]}", {"site": sites[-1]}), ("step_size=10", {"step_size": 10.0}),
+                ("uniform", {"step_distribution": "uniform"}),
+                ("self-expression-refine:2", {"subspace": "self-expression", "n_groups": 2,
+                                              "subspace_refine": True})]
+    out = [("default", {})]
+    out += [(f"site={s}", {"site": s}) for s in sites if s != default_site]
+    out += [(f"steps={n}", {"steps": n}) for n in (600, 2000)]
+    out += [(f"step_size={v:g}", {"step_size": v}) for v in (1.0, 10.0)]
+    out += [("uniform", {"step_distribution": "uniform"}), ("uniform,step_size=10",
+                                                             {"step_distribution": "uniform", "step_size": 10.0})]
+    out += [("one-per-latent", {"directions_per_latent": "one"}), ("channel-cos2", {"decorrelation": "channel-cos2"}),
+            ("no-final-qr", {"final_qr": False})]
+    out += [(f"self-expression-refine:{n}", {"subspace": "self-expression", "n_groups": n, "subspace_refine": True})
+            for n in (4, 6, 8)]
+    out += [("self-expression-refine:6,threshold=0.5", {"subspace": "self-expression", "n_groups": 6,
+                                                        "affinity_threshold": 0.5, "subspace_refine": True})]
+    out += [("authors-code", dict(REFERENCE))]
+    return out
+
+
+def _fit(path: Path, make) -> float:
+    """Fit and save unless the file exists; -> the fit's training seconds (from its provenance)."""
+    from probe.directions.base import DirectionSet, fit_once
+    fit_once(path, make, log=lambda s: None)
+    return float(DirectionSet.load(path).provenance.get("seconds", np.nan))
+
+
+def _study(model_name, measures, seed, n_samples, alphas, space, targets, out: Path):
+    from probe.study import parse_spec, run_study
+    spec = parse_spec({"name": out.name, "model": model_name, "measures": list(measures), "n_samples": n_samples,
+                       "seed": seed, "space": space, "alphas": list(alphas), "targets": targets}, base=out)
+    return run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=False)
+
+
+def sprites_runs(out: Path, model_name: str, measures, seeds, k: int, steps: int, n_samples: int,
+                 quick: bool, log) -> list[dict]:
+    """Ground-truth scores of DP-LaSE per config and seed (random walked in the same study)."""
+    from probe.directions import DPLaSE, RandomDirections
+    from probe.directions.groundtruth import GroundTruthScore, _dplase_site, w_spread
+    from probe.measures import MeasureSet
+    from probe.models import load_model
+    model = load_model(model_name)
+    unit = w_spread(model, seed=0)
+    factors = MeasureSet(list(measures)).names
+    site0 = _dplase_site(model)
+    rows = []
+    for seed in seeds:
+        for name, kw in configs(list(model.sites), site0, quick):
+            d = out / "sprites" / f"seed-{seed}" / name.replace("=", "-").replace(",", "_").replace(":", "-")
+            kw = {"steps": steps, "site": site0, **kw}
+            sec = _fit(d / "directions" / "dplase.npz",
+                       lambda: DPLaSE(k, space="w", seed=seed, progress=False, **kw).fit(model).directions_)
+            _fit(d / "directions" / "random.npz",
+                 lambda: RandomDirections(k, seed=seed, space="w").fit(model).directions_)
+            targets = [{"kind": "directions", "file": f, "walk": "linear", "scale": unit} for f in ("dplase", "random")]
+            study = _study(model_name, measures, seed, n_samples, [-2, -1, 0, 1, 2], "w", targets, d)
+            sc = GroundTruthScore(factors).fit(study).scores_.set_index("method")
+            r = sc.loc["dplase"]
+            rows.append({"benchmark": "sprites-gt", "config": name, "seed": seed, "fit_seconds": sec,
+                         "disentanglement": r["disentanglement"], "completeness": r["completeness"],
+                         "mig": r["mig"], "purity": r["purity"],
+                         "random_disentanglement": sc.loc["random", "disentanglement"],
+                         "d_minus_random": r["disentanglement"] - sc.loc["random", "disentanglement"]})
+            log(f"  sprites-gt {name:<40} seed {seed}: D {r['disentanglement']:.3f} "
+                f"(random {sc.loc['random', 'disentanglement']:.3f})")
+    return rows
+
+
+def faces_runs(out: Path, model_name: str, measures, seeds, k: int, steps: int, n_samples: int,
+               quick: bool, log) -> list[dict]:
+    """Specificity and density drift of DP-LaSE per config and seed (isodensity walks in z)."""
+    from probe.directions import DPLaSE
+    from probe.directions.evaluate import evaluate_study
+    from probe.models import load_model
+    model = load_model(model_name)
+    site0 = model.sites[0]
+    rows = []
+    for seed in seeds:
+        for name, kw in configs(list(model.sites), site0, quick):
+            d = out / "faces" / f"seed-{seed}" / name.replace("=", "-").replace(",", "_").replace(":", "-")
+            kw = {"steps": steps, "site": site0, **kw}
+            sec = _fit(d / "directions" / "dplase.npz",
+                       lambda: DPLaSE(k, space="z", seed=seed, progress=False, **kw).fit(model).directions_)
+            targets = [{"kind": "directions", "file": "dplase", "walk": "isodensity"}]
+            ev = evaluate_study(_study(model_name, measures, seed, n_samples, [-3, -1.5, 0, 1.5, 3], "z", targets, d))
+            per = ev[ev["method"] == "dplase"].drop_duplicates("target")
+            rows.append({"benchmark": "faces", "config": name, "seed": seed, "fit_seconds": sec,
+                         "specificity": float(per["specificity"].mean()),
+                         "dlogp_abs_mean": float(per["dlogp_abs_mean"].mean())})
+            log(f"  faces      {name:<40} seed {seed}: specificity {rows[-1]['specificity']:.3f}, "
+                f"|dlogp| {rows[-1]['dlogp_abs_mean']:.2e}")
+    return rows
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std (ddof 1) over seeds per benchmark and config, in the sweep's order."""
+    rows = []
+    for (bench, cfg), g in runs.groupby(["benchmark", "config"], sort=False):
+        r = {"benchmark": bench, "config": cfg, "seeds": len(g), "fit_seconds": float(g["fit_seconds"].mean())}
+        for m in METRICS:
+            v = g[m].astype(float) if m in g else pd.Series(dtype=float)
+            r[f"{m}_mean"] = float(v.mean()) if v.notna().any() else np.nan
+            r[f"{m}_std"] = float(v.std(ddof=1)) if v.notna().sum() > 1 else np.nan
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    """One table per benchmark: mean +- std over seeds of its scores."""
+    cols = {"sprites-gt": ["disentanglement", "completeness", "mig", "purity", "d_minus_random"],
+            "faces": ["specificity", "dlogp_abs_mean"]}
+    out = []
+    for bench, g in summary.groupby("benchmark", sort=False):
+        ms = cols.get(bench, METRICS)
+        out += [f"### {bench}", "", "| config | seeds | fit s | " + " | ".join(ms) + " |",
+                "|" + "---|" * (3 + len(ms))]
+        for r in g.to_dict("records"):
+            cells = []
+            for m in ms:
+                mean, sd = r[f"{m}_mean"], r[f"{m}_std"]
+                fmt = ".2e" if m == "dlogp_abs_mean" else ".3f"
+                cells.append("–" if np.isnan(mean) else f"{mean:{fmt}}" + ("" if np.isnan(sd) else f" ± {sd:{fmt}}"))
+            out.append(f"| {r['config']} | {r['seeds']} | {r['fit_seconds']:.1f} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def run_sweep(out, seeds=(0, 1, 2), quick: bool = False, k: int | None = None, steps: int | None = None,
+              gt_model: str | None = None, gt_measures=None, faces_model: str | None = None, faces_measures=None,
+              n_samples: int | None = None, benchmarks=("sprites-gt", "faces"), log=print) -> pd.DataFrame:
+    """Run the sweep into `out`; returns the summary table (also written as CSV and Markdown)."""
+    from probe.errors import ProbeError
+    from probe.store import atomic_write_bytes
+    out = Path(out)
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ProbeError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
+    bad = [b for b in benchmarks if b not in ("sprites-gt", "faces")]
+    if bad or not benchmarks:
+        raise ProbeError(f"--benchmarks: {bad or 'none'} unknown; use sprites-gt and/or faces")
+    k = k or (2 if quick else 6)
+    steps = steps or (2 if quick else 200)
+    n = n_samples or (8 if quick else 96)
+    runs = []
+    if "sprites-gt" in benchmarks:
+        runs += sprites_runs(out, gt_model or ("tiny-stylegan" if quick else "sprites"),
+                             gt_measures or (["image"] if quick else ["sprites"]), seeds, k, steps, n, quick, log)
+    if "faces" in benchmarks:
+        runs += faces_runs(out, faces_model or ("tiny-dcgan" if quick else "faces"),
+                           faces_measures or (["image"] if quick else ["faces"]), seeds, k, steps,
+                           n if quick else max(n, 128), quick, log)
+    runs = pd.DataFrame(runs).reindex(columns=RUN_COLUMNS)
+    summary = summarise(runs)
+    atomic_write_bytes(out / "dplase_sweep_runs.csv", runs.to_csv(index=False).encode())
+    atomic_write_bytes(out / "dplase_sweep.csv", summary.to_csv(index=False).encode())
+    atomic_write_bytes(out / "dplase_sweep.md", (to_markdown(summary) + "\n").encode())
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="output directory (resumable)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--quick", action="store_true", help="tiny models, 5 configs, few steps (a smoke run)")
+    p.add_argument("--k", type=int, default=None, help="directions per set (default 6; quick 2)")
+    p.add_argument("--steps", type=int, default=None, help="DP-LaSE steps of the default config (200; quick 2)")
+    p.add_argument("--n-samples", type=int, default=None, help="study samples (96 sprites, 128 faces; quick 8)")
+    p.add_argument("--benchmarks", default="sprites-gt,faces", help="sprites-gt and/or faces")
+    a = p.parse_args(argv)
+    from probe.errors import ProbeError
+    try:
+        seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    except ValueError:
+        print(f"error: --seeds {a.seeds!r}: give integers separated by commas, e.g. 0,1,2", file=sys.stderr)
+        return 2
+    try:
+        summary = run_sweep(a.out, seeds, a.quick, a.k, a.steps, n_samples=a.n_samples,
+                            benchmarks=[b.strip() for b in a.benchmarks.split(",") if b.strip()])
+    except ProbeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(to_markdown(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
