@@ -425,6 +425,9 @@ def read_network_pkl(path: str | Path) -> NetworkPickle:
                 out.extras[str(k)] = _resolve(v)
     except _Malformed as e:
         raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle: {e}") from None
+    except RecursionError:
+        raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle: its data is cyclic or nested "
+                                f"too deeply") from None
     if not out.networks:
         raise NVlabsPickleError(f"{name}: not an NVlabs network pickle (no persistent networks at the top level; "
                                 f"keys: {sorted(map(str, top))[:8]}); expected a dict with G, G_ema, D, ...")

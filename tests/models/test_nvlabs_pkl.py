@@ -72,11 +72,12 @@ class Persistent:
         return (self.fn, (self.meta,))
 
 
-def record(module: nn.Module, nv, init_kwargs: dict, src: str = SRC) -> Persistent:
+def record(module: nn.Module, nv, init_kwargs: dict, src: str = SRC,
+           module_name: str = "training.networks") -> Persistent:
     state = dict(module.__dict__)
-    state["_modules"] = OrderedDict((k, record(m, nv, {}, src)) for k, m in module._modules.items())
+    state["_modules"] = OrderedDict((k, record(m, nv, {}, src, module_name)) for k, m in module._modules.items())
     state["_init_args"], state["_init_kwargs"] = (), nv.EasyDict(init_kwargs)
-    return Persistent(nv.reconstruct, dict(type="class", version=6, module_src=src, module_name="training.networks",
+    return Persistent(nv.reconstruct, dict(type="class", version=6, module_src=src, module_name=module_name,
                                            class_name=type(module).__name__, state=state))
 
 
@@ -95,14 +96,13 @@ class AugmentPipe(nn.Module):
 
 
 def _kwargs(nv, info):
-    kw = copy.deepcopy(info["init_kwargs"])
-    kw["mapping_kwargs"], kw["synthesis_kwargs"] = nv.EasyDict(kw["mapping_kwargs"]), nv.EasyDict(kw["synthesis_kwargs"])
-    return kw
+    return {k: nv.EasyDict(v) if isinstance(v, dict) else v for k, v in copy.deepcopy(info["init_kwargs"]).items()}
 
 
-def write_pkl(path: Path, nets: dict, info: dict, protocol: int = 4, src: str = SRC, extra: dict | None = None):
+def write_pkl(path: Path, nets: dict, info: dict, protocol: int = 4, src: str = SRC, extra: dict | None = None,
+              module_name: str = "training.networks"):
     with nvlabs_modules() as nv:
-        data = {k: record(g, nv, _kwargs(nv, info), src) for k, g in nets.items()}
+        data = {k: record(g, nv, _kwargs(nv, info), src, module_name) for k, g in nets.items()}
         data["D"] = record(Discriminator(), nv, {"c_dim": 0, "img_resolution": 32})
         data["augment_pipe"] = record(AugmentPipe(), nv, {"xflip": 1})
         data["training_set_kwargs"] = nv.EasyDict(class_name="training.dataset.ImageFolderDataset",
@@ -205,6 +205,26 @@ def test_absent_key_and_non_generator_are_one_line(pkl):
     assert str(e.value) == "net.pkl:D is a Discriminator, not a Generator; name the generator entry (G_ema, or G for the raw weights)"
 
 
+def test_stylegan3_pickle_dispatches_to_our_stylegan3(tmp_path):
+    from probe.models import stylegan3
+    info = json.loads((DATA / "sg3_t_32_info.json").read_text())
+    with np.load(DATA / "sg3_t_32_state.npz") as z:
+        state = {k: torch.from_numpy(z[k]) for k in z.files}
+    with np.load(DATA / "sg3_t_32_ref.npz") as z:
+        ref = {k: torch.from_numpy(z[k]) for k in z.files}
+    g = stylegan3.Generator(**info["init_kwargs"]).eval()
+    g.load_state_dict(state)
+    p = write_pkl(tmp_path / "sg3.pkl", {"G_ema": g}, info, module_name="training.networks_stylegan3")
+    gen = load_model(str(p))
+    assert gen.info["architecture"] == "stylegan3" and type(gen.module) is stylegan3.Generator
+    assert gen.info["nvlabs_class"] == "training.networks_stylegan3.Generator"
+    assert gen.num_ws == 16 and gen.resolution == 32
+    with torch.no_grad():
+        assert (gen.to_space(ref["z"], "z", "ws") - ref["ws_psi1"]).abs().max().item() <= 1e-5
+        img = gen.module.synthesis(gen.module.mapping(ref["z"], ref["c"], truncation_psi=0.7))
+    assert (img - ref["img_psi07"]).abs().max().item() <= 1e-4
+
+
 def test_cli_describe(pkl, capsys):
     code, out, err = cli(["models", "--describe", pkl], capsys)
     assert code == 0, err
@@ -294,6 +314,19 @@ def test_payload_hidden_in_a_storage_stream_is_refused(tmp_path):
         read_network_pkl(tmp_path / "s.pkl")
     assert str(e.value) == _refused("s.pkl", "posix.system")
     assert not marker.exists()
+
+
+def test_cyclic_state_is_one_line(tmp_path):
+    with nvlabs_modules() as nv:
+        state = {"_parameters": {}}
+        state["_modules"] = {"self": Persistent(nv.reconstruct, dict(type="class", version=6, module_src="",
+                                                                    module_name="m", class_name="Block", state=state))}
+        data = {"G_ema": Persistent(nv.reconstruct, dict(type="class", version=6, module_src="", module_name="m",
+                                                         class_name="Generator", state=state))}
+        (tmp_path / "c.pkl").write_bytes(pickle.dumps(data))
+    with pytest.raises(ProbeError) as e:
+        read_network_pkl(tmp_path / "c.pkl")
+    assert str(e.value) == "c.pkl: not a well-formed NVlabs network pickle: its data is cyclic or nested too deeply"
 
 
 def test_not_nvlabs_wrong_type_and_truncated_are_one_line(pkl, tmp_path):
