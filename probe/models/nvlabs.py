@@ -81,4 +81,31 @@ def load_nvlabs(path: str | Path, key: str = DEFAULT_KEY, *, name: str | None = 
     return gen
 
 
-__all__ = ["load_nvlabs", "build_network", "architecture", "DEFAULT_KEY"]
+def reference_diffs(directory: str | Path, stem: str) -> dict[str, float]:
+    """Max |ours - NVlabs| for a reference network stored as tensors (`<stem>_info.json` with init_kwargs,
+    `<stem>_state.npz`, `<stem>_ref.npz` with z, c, ws_psi1/ws_psi07, img_psi1/img_psi07 at noise_mode const),
+    as in tests/data/nvlabs: {"ws_psi1": ..., "ws_psi07": ..., "img_psi1": ..., "img_psi07": ...}."""
+    import json
+
+    import numpy as np
+    import torch
+    d = Path(directory)
+    info = json.loads((d / f"{stem}_info.json").read_text())
+    with np.load(d / f"{stem}_state.npz", allow_pickle=False) as z:
+        state = {k: torch.from_numpy(z[k]) for k in z.files}
+    with np.load(d / f"{stem}_ref.npz", allow_pickle=False) as z:
+        ref = {k: torch.from_numpy(z[k]) for k in z.files}
+    module_name, _, class_name = info["class"].rpartition(".")
+    net = NetworkData(class_name=class_name, module_name=module_name, version=None, module_src_sha256="",
+                      init_args=[], init_kwargs=info["init_kwargs"], state_dict=state)
+    g = build_network(net, stem)
+    out = {}
+    with torch.no_grad():
+        for psi, tag in ((1, "psi1"), (0.7, "psi07")):
+            out[f"ws_{tag}"] = float((g.mapping(ref["z"], ref["c"], truncation_psi=psi) - ref[f"ws_{tag}"]).abs().max())
+            img = g.synthesis(ref[f"ws_{tag}"], noise_mode="const")
+            out[f"img_{tag}"] = float((img - ref[f"img_{tag}"]).abs().max())
+    return out
+
+
+__all__ = ["load_nvlabs", "build_network", "architecture", "reference_diffs", "DEFAULT_KEY"]

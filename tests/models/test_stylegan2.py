@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from probe.models.nvlabs import reference_diffs
 from probe.models.nvlabs_ops import conv2d_resample, setup_filter, upfirdn2d, upsample2d
 from probe.models.stylegan import StyleGANGenerator
 from probe.models.stylegan2 import Generator, MappingNetwork
@@ -70,6 +71,13 @@ def test_synthesis_matches_nvlabs(G, sg2, tag, fused):
         img = G.synthesis(ref[f"ws_{tag}"], noise_mode="const", fused_modconv=fused)
     assert img.shape == (4, 3, 32, 32) and img.dtype == torch.float32
     assert (img - ref[f"img_{tag}"]).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("stem", ["sg2_32", "sg3_t_32"])
+def test_reference_diffs(stem):
+    d = reference_diffs(DATA, stem)
+    assert sorted(d) == ["img_psi07", "img_psi1", "ws_psi07", "ws_psi1"]
+    assert max(d["ws_psi1"], d["ws_psi07"]) <= 1e-5 and max(d["img_psi1"], d["img_psi07"]) <= 1e-4
 
 
 def test_generator_forward_matches_nvlabs_end_to_end(G, sg2):
