@@ -400,6 +400,10 @@ def read_network_pkl(path: str | Path) -> NetworkPickle:
     except OSError as e:
         raise NVlabsPickleError(f"{name}: cannot read the file ({e.strerror or type(e).__name__})") from None
     except _Refused as e:
+        if e.name.startswith("dnnlib.tflib."):
+            raise NVlabsPickleError(f"{name}: refused global {e.name!r}: a TensorFlow-era StyleGAN pickle; convert it "
+                                    f"once to a PyTorch pickle with NVlabs' legacy.py (stylegan2-ada-pytorch) where "
+                                    f"you trust that code; nothing was executed") from None
         raise NVlabsPickleError(f"{name}: refused global {e.name!r} (NVlabs network pickles need only "
                                 f"{ALLOWED_TEXT}); nothing was executed") from None
     except _Malformed as e:

@@ -300,6 +300,16 @@ def test_eval_and_exec_are_refused(tmp_path, fn, glob):
     assert not marker.exists()
 
 
+def test_tensorflow_pickle_names_the_conversion(tmp_path):
+    p = tmp_path / "tf.pkl"
+    p.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")
+    with pytest.raises(ProbeError) as e:
+        read_network_pkl(p)
+    assert str(e.value) == ("tf.pkl: refused global 'dnnlib.tflib.network.Network': a TensorFlow-era StyleGAN "
+                            "pickle; convert it once to a PyTorch pickle with NVlabs' legacy.py (stylegan2-ada-pytorch) "
+                            "where you trust that code; nothing was executed")
+
+
 def test_payload_hidden_in_a_storage_stream_is_refused(tmp_path):
     marker = tmp_path / "M"
     inner = b"".join(pickle.dumps(v, protocol=2) for v in (0x1950a86a20f9469cfc6c, 1001, {"little_endian": True}))
