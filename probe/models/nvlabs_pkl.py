@@ -103,6 +103,8 @@ class _TensorRef(_Placeholder):
 
     def resolve(self) -> torch.Tensor:
         flat = self.storage.tensor
+        if len(self.size) != len(self.stride):
+            raise _Malformed("tensor whose size and stride differ in length")
         if any(s < 0 for s in self.size) or any(s < 0 for s in self.stride) or self.offset < 0:
             raise _Malformed("tensor with negative size, stride or offset")
         if all(s > 0 for s in self.size):
@@ -432,6 +434,9 @@ def read_network_pkl(path: str | Path) -> NetworkPickle:
     except RecursionError:
         raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle: its data is cyclic or nested "
                                 f"too deeply") from None
+    except Exception as e:  # noqa: BLE001 (records of untrusted files: any failure is one line)
+        raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle ({type(e).__name__}: "
+                                f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
     if not out.networks:
         raise NVlabsPickleError(f"{name}: not an NVlabs network pickle (no persistent networks at the top level; "
                                 f"keys: {sorted(map(str, top))[:8]}); expected a dict with G, G_ema, D, ...")

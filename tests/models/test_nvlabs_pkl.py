@@ -326,6 +326,22 @@ def test_payload_hidden_in_a_storage_stream_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_tensor_past_its_storage_is_one_line(tmp_path):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        storage = torch.zeros(3).storage()          # pickles as torch.storage._load_from_bytes(legacy stream)
+    bad = Call(torch._utils._rebuild_tensor_v2, storage, 0, (100,), (1,), False, OrderedDict())
+    with nvlabs_modules() as nv:
+        data = {"G_ema": Persistent(nv.reconstruct, dict(type="class", version=6, module_src="", module_name="m",
+                                                         class_name="Generator", state={"_parameters": {"w": bad}}))}
+        (tmp_path / "t.pkl").write_bytes(pickle.dumps(data))
+    with pytest.raises(ProbeError) as e:
+        read_network_pkl(tmp_path / "t.pkl")
+    assert str(e.value) == "t.pkl: not a well-formed NVlabs network pickle: tensor of size [100] reaches past its " \
+                           "storage (3 values)"
+
+
 def test_cyclic_state_is_one_line(tmp_path):
     with nvlabs_modules() as nv:
         state = {"_parameters": {}}
