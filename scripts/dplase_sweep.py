@@ -8,7 +8,8 @@
   probe.directions.evaluate: mean specificity and mean |dlogp| (density drift) over the directions.
 
 Configs change one setting of today's defaults at a time (site, steps, step_size, step_distribution,
-directions_per_latent, decorrelation, final_qr, subspace with per-group refine), plus `authors-code`, the
+directions_per_latent, decorrelation, final_qr, subspace with per-group refine: n_groups, affinity_threshold,
+group_assignment), plus `authors-code`, the
 reference's choices together. Writes <out>/dplase_sweep_runs.csv (one row per benchmark, config, seed) and
 <out>/dplase_sweep.csv + .md (mean and std over seeds). Resumable: fitted sets and studies are kept under <out>.
 
@@ -50,7 +51,9 @@ def configs(sites, default_site: str, quick: bool = False) -> list[tuple[str, di
     out += [(f"self-expression-refine:{n}", {"subspace": "self-expression", "n_groups": n, "subspace_refine": True})
             for n in (4, 6, 8)]
     out += [("self-expression-refine:6,threshold=0.5", {"subspace": "self-expression", "n_groups": 6,
-                                                        "affinity_threshold": 0.5, "subspace_refine": True})]
+                                                        "affinity_threshold": 0.5, "subspace_refine": True}),
+            ("self-expression-refine:6,absolute", {"subspace": "self-expression", "n_groups": 6,
+                                                   "group_assignment": "absolute", "subspace_refine": True})]
     out += [("authors-code", dict(REFERENCE))]
     return out
 

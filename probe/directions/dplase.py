@@ -18,8 +18,9 @@ Channel subspaces (subspace):
   C = argmin ||X - XC||^2 + lam ||C||^2 with diag(C) = 0  ->  C = I - P diag(P)^-1,  P = (X^T X + lam I)^-1;
   per column keep the largest |C| entries holding `affinity_threshold` of its mass; affinity |C| + |C|^T;
   spectral clustering (sklearn, precomputed affinity, seeded) into n_groups channel groups; each direction takes
-  the group it moves most (mean |change| per channel). subspace_refine: a second phase of `refine_steps` in which
-  the variation of direction j counts only its group's channels (the paper's per-subspace training).
+  the group it moves most (mean |change| per channel; group_assignment relative: over the mean direction's).
+  subspace_refine: a second phase of `refine_steps` in which the variation of direction j counts only its
+  group's channels (the paper's per-subspace training).
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ DECORRELATIONS = ("flat-cos2", "channel-cos2", "flat-dot2")
 STEP_DISTRIBUTIONS = ("signed-uniform", "uniform")
 DIRECTIONS_PER_LATENT = ("all", "one")
 VARIATION_SCALES = ("feature-energy", "none")
+GROUP_ASSIGNMENTS = ("relative", "absolute")
 
 
 def self_expression(X, lam: float = 0.1) -> np.ndarray:
@@ -188,8 +190,10 @@ class DPLaSE:
     by mean ||G1(z0)||^2) | none; final_qr: re-orthonormalise (False: unit rows only);
     density: density-preserving walks (False = linear, to show what the rescale buys);
     subspace: top-fraction (mask_fraction of channels per direction) | self-expression (n_groups channel groups,
-    affinity_threshold, self_expression_lambda); subspace_refine: then train `refine_steps` (None: steps) more
-    with each direction's variation counted on its group's channels only; seed; progress: tqdm bar.
+    affinity_threshold, self_expression_lambda, group_assignment: each direction takes the group with the largest
+    mean |change| per channel over that of the mean direction (relative) or the largest itself (absolute));
+    subspace_refine: then train `refine_steps` (None: steps) more with each direction's variation counted on its
+    group's channels only; seed; progress: tqdm bar.
     Attributes: directions_ (DirectionSet with site, channel_masks, info[j]["channel_group"]), history_ (loss per
     step), seconds_, channel_scores_ [K, C] mean |change|; self-expression: channel_groups_ [C],
     direction_groups_ [K], group_scores_ [K, n_groups], affinity_ [C, C] (None for top-fraction).
@@ -204,7 +208,8 @@ class DPLaSE:
                  step_distribution: str = "signed-uniform", directions_per_latent: str = "all",
                  final_qr: bool = True, variation_weight: float = 1.0, variation_scale: str = "feature-energy",
                  subspace: str = "top-fraction", n_groups: int = 6, affinity_threshold: float = 0.2,
-                 self_expression_lambda: float = 0.1, subspace_refine: bool = False, refine_steps: int | None = None):
+                 self_expression_lambda: float = 0.1, group_assignment: str = "relative",
+                 subspace_refine: bool = False, refine_steps: int | None = None):
         self.n_directions, self.site, self.space, self.steps = n_directions, site, space, steps
         self.batch_size, self.lr, self.step_size = batch_size, lr, step_size
         self.lambda_corr, self.zeta, self.density = lambda_corr, zeta, density
@@ -213,15 +218,16 @@ class DPLaSE:
         self.directions_per_latent, self.final_qr = directions_per_latent, final_qr
         self.variation_weight, self.variation_scale = variation_weight, variation_scale
         self.subspace, self.n_groups, self.affinity_threshold = subspace, n_groups, affinity_threshold
-        self.self_expression_lambda, self.subspace_refine, self.refine_steps = (self_expression_lambda,
-                                                                                subspace_refine, refine_steps)
+        self.self_expression_lambda, self.group_assignment = self_expression_lambda, group_assignment
+        self.subspace_refine, self.refine_steps = subspace_refine, refine_steps
 
     def _check(self, channels: int, site: str) -> None:
         for field, value, allowed in (("decorrelation", self.decorrelation, DECORRELATIONS),
                                       ("step_distribution", self.step_distribution, STEP_DISTRIBUTIONS),
                                       ("directions_per_latent", self.directions_per_latent, DIRECTIONS_PER_LATENT),
                                       ("variation_scale", self.variation_scale, VARIATION_SCALES),
-                                      ("subspace", self.subspace, SUBSPACES)):
+                                      ("subspace", self.subspace, SUBSPACES),
+                                      ("group_assignment", self.group_assignment, GROUP_ASSIGNMENTS)):
             if value not in allowed:
                 raise DirectionError(f"DPLaSE: {field}={value!r} must be one of {', '.join(allowed)}")
         if not 0 < self.mask_fraction <= 1:
@@ -348,7 +354,7 @@ class DPLaSE:
                                        float(self.affinity_threshold))
             self.affinity_ = self.affinity_ + self.affinity_.T
             self.channel_groups_ = cluster_channels(self.affinity_, int(self.n_groups), int(self.seed))
-            self.direction_groups_ = self._group_scores(masks).argmax(1)
+            self.direction_groups_ = self._assign(self._group_scores(masks))
             cm = (self.channel_groups_[None, :] == self.direction_groups_[:, None]).astype(np.float32)
             if self.subspace_refine:
                 steps = int(self.steps if self.refine_steps is None else self.refine_steps)
@@ -376,7 +382,7 @@ class DPLaSE:
                                                "final_qr", "variation_weight", "variation_scale", "subspace")}
         if groups:
             prov.update({k: getattr(self, k) for k in ("n_groups", "affinity_threshold", "self_expression_lambda",
-                                                       "subspace_refine", "refine_steps")})
+                                                       "group_assignment", "subspace_refine", "refine_steps")})
             prov["channel_groups"] = [int(c) for c in self.channel_groups_]
         prov.update(site=site, seconds=round(self.seconds_, 2), final_loss=self.history_[-1]["loss"]
                     if self.history_ else None, dlogp_abs_mean_train_walk=dlogp)
@@ -384,6 +390,11 @@ class DPLaSE:
                                         model.name, model.weights_hash, site=site, channel_masks=cm, info=info,
                                         provenance=prov)
         return self
+
+    def _assign(self, gs: np.ndarray) -> np.ndarray:  # [K, n_groups] -> [K] the group each direction takes
+        if self.group_assignment == "relative" and len(gs) > 1:
+            gs = gs / np.maximum(gs.mean(0, keepdims=True), 1e-300)
+        return gs.argmax(1)
 
     def _group_scores(self, scores: np.ndarray) -> np.ndarray:  # [K, C] -> [K, n_groups] mean score per channel
         n = int(self.n_groups)

@@ -234,7 +234,8 @@ def test_self_expression_fit_partitions_the_channels(grouped, sg_default, tiny_s
     assert np.array_equal(ds.vectors, sg_default.directions_.vectors)   # phase 1 is the same training
     assert est.channel_groups_.shape == (c,) and sorted(set(est.channel_groups_.tolist())) == [0, 1, 2]
     assert est.direction_groups_.shape == (4,) and est.group_scores_.shape == (4, 3)
-    assert np.array_equal(est.direction_groups_, est.group_scores_.argmax(1))
+    gs = est.group_scores_
+    assert np.array_equal(est.direction_groups_, (gs / gs.mean(0)).argmax(1))  # relative: vs the mean direction
     for j in range(4):
         g = est.direction_groups_[j]
         assert np.array_equal(ds.channel_masks[j], (est.channel_groups_ == g).astype(np.float32))
@@ -250,6 +251,9 @@ def test_self_expression_fit_partitions_the_channels(grouped, sg_default, tiny_s
     assert tab["channel_group"].tolist() == est.direction_groups_.tolist()
     assert tab.loc[0, "channels"] == ",".join(map(str, np.flatnonzero(est.channel_groups_ == est.direction_groups_[0])))
     assert channel_group_table(sg_default.directions_)["channel_group"].tolist() == [-1] * 4
+    absolute = _sg(tiny_stylegan, subspace="self-expression", n_groups=3, group_assignment="absolute")
+    assert np.array_equal(absolute.channel_groups_, est.channel_groups_)
+    assert np.array_equal(absolute.direction_groups_, gs.argmax(1))
 
 
 def test_subspace_refine_trains_each_direction_on_its_group(grouped, tiny_stylegan):
@@ -273,6 +277,7 @@ def test_subspace_refine_trains_each_direction_on_its_group(grouped, tiny_styleg
      "DPLaSE: n_groups=33 must be an integer between 1 and the 32 channels of site 'b8'"),
     (dict(subspace="self-expression", affinity_threshold=0.0), "DPLaSE: affinity_threshold=0.0 must lie in"),
     (dict(subspace_refine=True), "DPLaSE: subspace_refine=True needs subspace='self-expression'"),
+    (dict(group_assignment="max"), "DPLaSE: group_assignment='max' must be one of relative, absolute"),
     (dict(step_size=0), "DPLaSE: step_size=0 must be > 0"),
 ])
 def test_bad_options_get_one_line(kw, msg, tiny_stylegan):
