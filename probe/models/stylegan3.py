@@ -173,8 +173,8 @@ class SynthesisLayer(nn.Module):
             self.down_taps, out_cutoff, out_half_width * 2, self.tmp_sampling_rate, radial=self.down_radial))
 
         # Before downsampling we want (out_size - 1) * down + 1 samples; the upsampled conv output has
-        # (in_size + k - 1) * up, and the two filters take away up_taps + down_taps - 2. The low side gets the
-        # extra up // 2 so that sample points sit at pixel centres of both grids.
+        # (in_size + k - 1) * up, and the two filters take away up_taps + down_taps - 2. The low side gets half
+        # of the total plus up / 2, which centres the output samples between the upsampled input samples.
         total = ((self.out_size - 1) * self.down_factor + 1 - (self.in_size + self.conv_kernel - 1) * self.up_factor
                  + self.up_taps + self.down_taps - 2)
         lo = (total + self.up_factor) // 2
