@@ -225,6 +225,39 @@ def test_stylegan3_pickle_dispatches_to_our_stylegan3(tmp_path):
     assert (img - ref["img_psi07"]).abs().max().item() <= 1e-4
 
 
+def test_build_refusals_are_one_line(sg2):
+    from probe.models.nvlabs import build_network
+    from probe.models.nvlabs_pkl import NetworkData
+    info, state = sg2[0], sg2[1]
+
+    def net(synthesis=None, **top):
+        kw = copy.deepcopy(info["init_kwargs"])
+        kw.update(top)
+        kw["synthesis_kwargs"].update(synthesis or {})
+        return NetworkData("Generator", "training.networks", 6, "", [], kw, dict(state))
+
+    def msg(n, **kw):
+        with pytest.raises(ProbeError) as e:
+            build_network(n, "net.pkl:G_ema", **kw)
+        return str(e.value)
+
+    assert msg(net(img_resolution=[32, 64])) == ("net.pkl:G_ema: img_resolution [32, 64] is not one integer; probe "
+                                                "needs square images of a single resolution")
+    assert msg(net({"bogus": 1})) == ("net.pkl:G_ema: cannot build a stylegan2 generator from its init_kwargs "
+                                 "(SynthesisLayer.__init__() got an unexpected keyword argument 'bogus')")
+    assert msg(net({"channel_max": 32})) == ("net.pkl:G_ema: parameter synthesis.b4.const has shape [64, 4, 4], the "
+                                        "init_kwargs give [32, 4, 4]")
+    short = net()
+    del short.state_dict["mapping.w_avg"]
+    short.state_dict["mapping.extra"] = torch.zeros(1)
+    assert msg(short) == ("net.pkl:G_ema: parameters do not match a stylegan2 generator with these init_kwargs "
+                          "(missing ['mapping.w_avg'], unexpected ['mapping.extra'])")
+    legacy = net(dict(resample_filter=[1, 3, 3, 1], use_noise=True, activation="lrelu"),
+                 mapping_kwargs={"num_layers": 2, "embed_features": None, "layer_features": None,
+                                 "activation": "lrelu", "lr_multiplier": 0.01, "w_avg_beta": 0.995})
+    assert build_network(legacy).num_ws == 8            # the full kwargs of TF-converted pickles are accepted
+
+
 def test_cli_describe(pkl, capsys):
     code, out, err = cli(["models", "--describe", pkl], capsys)
     assert code == 0, err
