@@ -287,5 +287,6 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
         resp.headers["Content-Disposition"] = security.attachment(p.name)
         return resp
 
+    app.server.config["PROBE_CSP"] = security.csp(app.csp_hashes())   # after every inline script is known
     app.probe_ctx = ctx
     return app

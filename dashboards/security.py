@@ -15,8 +15,14 @@ import flask
 
 SESSION_COOKIE = "probe_session"
 _SESSION_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-           "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"}
+HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+def csp(script_hashes) -> str:
+    """Content-Security-Policy: scripts only from this server or the app's own inline scripts (by hash)."""
+    return ("default-src 'self'; script-src 'self' " + " ".join(script_hashes) + "; style-src 'self' "
+            "'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+            "frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'")
 
 
 class EscapedDash(dash.Dash):
@@ -95,6 +101,8 @@ def install(server: flask.Flask, token: str | None, max_request_bytes: int) -> N
     def headers(resp):
         for k, v in HEADERS.items():
             resp.headers.setdefault(k, v)
+        if server.config.get("PROBE_CSP"):
+            resp.headers.setdefault("Content-Security-Policy", server.config["PROBE_CSP"])
         if flask.g.get("probe_new_session"):
             resp.set_cookie(SESSION_COOKIE, flask.g.probe_session, httponly=True, samesite="Strict")
         if flask.g.get("probe_set_token"):

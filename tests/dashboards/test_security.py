@@ -170,7 +170,11 @@ def xss_study(tiny_study, tmp_path_factory):
 
 
 def test_index_title_is_escaped(xss_study):
-    body = create_app(xss_study).server.test_client().get("/").get_data(as_text=True)
+    r = create_app(xss_study).server.test_client().get("/")
+    body = r.get_data(as_text=True)
+    script_src = r.headers["Content-Security-Policy"].split("; ")[1].split()
+    assert script_src[:2] == ["script-src", "'self'"] and len(script_src) > 2
+    assert all(h.startswith("'sha256-") for h in script_src[2:])            # inline scripts only by hash
     assert ("<title>latent-probe: x&lt;/title&gt;&lt;script&gt;window.pwned=1;fetch(&#x27;/?pwned&#x27;)"
             "&lt;/script&gt;</title>") in body
     assert "<script>window.pwned" not in body and body.count("</title>") == 1
@@ -192,6 +196,10 @@ def test_title_payload_runs_no_script(dash_duo, xss_study):
         assert dash_duo.driver.execute_script("return typeof window.pwned") == "undefined"
         assert dash_duo.find_element("#title").text == f"latent-probe: {XSS_NAME}"
     assert [u for u in seen if "pwned" in u] == []
+    # the Content-Security-Policy is live: an inline script injected into the page does not run
+    dash_duo.driver.execute_script("var s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+                                   "document.body.appendChild(s);")
+    assert dash_duo.driver.execute_script("return typeof window.injected") == "undefined"
     assert sum(u.startswith("/_dash-layout") for u in seen) == 1 + len(PAGES)  # start_server's load + each page
 
 
