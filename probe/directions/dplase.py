@@ -343,6 +343,7 @@ class DPLaSE:
         self.history_ = []
         t0 = time.perf_counter()
         self._train(model, gamma, opt, site, dens, g, int(self.steps), None, f"DP-LaSE {model.name}:{site}")
+        self.seconds_ = time.perf_counter() - t0  # training only
         groups = self.subspace == "self-expression"
         with torch.no_grad():
             vecs = self._final(gamma)
@@ -358,14 +359,15 @@ class DPLaSE:
             cm = (self.channel_groups_[None, :] == self.direction_groups_[:, None]).astype(np.float32)
             if self.subspace_refine:
                 steps = int(self.steps if self.refine_steps is None else self.refine_steps)
+                t0 = time.perf_counter()
                 self._train(model, gamma, opt, site, dens, g, steps, torch.from_numpy(cm),
                             f"DP-LaSE {model.name}:{site} refine")
+                self.seconds_ += time.perf_counter() - t0
                 with torch.no_grad():
                     vecs = self._final(gamma)
                     masks, var, dlogp, _ = self._masks(model, vecs, site, dens,
                                                        torch.Generator().manual_seed(int(self.seed) + 1))
             self.group_scores_ = self._group_scores(masks)
-        self.seconds_ = time.perf_counter() - t0
         self.channel_scores_ = masks
         k_keep = max(1, int(round(self.mask_fraction * masks.shape[1])))
         top = np.argsort(-masks, axis=1, kind="stable")[:, :k_keep]
