@@ -73,7 +73,7 @@ def test_synthesis_matches_nvlabs(G, sg2, tag, fused):
     assert (img - ref[f"img_{tag}"]).abs().max().item() <= 1e-4
 
 
-@pytest.mark.parametrize("stem", ["sg2_32", "sg3_t_32"])
+@pytest.mark.parametrize("stem", ["sg2_32", pytest.param("sg3_t_32", marks=pytest.mark.slow)])
 def test_reference_diffs(stem):
     d = reference_diffs(DATA, stem)
     assert sorted(d) == ["img_psi07", "img_psi1", "ws_psi07", "ws_psi1"]
