@@ -9,6 +9,8 @@ Plain state-dict checkpoints hold no architecture: name a factory that builds th
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -116,13 +118,13 @@ def _from_checkpoint(path: Path) -> Generator:
                          f"export a TorchScript archive or write a file.py:factory that builds the network")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path.name}: not a torch checkpoint archive (corrupted or truncated?)")
-    with zipfile.ZipFile(path) as zf:
-        is_script = any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
-    if is_script:
+    if _is_torchscript(path):
         try:
             mod = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:  # noqa: BLE001
-            raise ModelError(f"{path.name}: TorchScript archive failed to load: {str(e).splitlines()[0][:200]}") from None
+            reason = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "") or "no reason given"
+            raise ModelError(f"{path.name}: TorchScript archive failed to load ({type(e).__name__}: "
+                             f"{reason[:200]}); re-export it with torch.jit.script(module).save(path)") from None
         if not (hasattr(mod, "z_dim") or hasattr(mod, "nz") or hasattr(mod, "mapping")):
             raise ModelError(f"{path.name}: TorchScript module has no `z_dim` attribute (torch.jit.trace drops it); "
                              f"export with torch.jit.script on a module that sets self.z_dim")
@@ -153,3 +155,66 @@ def load_model(name: str) -> Generator:
         return _from_checkpoint(p)
     raise ModelError(f"unknown model {name!r}; use a zoo name {list(ZOO)}, path/to/file.py:factory, "
                      f"a TorchScript .pt file, or a generator.pt written by `probe train gan`")
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pkl", ".ckpt", ".tar")
+
+
+def _split(name: str) -> tuple[str, str]:
+    """name -> (file part, ":suffix" kept after it): "a.py:f" -> ("a.py", ":f"), "net.pkl:G" -> ("net.pkl", ":G")."""
+    head, sep, tail = name.rpartition(":")
+    if sep and (head.endswith(".py") or Path(head).suffix in CHECKPOINT_SUFFIXES):
+        return head, sep + tail
+    return name, ""
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A torch zip archive with code in it (what load_model hands to torch.jit.load)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+
+
+def model_file(name: str) -> Path | None:
+    """The file a model name loads from (the .py of file.py:factory, a checkpoint), None for zoo names."""
+    if name in ZOO:
+        return None
+    path, _ = _split(name)
+    p = Path(path)
+    return p if ".py:" in name or p.suffix in CHECKPOINT_SUFFIXES else None
+
+
+def model_kind(name: str) -> str:
+    """How load_model would load `name`, without loading it: "zoo", "python" (file.py:factory, runs code),
+    "torchscript" (runs code), "pickle" (restricted reader, data only), "weights" (weights-only torch.load)."""
+    if name in ZOO:
+        return "zoo"
+    if ".py:" in name:
+        return "python"
+    p = model_file(name)
+    if p is None:
+        return "unknown"
+    if p.suffix == ".pkl":
+        return "pickle"
+    return "torchscript" if p.is_file() and _is_torchscript(p) else "weights"
+
+
+def resolve_model(name: str, base: str | Path) -> str:
+    """`name` with a relative file path made absolute against `base` (zoo names unchanged)."""
+    p = model_file(name)
+    if p is None or p.is_absolute():
+        return name
+    return str(Path(os.path.normpath(Path(base).absolute() / p))) + _split(name)[1]
+
+
+def model_file_sha256(name: str) -> str | None:
+    """sha256 of the file a model loads from (None for zoo names or a missing file)."""
+    p = model_file(name)
+    if p is None or not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
