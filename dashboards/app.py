@@ -242,11 +242,10 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
     """Build the dashboard for one study directory; ProbeError (one line) if it is not a study.
 
     token: required on every request when set (`?token=` once, then an HttpOnly cookie); `probe dash` sets one
-    for non-loopback binds. limits: the request bounds (`dashboards.limits`). model / trust_model: the model the
-    user named on the command line for a study whose model is user code (`probe.store.Study` checks it)."""
-    study = Study(study_dir)
+    for non-loopback binds. limits: the request bounds (`dashboards.limits`). model / trust_model: `--model` /
+    `--trust-model` from the command line, for a study whose model is code (`probe.store.Study` checks them)."""
+    study = Study(study_dir, model=model, trust_model=trust_model)
     ctx = Context(study, limits)
-    ctx.model_choice = {"model": model, "trust_model": bool(trust_model)}
     app = security.EscapedDash(__name__, title=title or f"latent-probe: {study.name}", assets_folder=str(ASSETS),
                                suppress_callback_exceptions=True, update_title=None)
     security.install(app.server, token, limits.max_request_bytes)

@@ -323,3 +323,29 @@ def test_cli_echoes_names_with_control_characters_escaped(tiny_study, tmp_path, 
     assert code == 0
     assert lines == ["latent-probe dashboard for 'ok\\n\\rfake: \\x1b[2J\\u202eevil\\u2066x\\u2069': "
                      "http://127.0.0.1:8125/"]
+
+
+def test_no_page_renders_raw_html(full_study, xss_study):
+    """Text reaches the page only as React text nodes: no Markdown with raw HTML, no Iframe srcDoc, no
+    dangerouslySetInnerHTML anywhere in a page layout."""
+    from dash import dcc, html
+    from dash.development.base_component import Component
+    from dashboards.pages import PAGES
+
+    def walk(c):
+        yield c
+        kids = getattr(c, "children", None)
+        for k in kids if isinstance(kids, (list, tuple)) else [kids]:
+            if isinstance(k, Component):
+                yield from walk(k)
+
+    seen = 0
+    for study in (full_study.path, xss_study):
+        ctx = create_app(study).probe_ctx
+        for p in PAGES:
+            for c in walk(p.layout(ctx)):
+                seen += 1
+                assert not (isinstance(c, dcc.Markdown) and getattr(c, "dangerously_allow_html", False)), p.NAME
+                assert not (isinstance(c, html.Iframe) and getattr(c, "srcDoc", None)), p.NAME
+                assert "dangerouslySetInnerHTML" not in c.to_plotly_json()["props"], p.NAME
+    assert seen > 100
