@@ -46,7 +46,7 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
     from .embed import embed_study
     from .models import load_model
     from .stats import analyze
-    from .study import load_spec, run_study
+    from .study import load_spec, run_study, spec_model
     from reports.build import build_report
 
     out, spec_path = Path(out), Path(spec)
@@ -55,7 +55,7 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
     spec = load_spec(spec_path)
     t0 = time.perf_counter()
     log(f"[1/6] fitting direction sets on model {spec.model!r}")
-    fit_demo_directions(load_model(spec.model), out / "directions", n_fit, dplase_steps=dplase_steps,
+    fit_demo_directions(load_model(spec_model(spec)), out / "directions", n_fit, dplase_steps=dplase_steps,
                         progress=progress, log=log)
     log(f"[2/6] running study {spec.name!r} -> {out}")
     study = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress)

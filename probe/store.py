@@ -5,20 +5,25 @@ Layout and columns: see `probe.schema`. `Study(path)` opens a directory and refu
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import schema
-from .errors import ProbeError
+from .errors import ProbeError, printable
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 DENSITY = "density.json"
 LATENTS = "latents.npy"
 PARTS = "parts"
@@ -35,6 +40,14 @@ MAKERS = {"samples": "probe run SPEC.toml --out STUDY", "interventions": "probe 
 
 class StoreError(ProbeError):
     """A study directory or table is missing, incomplete or unreadable; the message names the fix."""
+
+
+class StudyBusyError(StoreError):
+    """Another live process holds the study's write lock."""
+
+
+class ModelTrustError(StoreError):
+    """A study's model is code (file.py:factory, TorchScript) the user did not name, or its file changed."""
 
 
 class StoreWriteError(StoreError, OSError):
@@ -135,6 +148,121 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+# ---- the study lock ------------------------------------------------------------------------------
+_HELD: dict[str, list] = {}   # realpath -> [fd, depth, pid]
+_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Remove `.<name>.<pid>.tmp` files of dead processes in a study (top level, parts/, directions/)."""
+    path = Path(path)
+    gone = []
+    for d in (path, path / PARTS, path / "directions"):
+        if not d.is_dir():
+            continue
+        for f in d.glob(".*.tmp"):
+            m = _TMP.match(f.name)
+            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+                _discard(f)
+                gone.append(f)
+    return gone
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        pid = os.read(fd, 32).decode("ascii", "replace").strip()
+    except OSError:
+        pid = ""
+    return pid if pid.isdigit() else "unknown"
+
+
+@contextmanager
+def study_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold the exclusive write lock of a study directory (flock on `<path>/.lock`, holding the PID as text).
+
+    Re-entrant within a process. Another live holder -> StudyBusyError naming its PID; the OS drops the lock of
+    a process that dies, so a killed holder never blocks. Creates `path` if needed (removed again if it is still
+    empty on exit); sweeps the tmp files of dead writers once the lock is held."""
+    path = Path(path)
+    key = os.path.realpath(path)
+    held = _HELD.get(key)
+    if held is not None and held[2] == os.getpid():
+        held[1] += 1
+        try:
+            yield path
+        finally:
+            held[1] -= 1
+        return
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(e, path) from None
+    lock = path / LOCK
+    try:
+        while True:
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise write_error(e, lock) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                pid = _holder(fd)
+                os.close(fd)
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise write_error(e, lock) from None
+                raise StudyBusyError(f"study {str(path)!r} is in use by another probe process (PID {pid}); "
+                                     f"wait for it to finish or use another --out") from None
+            try:  # a holder that released meanwhile unlinked the file we opened: lock the new one
+                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except BaseException:
+        if created:
+            _rmdir_empty(path)
+        raise
+    _HELD[key] = [fd, 1, os.getpid()]
+    try:
+        sweep_stale_tmp(path)
+        yield path
+    finally:
+        _HELD.pop(key, None)
+        _discard(lock)
+        os.close(fd)
+        if created:
+            _rmdir_empty(path)
+
+
+def _rmdir_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def holds_lock(path: str | os.PathLike) -> bool:
+    """Whether this process holds the study's lock."""
+    held = _HELD.get(os.path.realpath(path))
+    return held is not None and held[2] == os.getpid()
+
+
 def conform(table: str, df: pd.DataFrame, measures: Sequence[str] = ()) -> pd.DataFrame:
     """Check a table's required columns and cast them to the schema dtypes (measure columns float64)."""
     cols = dict(TABLE_COLUMNS[table])
@@ -160,47 +288,100 @@ def conform(table: str, df: pd.DataFrame, measures: Sequence[str] = ()) -> pd.Da
     return pd.DataFrame(out, columns=list(df.columns))
 
 
+_MANIFEST_TYPES = {"model": (str, "a string"), "measures": (dict, "an object"), "name": (str, "a string"),
+                   "space": (str, "a string"), "status": (str, "a string"), "alphas": (list, "a list"),
+                   "targets": (list, "a list"), "parts_done": (list, "a list"), "spec": (dict, "an object"),
+                   "n_samples": (int, "an integer")}
+_MANIFEST_REQUIRED = ("model", "measures")
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "true/false", type(None): "null"}
+
+
+def _read_manifest(mf: Path, path: Path) -> dict:
+    """manifest.json as a dict, its shape checked (one line naming the field otherwise)."""
+    try:
+        m = json.loads(mf.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(f"{mf} is unreadable ({type(e).__name__}: {e}); re-run the study") from None
+    fix = "it was not written by latent-probe or is damaged; re-run the study"
+    if not isinstance(m, dict):
+        raise StoreError(f"{mf}: expected a JSON object, got {_JSON_NAMES.get(type(m), type(m).__name__)}; {fix}")
+    v = m.get("schema_version")
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise StoreError(f"{mf} has no integer schema_version; it was not written by latent-probe")
+    if v > schema.SCHEMA_VERSION:
+        raise StoreError(f"study {str(path)!r} has schema_version {v}, newer than this latent-probe reads "
+                         f"({schema.SCHEMA_VERSION}); upgrade latent-probe")
+    for k in _MANIFEST_REQUIRED:
+        if k not in m:
+            raise StoreError(f"{mf}: field {k!r} is missing; {fix}")
+    for k, (t, what) in _MANIFEST_TYPES.items():
+        if k in m and (not isinstance(m[k], t) or isinstance(m[k], bool)):
+            got = _JSON_NAMES.get(type(m[k]), type(m[k]).__name__)
+            raise StoreError(f"{mf}: field {k!r} must be {what}, got {got}; {fix}")
+    if not all(isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("kind"), str)
+               for x in m.get("targets", [])):
+        raise StoreError(f"{mf}: field 'targets' must list objects with a name and a kind; {fix}")
+    if not all(isinstance(x, dict) for x in m["measures"].values()):
+        raise StoreError(f"{mf}: field 'measures' must map each measure to an object of its info; {fix}")
+    return m
+
+
+def _shown(name: str) -> str:
+    """A model name or path for messages: relative to the working directory when inside it."""
+    path, sep, fn = name.rpartition(":") if ".py:" in name else (name, "", "")
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            path = str(p.relative_to(Path.cwd()))
+        except ValueError:
+            pass
+    return printable(path + sep + fn)
+
+
 class Study:
     """A study directory: manifest.json, latents.npy, Parquet tables, directions/.  See probe.schema."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, model: str | None = None, trust_model: bool = False):
+        """Open a study. `model`: the model the user named on the command line (`--model`), `trust_model`: the
+        user's `--trust-model`; without either, a study whose model is code (file.py:factory, TorchScript)
+        never loads it (see `check_model`)."""
         self.path = Path(path)
         mf = self.path / MANIFEST
         if not mf.is_file():
             what = "does not exist" if not self.path.exists() else "is not a study (no manifest.json)"
             raise StoreError(f"study directory {str(self.path)!r} {what}; make one with "
                              f"probe run SPEC.toml --out {self.path}")
-        try:
-            self.manifest = json.loads(mf.read_text())
-        except (OSError, ValueError) as e:
-            raise StoreError(f"{mf} is unreadable ({type(e).__name__}: {e}); re-run the study") from None
-        v = self.manifest.get("schema_version")
-        if not isinstance(v, int):
-            raise StoreError(f"{mf} has no integer schema_version; it was not written by latent-probe")
-        if v > schema.SCHEMA_VERSION:
-            raise StoreError(f"study {str(self.path)!r} has schema_version {v}, newer than this latent-probe reads "
-                             f"({schema.SCHEMA_VERSION}); upgrade latent-probe")
+        self.manifest = _read_manifest(mf, self.path)
         self._model = None
         self._density = None
+        self._model_arg = model
+        self._trust_model = bool(trust_model)
 
     @classmethod
     def create(cls, path: str | os.PathLike, manifest: dict) -> "Study":
         """Make a new study directory with this manifest (schema_version and status are filled in)."""
         path = Path(path)
-        if (path / MANIFEST).exists():
-            raise StoreError(f"{str(path)!r} already holds a study; open it with Study(path) or choose a new path")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise write_error(e, path) from None
-        m = {"schema_version": schema.SCHEMA_VERSION, "status": "running", "parts_done": [], **manifest}
-        m["schema_version"] = schema.SCHEMA_VERSION
-        atomic_write_json(path / MANIFEST, m)
-        return cls(path)
+        with study_lock(path):
+            if (path / MANIFEST).exists():
+                raise StoreError(f"{str(path)!r} already holds a study; open it with Study(path) or choose a new "
+                                 f"path")
+            m = {"schema_version": schema.SCHEMA_VERSION, "status": "running", "parts_done": [], **manifest}
+            m["schema_version"] = schema.SCHEMA_VERSION
+            atomic_write_json(path / MANIFEST, m)
+            return cls(path)
+
+    @contextmanager
+    def lock(self) -> Iterator["Study"]:
+        """Hold the study's write lock (see `study_lock`) and re-read the manifest under it."""
+        with study_lock(self.path):
+            self.manifest = _read_manifest(self.path / MANIFEST, self.path)
+            yield self
 
     # ---- manifest ------------------------------------------------------------------------------
     def save_manifest(self) -> None:
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        with study_lock(self.path):
+            atomic_write_json(self.path / MANIFEST, self.manifest)
 
     @property
     def name(self) -> str:
@@ -264,7 +445,8 @@ class Study:
     def write_table(self, table: str, df: pd.DataFrame) -> Path:
         """Check required columns (probe.schema), cast dtypes, write atomically."""
         ms = self.measures if table in ("samples", "interventions") else ()
-        return atomic_write_parquet(self._table_path(table), conform(table, df, ms))
+        with study_lock(self.path):
+            return atomic_write_parquet(self._table_path(table), conform(table, df, ms))
 
     # ---- parts (resume) ------------------------------------------------------------------------
     def part_path(self, k: int) -> Path:
@@ -276,34 +458,46 @@ class Study:
 
     def write_part(self, k: int, df: pd.DataFrame) -> None:
         """Write part k atomically, then record it in the manifest (a kill in between only recomputes it)."""
-        atomic_write_parquet(self.part_path(k), conform("interventions", df, self.measures))
-        self.manifest["parts_done"] = sorted(set(self.parts_done) | {int(k)})
-        self.save_manifest()
+        with study_lock(self.path):
+            atomic_write_parquet(self.part_path(k), conform("interventions", df, self.measures))
+            self.manifest["parts_done"] = sorted(set(self.parts_done) | {int(k)})
+            self.save_manifest()
 
     def finish(self, n_parts: int) -> None:
         """Merge parts 0..n_parts-1 (plan order) into interventions.parquet, mark the study complete."""
-        missing = [k for k in range(n_parts) if k not in set(self.parts_done) or not self.part_path(k).is_file()]
-        if missing:
-            raise StoreError(f"study {str(self.path)!r}: parts {missing[:5]} are missing; resume with --resume")
-        frames = [pd.read_parquet(self.part_path(k)) for k in range(n_parts)]
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            {c: pd.Series(dtype=t) for c, t in schema.INTERVENTION_COLUMNS.items()})
-        atomic_write_parquet(self._table_path("interventions"), conform("interventions", df, self.measures))
-        self.manifest["status"] = "complete"
-        self.save_manifest()
-        self.clean_parts()
+        with study_lock(self.path):
+            missing = [k for k in range(n_parts) if k not in set(self.parts_done) or not self.part_path(k).is_file()]
+            if missing:
+                raise StoreError(f"study {str(self.path)!r}: parts {missing[:5]} are missing; resume with --resume")
+            frames = [pd.read_parquet(self.part_path(k)) for k in range(n_parts)]
+            df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+                {c: pd.Series(dtype=t) for c, t in schema.INTERVENTION_COLUMNS.items()})
+            atomic_write_parquet(self._table_path("interventions"), conform("interventions", df, self.measures))
+            self.manifest["status"] = "complete"
+            self.save_manifest()
+            self.clean_parts()
 
     def clean_parts(self) -> None:
-        shutil.rmtree(self.path / PARTS, ignore_errors=True)
-        for tmp in self.path.glob(".*.tmp"):
-            _discard(tmp)
+        with study_lock(self.path):
+            shutil.rmtree(self.path / PARTS, ignore_errors=True)
+            for tmp in self.path.glob(".*.tmp"):
+                _discard(tmp)
 
     # ---- latents, density, directions ----------------------------------------------------------
     def latents(self) -> np.ndarray:
         """Base latents, row = sample_id.  # [N, *shape(space)] float32"""
         p = self.path / LATENTS
         if not p.is_file():
-            raise StoreError(f"study {str(self.path)!r} has no latents.npy; resume it with probe run ... --resume")
+            raise StoreError(f"study {str(self.path)!r} has no latents.npy; rebuild it from the seed with "
+                             f"probe run SPEC.toml --out {self.path} --resume (the study's spec)")
+        try:
+            with open(p, "rb") as f:
+                head = f.read(6)
+        except OSError as e:
+            raise StoreError(f"{p} is unreadable ({e.strerror}); check its permissions") from None
+        if head != b"\x93NUMPY":
+            raise StoreError(f"{p} is not a .npy array (no NUMPY header); it is written by probe run: rebuild it "
+                             f"with probe run SPEC.toml --out {self.path} --resume after removing it")
         try:
             lat = np.load(p, allow_pickle=False)
         except Exception as e:  # noqa: BLE001 - corrupt, truncated or pickled file: one line
@@ -335,16 +529,54 @@ class Study:
 
     def save_directions(self, ds, stem: str | None = None) -> Path:
         """Save a DirectionSet as directions/<stem or ds.method>.npz (atomic)."""
-        return ds.save(self.path / "directions" / f"{stem or ds.method}.npz")
+        with study_lock(self.path):
+            return ds.save(self.path / "directions" / f"{stem or ds.method}.npz")
+
+    def check_model(self) -> str:
+        """Decide, without loading anything, whether the study's model may be loaded; -> the name to load.
+
+        Code (file.py:factory, TorchScript) loads only when the user named it (`model=`, equal to the study's
+        after resolving paths, or a file with the recorded sha256) or passed trust_model; a file whose sha256
+        differs from the one recorded at run time is refused. ModelTrustError (one line) otherwise."""
+        from .models.zoo import model_file, model_file_sha256, model_kind, resolve_model
+        name = self.model_name
+        kind = model_kind(name)
+        want = self.manifest.get("model_file_sha256")
+        if kind in ("python", "torchscript"):
+            arg = resolve_model(self._model_arg, Path.cwd()) if self._model_arg else None
+            if arg is not None and arg != name:
+                same_fn = (".py:" in arg) == (".py:" in name) and arg.rpartition(":")[2] == name.rpartition(":")[2]
+                if not (want and (same_fn or kind != "python") and model_file_sha256(arg) == want):
+                    raise ModelTrustError(f"--model {printable(self._model_arg)!r} is not the model of study "
+                                          f"{printable(self.name)!r} ({_shown(name)!r}); pass --model "
+                                          f"{_shown(name)} or --trust-model")
+                name = arg
+            elif arg is None and not self._trust_model:
+                what = "a Python file" if kind == "python" else "a TorchScript archive (code)"
+                raise ModelTrustError(f"study {printable(self.name)!r} was made with model {_shown(name)!r}, "
+                                      f"{what}; it is not run when a study is opened: pass --model "
+                                      f"{_shown(name)} (or --trust-model) to allow it")
+        f = model_file(name)
+        if want and f is not None:
+            if not f.is_file():
+                raise ModelTrustError(f"model file {_shown(str(f))!r} of study {printable(self.name)!r} does not "
+                                      f"exist; restore it or pass --model with the moved file")
+            have = model_file_sha256(name)
+            if have != want:
+                raise ModelTrustError(f"model file {_shown(str(f))!r} changed since the study was run (sha256 "
+                                      f"{have[:12]}… != {want[:12]}…); re-run the study or restore the file")
+        return name
 
     def model(self):
-        """The study's Generator; StoreError if its weights changed since the study ran."""
+        """The study's Generator (after `check_model`); StoreError if its weights changed since the study ran."""
         if self._model is None:
             from .models import load_model
-            m = load_model(self.model_name)
+            name = self.check_model()
+            from .models.zoo import model_options
+            m = load_model(name, **model_options(self.manifest.get("spec")))
             want = self.manifest.get("weights_hash")
             if want and m.weights_hash != want:
-                raise StoreError(f"model {self.model_name!r} now has weights hash {m.weights_hash}, but the study "
+                raise StoreError(f"model {_shown(name)!r} now has weights hash {m.weights_hash}, but the study "
                                  f"was run with {want}; restore those weights or re-run the study")
             self._model = m
         return self._model

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,22 @@ class SpecError(ProbeError):
 # |alpha| bound: latents are ~N(0, 1) per coordinate (directions unit-norm, channel edits x * (1 + alpha)), so a
 # step of 100 is already 100 standard deviations; larger values are typos (e.g. 1e6) that only saturate images.
 MAX_ABS_ALPHA = 100.0
+# |scale| bound: a target's step unit multiplies alpha, so the same reasoning bounds it (GANSpace stds, RMS std of w
+# and channel gains are all O(1)); inf, nan, 0 and 1e308 are refused before anything is created.
+MAX_ABS_SCALE = 100.0
+MAX_SEED = 2**63 - 1
+# plans above this many intervention rows print their size and need --yes (run_study(..., yes=True))
+CONFIRM_ROWS = 5_000_000
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _check_scale(v):
+    if v is None:
+        return v
+    if not np.isfinite(v) or v == 0 or abs(v) > MAX_ABS_SCALE:
+        raise ValueError(f"scale {v:g} is out of range; use a finite nonzero step unit with |scale| <= "
+                         f"{MAX_ABS_SCALE:g} (alpha multiplies it)")
+    return v
 
 
 class _Base(BaseModel):
@@ -51,6 +68,8 @@ class Variables(_Base):
     scale: float = 1.0
     walk: Literal["variable"] = "variable"
 
+    scale_ok = field_validator("scale")(_check_scale)
+
 
 class Directions(_Base):
     """Walks along the directions of a DirectionSet file (or a set already in the study's directions/)."""
@@ -59,6 +78,8 @@ class Directions(_Base):
     names: list[str] | None = None
     walk: Literal["linear", "isodensity", "layers"] | None = None
     scale: float | None = None                       # overrides the set's per-direction unit step
+
+    scale_ok = field_validator("scale")(_check_scale)
 
 
 class Channels(_Base):
@@ -71,6 +92,8 @@ class Channels(_Base):
     together: bool = False
     walk: Literal["channel"] = "channel"
 
+    scale_ok = field_validator("scale")(_check_scale)
+
 
 TargetSpec = Annotated[Union[Variables, Directions, Channels], Field(discriminator="kind")]
 
@@ -81,15 +104,23 @@ class StudySpec(_Base):
     model: str
     measures: list[str] = Field(min_length=1)
     n_samples: int = Field(ge=1, le=10_000_000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     space: Literal["z", "w", "ws"] = "z"
     batch_size: int = Field(64, ge=1, le=65536)
-    part_rows: int = Field(1024, ge=1)               # rows per resumable part of the intervention table
+    part_rows: int = Field(1024, ge=1, le=10_000_000)  # rows per resumable part of the interventions table
     walk: Literal["linear", "isodensity", "layers"] = "linear"   # default walk of direction targets
     alphas: list[float] = Field(min_length=1)
     targets: list[TargetSpec] = Field(min_length=1)
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="")             # spec file name, prefixed to errors
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        bad = next((c for c in v if not c.isprintable()), None)
+        if bad is not None:
+            raise ValueError(f"name holds the non-printable character {bad!r}; use letters, digits, '.', '_', '-'")
+        return v
 
     @field_validator("alphas")
     @classmethod
@@ -301,26 +332,62 @@ def _measure_set(names: tuple[str, ...]):
     return MeasureSet(list(names))  # cached like load_model: classifier sessions load once per process
 
 
+def spec_model(spec: StudySpec) -> str:
+    """The spec's model name with a file path resolved against the spec file's directory (zoo names as they are)."""
+    from .models.zoo import resolve_model
+    return resolve_model(spec.model, spec._base)
+
+
+def spec_measures(spec: StudySpec) -> list[str]:
+    """The spec's measures with file.py:factory paths resolved against the spec file's directory."""
+    from .models.zoo import resolve_model
+    return [resolve_model(m, spec._base) if ".py:" in m else m for m in spec.measures]
+
+
+def plan_rows(spec: StudySpec, n_targets: int) -> int:
+    """Intervention rows of a plan: n_samples x targets x alphas."""
+    return spec.n_samples * n_targets * len(spec.alphas)
+
+
+def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
+    import time
+    rows = plan_rows(spec, n_targets)
+    n = min(spec.batch_size, 64)
+    with torch.no_grad():
+        lat = model.to_space(model.sample(n, spec.seed), "z", spec.space)
+        measures(model.synthesize(lat, spec.space))  # warm-up (lazy measure set-up)
+        t0 = time.perf_counter()
+        measures(model.synthesize(lat, spec.space))
+        rate = n / max(time.perf_counter() - t0, 1e-9)
+    gb = rows * (8 * (10 + 2 * len(measures.names)) + 24) / 1e9   # float64 columns + the target strings
+    return (f"plan: {spec.n_samples:,} samples x {n_targets:,} targets x {len(spec.alphas)} alphas = {rows:,} rows "
+            f"(~{gb:.1f} GB, ~{rows / rate / 3600:.1f} h at {rate:,.0f} rows/s measured on one batch of {n})")
+
+
 def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
-              progress: bool = True) -> Study:
-    """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables."""
-    from .engine import measure_base, plan_parts, run_plan
+              progress: bool = True, yes: bool = False) -> Study:
+    """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables.
+
+    Holds the study's write lock throughout (a second writer gets one line naming this PID). A new plan of more
+    than CONFIRM_ROWS rows is refused unless yes=True (`--yes`), before anything is created."""
     from .models import load_model
+    from .models.zoo import model_file_sha256, model_kind
+    from .store import study_lock
 
     if not isinstance(spec, StudySpec):
         spec = load_spec(spec)
     out = Path(out_dir)
     # ---- every check before any work --------------------------------------------------------------
-    existing = (out / MANIFEST).is_file()
-    if existing and not resume:
+    if (out / MANIFEST).is_file() and not resume:
         raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a new --out")
     where = f"{spec._source}: " if spec._source else ""
+    model_name = spec_model(spec)
     try:
-        model = load_model(spec.model)
+        model = load_model(model_name)
     except ProbeError as e:
         raise SpecError(f"{where}model: {e}") from None
     try:
-        measures = _measure_set(tuple(spec.measures))
+        measures = _measure_set(tuple(spec_measures(spec)))
     except ProbeError as e:
         raise SpecError(f"{where}measures: {e}") from None
     try:
@@ -328,31 +395,46 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
     except SpecError as e:
         raise SpecError(f"{where}{e}") from None
     spec_d = spec.dump()
-    if existing:
-        study = Study(out)
-        old = study.manifest.get("spec", {})
-        diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
-        if diff:
-            raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
-                            f"or choose a new --out")
-        if study.manifest.get("weights_hash") != model.weights_hash:
-            raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; "
-                            f"choose a new --out")
-        if study.status == "complete":
-            study.clean_parts()
-            return study
-    else:
-        sid = hashlib.sha256(json.dumps(spec_d, sort_keys=True).encode()).hexdigest()[:12]
-        manifest = {"study_id": sid, "name": spec.name, "spec": spec_d, "model": spec.model,
-                    "weights_hash": model.weights_hash, "model_info": model.describe(), "space": spec.space,
-                    "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description}
-                                 for i in measures.infos},
-                    "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
-                    "targets": [t.to_dict() for t in targets], "versions": _versions(),
-                    "density": DENSITY if spec.space != "z" else None}
-        study = Study.create(out, manifest)
+    if not (out / MANIFEST).is_file() and plan_rows(spec, len(targets)) > CONFIRM_ROWS and not yes:
+        raise SpecError(f"{where}{_plan_line(spec, len(targets), model, measures)}; this is over "
+                        f"{CONFIRM_ROWS:,} rows: pass --yes to run it, or lower n_samples / targets / alphas")
+    with study_lock(out):
+        existing = (out / MANIFEST).is_file()
+        if existing and not resume:
+            raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a "
+                            f"new --out")
+        if existing:
+            study = Study(out)
+            old = study.manifest.get("spec", {})
+            diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
+            if diff:
+                raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
+                                f"or choose a new --out")
+            if study.manifest.get("weights_hash") != model.weights_hash:
+                raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; "
+                                f"choose a new --out")
+            want = study.manifest.get("model_file_sha256")
+            if want and model_file_sha256(model_name) != want:
+                raise SpecError(f"--resume: model file of {spec.model!r} changed since the study started (sha256 "
+                                f"differs); restore it or choose a new --out")
+        else:
+            sid = hashlib.sha256(json.dumps(spec_d, sort_keys=True).encode()).hexdigest()[:12]
+            manifest = {"study_id": sid, "name": spec.name, "spec": spec_d, "model": model_name,
+                        "model_kind": model_kind(model_name), "model_file_sha256": model_file_sha256(model_name),
+                        "weights_hash": model.weights_hash, "model_info": model.describe(), "space": spec.space,
+                        "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description}
+                                     for i in measures.infos},
+                        "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
+                        "targets": [t.to_dict() for t in targets], "versions": _versions(),
+                        "density": DENSITY if spec.space != "z" else None}
+            study = Study.create(out, manifest)
+        return _run_locked(study, spec, model, measures, targets, sets, progress)
 
-    # ---- base samples, density, directions (deterministic; recomputed when missing) -----------------
+
+def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, progress: bool) -> Study:
+    from .engine import measure_base, plan_parts, run_plan
+    out = study.path
+    # ---- base samples, density, directions (deterministic; rebuilt when missing, also in a complete study) ----
     with torch.no_grad():
         z = model.sample(spec.n_samples, spec.seed)
         lat = model.to_space(z, "z", spec.space).cpu().float()
@@ -364,6 +446,9 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
     for stem, ds in sets.items():
         if not (out / "directions" / f"{stem}.npz").is_file():
             study.save_directions(ds, stem)
+    if study.status == "complete":
+        study.clean_parts()
+        return study
     names = measures.names
     if study.has("samples"):
         base = study.table("samples")
@@ -396,4 +481,4 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
 
 
 __all__ = ["StudySpec", "Variables", "Directions", "Channels", "SpecError", "load_spec", "parse_spec",
-           "build_targets", "run_study"]
+           "build_targets", "run_study", "spec_model", "spec_measures", "plan_rows", "CONFIRM_ROWS"]

@@ -125,6 +125,37 @@ def _write(name: str, data: bytes):
     return lambda p: (p / name).write_bytes(data)
 
 
+def _drop_key(key: str):
+    def damage(p: Path):
+        m = json.loads((p / "manifest.json").read_text())
+        del m[key]
+        (p / "manifest.json").write_text(json.dumps(m))
+    return damage
+
+
+def _remove(name: str):
+    return lambda p: (p / name).unlink()
+
+
+def _npz_without_names(tmp: Path):
+    meta = {"format_version": 1, "space": "z", "method": "random"}
+    np.savez(tmp / "nonames.npz", vectors=np.eye(2, 16, dtype=np.float32), scales=np.ones(2, np.float32),
+             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    return run({"targets": [{"kind": "directions", "file": "nonames.npz"}]})(tmp)
+
+
+def _torchscript_broken(tmp: Path):
+    import zipfile
+    torch.save({"w": torch.zeros(2)}, tmp / "g.pt")
+    with zipfile.ZipFile(tmp / "g.pt", "a") as zf:
+        zf.writestr(f"{zf.namelist()[0].split('/')[0]}/code/__torch__/g.py", "def forward(self): pass\n")
+    return run({"model": str(tmp / "g.pt")})(tmp)
+
+
+MANIFEST_FIX = "it was not written by latent-probe or is damaged; re-run the study\n"
+SCALE_FIX = "is out of range; use a finite nonzero step unit with |scale| <= 100 (alpha multiplies it)\n"
+
+
 def _truncate(name: str):
     return lambda p: (p / name).write_bytes((p / name).read_bytes()[:200])
 
@@ -156,6 +187,20 @@ CASES = [
      "targets[0].indices: index 99 out of range for z_dim=16; use 0..15"),
     ("site-unknown", run({"targets": [{"kind": "channels", "site": "b9", "channels": [0]}]}),
      "targets[0].site: 'b9' is not a site of model 'tiny-dcgan'"),
+    ("scale-inf", run({"targets": [{"kind": "channels", "site": "b2", "channels": [0], "scale": float("inf")}]}),
+     f"error: spec.toml: targets[0].scale: scale inf {SCALE_FIX}"),
+    ("scale-1e308", run({"targets": [{"kind": "variables", "indices": [0], "scale": 1e308}]}),
+     f"error: spec.toml: targets[0].scale: scale 1e+308 {SCALE_FIX}"),
+    ("scale-zero", run({"targets": [{"kind": "directions", "file": "x.npz", "scale": 0.0}]}),
+     f"error: spec.toml: targets[0].scale: scale 0 {SCALE_FIX}"),
+    ("seed-negative", run({"seed": -1}), "error: spec.toml: seed: Input should be greater than or equal to 0\n"),
+    ("part-rows-huge", run({"part_rows": 10**9}),
+     "error: spec.toml: part_rows: Input should be less than or equal to 10000000\n"),
+    ("name-control-chars", run({"name": "evil\u202e\nname"}),
+     "error: spec.toml: name: name holds the non-printable character '\\u202e'; use letters, digits, '.', '_', "
+     "'-'\n"),
+    ("plan-too-big", run({"n_samples": 10_000_000, "alphas": [1.0]}),
+     "error: spec.toml: plan: 10,000,000 samples x 1 targets x 1 alphas = 10,000,000 rows (~"),
     # direction files
     ("direction-missing", run({"targets": [{"kind": "directions", "file": "none.npz"}]}),
      "targets[0].file: "),
@@ -164,12 +209,19 @@ CASES = [
     ("direction-wrong-space", directions("w.npz", np.eye(2, 16, dtype=np.float32), space="w"),
      "targets[0].file: directions live in space 'w' but the study walks in 'z'; set space = \"w\""),
     ("direction-not-npz", raw_file("x.npz", b"plain text", lambda t: run(
-        {"targets": [{"kind": "directions", "file": "x.npz"}]})(t)), "targets[0].file: x.npz is not a DirectionSet"),
+        {"targets": [{"kind": "directions", "file": "x.npz"}]})(t)),
+     "spec.toml: targets[0].file: x.npz is not a DirectionSet .npz (not a zip archive); give a file written by probe "
+     "discover or DirectionSet.save\n"),
+    ("direction-no-names", _npz_without_names,
+     "spec.toml: targets[0].file: nonames.npz: DirectionSet metadata lacks 'names'; re-save it with "
+     "DirectionSet.save\n"),
     # model weights
     ("weights-truncated", model_file("g.pt", _state_dict_pt()[:300]), "g.pt: not a torch checkpoint archive"),
     ("weights-garbage", model_file("g.pt", b"\x00garbage" * 50), "g.pt: not a torch checkpoint archive"),
     ("weights-state-dict", model_file("g.pt", _state_dict_pt()), "g.pt holds only weights (a state dict)"),
-    ("weights-pickle", model_file("g.pkl", b"\x80\x04K\x01."), "g.pkl: pickle files are not loaded"),
+    ("weights-pickle", model_file("g.pkl", b"\x80\x04K\x01."),
+     "g.pkl: not an NVlabs network pickle (the top level is of type int"),
+    ("torchscript-broken", _torchscript_broken, "g.pt: TorchScript archive failed to load (RuntimeError: "),
     ("weights-missing", lambda t: run({"model": str(t / "none.pt")})(t), "does not exist"),
     ("factory-raises", raw_file("m.py", b"def make():\n    raise RuntimeError('boom')\n",
                                 lambda t: run({"model": f"{t / 'm.py'}:make"})(t)),
@@ -193,14 +245,25 @@ CASES = [
      f"({schema.SCHEMA_VERSION}); upgrade latent-probe"),
     ("dash-newer-schema", study("dash", _manifest(schema_version=99), "--port", "8099"), "upgrade latent-probe"),
     ("study-manifest-corrupt", study("stats", _write("manifest.json", b"{not json")), "manifest.json is unreadable"),
+    ("study-manifest-list", study("stats", _write("manifest.json", b"[1, 2]")),
+     f"manifest.json: expected a JSON object, got a list; {MANIFEST_FIX}"),
+    ("study-manifest-no-model", study("discover", _drop_key("model"), "--method", "random"),
+     f"manifest.json: field 'model' is missing; {MANIFEST_FIX}"),
+    ("study-manifest-measures-null", study("stats", _manifest(measures=None)),
+     f"manifest.json: field 'measures' must be an object, got null; {MANIFEST_FIX}"),
+    ("study-manifest-targets-shape", study("report", _manifest(targets=[1, 2])),
+     f"manifest.json: field 'targets' must list objects with a name and a kind; {MANIFEST_FIX}"),
     ("study-table-truncated", study("stats", _truncate("interventions.parquet")),
      "interventions.parquet is unreadable (ArrowInvalid); re-make it with probe run"),
-    ("study-latents-garbage", study("stats", _write("latents.npy", b"not numpy")), "latents.npy is unreadable"),
+    ("study-latents-garbage", study("stats", _write("latents.npy", b"not numpy")),
+     "latents.npy is not a .npy array (no NUMPY header); it is written by probe run"),
     ("study-latents-nan", study("stats", _write("latents.npy", _npy(np.full((24, 16), np.nan, np.float32)))),
      "latents.npy holds NaN or inf latents"),
     ("study-latents-pickled", study("stats", _write("latents.npy", _npy(np.array([None] * 24, dtype=object),
                                                                         allow_pickle=True))),
      "latents.npy is unreadable (ValueError: Object arrays cannot be loaded when allow_pickle=False)"),
+    ("study-latents-missing", study("embed", _remove("latents.npy")),
+     "has no latents.npy; rebuild it from the seed with probe run SPEC.toml --out "),
     ("study-incomplete", study("evaluate", _manifest(status="running")), "is incomplete (status 'running'); finish it"),
     ("stats-level", study("stats", None, "--level", "2"), "--level must be in (0, 1)"),
     ("dash-port", study("dash", None, "--port", "0"), "--port must be in 1..65535"),
@@ -214,7 +277,7 @@ def test_bad_input_is_one_line(make, want, tmp_path, capsys, tiny_study):
     assert code == 2, (code, out, err[-800:])
     assert "Traceback" not in err and err.count("\n") == 1 and err.startswith("error: "), err[-800:]
     assert want in err, err
-    assert not (tmp_path / "out" / "manifest.json").exists()      # a bad spec does no work
+    assert not (tmp_path / "out").exists()      # a bad spec creates nothing
 
 
 def test_every_case_named_once():
@@ -230,7 +293,8 @@ def _upload(data: bytes, mime: str) -> str:
 @pytest.mark.parametrize("contents, filename, want", [
     (_upload(b"hello, not an image", "text/plain"), "notes.txt",
      "upload 'notes.txt' is not an image; choose a PNG or JPEG file"),
-    (_upload(_png(64, 64)[:70], "image/png"), "cut.png", "upload 'cut.png' is not an image"),
+    (_upload(_png(64, 64)[:70], "image/png"), "cut.png",
+     "upload 'cut.png' is not a readable image (truncated or corrupt); choose a PNG or JPEG file"),
     (_upload(_png(8, 8), "image/png"), "tiny.png", "upload 'tiny.png' is 8x8 pixels; use an image of at least 16x16"),
     ("data:image/png;base64,", "empty.png", "upload 'empty.png' is not an image"),
     (None, None, "upload: no file content; choose a PNG or JPEG image"),

@@ -4,6 +4,7 @@ Each malicious file carries a pickle whose `__reduce__` would create a marker fi
 asserts the load is refused with a one-line ProbeError AND that the marker never appears. A source scan keeps
 every loader in the code base on `weights_only=True` / `allow_pickle=False`.
 """
+import hashlib
 import io
 import json
 import re
@@ -80,7 +81,7 @@ def test_evil_pkl_model_never_opened(tmp_path, marker):
     import pickle
     p = tmp_path / "evil.pkl"
     p.write_bytes(pickle.dumps(Evil(marker)))
-    with pytest.raises(ProbeError, match="evil.pkl: pickle files are not loaded"):
+    with pytest.raises(ProbeError, match="evil.pkl: refused global 'io.open' .*; nothing was executed$"):
         load_model(str(p))
 
 
@@ -96,26 +97,30 @@ def _evil_npz(path: Path, marker: Path) -> Path:
 def test_evil_direction_set_refused(tmp_path, marker, capsys, tiny_study):
     from probe.directions.base import DirectionSet
     p = _evil_npz(tmp_path / "evil.npz", marker)
-    with pytest.raises(ProbeError, match="evil.npz is not a DirectionSet file .*allow_pickle=False"):
+    want = ("evil.npz is not a readable DirectionSet .npz (ValueError: Object arrays cannot be loaded when "
+            "allow_pickle=False); re-save it with DirectionSet.save")
+    with pytest.raises(ProbeError) as e:
         DirectionSet.load(p)
+    assert str(e.value) == want
     spec = tmp_path / "s.toml"
     spec.write_text('name = "x"\nmodel = "tiny-dcgan"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
                     '[[targets]]\nkind = "directions"\nfile = "evil.npz"\n')
     code, _, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
-    assert code == 2 and "targets[0].file: evil.npz is not a DirectionSet file" in err, err
+    assert (code, err) == (2, f"error: s.toml: targets[0].file: {want}\n")
     # dropped into a study's directions/: reading the study's sets refuses it; the dashboard shows one line
     st = tmp_path / "study"
     shutil.copytree(tiny_study.path, st)
     shutil.copy(p, st / "directions" / "evil.npz")
     from dashboards.app import create_app
     from probe.store import Study
-    with pytest.raises(ProbeError, match="evil.npz is not a DirectionSet file"):
+    with pytest.raises(ProbeError) as e:
         Study(st).directions()
+    assert str(e.value) == want
     app = create_app(st)
     from benchmarks.load_dashboard import Callback
     r = app.server.test_client().post("/_dash-update-component", json=Callback(app, "page.children").payload(
         {"url.pathname": "/edits"}))
-    assert r.status_code == 200 and "evil.npz is not a DirectionSet file" in r.get_data(as_text=True)
+    assert r.status_code == 200 and "evil.npz is not a readable DirectionSet .npz" in r.get_data(as_text=True)
 
 
 def test_evil_npy_latents_refused(tmp_path, marker, capsys, tiny_study):
@@ -187,3 +192,160 @@ def test_payloads_are_live(tmp_path):
     with np.load(_evil_npz(tmp_path / "e.npz", m2), allow_pickle=True) as z:
         z["vectors"]
     assert m1.exists() and m2.exists()
+
+
+# ---- opening a study never runs its model's code (file.py:factory, TorchScript) unless named ---------------------
+PAYLOAD = '''
+from pathlib import Path
+
+import torch
+from torch import nn
+
+Path(__file__).with_name("MARKER").write_text("imported")   # what a hostile factory file would do on import
+
+
+class G(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.z_dim = 4
+        self.fc = nn.Linear(4, 3 * 16 * 16)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
+
+
+def factory():
+    torch.manual_seed(0)
+    return G()
+'''
+SPEC = ('name = "pay"\nmodel = "{model}"\nmeasures = ["brightness"]\nn_samples = 4\nalphas = [-1.0, 1.0]\n'
+        '[[targets]]\nkind = "variables"\nindices = [0]\n')
+
+
+def _fresh_models():
+    """Forget loaded models, so each command below really decides whether to load (no cached Generator)."""
+    from probe.models import load_model
+    load_model.cache_clear()
+
+
+@pytest.fixture
+def payload_study(tmp_path, monkeypatch, capsys) -> Path:
+    """A complete study whose model is `payload.py:factory` (run from tmp_path, the user named it then); the
+    marker its import writes is removed afterwards."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "payload.py").write_text(PAYLOAD)
+    (tmp_path / "spec.toml").write_text(SPEC.format(model="payload.py:factory"))
+    code, _, err = cli(["run", "spec.toml", "--out", "st", "--no-progress"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "MARKER").read_text() == "imported"
+    (tmp_path / "MARKER").unlink()
+    _fresh_models()
+    return tmp_path / "st"
+
+
+UNTRUSTED = ("error: study 'pay' was made with model 'payload.py:factory', a Python file; it is not run when a study "
+             "is opened: pass --model payload.py:factory (or --trust-model) to allow it\n")
+
+
+def test_report_and_discover_do_not_run_a_studys_python_model(payload_study, capsys):
+    m = json.loads((payload_study / "manifest.json").read_text())
+    assert m["model"] == str(payload_study.parent / "payload.py") + ":factory" and m["model_kind"] == "python"
+    assert m["model_file_sha256"] == hashlib.sha256((payload_study.parent / "payload.py").read_bytes()).hexdigest()
+    for args in (["report", "st"], ["discover", "st", "--method", "random", "--k", "2"],
+                 ["report", "st", "--model", "other.py:factory"]):
+        code, _, err = cli(args, capsys)
+        if "other.py:factory" in args:
+            assert (code, err) == (2, "error: --model 'other.py:factory' is not the model of study 'pay' "
+                                      "('payload.py:factory'); pass --model payload.py:factory or --trust-model\n")
+        else:
+            assert (code, err) == (2, UNTRUSTED), args
+        assert not (payload_study.parent / "MARKER").exists()
+    assert not (payload_study / "report.html").exists() and not (payload_study / "directions").exists()
+    from probe.store import ModelTrustError, Study
+    with pytest.raises(ModelTrustError) as e:
+        Study(payload_study).render([0], "z[0]", [1.0])
+    assert f"error: {e.value}\n" == UNTRUSTED and not (payload_study.parent / "MARKER").exists()
+    # named on the command line (relative to the cwd, as typed) or trusted: it runs
+    code, out, err = cli(["discover", "st", "--method", "random", "--k", "2", "--model", "payload.py:factory"],
+                         capsys)
+    assert code == 0 and (payload_study.parent / "MARKER").exists(), err
+    _fresh_models()
+    code, out, err = cli(["report", str(payload_study), "--trust-model", "-o", "r.html"], capsys)
+    assert code == 0 and out.startswith("wrote r.html"), err
+
+
+def test_changed_model_file_is_refused(payload_study, capsys):
+    p = payload_study.parent / "payload.py"
+    then = hashlib.sha256(p.read_bytes()).hexdigest()
+    p.write_text(PAYLOAD + "\n# edited\n")
+    now = hashlib.sha256(p.read_bytes()).hexdigest()
+    for flag in (["--model", "payload.py:factory"], ["--trust-model"]):
+        code, _, err = cli(["report", "st", *flag], capsys)
+        assert (code, err) == (2, f"error: model file 'payload.py' changed since the study was run (sha256 "
+                                  f"{now[:12]}… != {then[:12]}…); re-run the study or restore the file\n")
+        assert not (payload_study.parent / "MARKER").exists()
+    code, _, err = cli(["run", "spec.toml", "--out", "st", "--resume", "--no-progress"], capsys)
+    assert (code, err) == (2, "error: --resume: model file of 'payload.py:factory' changed since the study started "
+                              "(sha256 differs); restore it or choose a new --out\n")
+
+
+def test_model_paths_resolve_against_the_spec_file(tmp_path, monkeypatch, capsys):
+    """model = "nets/g.py:factory" (and a TorchScript "nets/g.pt") in specs/spec.toml, run from another directory:
+    the file next to the spec is used and its sha256 recorded; a TorchScript study is not run when opened."""
+    nets = tmp_path / "specs" / "nets"
+    nets.mkdir(parents=True)
+    (nets / "g.py").write_text(PAYLOAD.replace('Path(__file__).with_name("MARKER").write_text("imported")', ""))
+    import importlib.util
+    spec_mod = importlib.util.spec_from_file_location("g_net", nets / "g.py")
+    mod = importlib.util.module_from_spec(spec_mod)
+    spec_mod.loader.exec_module(mod)
+    torch.jit.script(mod.factory()).save(str(nets / "g.pt"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for model, kind in (("nets/g.py:factory", "python"), ("nets/g.pt", "torchscript")):
+        (tmp_path / "specs" / "spec.toml").write_text(SPEC.format(model=model))
+        out = tmp_path / kind
+        code, _, err = cli(["run", tmp_path / "specs" / "spec.toml", "--out", out, "--no-progress"], capsys)
+        assert code == 0, err
+        m = json.loads((out / "manifest.json").read_text())
+        f = nets / model.split("/")[1].split(":")[0]
+        assert (m["model"], m["model_kind"]) == (str(nets / model.split("/")[1]), kind)
+        assert m["model_file_sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
+        assert not (elsewhere / "nets").exists()
+    _fresh_models()
+    code, _, err = cli(["report", tmp_path / "torchscript"], capsys)
+    assert (code, err) == (2, f"error: study 'pay' was made with model '{nets / 'g.pt'}', a TorchScript archive "
+                              f"(code); it is not run when a study is opened: pass --model {nets / 'g.pt'} (or "
+                              f"--trust-model) to allow it\n")
+
+
+def test_study_measure_files_are_not_run_by_discover(tiny_study, tmp_path, capsys, marker):
+    """A manifest naming a file.py:factory measure: discover --method interfacegan refuses to import it."""
+    st = tmp_path / "st"
+    shutil.copytree(tiny_study.path, st)
+    (tmp_path / "m.py").write_text(f"open({str(marker)!r}, 'w')\ndef make():\n    pass\n")
+    m = json.loads((st / "manifest.json").read_text())
+    m["measures"] = {f"{tmp_path / 'm.py'}:make": {}}
+    (st / "manifest.json").write_text(json.dumps(m))
+    code, _, err = cli(["discover", st, "--method", "interfacegan", "--n", "8"], capsys)
+    assert (code, err) == (2, f"error: the study names measure '{tmp_path / 'm.py'}:make', a Python file; it is not "
+                              f"run when a study is opened: pass --measures with the measures to fit\n")
+
+
+def test_terminal_output_escapes_names(capsys):
+    """RTL overrides and newlines in names never reach the terminal raw: the CLI's one error line escapes them."""
+    from probe.cli import main
+    from probe.errors import printable
+    assert printable("a\u202eb\nc") == "a\\u202eb\\nc" and printable("plain é") == "plain é"
+    import sys
+    old = sys.argv
+    sys.argv = ["probe", "stats", "/nonexistent/\u202eevil\nname"]
+    try:
+        with pytest.raises(SystemExit):
+            main()
+    finally:
+        sys.argv = old
+    err = capsys.readouterr().err
+    assert err == ("error: study directory '/nonexistent/\\u202eevil\\nname' does not exist; make one with probe run "
+                   "SPEC.toml --out /nonexistent/\\u202eevil\\nname\n")

@@ -171,3 +171,73 @@ def test_resume_after_crash_leftovers(tmp_path):
     again = run_study(spec, out, resume=True, progress=False)
     pd.testing.assert_frame_equal(again.table("interventions"), df)
     assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["../evil", "/tmp/abs", "a/b", "..", "."])
+def test_default_out_needs_a_plain_name(tmp_path, monkeypatch, capsys, name):
+    """`name` becomes the default --out studies/<name>: anything but a plain name is refused, nothing created."""
+    from tests.helpers import cli
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.toml").write_text(_toml(_spec(name=name)))
+    code, _, err = cli(["run", "spec.toml", "--no-progress"], capsys)
+    assert (code, err) == (2, f"error: spec.toml: name {name!r} is the default --out studies/<name>, so it must be "
+                              f"a plain name (letters, digits, '.', '_', '-'; no '/', '..' or absolute path); rename "
+                              f"it or pass --out\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
+def test_default_out_plain_name_runs(tmp_path, monkeypatch, capsys):
+    from tests.helpers import cli
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.toml").write_text(_toml(_spec(name="ok-1.2_x")))
+    code, out, err = cli(["run", "spec.toml", "--no-progress"], capsys)
+    assert (code, out) == (0, "study 'ok-1.2_x' complete: 6 samples, 2 targets, 36 intervention rows -> "
+                              "studies/ok-1.2_x\n"), err
+
+
+def test_big_plan_needs_yes_and_creates_nothing(tmp_path):
+    """Over CONFIRM_ROWS rows: one line with the plan and the estimate, nothing created; yes=True runs."""
+    from probe.study import CONFIRM_ROWS, plan_rows
+    spec = parse_spec(_spec(n_samples=2_500_001))
+    assert plan_rows(spec, 2) == 2_500_001 * 2 * 3 > CONFIRM_ROWS
+    with pytest.raises(SpecError) as e:
+        run_study(spec, tmp_path / "big", progress=False)
+    msg = str(e.value)
+    assert msg.startswith("plan: 2,500,001 samples x 2 targets x 3 alphas = 15,000,006 rows (~") and msg.endswith(
+        "measured on one batch of 64); this is over 5,000,000 rows: pass --yes to run it, or lower n_samples / "
+        "targets / alphas")
+    assert not (tmp_path / "big").exists()
+
+
+def test_yes_runs_a_plan_over_the_threshold(tmp_path, monkeypatch):
+    import probe.study
+    monkeypatch.setattr(probe.study, "CONFIRM_ROWS", 35)       # the 36-row plan below is "big"
+    spec = parse_spec(_spec())
+    with pytest.raises(SpecError, match=r"^plan: 6 samples x 2 targets x 3 alphas = 36 rows .*over 35 rows: pass --yes"):
+        run_study(spec, tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
+    assert len(run_study(spec, tmp_path / "s", progress=False, yes=True).table("interventions")) == 36
+
+
+def test_missing_latents_advice_works_on_a_complete_study(tiny_study, tmp_path, capsys):
+    """latents.npy deleted from a complete study: the error's advice (probe run SPEC --out X --resume) rebuilds it
+    from the seed, byte-identical, and leaves every table as it was."""
+    import shutil
+    from tests.helpers import cli
+    st = tmp_path / "st"
+    shutil.copytree(tiny_study.path, st)
+    shutil.copy(tiny_study.path.parent / "random.npz", tmp_path / "random.npz")
+    lat = (st / "latents.npy").read_bytes()
+    (st / "latents.npy").unlink()
+    tables = {p.name: p.read_bytes() for p in st.glob("*.parquet")}
+    with pytest.raises(ProbeError) as e:
+        Study(st).latents()
+    assert str(e.value) == (f"study {str(st)!r} has no latents.npy; rebuild it from the seed with probe run "
+                            f"SPEC.toml --out {st} --resume (the study's spec)")
+    spec = {k: v for k, v in Study(st).manifest["spec"].items() if v is not None}
+    spec["targets"] = [{k: v for k, v in t.items() if v is not None} for t in spec["targets"]]
+    (tmp_path / "tiny.toml").write_text(_toml(spec))
+    code, out, err = cli(["run", tmp_path / "tiny.toml", "--out", st, "--resume", "--no-progress"], capsys)
+    assert code == 0, err
+    assert (st / "latents.npy").read_bytes() == lat
+    assert {p.name: p.read_bytes() for p in st.glob("*.parquet")} == tables and Study(st).status == "complete"

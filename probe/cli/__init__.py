@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from ..errors import ProbeError
+from ..errors import ProbeError, printable
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="latent-probe: interpret and edit the latent spaces of GAN image generators.")
@@ -16,7 +16,7 @@ def main() -> None:
     try:
         app()
     except ProbeError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(e)}", file=sys.stderr)
         sys.exit(2)
 
 

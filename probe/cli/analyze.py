@@ -25,7 +25,8 @@ def stats_cmd(study: str = typer.Argument(..., help="study directory (made by pr
         raise ProbeError(f"--level must be in (0, 1), e.g. 0.95; got {level}")
     s = _open(study)
     t0 = time.perf_counter()
-    out = analyze(s, q_max=q_max, level=level)
+    with s.lock():
+        out = analyze(s, q_max=q_max, level=level)
     dt = time.perf_counter() - t0
     for name in ("effects", "correlations"):
         if name in out:
@@ -54,8 +55,9 @@ def embed_cmd(study: str = typer.Argument(..., help="study directory (made by pr
         raise ProbeError(f"--max-samples must be >= 1; got {max_samples}")
     s = _open(study)
     t0 = time.perf_counter()
-    df = embed_study(s, walks=walks, max_samples=max_samples, n_neighbors=n_neighbors, min_dist=min_dist,
-                     random_state=seed, cache=cache)
+    with s.lock():
+        df = embed_study(s, walks=walks, max_samples=max_samples, n_neighbors=n_neighbors, min_dist=min_dist,
+                         random_state=seed, cache=cache)
     n = df["kind"].value_counts()
     typer.echo(f"embedding: {int(n.get('sample', 0))} samples, {int(n.get('walk', 0))} walk points "
                f"-> {s.path / 'embedding.parquet'}  ({time.perf_counter() - t0:.1f} s)")

@@ -56,18 +56,33 @@ def discover_cmd(
                                   "the method works in w)"),
         seed: int = typer.Option(0, "--seed"),
         stem: str = typer.Option(None, "--name", help="file stem in STUDY/directions/ (default the method)"),
+        model_arg: str = typer.Option(None, "--model", help="the study's model, when it is a file.py:factory or "
+                                      "TorchScript file: naming it allows its code to run"),
+        trust_model: bool = typer.Option(False, "--trust-model", help="run the study's file.py:factory or "
+                                         "TorchScript model without naming it"),
         progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
     """Fit directions with one method and save them into the study (then walk them with a spec)."""
     from ..store import Study
     if method not in METHODS:
         raise ProbeError(f"--method {method!r} unknown; use one of {list(METHODS)}")
-    st = Study(study)
+    st = Study(study, model=model_arg, trust_model=trust_model)
+    with st.lock():
+        _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
+                  seed, stem, progress)
+
+
+def _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
+              seed, stem, progress) -> None:
     model = st.model()
     sp = space or st.space
     if method == "interfacegan":
         ratio = _ratio(ratio)
         from ..directions.interfacegan import InterFaceGAN, fit_from_model
         ms = _csv(measures) or st.measures
+        files = [m for m in ms if ".py:" in m and not measures]
+        if files:
+            raise ProbeError(f"the study names measure {files[0]!r}, a Python file; it is not run when a study is "
+                             f"opened: pass --measures with the measures to fit")
         pairs = _conditions(condition)
         missing = sorted({m for p, c in pairs for m in [p, *c]} - set(ms))
         if missing:
@@ -121,7 +136,9 @@ def evaluate_cmd(study: Path = typer.Argument(..., help="study directory whose s
     """Per direction: slopes of every measure, specificity, density drift -> STUDY/evaluation.parquet."""
     from ..directions.evaluate import evaluate_study
     from ..store import Study
-    df = evaluate_study(Study(study))
+    st = Study(study)
+    with st.lock():
+        df = evaluate_study(st)
     top = df[df["is_target"]].sort_values(["method", "target"])
     for r in top.itertuples():
         typer.echo(f"  {r.target:<28} {r.measure:<10} slope {r.slope:+.4f}  specificity {r.specificity:.2f}  "

@@ -29,11 +29,13 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
     """Ground-truth scores of discovered directions (DCI disentanglement/completeness, MIG gap, purity)."""
     from ..directions import DirectionError
     from ..directions.groundtruth import DEFAULT_SPEC, run_groundtruth, run_groundtruth_seeds
+    from ..store import study_lock
     ms = [m.strip() for m in measures.split(",") if m.strip()] if measures else None
     kw = dict(model=model, spec=spec or DEFAULT_SPEC, measures=ms, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
               n_samples=n_samples, progress=progress, log=typer.echo)
     if seeds is None:
-        run_groundtruth(out, seed=seed, **kw)
+        with study_lock(out):
+            run_groundtruth(out, seed=seed, **kw)
         return
     if seed is not None:
         raise DirectionError("--seed and --seeds: give one of them (--seeds runs one study per seed)")
@@ -41,4 +43,5 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
         parsed = [int(x) for x in seeds.split(",") if x.strip()]
     except ValueError:
         raise DirectionError(f"--seeds: expected a comma list of integers such as 0,1,2; got {seeds!r}") from None
-    run_groundtruth_seeds(out, parsed, **kw)
+    with study_lock(out):
+        run_groundtruth_seeds(out, parsed, **kw)

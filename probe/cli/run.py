@@ -12,12 +12,19 @@ from . import app
 def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: Studies"),
             out: Path = typer.Option(None, "--out", "-o", help="study directory (default studies/<spec name>)"),
             resume: bool = typer.Option(False, "--resume", help="continue an interrupted study in --out"),
+            yes: bool = typer.Option(False, "--yes", help="run a plan of more than 5,000,000 intervention rows"),
             progress: bool = typer.Option(True, "--progress/--no-progress", help="show progress bars")) -> None:
     """Run a study: perturb latents, render, measure, write Parquet tables."""
-    from ..study import load_spec, run_study
+    from ..errors import printable
+    from ..study import PLAIN_NAME, SpecError, load_spec, run_study
     s = load_spec(spec)
-    out = out or Path("studies") / s.name
-    st = run_study(s, out, resume=resume, progress=progress)
+    if out is None:
+        if not PLAIN_NAME.match(s.name) or set(s.name) == {"."}:
+            raise SpecError(f"{s._source}: name {printable(s.name)!r} is the default --out studies/<name>, so it "
+                            f"must be a plain name (letters, digits, '.', '_', '-'; no '/', '..' or absolute "
+                            f"path); rename it or pass --out")
+        out = Path("studies") / s.name
+    st = run_study(s, out, resume=resume, progress=progress, yes=yes)
     n = len(st.table("interventions"))
-    typer.echo(f"study {st.name!r} complete: {st.manifest['n_samples']} samples, {len(st.target_names)} targets, "
-               f"{n} intervention rows -> {st.path}")
+    typer.echo(f"study {printable(st.name)!r} complete: {st.manifest['n_samples']} samples, "
+               f"{len(st.target_names)} targets, {n} intervention rows -> {printable(st.path)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,22 +115,51 @@ class DirectionSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DirectionSet":
+        """Read a .npz written by `save` (no pickle); DirectionError (one line) for anything else."""
         path = Path(path)
         if not path.is_file():
             raise DirectionError(f"direction file {str(path)!r} does not exist")
+        if not zipfile.is_zipfile(path):
+            raise DirectionError(f"{path.name} is not a DirectionSet .npz (not a zip archive); give a file written "
+                                 f"by probe discover or DirectionSet.save")
         try:
             with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in ("meta", "vectors", "scales") if k not in z.files]
+                if missing:
+                    raise DirectionError(f"{path.name} is not a DirectionSet .npz (no {missing[0]!r} array); give a "
+                                         f"file written by probe discover or DirectionSet.save")
                 meta = json.loads(bytes(z["meta"]).decode())
                 vectors, scales = z["vectors"], z["scales"]
                 masks = z["channel_masks"] if "channel_masks" in z.files else None
+        except DirectionError:
+            raise
         except Exception as e:  # noqa: BLE001
-            raise DirectionError(f"{path.name} is not a DirectionSet file ({type(e).__name__}: {e})") from None
+            reason = next((ln for ln in str(e).splitlines() if ln.strip()), "")[:160]
+            raise DirectionError(f"{path.name} is not a readable DirectionSet .npz ({type(e).__name__}: "
+                                 f"{reason}); re-save it with DirectionSet.save") from None
+        if not isinstance(meta, dict):
+            raise DirectionError(f"{path.name}: DirectionSet metadata is not a JSON object; re-save it with "
+                                 f"DirectionSet.save")
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise DirectionError(f"{path.name} has format version {meta['format_version']}, newer than this "
                                  f"latent-probe reads ({FORMAT_VERSION}); upgrade latent-probe")
-        return cls(meta["names"], vectors, meta["space"], meta["method"], meta["model"], meta["weights_hash"],
-                   [tuple(l) if l is not None else None for l in meta["layers"]], meta["site"], masks, scales,
-                   meta["info"], meta["provenance"])
+        for k, t in (("names", list), ("space", str), ("method", str)):
+            if not isinstance(meta.get(k), t):
+                raise DirectionError(f"{path.name}: DirectionSet metadata lacks {k!r}"
+                                     + ("" if k not in meta else f" as {'a list' if t is list else 'a string'}")
+                                     + "; re-save it with DirectionSet.save")
+        if not all(isinstance(n, str) for n in meta["names"]):
+            raise DirectionError(f"{path.name}: DirectionSet names must be strings; re-save it with DirectionSet.save")
+        layers = meta.get("layers")
+        try:
+            layers = None if layers is None else [tuple(int(x) for x in l) if l is not None else None for l in layers]
+            info = list(meta.get("info") or [])
+            prov = dict(meta.get("provenance") or {})
+        except (TypeError, ValueError):
+            raise DirectionError(f"{path.name}: DirectionSet metadata 'layers', 'info' or 'provenance' is malformed; "
+                                 f"re-save it with DirectionSet.save") from None
+        return cls(meta["names"], vectors, meta["space"], meta["method"], str(meta.get("model", "")),
+                   str(meta.get("weights_hash", "")), layers, meta.get("site"), masks, scales, info, prov)
 
 
 def fit_once(path: str | os.PathLike, make, log=print) -> None:

@@ -440,7 +440,8 @@ def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures:
         raise SpecError(f"--spec {str(p)!r} does not exist; pass --spec path/to/spec.toml")
     data = read_spec_file(p)
     if model is not None:
-        data["model"] = model
+        from ..models.zoo import resolve_model
+        data["model"] = resolve_model(model, Path.cwd())  # named on the command line: relative to the cwd
         data["name"] = f"{data.get('name', 'gt')}-{model}" if model != "sprites" else data.get("name", "gt")
     if measures is not None:
         data["measures"] = list(measures)
@@ -465,13 +466,13 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
     seed: of the study's samples and of the fits (None: the spec's seed for samples, 0 for the fits)."""
     from ..measures import MeasureSet
     from ..models import load_model
-    from ..study import run_study
+    from ..study import run_study, spec_model
     from .evaluate import evaluate_study
 
     out = Path(out)
     s = gt_spec(spec, model, measures, n_samples, seed=seed)
     t0 = time.perf_counter()
-    g = load_model(s.model)
+    g = load_model(spec_model(s))
     if s.space not in ("w", "ws") or "w" not in g.spaces:
         raise ProbeError(f"model {g.name!r} has no w space; ground-truth scoring fits the methods in w "
                          f"(use a style-based model such as 'sprites')")

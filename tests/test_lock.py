@@ -1,0 +1,242 @@
+"""The study write lock: real racing processes (forked copies of this process), kill -9 of a holder, stale tmp files.
+
+The runs use a real user measure (`gate.py:make`, a file.py:factory extension point) as the barrier: its factory
+waits until `barrier_n` processes have arrived (that is after the spec checks, right before the run takes its
+lock), and scoring waits for a `go` file, so the holder keeps the lock while the test checks the other writer.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from probe.errors import ProbeError
+from probe.store import Study, StudyBusyError, study_lock
+from probe.study import load_spec, run_study
+from tests.helpers import cli
+
+GATE = '''
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from probe.measures.base import Measure, MeasureInfo
+
+HERE = Path(__file__).parent
+
+
+class Gate(Measure):
+    infos = (MeasureInfo("gate", "1", -1.0, 1.0, "mean pixel, scored once HERE/go exists"),)
+
+    def __call__(self, img):
+        (HERE / f"held-{os.getpid()}").touch()
+        t0 = time.time()
+        while not (HERE / "go").exists() and time.time() - t0 < 60:
+            time.sleep(0.005)
+        return {"gate": img.float().mean((1, 2, 3)).double().numpy()}
+
+
+def make():
+    (HERE / f"arrived-{os.getpid()}").touch()
+    n = int((HERE / "barrier_n").read_text())
+    t0 = time.time()
+    while len(list(HERE.glob("arrived-*"))) < n and time.time() - t0 < 60:
+        time.sleep(0.005)
+    return Gate()
+'''
+
+
+def _spec(root: Path, seed: int) -> Path:
+    p = root / f"spec{seed}.toml"
+    p.write_text(f'name = "lock"\nmodel = "tiny-dcgan"\nmeasures = ["brightness", "gate.py:make"]\nn_samples = 6\n'
+                 f'seed = {seed}\nbatch_size = 3\npart_rows = 8\nalphas = [-1.0, 1.0]\n\n'
+                 f'[[targets]]\nkind = "variables"\nindices = 3\n')
+    return p
+
+
+@pytest.fixture
+def gate(tmp_path) -> Path:
+    (tmp_path / "gate.py").write_text(GATE)
+    (tmp_path / "barrier_n").write_text("1")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def refs(tmp_path_factory) -> dict[int, pd.DataFrame]:
+    """Interventions tables of undisturbed runs, seeds 0 and 1 (gate open)."""
+    root = tmp_path_factory.mktemp("lockref")
+    (root / "gate.py").write_text(GATE)
+    (root / "barrier_n").write_text("1")
+    (root / "go").touch()
+    return {s: run_study(load_spec(_spec(root, s)), root / f"ref{s}", progress=False).table("interventions")
+            for s in (0, 1)}
+
+
+def _fork(fn, msg: Path) -> int:
+    """A forked copy of this process running fn(); exit 0 on success, 5 on StudyBusyError, 4 on another
+    ProbeError (its message written to msg-<pid>), 3 on anything else."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            fn()
+        except StudyBusyError as e:
+            code = 5
+            (msg.parent / f"{msg.name}-{os.getpid()}").write_text(str(e))
+        except ProbeError as e:
+            code = 4
+            (msg.parent / f"{msg.name}-{os.getpid()}").write_text(str(e))
+        except BaseException:  # noqa: BLE001
+            code = 3
+        os._exit(code)
+    return pid
+
+
+def _wait(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _wait_file(p: Path, pid: int, timeout: float = 60) -> None:
+    t0 = time.time()
+    while not p.exists():
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0), f"process {pid} ended before {p.name} appeared"
+        assert time.time() - t0 < timeout, f"{p.name} never appeared"
+        time.sleep(0.005)
+
+
+def _busy(path: Path, pid: int) -> str:
+    return (f"study {str(path)!r} is in use by another probe process (PID {pid}); wait for it to finish or use "
+            f"another --out")
+
+
+def test_two_new_runs_race_exactly_one_writes(gate, refs):
+    """Two new runs with different seeds released together on one --out: one writes, the other gets the busy
+    line naming the winner's PID; the table is exactly the winner's seed, no parts of the other seed."""
+    out = gate / "out"
+    (gate / "barrier_n").write_text("2")
+    pids = {s: _fork(lambda s=s: run_study(load_spec(_spec(gate, s)), out, progress=False), gate / "msg")
+            for s in (0, 1)}
+    loser_msgs = []
+    t0 = time.time()
+    while not loser_msgs and time.time() - t0 < 60:
+        loser_msgs = list(gate.glob("msg-*"))
+        time.sleep(0.005)
+    assert len(loser_msgs) == 1
+    loser_pid = int(loser_msgs[0].name.split("-")[1])
+    winner = next(s for s, p in pids.items() if p != loser_pid)
+    assert _wait(loser_pid) == 5
+    assert loser_msgs[0].read_text() == _busy(out, pids[winner])
+    (gate / "go").touch()
+    assert _wait(pids[winner]) == 0
+    st = Study(out)
+    assert st.status == "complete" and st.manifest["seed"] == winner
+    pd.testing.assert_frame_equal(st.table("interventions"), refs[winner])
+    assert not (out / ".lock").exists() and not (out / "parts").exists()
+
+
+def test_second_writer_gets_the_holders_pid_then_proceeds(gate, refs, capsys):
+    """While a real run holds the lock: --resume, probe stats, probe discover each print the one busy line (exit 2)
+    and change nothing; a new run on the same --out is refused as an existing study."""
+    out = gate / "out"
+    spec = _spec(gate, 0)
+    pid = _fork(lambda: run_study(load_spec(spec), out, progress=False), gate / "msg")
+    _wait_file(gate / f"held-{pid}", pid)
+    manifest = (out / "manifest.json").read_bytes()
+    for args in (["run", spec, "--out", out, "--resume", "--no-progress"], ["stats", out],
+                 ["discover", out, "--method", "random", "--k", "2"], ["evaluate", out]):
+        code, _, err = cli(args, capsys)
+        assert (code, err) == (2, f"error: {_busy(out, pid)}\n"), args
+    code, _, err = cli(["run", spec, "--out", out, "--no-progress"], capsys)
+    assert (code, err) == (2, f"error: --out {str(out)!r} already holds a study; add --resume to continue it or "
+                              f"choose a new --out\n")
+    assert (out / "manifest.json").read_bytes() == manifest and not (out / "directions").exists()
+    (gate / "go").touch()
+    assert _wait(pid) == 0
+    pd.testing.assert_frame_equal(Study(out).table("interventions"), refs[0])
+
+
+def test_kill_9_of_the_holder_never_blocks(gate, refs, capsys):
+    """SIGKILL a run holding the lock: its .lock (with its PID) stays on disk, the OS dropped the lock, and
+    --resume proceeds to the undisturbed table."""
+    out = gate / "out"
+    spec = _spec(gate, 1)
+    pid = _fork(lambda: run_study(load_spec(spec), out, progress=False), gate / "msg")
+    _wait_file(gate / f"held-{pid}", pid)
+    os.kill(pid, signal.SIGKILL)
+    assert _wait(pid) == -signal.SIGKILL
+    assert (out / ".lock").read_text() == f"{pid}\n"
+    (gate / "go").touch()
+    code, out_text, err = cli(["run", spec, "--out", out, "--resume", "--no-progress"], capsys)
+    assert code == 0, err
+    assert out_text == f"study 'lock' complete: 6 samples, 3 targets, 36 intervention rows -> {out}\n"
+    pd.testing.assert_frame_equal(Study(out).table("interventions"), refs[1])
+    assert not (out / ".lock").exists()
+
+
+def test_resume_of_a_complete_study_while_locked_keeps_it_complete(tiny_study, tmp_path, capsys):
+    """--resume on a complete study while another process holds its lock: one line, status stays complete,
+    every file byte-identical."""
+    st = tmp_path / "st"
+    shutil.copytree(tiny_study.path, st)
+    before = {p.name: p.read_bytes() for p in st.rglob("*") if p.is_file()}
+
+    def hold():
+        with study_lock(st):
+            (tmp_path / "held").touch()
+            t0 = time.time()
+            while not (tmp_path / "go").exists() and time.time() - t0 < 60:
+                time.sleep(0.005)
+    pid = _fork(hold, tmp_path / "msg")
+    _wait_file(tmp_path / "held", pid)
+    assert (st / ".lock").read_text() == f"{pid}\n"
+    from probe.study import parse_spec
+    s = parse_spec(Study(st).manifest["spec"], base=tiny_study.path.parent)
+    with pytest.raises(StudyBusyError) as e:
+        run_study(s, st, resume=True, progress=False)
+    assert str(e.value) == _busy(st, pid)
+    code, _, err = cli(["stats", st], capsys)
+    assert (code, err) == (2, f"error: {_busy(st, pid)}\n")
+    (tmp_path / "go").touch()
+    assert _wait(pid) == 0
+    assert {p.name: p.read_bytes() for p in st.rglob("*") if p.is_file()} == before
+    assert Study(st).status == "complete"
+
+
+def test_writers_sweep_stale_tmp_files_of_dead_processes(tiny_study, tmp_path, capsys):
+    """A killed `probe stats` leaves .correlations.parquet.<pid>.tmp: the next writer removes it (and dead parts'
+    tmp files), and keeps the tmp files of live processes."""
+    st = tmp_path / "st"
+    shutil.copytree(tiny_study.path, st)
+    p = subprocess.Popen(["true"])
+    p.wait()
+    dead, live = p.pid, os.getppid()
+    (st / "parts").mkdir()
+    stale = [st / f".correlations.parquet.{dead}.tmp", st / "parts" / f".interventions-00001.parquet.{dead}.tmp"]
+    keep = st / f".effects.parquet.{live}.tmp"
+    for f in [*stale, keep]:
+        f.write_bytes(b"half a file")
+    code, _, err = cli(["stats", st], capsys)
+    assert code == 0, err
+    assert [f.exists() for f in stale] == [False, False] and keep.read_bytes() == b"half a file"
+
+
+def test_lock_is_reentrant_and_leaves_nothing(tmp_path):
+    """In one process the lock nests; released, it leaves no .lock, and a directory it made stays only if
+    something was written into it."""
+    d = tmp_path / "new"
+    with study_lock(d):
+        assert (d / ".lock").read_text() == f"{os.getpid()}\n"
+        with study_lock(d):
+            pass
+        assert (d / ".lock").exists()
+    assert not d.exists()
+    with study_lock(d):
+        (d / "x").write_text("1")
+    assert sorted(p.name for p in d.iterdir()) == ["x"]
