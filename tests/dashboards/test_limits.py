@@ -111,6 +111,28 @@ def test_request_body_over_the_cap_is_refused_unread(app):
     assert proc.memory_info().rss - rss0 < 100 * 2 ** 20
 
 
+def test_request_body_cap_over_real_http(app):
+    """The werkzeug server answers 413 after the headers and 64 KiB of a declared 200 MB body."""
+    import socket
+    from benchmarks.load_dashboard import serve
+    srv, _ = serve(app)
+    try:
+        with socket.create_connection(("127.0.0.1", srv.server_port), timeout=30) as s:
+            s.sendall(f"POST /_dash-update-component HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {200 * 2 ** 20}\r\n\r\n".encode() + b" " * 65536)
+            data = b""
+            while not data.endswith(b"bytes)\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        srv.shutdown()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert body == f"request body too large (limit {MAX_REQUEST_BYTES} bytes)\n".encode()
+
+
 def test_request_body_under_the_cap_still_works(app):
     r = post(app.server.test_client(), app, "page.children", {"url.pathname": "/"})
     assert "Overview" in json.dumps(r)

@@ -349,3 +349,67 @@ def test_no_page_renders_raw_html(full_study, xss_study):
                 assert not (isinstance(c, html.Iframe) and getattr(c, "srcDoc", None)), p.NAME
                 assert "dangerouslySetInnerHTML" not in c.to_plotly_json()["props"], p.NAME
     assert seen > 100
+
+
+# ---- a study whose model is code: re-rendered only when the user names it ----------------------------------------
+CODE_MODEL = '''import torch
+from pathlib import Path
+from torch import nn
+
+Path(__file__).with_name("MARKER").write_text("imported")
+
+
+class G(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.z_dim = 4
+        self.fc = nn.Linear(4, 3 * 16 * 16)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
+
+
+def factory():
+    torch.manual_seed(0)
+    return G()
+'''
+
+
+@pytest.fixture
+def code_study(tmp_path, monkeypatch, capsys):
+    from probe.models import load_model
+    from tests.helpers import cli
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gen.py").write_text(CODE_MODEL)
+    (tmp_path / "spec.toml").write_text('name = "code"\nmodel = "gen.py:factory"\nmeasures = ["brightness"]\n'
+                                        'n_samples = 4\nalphas = [-1.0, 1.0]\n[[targets]]\nkind = "variables"\n'
+                                        'indices = [0]\n')
+    code, _, err = cli(["run", "spec.toml", "--out", "st", "--no-progress"], capsys)
+    assert code == 0, err
+    (tmp_path / "MARKER").unlink()
+    load_model.cache_clear()
+    yield tmp_path / "st"
+    load_model.cache_clear()
+
+
+def _grid(app) -> str:
+    r = app.server.test_client().post("/_dash-update-component",
+                                      json=Callback(app, "ov-grid-box.children").payload({"ov-n.value": 8}))
+    assert r.status_code == 200
+    return r.get_data(as_text=True)
+
+
+def test_dash_renders_a_code_model_only_when_named(code_study, monkeypatch, capsys):
+    from probe.models import load_model
+    body = _grid(create_app(code_study))
+    assert "probe-error" in body and ("was made with model 'gen.py:factory', a Python file; it is not run when a "
+                                      "study is opened: pass --model gen.py:factory (or --trust-model)") in body
+    assert not (code_study.parent / "MARKER").exists()
+    for flags in (["--model", "gen.py:factory"], ["--trust-model"]):
+        load_model.cache_clear()
+        code, lines, err, seen = _cli(monkeypatch, capsys, code_study, *flags)
+        assert code == 0, err
+        body = _grid(seen["app"])
+        assert "probe-error" not in body and "first 4 samples" in body, flags
+        assert (code_study.parent / "MARKER").read_text() == "imported"
+        (code_study.parent / "MARKER").unlink()
