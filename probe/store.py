@@ -164,10 +164,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
-    """Remove `.<name>.<pid>.tmp` files of dead processes in a study (top level, parts/, directions/)."""
+    """Remove `.<name>.<pid>.tmp` files of dead processes in a study (top level, parts/, directions/, .cache/embed/)."""
     path = Path(path)
     gone = []
-    for d in (path, path / PARTS, path / "directions"):
+    for d in (path, path / PARTS, path / "directions", path / ".cache" / "embed"):
         if not d.is_dir():
             continue
         for f in d.glob(".*.tmp"):
