@@ -1,5 +1,6 @@
 """`make bench`: run every benchmarks/bench_*.py module's `main()` in turn, then the dashboard load test
-(benchmarks/load_dashboard.py).  python -m benchmarks.run [names...] runs the ones whose name contains a name."""
+(benchmarks/load_dashboard.py).  python -m benchmarks.run [names...] runs the ones whose name contains a name,
+e.g. `python -m benchmarks.run nvlabs` (StyleGAN2 256/1024 px and StyleGAN3-T 256 px at real sizes)."""
 from __future__ import annotations
 
 import importlib

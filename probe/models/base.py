@@ -43,13 +43,14 @@ def check_image_shape(img: torch.Tensor, name: str) -> int:
 
 
 def check_output_range(img: torch.Tensor, name: str) -> None:
-    """ModelError when raw img [N, 3, H, W] looks like [0, 1] (no value below -0.01, none above 1.01, mean > 0.2)."""
+    """ModelError when raw img [N, 3, H, W] looks like [0, 1]: no value below -0.01, none above 1.01, some above
+    0.5 and a mean above 0.2 (an output that never leaves [0, 0.5] is not told apart and passes)."""
     check_image_shape(img, name)
     x = img.detach().float()
     if not torch.isfinite(x).all():
         raise ModelError(f"model {name!r} renders NaN or inf values for seeded samples; check its weights")
     lo, hi, mean = float(x.min()), float(x.max()), float(x.mean())
-    if lo >= -0.01 and hi <= 1.01 and mean > 0.2:
+    if lo >= -0.01 and 0.5 < hi <= 1.01 and mean > 0.2:
         raise ModelError(f"model {name!r} outputs images in [0, 1]; probe expects [-1, 1]: return img * 2 - 1 "
                          f"from your factory")
 
@@ -177,15 +178,19 @@ class Generator:
     def synthesize(self, latent: torch.Tensor, space: str = "z") -> torch.Tensor:
         """Render images.  # latent [N, *shape(space)] -> img [N, 3, H, W] in [-1, 1]
 
-        The first call also checks the output range on 8 seeded samples (ModelError for [0, 1] outputs).
+        The first call also checks the output range on seeded samples (ModelError for [0, 1] outputs).
         """
         latent = self.check_latent(latent, space)
         if not self._range_checked:
             self.check_range()
         return self._render(latent, space).clamp(-1, 1)
 
-    def check_range(self, n: int = 8, seed: int = 0) -> None:
-        """Refuse a model whose raw output looks like [0, 1] images (probe measures expect [-1, 1])."""
+    def check_range(self, n: int | None = None, seed: int = 0) -> None:
+        """Refuse a model whose raw output looks like [0, 1] images (probe measures expect [-1, 1]).
+
+        Renders n seeded samples (default 8 up to 128 px, fewer above, at least 2: about 8 x 128^2 pixels)."""
+        if n is None:
+            n = max(2, min(8, (8 * 128 * 128) // max(1, int(getattr(self, "resolution", 128))) ** 2))
         self._range_checked, self._hooks_off = True, True
         try:
             with torch.no_grad():
