@@ -52,6 +52,8 @@ def discover_cmd(
         steps: int = typer.Option(600, "--steps", help="dplase: Adam iterations"),
         no_density: bool = typer.Option(False, "--no-density", help="dplase: train with linear walks"),
         layers: str = typer.Option(None, "--layers", help="sefa: ws layer range START-END (end exclusive)"),
+        affines: str = typer.Option("official", "--affines", help="sefa: official (conv affines + the last "
+                                    "ToRGB, as official SeFa) or all-affines (every ToRGB too)"),
         space: str = typer.Option(None, "--space", help="latent space (default: the study's; ws -> w where "
                                   "the method works in w)"),
         seed: int = typer.Option(0, "--seed"),
@@ -68,11 +70,11 @@ def discover_cmd(
     st = Study(study, model=model_arg, trust_model=trust_model)
     with st.lock():
         _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-                  seed, stem, progress)
+                  seed, stem, progress, affines)
 
 
 def _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-              seed, stem, progress) -> None:
+              seed, stem, progress, affines="official") -> None:
     model = st.model()
     sp = space or st.space
     if method == "interfacegan":
@@ -123,7 +125,7 @@ def _discover(st, method, measures, condition, n, ratio, from_study, k, site, st
             except ValueError:
                 raise ProbeError(f"--layers {layers!r}: write START-END, e.g. 0-4") from None
             lay = (a, b)
-        ds = SeFa(k or 20, layers=lay).fit(model).directions_
+        ds = SeFa(k or 20, layers=lay, affines=affines).fit(model).directions_
     else:
         from ..directions.random_dirs import RandomDirections
         ds = RandomDirections(k or 8, seed=seed, space="w" if sp == "ws" else sp).fit(model).directions_

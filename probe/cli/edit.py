@@ -11,6 +11,7 @@ import typer
 
 from . import app
 from ..errors import ProbeError
+from .model_options import class_option, noise_option, options, psi_option
 
 _POINT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*->\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -66,12 +67,14 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
              site: Optional[str] = typer.Option(None, "--site", help="feature site (default: per model)"),
              steps: int = typer.Option(200, "--steps", help="max optimisation steps"),
              lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default: the method's)"),
-             out: Path = typer.Option(Path("drag.png"), "--out", help="PNG: before | after; latent saved as .npy")) -> None:
+             out: Path = typer.Option(Path("drag.png"), "--out", help="PNG: before | after; latent saved as .npy"),
+             truncation_psi: Optional[float] = psi_option(), noise_mode: Optional[str] = noise_option(),
+             class_idx: Optional[int] = class_option()) -> None:
     """Drag handle points to targets (DragGAN or FreeDrag) and save before | after."""
     from ..edit import comparison_png, make_drag
     from ..models import load_model
     pairs = [parse_point(p) for p in point]
-    g = load_model(model)
+    g = load_model(model, **options(truncation_psi, noise_mode, class_idx))
     if latent is not None:
         lat, space = _load_latent(latent, space)
     else:
@@ -100,11 +103,13 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
                seed: int = typer.Option(0, "--seed"),
                offset_site: Optional[str] = typer.Option(None, "--offset-site", help="extended inversion: also fit a "
                                                          "feature offset at this site (e.g. b2 on faces)"),
-               offset_steps: int = typer.Option(200, "--offset-steps")) -> None:
+               offset_steps: int = typer.Option(200, "--offset-steps"),
+               truncation_psi: Optional[float] = psi_option(), noise_mode: Optional[str] = noise_option(),
+               class_idx: Optional[int] = class_option()) -> None:
     """Invert an image into the model's latent: writes latent.npy, inversion.json, comparison.png (+ offsets.npz)."""
     from ..edit import comparison_png, invert
     from ..models import load_model
-    g = load_model(model)
+    g = load_model(model, **options(truncation_psi, noise_mode, class_idx))
     res = invert(g, image, space=space, steps=steps, align=align, seed=seed, offset_site=offset_site,
                  offset_steps=offset_steps)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,7 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
     if res.offsets:
         np.savez(out / "offsets.npz", **{k: v.cpu().numpy() for k, v in res.offsets.items()})
         wrote.append("offsets.npz")
-    (out / "inversion.json").write_text(json.dumps({"model": model, "space": res.space, "psnr": res.psnr,
+    (out / "inversion.json").write_text(json.dumps({"model": model, "model_options": g.options(), "space": res.space, "psnr": res.psnr,
                                                     "psnr_init": res.psnr_init, "psnr_latent": res.psnr_latent,
                                                     "offset_sites": list(res.offsets), "steps": steps,
                                                     "offset_steps": offset_steps if res.offsets else 0,

@@ -7,6 +7,7 @@ import typer
 
 from . import app
 from ..errors import ProbeError
+from .model_options import class_option, noise_option, options, psi_option
 
 
 def _seeds(text: str, flag: str) -> list[int]:
@@ -26,23 +27,26 @@ def mix_cmd(model: str = typer.Option("sprites", "--model", help="a style-based 
             layers: str = typer.Option("0-6", "--layers", help="ws layers taken from B: START-END, end exclusive"),
             cell: int = typer.Option(96, "--cell", help="pixels per grid cell in the PNG"),
             out: Path = typer.Option(Path("mix.png"), "--out", help="PNG of the mixing grid"),
-            transfer: bool = typer.Option(False, "--transfer", help="also measure which factors each block of 3 "
-                                          "ws layers carries from B (table printed, and written next to --out)"),
-            measures: str = typer.Option("sprites", "--measures", help="--transfer: measures (comma list)"),
-            n: int = typer.Option(64, "--n", help="--transfer: sample pairs")) -> None:
+            transfer: bool = typer.Option(False, "--transfer", help="also measure which factors the ws layers of each "
+                                          "synthesis block carry from B (table printed, and written next to --out)"),
+            measures: str = typer.Option(None, "--measures", help="--transfer: measures (comma list; default the "
+                                         "model's: sprites for sprites, image otherwise)"),
+            n: int = typer.Option(64, "--n", help="--transfer: sample pairs"),
+            truncation_psi: float = psi_option(), noise_mode: str = noise_option(),
+            class_idx: int = class_option()) -> None:
     """Style mixing: each cell takes ws layers START-END from its column's sample, the rest from its row's."""
     from ..edit.mix import check_style_model, grid_png, mix_transfer, mixing_grid, parse_layers, transfer_markdown
     from ..models import load_model
     sa, sb = _seeds(a, "--a"), _seeds(b, "--b")
     lay = parse_layers(layers)
-    g = load_model(model)
+    g = load_model(model, **options(truncation_psi, noise_mode, class_idx))
     check_style_model(g)
     grid = mixing_grid(g, sa, sb, lay)
     grid_png(grid, out, cell=cell)
     typer.echo(f"mixed ws layers {lay[0]}..{lay[1] - 1} of {g.num_ws} from B {sb} into A {sa}; wrote {out} "
                f"({len(sa) + 1} x {len(sb) + 1} cells)")
     if transfer:
-        ms = [m.strip() for m in measures.split(",") if m.strip()]
+        ms = [m.strip() for m in measures.split(",") if m.strip()] if measures else None
         table = transfer_markdown(mix_transfer(g, ms, n=n))
         md = out.with_name(out.stem + "_transfer.md")
         md.write_text(table + "\n")

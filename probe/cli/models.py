@@ -4,15 +4,18 @@ from __future__ import annotations
 import typer
 
 from . import app
+from .model_options import class_option, noise_option, options, psi_option
 
 
 @app.command("models")
 def models_cmd(describe: str = typer.Option(None, "--describe", help="load this model and print its spaces, "
-                                            "dimensions and sites (zoo name, file.py:factory or .pt)")) -> None:
+                                            "dimensions and sites (zoo name, file.py:factory, .pt or .pkl)"),
+               truncation_psi: float = psi_option(), noise_mode: str = noise_option(),
+               class_idx: int = class_option()) -> None:
     """List the model zoo, or describe one model."""
     from ..models import list_models, load_model
     if describe:
-        for k, v in load_model(describe).describe().items():
+        for k, v in load_model(describe, **options(truncation_psi, noise_mode, class_idx)).describe().items():
             typer.echo(f"{k:>13}: {v}")
         return
     for m in list_models():

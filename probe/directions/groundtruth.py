@@ -414,7 +414,7 @@ def fit_gt_directions(model, ddir: Path, factors: Sequence[str], k: int = 6, n_f
     fit("dplase", lambda: DPLaSE(k, site=_dplase_site(model), space=space, steps=dplase_steps, seed=seed,
                                  progress=progress).fit(model).directions_)
     fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, space=space, seed=seed).fit(model).directions_)
-    fit("sefa", lambda: SeFa(k).fit(model).directions_)
+    fit("sefa", lambda: SeFa(k, affines="all-affines").fit(model).directions_)  # as the published scores
     fit("random", lambda: RandomDirections(k, seed=seed, space=space).fit(model).directions_)
 
 
