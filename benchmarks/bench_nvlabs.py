@@ -180,8 +180,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(json.dumps(r), flush=True)
     print(table(rows))
     print("load = build + seeded init + the adapter's first render; first render = one image plus the output-range "
-          "check (2 seeded images above 128 px); img/s best of the repeats; study = run_study (n samples, one channel target at the "
-          "middle site, alphas -1, 1, measures image), rows = base samples + intervention rows.")
+          "check (2 seeded images above 128 px); img/s best of the repeats; study = run_study (n samples, one "
+          "channel target at the middle site, alphas -1, 1, measures image), rows = base samples + intervention "
+          "rows.")
     return rows
 
 

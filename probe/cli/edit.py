@@ -118,7 +118,8 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
     if res.offsets:
         np.savez(out / "offsets.npz", **{k: v.cpu().numpy() for k, v in res.offsets.items()})
         wrote.append("offsets.npz")
-    (out / "inversion.json").write_text(json.dumps({"model": model, "model_options": g.options(), "space": res.space, "psnr": res.psnr,
+    (out / "inversion.json").write_text(json.dumps({"model": model, "model_options": g.options(),
+                                                    "space": res.space, "psnr": res.psnr,
                                                     "psnr_init": res.psnr_init, "psnr_latent": res.psnr_latent,
                                                     "offset_sites": list(res.offsets), "steps": steps,
                                                     "offset_steps": offset_steps if res.offsets else 0,
