@@ -111,6 +111,10 @@ class StudySpec(_Base):
     walk: Literal["linear", "isodensity", "layers"] = "linear"   # default walk of direction targets
     alphas: list[float] = Field(min_length=1)
     targets: list[TargetSpec] = Field(min_length=1)
+    truncation_psi: float = Field(1.0, ge=0, le=2, allow_inf_nan=False)   # 1 = no truncation (style models)
+    noise_mode: Literal["const", "random", "none"] = "const"             # const: deterministic renders
+    class_idx: int | None = Field(None, ge=0, le=1_000_000)               # class of a conditional model
+    c: list[float] | None = Field(None, min_length=1, max_length=1_000_000)   # or its raw c vector [c_dim]
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="")             # spec file name, prefixed to errors
 
@@ -371,7 +375,7 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
     Holds the study's write lock throughout (a second writer gets one line naming this PID). A new plan of more
     than CONFIRM_ROWS rows is refused unless yes=True (`--yes`), before anything is created."""
     from .models import load_model
-    from .models.zoo import model_file_sha256, model_kind
+    from .models.zoo import model_file_sha256, model_kind, model_options
     from .store import study_lock
 
     if not isinstance(spec, StudySpec):
@@ -383,9 +387,10 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
     where = f"{spec._source}: " if spec._source else ""
     model_name = spec_model(spec)
     try:
-        model = load_model(model_name)
+        model = load_model(model_name, **model_options(spec.dump()))
     except ProbeError as e:
-        raise SpecError(f"{where}model: {e}") from None
+        field = "" if str(e).startswith(("model ", "truncation_psi", "noise_mode", "class_idx", "c:")) else "model: "
+        raise SpecError(f"{where}{field}{e}") from None
     try:
         measures = _measure_set(tuple(spec_measures(spec)))
     except ProbeError as e:
@@ -405,7 +410,8 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
                             f"new --out")
         if existing:
             study = Study(out)
-            old = study.manifest.get("spec", {})
+            old = {"truncation_psi": 1.0, "noise_mode": "const", "class_idx": None, "c": None,  # older manifests
+                   **study.manifest.get("spec", {})}
             diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
             if diff:
                 raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
