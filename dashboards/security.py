@@ -12,6 +12,9 @@ from urllib.parse import quote
 
 import dash
 import flask
+from werkzeug.exceptions import HTTPException
+
+from probe.errors import printable
 
 SESSION_COOKIE = "probe_session"
 _SESSION_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -44,6 +47,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(host_header: str) -> str:
+    """The name part of an HTTP Host header ('[::1]:8050' -> '::1', 'localhost:8050' -> 'localhost')."""
+    h = host_header.strip()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -74,7 +85,8 @@ def plain(msg: str, status: int) -> flask.Response:
 
 def install(server: flask.Flask, token: str | None, max_request_bytes: int) -> None:
     """Guard every request of `server`: body cap (413 before reading), token check when `token` is set (query
-    `?token=` or cookie; 403 otherwise), session cookie, security headers."""
+    `?token=` or cookie; 403 otherwise), without a token a loopback Host header (403 otherwise: DNS rebinding),
+    session cookie, security headers, one-line 500s (no traceback) outside debug mode."""
     server.config["MAX_CONTENT_LENGTH"] = int(max_request_bytes)
     cookie = token_cookie(token) if token else None
 
@@ -82,8 +94,19 @@ def install(server: flask.Flask, token: str | None, max_request_bytes: int) -> N
     def too_large(_e):
         return plain(f"request body too large (limit {int(max_request_bytes)} bytes)", 413)
 
+    @server.errorhandler(Exception)
+    def unexpected(e):   # Dash's debug mode registers its own traceback page over this one
+        if isinstance(e, HTTPException):
+            return e
+        msg = printable(f"{type(e).__name__}: {e}")[:300]
+        server.logger.warning("%s %s: %s", flask.request.method, printable(flask.request.path[:200]), msg)
+        return plain(f"internal error in the dashboard ({type(e).__name__}); reload the page", 500)
+
     @server.before_request
     def guard():
+        if token is None and not is_loopback(host_name(flask.request.host)):
+            return plain(f"host {printable(flask.request.host[:100])!r} is not a loopback address; open "
+                         "http://127.0.0.1:PORT/ or serve with probe dash --token", 403)
         if token is not None:
             q = flask.request.args.get("token")
             c = flask.request.cookies.get(cookie)

@@ -118,7 +118,7 @@ def test_request_body_cap_over_real_http(app):
     srv, _ = serve(app)
     try:
         with socket.create_connection(("127.0.0.1", srv.server_port), timeout=30) as s:
-            s.sendall(f"POST /_dash-update-component HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            s.sendall(f"POST /_dash-update-component HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                       f"Content-Length: {200 * 2 ** 20}\r\n\r\n".encode() + b" " * 65536)
             data = b""
             while not data.endswith(b"bytes)\n"):

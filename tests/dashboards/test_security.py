@@ -413,3 +413,32 @@ def test_dash_renders_a_code_model_only_when_named(code_study, monkeypatch, caps
         assert "probe-error" not in body and "first 4 samples" in body, flags
         assert (code_study.parent / "MARKER").read_text() == "imported"
         (code_study.parent / "MARKER").unlink()
+
+
+# ---- DNS rebinding and unexpected errors -----------------------------------------------------------------------
+@pytest.mark.parametrize("host, status", [("evil.example:8050", 403), ("evil.example", 403), ("10.0.0.5:8050", 403),
+                                          ("127.0.0.1:8050", 200), ("127.8.9.1", 200), ("localhost:8050", 200),
+                                          ("[::1]:8050", 200)])
+def test_tokenless_app_answers_loopback_host_headers_only(tiny_study, host, status):
+    """Without a token, a page under another host name (a rebound DNS name pointing at 127.0.0.1) is refused."""
+    app = create_app(tiny_study.path)
+    r = app.server.test_client().get("/_dash-layout", headers={"Host": host})
+    assert r.status_code == status
+    if status == 403:
+        assert r.get_data(as_text=True) == (f"host {host!r} is not a loopback address; open http://127.0.0.1:PORT/ "
+                                            "or serve with probe dash --token\n")
+    t = create_app(tiny_study.path, token=TOKEN).server.test_client()       # with a token, any host name
+    assert t.get("/_dash-layout?token=" + TOKEN, headers={"Host": host}).status_code == 200
+
+
+def test_unexpected_callback_error_is_one_line_without_traceback(tiny_study, caplog):
+    app = create_app(tiny_study.path)
+    cb = Callback(app, "dg-points.data")
+    with caplog.at_level("DEBUG"):
+        r = app.server.test_client().post("/_dash-update-component", json=cb.payload(
+            {"dg-canvas.clickData": {"points": []}}, changed=["dg-canvas.clickData"]))
+    assert (r.status_code, r.get_data(as_text=True)) == (
+        500, "internal error in the dashboard (IndexError); reload the page\n")
+    assert [x for x in caplog.records if x.exc_info or x.levelname in ("ERROR", "CRITICAL")] == []
+    assert [x.getMessage() for x in caplog.records if x.name == app.server.logger.name] == [
+        "POST /_dash-update-component: IndexError: list index out of range"]
