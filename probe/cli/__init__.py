@@ -11,6 +11,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="latent-probe: interpret and edit the latent spaces of GAN image generators.")
 
 
+def echo(line: str) -> None:
+    """Print one output line, terminal-safe (names from study files may hold control or bidi characters)."""
+    typer.echo(printable(line))
+
+
 def main() -> None:
     """Entry point: ProbeErrors print as one line `error: ...` and exit with status 2."""
     try:

@@ -5,7 +5,7 @@ import time
 
 import typer
 
-from . import app
+from . import app, echo
 from ..errors import ProbeError
 
 
@@ -31,13 +31,13 @@ def stats_cmd(study: str = typer.Argument(..., help="study directory (made by pr
     for name in ("effects", "correlations"):
         if name in out:
             d = out[name]
-            typer.echo(f"{name}: {len(d)} tests, {int((d['q'] <= q_max).sum())} with q <= {q_max:g} "
+            echo(f"{name}: {len(d)} tests, {int((d['q'] <= q_max).sum())} with q <= {q_max:g} "
                        f"-> {s.path / (name + '.parquet')}")
     ctl = out["controlling"]
-    typer.echo(f"controlling: {len(ctl)} rows -> {s.path / 'controlling.parquet'}  ({dt:.2f} s)")
+    echo(f"controlling: {len(ctl)} rows -> {s.path / 'controlling.parquet'}  ({dt:.2f} s)")
     for m, g in ctl.groupby("measure", sort=False):
         best = ", ".join(f"{r.target} ({r.effect:+.3g}, q={r.q:.2g})" for r in g.head(top).itertuples())
-        typer.echo(f"  {m:<12} [{g['source'].iloc[0]}] {best}")
+        echo(f"  {m:<12} [{g['source'].iloc[0]}] {best}")
 
 
 @app.command("embed")
@@ -59,5 +59,5 @@ def embed_cmd(study: str = typer.Argument(..., help="study directory (made by pr
         df = embed_study(s, walks=walks, max_samples=max_samples, n_neighbors=n_neighbors, min_dist=min_dist,
                          random_state=seed, cache=cache)
     n = df["kind"].value_counts()
-    typer.echo(f"embedding: {int(n.get('sample', 0))} samples, {int(n.get('walk', 0))} walk points "
+    echo(f"embedding: {int(n.get('sample', 0))} samples, {int(n.get('walk', 0))} walk points "
                f"-> {s.path / 'embedding.parquet'}  ({time.perf_counter() - t0:.1f} s)")

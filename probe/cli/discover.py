@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from . import app, echo
 from ..errors import ProbeError
 
 METHODS = ("interfacegan", "dplase", "ganspace", "sefa", "random")
@@ -103,14 +103,14 @@ def _discover(st, method, measures, condition, n, ratio, from_study, k, site, st
             est = fit_from_model(model, ms, n=n, seed=seed, space=sp, ratio=ratio, progress=progress)
         ds = est.with_conditionals(pairs)
         for name, info in zip(ds.names, ds.info):
-            typer.echo(f"  {name:<16} held-out accuracy {info['acc_val']:.3f} (n_val {info['n_val']})")
+            echo(f"  {name:<16} held-out accuracy {info['acc_val']:.3f} (n_val {info['n_val']})")
     elif method == "dplase":
         from ..directions.dplase import DPLaSE
         sp = "w" if sp == "ws" else sp
         est = DPLaSE(k or 8, site=site, space=sp, steps=steps, density=not no_density, seed=seed,
                      progress=progress).fit(model, density=st.density() if sp == "w" else None)
         ds = est.directions_
-        typer.echo(f"  trained {ds.provenance['steps']} steps in {ds.provenance['seconds']:.1f} s at site "
+        echo(f"  trained {ds.provenance['steps']} steps in {ds.provenance['seconds']:.1f} s at site "
                    f"{ds.site!r}")
     elif method == "ganspace":
         from ..directions.ganspace import GANSpace
@@ -130,7 +130,7 @@ def _discover(st, method, measures, condition, n, ratio, from_study, k, site, st
         from ..directions.random_dirs import RandomDirections
         ds = RandomDirections(k or 8, seed=seed, space="w" if sp == "ws" else sp).fit(model).directions_
     p = st.save_directions(ds, stem)
-    typer.echo(f"{len(ds)} {ds.method} directions in space {ds.space!r} -> {p}")
+    echo(f"{len(ds)} {ds.method} directions in space {ds.space!r} -> {p}")
 
 
 @app.command("evaluate")
@@ -143,6 +143,6 @@ def evaluate_cmd(study: Path = typer.Argument(..., help="study directory whose s
         df = evaluate_study(st)
     top = df[df["is_target"]].sort_values(["method", "target"])
     for r in top.itertuples():
-        typer.echo(f"  {r.target:<28} {r.measure:<10} slope {r.slope:+.4f}  specificity {r.specificity:.2f}  "
+        echo(f"  {r.target:<28} {r.measure:<10} slope {r.slope:+.4f}  specificity {r.specificity:.2f}  "
                    f"|dlogp| mean {r.dlogp_abs_mean:.3g} max {r.dlogp_abs_max:.3g}")
-    typer.echo(f"{len(top)} directions evaluated -> {Path(study) / 'evaluation.parquet'}")
+    echo(f"{len(top)} directions evaluated -> {Path(study) / 'evaluation.parquet'}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from . import app, echo
 
 
 @app.command("report")
@@ -29,4 +29,4 @@ def report_cmd(study: Path = typer.Argument(..., help="study directory (made by 
     inside = Path(path).absolute().resolve().is_relative_to(st.path.absolute().resolve())
     with st.lock() if inside else nullcontext():
         r = timed_build(st, path, cdn=cdn)
-    typer.echo(f"wrote {r['path']} ({r['bytes'] / 1e6:.2f} MB, {r['seconds']:.1f} s)")
+    echo(f"wrote {r['path']} ({r['bytes'] / 1e6:.2f} MB, {r['seconds']:.1f} s)")
