@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -149,7 +150,9 @@ def _json_default(o):
 
 
 # ---- the study lock ------------------------------------------------------------------------------
-_HELD: dict[str, list] = {}   # realpath -> [fd, depth, pid]
+_HELD: dict[str, list] = {}   # realpath -> [fd, depth] of the locks this process holds
+_THREADS: dict[str, threading.RLock] = {}
+_THREADS_GUARD = threading.Lock()
 _TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
 
 
@@ -191,76 +194,91 @@ def _holder(fd: int) -> str:
 def study_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold the exclusive write lock of a study directory (flock on `<path>/.lock`, holding the PID as text).
 
-    Re-entrant within a process. Another live holder -> StudyBusyError naming its PID; the OS drops the lock of
-    a process that dies, so a killed holder never blocks. Creates `path` if needed (removed again if it is still
-    empty on exit); sweeps the tmp files of dead writers once the lock is held."""
+    Re-entrant within a thread; other threads of the process wait for it. Another live holder process ->
+    StudyBusyError naming its PID; the OS drops the lock of a process that dies, so a killed holder never blocks.
+    Creates `path` if needed (removed again, with the parents it made, if still empty on exit); sweeps the tmp
+    files of dead writers once the lock is held."""
     path = Path(path)
     key = os.path.realpath(path)
-    held = _HELD.get(key)
-    if held is not None and held[2] == os.getpid():
-        held[1] += 1
+    with _THREADS_GUARD:
+        rlock = _THREADS.setdefault(key, threading.RLock())
+    with rlock:
+        held = _HELD.get(key)
+        if held is not None:
+            held[1] += 1
+            try:
+                yield path
+            finally:
+                held[1] -= 1
+            return
+        made = [p for p in [path, *path.parents] if not p.exists()]
         try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(e, path) from None
+        try:
+            fd = _acquire(path)
+        except BaseException:
+            _rmdir_empty(made)
+            raise
+        _HELD[key] = [fd, 1]
+        try:
+            sweep_stale_tmp(path)
             yield path
         finally:
-            held[1] -= 1
-        return
-    created = not path.exists()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise write_error(e, path) from None
-    lock = path / LOCK
-    try:
-        while True:
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as e:
-                raise write_error(e, lock) from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                pid = _holder(fd)
-                os.close(fd)
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise write_error(e, lock) from None
-                raise StudyBusyError(f"study {str(path)!r} is in use by another probe process (PID {pid}); "
-                                     f"wait for it to finish or use another --out") from None
-            try:  # a holder that released meanwhile unlinked the file we opened: lock the new one
-                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
+            _HELD.pop(key, None)
+            _discard(path / LOCK)
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except BaseException:
-        if created:
-            _rmdir_empty(path)
-        raise
-    _HELD[key] = [fd, 1, os.getpid()]
-    try:
-        sweep_stale_tmp(path)
-        yield path
-    finally:
-        _HELD.pop(key, None)
-        _discard(lock)
+            _rmdir_empty(made)
+
+
+def _acquire(path: Path) -> int:
+    lock = path / LOCK
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise write_error(e, lock) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            pid = _holder(fd)
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise write_error(e, lock) from None
+            raise StudyBusyError(f"study {str(path)!r} is in use by another probe process (PID {pid}); "
+                                 f"wait for it to finish or use another --out") from None
+        try:  # a holder that released meanwhile unlinked the file we opened: lock the new one
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
         os.close(fd)
-        if created:
-            _rmdir_empty(path)
 
 
-def _rmdir_empty(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass
+def _rmdir_empty(made: list[Path]) -> None:
+    """Remove the directories the lock created (deepest first) while they are empty."""
+    for d in made:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _after_fork_in_child() -> None:
+    _HELD.clear()     # the parent's locks are not this process's
+    _THREADS.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def holds_lock(path: str | os.PathLike) -> bool:
     """Whether this process holds the study's lock."""
-    held = _HELD.get(os.path.realpath(path))
-    return held is not None and held[2] == os.getpid()
+    return os.path.realpath(path) in _HELD
 
 
 def conform(table: str, df: pd.DataFrame, measures: Sequence[str] = ()) -> pd.DataFrame:
@@ -541,26 +559,31 @@ class Study:
         from .models.zoo import model_file, model_file_sha256, model_kind, resolve_model
         name = self.model_name
         kind = model_kind(name)
+        f = model_file(name)
+        code = ("python", "torchscript")
+        if f is not None and not f.is_file() and self.manifest.get("model_kind") in code:
+            kind = self.manifest["model_kind"]   # a missing file cannot be inspected: the stricter rule applies
         want = self.manifest.get("model_file_sha256")
-        if kind in ("python", "torchscript"):
-            arg = resolve_model(self._model_arg, Path.cwd()) if self._model_arg else None
-            if arg is not None and arg != name:
-                same_fn = (".py:" in arg) == (".py:" in name) and arg.rpartition(":")[2] == name.rpartition(":")[2]
-                if not (want and (same_fn or kind != "python") and model_file_sha256(arg) == want):
-                    raise ModelTrustError(f"--model {printable(self._model_arg)!r} is not the model of study "
-                                          f"{printable(self.name)!r} ({_shown(name)!r}); pass --model "
-                                          f"{_shown(name)} or --trust-model")
-                name = arg
-            elif arg is None and not self._trust_model:
-                what = "a Python file" if kind == "python" else "a TorchScript archive (code)"
-                raise ModelTrustError(f"study {printable(self.name)!r} was made with model {_shown(name)!r}, "
-                                      f"{what}; it is not run when a study is opened: pass --model "
-                                      f"{_shown(name)} (or --trust-model) to allow it")
+        arg = resolve_model(self._model_arg, Path.cwd()) if self._model_arg else None
+        if arg is not None and arg != name:
+            same_fn = kind != "python" or (".py:" in arg and arg.rpartition(":")[2] == name.rpartition(":")[2])
+            if not (want and same_fn and model_file_sha256(arg) == want):
+                fix = (f"pass --model {_shown(name)} or --trust-model" if kind in code else
+                       "drop --model (only file.py:factory and TorchScript models need it) or give the same file "
+                       "moved")
+                raise ModelTrustError(f"--model {printable(self._model_arg)!r} is not the model of study "
+                                      f"{printable(self.name)!r} ({_shown(name)!r}); {fix}")
+            name = arg   # the recorded file, moved: the user named it
+        elif arg is None and kind in code and not self._trust_model:
+            what = "a Python file" if kind == "python" else "a TorchScript archive (code)"
+            raise ModelTrustError(f"study {printable(self.name)!r} was made with model {_shown(name)!r}, "
+                                  f"{what}; it is not run when a study is opened: pass --model "
+                                  f"{_shown(name)} (or --trust-model) to allow it")
         f = model_file(name)
         if want and f is not None:
             if not f.is_file():
-                raise ModelTrustError(f"model file {_shown(str(f))!r} of study {printable(self.name)!r} does not "
-                                      f"exist; restore it or pass --model with the moved file")
+                raise StoreError(f"model file {_shown(str(f))!r} of study {printable(self.name)!r} does not "
+                                 f"exist; restore it or pass --model with the moved file")
             have = model_file_sha256(name)
             if have != want:
                 raise ModelTrustError(f"model file {_shown(str(f))!r} changed since the study was run (sha256 "

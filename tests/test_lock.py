@@ -240,3 +240,31 @@ def test_lock_is_reentrant_and_leaves_nothing(tmp_path):
     with study_lock(d):
         (d / "x").write_text("1")
     assert sorted(p.name for p in d.iterdir()) == ["x"]
+
+
+def test_threads_of_one_process_take_turns(tmp_path):
+    """The dashboard writes from several threads: a second thread waits for the first to release the study."""
+    import threading
+    d = tmp_path / "st"
+    order, inside = [], threading.Event()
+
+    def first():
+        with study_lock(d):
+            inside.set()
+            time.sleep(0.2)
+            order.append("first done")
+    t = threading.Thread(target=first)
+    t.start()
+    inside.wait(10)
+    with study_lock(d):
+        order.append("second in")
+        assert (d / ".lock").read_text() == f"{os.getpid()}\n"
+    t.join()
+    assert order == ["first done", "second in"] and not d.exists()
+
+
+def test_lock_removes_the_parents_it_made(tmp_path):
+    with pytest.raises(StudyBusyError):
+        with study_lock(tmp_path / "a" / "b" / "c"):
+            raise StudyBusyError("stand-in for any failure before the first write")
+    assert sorted(tmp_path.iterdir()) == []

@@ -349,3 +349,21 @@ def test_terminal_output_escapes_names(capsys):
     err = capsys.readouterr().err
     assert err == ("error: study directory '/nonexistent/\\u202eevil\\nname' does not exist; make one with probe run "
                    "SPEC.toml --out /nonexistent/\\u202eevil\\nname\n")
+
+
+def test_report_without_the_model_file_still_writes_without_images(payload_study, capsys):
+    (payload_study.parent / "payload.py").unlink()
+    code, _, err = cli(["report", "st"], capsys)
+    assert (code, err) == (2, UNTRUSTED)
+    code, out, err = cli(["report", "st", "--trust-model"], capsys)
+    assert code == 0, err
+    html = (payload_study / "report.html").read_text()
+    assert "images not rendered: model file &#39;payload.py&#39; of study &#39;pay&#39; does not exist; restore it " \
+           "or pass --model with the moved file" in html
+    assert not (payload_study.parent / "MARKER").exists()
+
+
+def test_model_flag_must_name_the_studys_model(tiny_study, capsys):
+    code, _, err = cli(["report", tiny_study.path, "--model", "faces", "-o", "/tmp/never.html"], capsys)
+    assert (code, err) == (2, "error: --model 'faces' is not the model of study 'tiny' ('tiny-dcgan'); drop --model "
+                              "(only file.py:factory and TorchScript models need it) or give the same file moved\n")

@@ -22,9 +22,14 @@ def report_cmd(study: Path = typer.Argument(..., help="study directory (made by 
 
     from reports.build import timed_build
 
-    from ..store import Study
+    from ..store import ModelTrustError, StoreError, Study
     st = Study(study, model=model, trust_model=trust_model)
-    st.check_model()
+    try:
+        st.check_model()   # refuses code the user did not name and changed model files, before anything runs
+    except ModelTrustError:
+        raise
+    except StoreError:
+        pass               # a missing model file: the report is written without images, saying why
     path = out or Path(study) / "report.html"
     inside = Path(path).absolute().resolve().is_relative_to(st.path.absolute().resolve())
     with st.lock() if inside else nullcontext():
