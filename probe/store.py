@@ -321,6 +321,10 @@ def _read_manifest(mf: Path, path: Path) -> dict:
         m = json.loads(mf.read_text())
     except (OSError, ValueError) as e:
         raise StoreError(f"{mf} is unreadable ({type(e).__name__}: {e}); re-run the study") from None
+    return _check_manifest(m, mf, path)
+
+
+def _check_manifest(m, mf: Path, path: Path) -> dict:
     fix = "it was not written by latent-probe or is damaged; re-run the study"
     if not isinstance(m, dict):
         raise StoreError(f"{mf}: expected a JSON object, got {_JSON_NAMES.get(type(m), type(m).__name__)}; {fix}")
@@ -386,6 +390,7 @@ class Study:
                                  f"path")
             m = {"schema_version": schema.SCHEMA_VERSION, "status": "running", "parts_done": [], **manifest}
             m["schema_version"] = schema.SCHEMA_VERSION
+            _check_manifest(json.loads(json.dumps(m, default=_json_default)), path / MANIFEST, path)
             atomic_write_json(path / MANIFEST, m)
             return cls(path)
 

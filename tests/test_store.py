@@ -178,3 +178,11 @@ def test_direction_save_failure_is_one_line_and_keeps_the_old_file(tmp_path, mon
     with pytest.raises(store.StoreWriteError, match=r"cannot write .*random\.npz': no space left on device"):
         DirectionSet(["d0", "d1"], np.eye(2, 4), "z", "random").save(p)
     assert p.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["random.npz"]
+
+
+def test_create_checks_the_manifest_before_writing(tmp_path):
+    with pytest.raises(StoreError) as e:
+        Study.create(tmp_path / "s", {"name": "x", "model": "tiny-dcgan", "measures": None})
+    assert str(e.value) == (f"{tmp_path / 's' / 'manifest.json'}: field 'measures' must be an object, got null; it was "
+                            f"not written by latent-probe or is damaged; re-run the study")
+    assert not (tmp_path / "s").exists()
