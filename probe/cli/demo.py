@@ -17,7 +17,9 @@ def demo_cmd(out: Path = typer.Option(Path("studies/faces-demo"), "--out", help=
              port: int = typer.Option(8050, "--port")) -> None:
     """Fit directions, run the face study, statistics, evaluation, UMAP and the report; then open the dashboard."""
     from ..demo import run_demo
-    run_demo(out, spec, n_fit=n_fit, dplase_steps=dplase_steps, log=typer.echo)
+    from ..store import study_lock
+    with study_lock(out):
+        run_demo(out, spec, n_fit=n_fit, dplase_steps=dplase_steps, log=typer.echo)
     if dash:
         from dashboards.app import create_app
         typer.echo(f"dashboard on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
