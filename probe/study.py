@@ -126,6 +126,13 @@ class StudySpec(_Base):
             raise ValueError(f"name holds the non-printable character {bad!r}; use letters, digits, '.', '_', '-'")
         return v
 
+    @field_validator("c")
+    @classmethod
+    def _finite_c(cls, v):
+        if v is not None and not all(np.isfinite(v) & (np.abs(v) <= 1e6)):
+            raise ValueError("c must hold finite numbers with |c| <= 1e6 (a class vector, e.g. one-hot)")
+        return v
+
     @field_validator("alphas")
     @classmethod
     def _finite(cls, v):

@@ -193,6 +193,8 @@ CASES = [
      f"error: spec.toml: targets[0].scale: scale 1e+308 {SCALE_FIX}"),
     ("scale-zero", run({"targets": [{"kind": "directions", "file": "x.npz", "scale": 0.0}]}),
      f"error: spec.toml: targets[0].scale: scale 0 {SCALE_FIX}"),
+    ("c-inf", run({"c": [0.0, float("inf")]}),
+     "error: spec.toml: c: c must hold finite numbers with |c| <= 1e6 (a class vector, e.g. one-hot)\n"),
     ("seed-negative", run({"seed": -1}), "error: spec.toml: seed: Input should be greater than or equal to 0\n"),
     ("part-rows-huge", run({"part_rows": 10**9}),
      "error: spec.toml: part_rows: Input should be less than or equal to 10000000\n"),
