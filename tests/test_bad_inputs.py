@@ -268,6 +268,10 @@ CASES = [
      "has no latents.npy; rebuild it from the seed with probe run SPEC.toml --out "),
     ("study-incomplete", study("evaluate", _manifest(status="running")), "is incomplete (status 'running'); finish it"),
     ("stats-level", study("stats", None, "--level", "2"), "--level must be in (0, 1)"),
+    ("stats-q-max", study("stats", None, "--q-max", "-1"), "error: --q-max must be in (0, 1], e.g. 0.05; got -1.0\n"),
+    ("embed-neighbors", study("embed", None, "--n-neighbors", "1"), "error: --n-neighbors must be >= 2; got 1\n"),
+    ("discover-k", study("discover", None, "--method", "random", "--k", "0"),
+     "error: --k must be in 1..10,000; got 0\n"),
     ("dash-port", study("dash", None, "--port", "0"), "--port must be in 1..65535"),
 ]
 

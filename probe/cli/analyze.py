@@ -23,6 +23,10 @@ def stats_cmd(study: str = typer.Argument(..., help="study directory (made by pr
     from ..stats import analyze
     if not 0 < level < 1:
         raise ProbeError(f"--level must be in (0, 1), e.g. 0.95; got {level}")
+    if not 0 < q_max <= 1:
+        raise ProbeError(f"--q-max must be in (0, 1], e.g. 0.05; got {q_max}")
+    if top < 1:
+        raise ProbeError(f"--top must be >= 1; got {top}")
     s = _open(study)
     t0 = time.perf_counter()
     with s.lock():
@@ -53,6 +57,10 @@ def embed_cmd(study: str = typer.Argument(..., help="study directory (made by pr
     from ..embed import embed_study
     if max_samples < 1:
         raise ProbeError(f"--max-samples must be >= 1; got {max_samples}")
+    if n_neighbors < 2:
+        raise ProbeError(f"--n-neighbors must be >= 2; got {n_neighbors}")
+    if not 0 <= min_dist <= 1:
+        raise ProbeError(f"--min-dist must be in [0, 1]; got {min_dist}")
     s = _open(study)
     t0 = time.perf_counter()
     with s.lock():

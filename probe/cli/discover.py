@@ -67,6 +67,9 @@ def discover_cmd(
     from ..store import Study
     if method not in METHODS:
         raise ProbeError(f"--method {method!r} unknown; use one of {list(METHODS)}")
+    for flag, v, lo, hi in (("--n", n, 2, 10_000_000), ("--k", k, 1, 10_000), ("--steps", steps, 1, 1_000_000)):
+        if v is not None and not lo <= v <= hi:
+            raise ProbeError(f"{flag} must be in {lo}..{hi:,}; got {v}")
     st = Study(study, model=model_arg, trust_model=trust_model)
     with st.lock():
         _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
