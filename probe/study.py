@@ -363,10 +363,10 @@ def plan_rows(spec: StudySpec, n_targets: int) -> int:
 def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
     import time
     rows = plan_rows(spec, n_targets)
-    n = min(spec.batch_size, 64)
+    n = min(spec.batch_size, 32)
     with torch.no_grad():
         lat = model.to_space(model.sample(n, spec.seed), "z", spec.space)
-        measures(model.synthesize(lat, spec.space))  # warm-up (lazy measure set-up)
+        measures(model.synthesize(lat, spec.space))  # warm-up (lazy measure set-up, allocations)
         t0 = time.perf_counter()
         measures(model.synthesize(lat, spec.space))
         rate = n / max(time.perf_counter() - t0, 1e-9)

@@ -204,7 +204,7 @@ def test_big_plan_needs_yes_and_creates_nothing(tmp_path):
         run_study(spec, tmp_path / "big", progress=False)
     msg = str(e.value)
     assert msg.startswith("plan: 2,500,001 samples x 2 targets x 3 alphas = 15,000,006 rows (~") and msg.endswith(
-        "measured on one batch of 64); this is over 5,000,000 rows: pass --yes to run it, or lower n_samples / "
+        "measured on one batch of 32); this is over 5,000,000 rows: pass --yes to run it, or lower n_samples / "
         "targets / alphas")
     assert not (tmp_path / "big").exists()
 
