@@ -118,7 +118,7 @@ def sefa_modes(data: str = "tests/data/nvlabs") -> list[dict]:
     for name, G in (("sg2_32", G2), ("sg3_t_32", G3)):
         info = json.loads((Path(data) / f"{name}_info.json").read_text())
         net = G(**info["init_kwargs"]).eval()
-        with np.load(Path(data) / f"{name}_state.npz") as z:
+        with np.load(Path(data) / f"{name}_state.npz", allow_pickle=False) as z:
             net.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
         g = StyleGANGenerator(net, name=name)
         a, b = SeFa(5).fit(g), SeFa(5, affines="all-affines").fit(g)

@@ -34,7 +34,7 @@ def sg3_net() -> nn.Module:
     from probe.models.stylegan3 import Generator
     info = json.loads((DATA / "sg3_t_32_info.json").read_text())
     net = Generator(**info["init_kwargs"])
-    with np.load(DATA / "sg3_t_32_state.npz") as st:
+    with np.load(DATA / "sg3_t_32_state.npz", allow_pickle=False) as st:
         net.load_state_dict({k: torch.from_numpy(st[k]) for k in st.files})
     return net
 

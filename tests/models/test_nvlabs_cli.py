@@ -21,7 +21,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "nvlabs"
 
 def _fixture_net():
     info = json.loads((DATA / "sg2_32_info.json").read_text())
-    with np.load(DATA / "sg2_32_state.npz") as z:
+    with np.load(DATA / "sg2_32_state.npz", allow_pickle=False) as z:
         state = {k: torch.from_numpy(z[k]) for k in z.files}
     g = Generator(**info["init_kwargs"]).eval()
     g.load_state_dict(state)
