@@ -46,6 +46,7 @@ def decode_upload(contents: str | None, filename: str | None, limits: Limits = L
     """dcc.Upload contents (data URI) -> uint8 [H, W, 3]; UploadError (one line) if it is not a PNG / JPEG image
     or exceeds `limits` (bytes, then pixels from the header, before any decoding)."""
     from PIL import Image
+    filename = None if filename is None else str(filename)[:120]   # echoed in messages
     if not contents or "," not in contents:
         raise UploadError("upload: no file content; choose a PNG or JPEG image")
     if len(contents) > limits.max_upload_bytes * 4 // 3 + 1024:

@@ -270,3 +270,9 @@ def test_limits_defaults():
     assert LIMITS == Limits(16 * 2 ** 20, 10 * 2 ** 20, 4096 * 4096, 2000, 32, 600.0)
     from PIL import Image
     assert Image.MAX_IMAGE_PIXELS <= MAX_PIXELS
+
+
+def test_long_file_names_are_cut_in_messages():
+    with pytest.raises(UploadError) as e:
+        decode_upload(uri(b"not an image"), "n" * 5000 + ".txt")
+    assert str(e.value) == f"upload {'n' * 120!r} is not an image; choose a PNG or JPEG file"
