@@ -367,3 +367,20 @@ def test_model_flag_must_name_the_studys_model(tiny_study, capsys):
     code, _, err = cli(["report", tiny_study.path, "--model", "faces", "-o", "/tmp/never.html"], capsys)
     assert (code, err) == (2, "error: --model 'faces' is not the model of study 'tiny' ('tiny-dcgan'); drop --model "
                               "(only file.py:factory and TorchScript models need it) or give the same file moved\n")
+
+
+def test_model_names_resolve_and_classify_without_loading(tmp_path):
+    """resolve_model makes file paths absolute against a base (spec directory or cwd); model_kind decides code vs
+    data from the file itself: .py factories and zip archives with code are code, weights and pickles are data."""
+    from probe.models.zoo import model_file, model_kind, resolve_model
+    assert [resolve_model(n, "/base") for n in ("faces", "nets/g.py:make", "w/g.pt", "nets/net.pkl", "net.pkl:G",
+                                                 "/abs/g.py:f", "../up/g.pt")] == \
+        ["faces", "/base/nets/g.py:make", "/base/w/g.pt", "/base/nets/net.pkl", "/base/net.pkl:G", "/abs/g.py:f",
+         "/up/g.pt"]
+    assert [model_file(n) for n in ("faces", "a/g.py:f", "net.pkl:G", "x.ckpt")] == \
+        [None, Path("a/g.py"), Path("net.pkl"), Path("x.ckpt")]
+    torch.save({"w": torch.zeros(2)}, tmp_path / "w.pt")
+    _evil_torchscript_lookalike(tmp_path / "ts.pt", tmp_path / "never")
+    assert [model_kind(n) for n in ("tiny-dcgan", "g.py:f", str(tmp_path / "w.pt"), str(tmp_path / "ts.pt"),
+                                    "net.pkl:G")] == ["zoo", "python", "weights", "torchscript", "pickle"]
+    assert not (tmp_path / "never").exists()
