@@ -211,7 +211,10 @@ class Context:
         return jid
 
     def job(self, jid: str | None) -> dict | None:
-        return self.jobs.get(jid) if jid else None
+        """The job `jid` if it belongs to the current browser session (any job outside a request), else None."""
+        j = self.jobs.get(jid) if isinstance(jid, str) else None
+        s = security.session_id()
+        return None if j is None or (s is not None and j["session"] not in (None, s)) else j
 
     # ---- callbacks -----------------------------------------------------------------------------
     def guard(self, n_out: int = 1, err_index: int = 0):

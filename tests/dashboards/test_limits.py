@@ -232,6 +232,14 @@ def test_one_job_per_session_and_per_model(app):
         assert message(r3) == (f"a job of another browser session is running on this model (started "
                                f"{job['started']}); wait until it ends")
         assert list(ctx.jobs) == [jid]
+        # the other session can neither see nor stop the job (its id is not enough)
+        p = post(b, app, "dg-counter.children", {"dg-poll.n_intervals": 1, "dg-job.data": jid})
+        assert p["response"]["dg-counter"]["children"] == "idle"
+        r = b.post("/_dash-update-component", json=Callback(app, "dg-stop.n_clicks").payload(
+            {"dg-stop.n_clicks": 1, "dg-job.data": jid}))
+        assert r.status_code == 204 and not job["stop"].is_set() and job["state"] == "running"
+        p = post(a, app, "dg-counter.children", {"dg-poll.n_intervals": 1, "dg-job.data": jid})
+        assert p["response"]["dg-counter"]["children"].startswith("draggan: step ")
         job["stop"].set()
         job["thread"].join(30)
         assert job["state"] == "stopped" and job["step"] < MAX_STEPS
