@@ -28,6 +28,10 @@ LOCK = ".lock"
 DENSITY = "density.json"
 LATENTS = "latents.npy"
 PARTS = "parts"
+# Rows per row group of the merged interventions.parquet (pyarrow's default size): DuckDB scans row groups in
+# parallel and skips those whose min/max exclude a filter (rows are in plan order, so one target's rows span few
+# groups); the merge holds at most one pending group (~1M rows x the columns, ~100-200 MB) besides one part.
+ROW_GROUP_ROWS = 1 << 20
 
 TABLE_COLUMNS = {"samples": schema.SAMPLE_COLUMNS, "interventions": schema.INTERVENTION_COLUMNS,
                  "effects": schema.EFFECT_COLUMNS, "correlations": schema.CORRELATION_COLUMNS,
@@ -281,6 +285,16 @@ def holds_lock(path: str | os.PathLike) -> bool:
     return os.path.realpath(path) in _HELD
 
 
+def _flush(writer, pending: list, n: int) -> int:
+    """Write the first n rows of the pending arrow tables as one row group; keep the rest -> rows left."""
+    import pyarrow as pa
+    t = pa.concat_tables(pending)
+    writer.write_table(t.slice(0, n), row_group_size=n)
+    rest = t.slice(n)
+    pending[:] = [rest] if len(rest) else []
+    return len(rest)
+
+
 def conform(table: str, df: pd.DataFrame, measures: Sequence[str] = ()) -> pd.DataFrame:
     """Check a table's required columns and cast them to the schema dtypes (measure columns float64)."""
     cols = dict(TABLE_COLUMNS[table])
@@ -492,13 +506,52 @@ class Study:
             missing = [k for k in range(n_parts) if k not in set(self.parts_done) or not self.part_path(k).is_file()]
             if missing:
                 raise StoreError(f"study {str(self.path)!r}: parts {missing[:5]} are missing; resume with --resume")
-            frames = [pd.read_parquet(self.part_path(k)) for k in range(n_parts)]
-            df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-                {c: pd.Series(dtype=t) for c, t in schema.INTERVENTION_COLUMNS.items()})
-            atomic_write_parquet(self._table_path("interventions"), conform("interventions", df, self.measures))
+            self._merge_parts(n_parts)
             self.manifest["status"] = "complete"
             self.save_manifest()
             self.clean_parts()
+
+    def _merge_parts(self, n_parts: int) -> Path:
+        """Stream parts 0..n_parts-1 into interventions.parquet (tmp + fsync + replace): one part in memory at
+        a time plus at most one pending row group; the same rows and schema as a pandas concat of the parts."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        path = self._table_path("interventions")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        writer, sch, pending, rows = None, None, [], 0
+        try:
+            try:
+                for k in range(n_parts):
+                    df = conform("interventions", pd.read_parquet(self.part_path(k)), self.measures)
+                    t = pa.Table.from_pandas(df, schema=sch, preserve_index=False)
+                    if writer is None:
+                        sch = t.schema
+                        writer = pq.ParquetWriter(tmp, sch)
+                    pending.append(t)
+                    rows += len(t)
+                    while rows >= ROW_GROUP_ROWS:
+                        rows = _flush(writer, pending, ROW_GROUP_ROWS)
+                if writer is None:
+                    empty = conform("interventions", pd.DataFrame(
+                        {c: pd.Series(dtype=t) for c, t in schema.INTERVENTION_COLUMNS.items()}), ())
+                    writer = pq.ParquetWriter(tmp, pa.Table.from_pandas(empty, preserve_index=False).schema)
+                    writer.write_table(pa.Table.from_pandas(empty, preserve_index=False))
+                elif rows:
+                    _flush(writer, pending, rows)
+            finally:
+                if writer is not None:
+                    writer.close()
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            _discard(tmp)
+            raise write_error(e, path) from None
+        except BaseException:
+            _discard(tmp)
+            raise
+        _fsync_dir(path.parent)
+        return path
 
     def clean_parts(self) -> None:
         with study_lock(self.path):

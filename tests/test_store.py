@@ -186,3 +186,51 @@ def test_create_checks_the_manifest_before_writing(tmp_path):
     assert str(e.value) == (f"{tmp_path / 's' / 'manifest.json'}: field 'measures' must be an object, got null; it was "
                             f"not written by latent-probe or is damaged; re-run the study")
     assert not (tmp_path / "s").exists()
+
+
+def _parted_copy(src, path, part_rows: int) -> tuple[Study, int]:
+    """A running copy of study `src` (manifest + latents) whose interventions are written as parts of part_rows."""
+    import shutil
+    m = {k: v for k, v in src.manifest.items() if k not in ("schema_version", "status", "parts_done")}
+    st = Study.create(path, m)
+    shutil.copy(src.path / "latents.npy", st.path / "latents.npy")
+    iv = src.table("interventions")
+    n = -(-len(iv) // part_rows)
+    for k in range(n):
+        st.write_part(k, iv.iloc[k * part_rows:(k + 1) * part_rows])
+    return st, n
+
+
+def test_finish_streams_parts_into_the_same_table_as_a_concat(tiny_study, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    from probe import store
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 100)          # row groups cut across part boundaries
+    st, n = _parted_copy(tiny_study, tmp_path / "s", 37)
+    old = pd.concat([pd.read_parquet(st.part_path(k)) for k in range(n)], ignore_index=True)
+    old = conform("interventions", old, st.measures)
+    st.finish(n)
+    got = Study(st.path).table("interventions")
+    pd.testing.assert_frame_equal(got, old)
+    pd.testing.assert_frame_equal(got, tiny_study.table("interventions"))
+    meta = pq.ParquetFile(st.path / "interventions.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [100] * 8 + [40]
+    assert Study(st.path).status == "complete" and not (st.path / "parts").exists()
+    assert not list(st.path.glob(".*.tmp"))
+
+
+def test_finish_write_failure_is_one_line_and_leaves_no_table(tiny_study, tmp_path, monkeypatch):
+    import errno
+    import pyarrow.parquet as pq
+    st, n = _parted_copy(tiny_study, tmp_path / "s", 400)
+
+    def full(self, table, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    with pytest.raises(StoreError) as e:
+        st.finish(n)
+    p = st.path / "interventions.parquet"
+    assert str(e.value) == (f"cannot write {str(p)!r}: no space left on device [ENOSPC]; free disk space, then run "
+                            f"the command again (probe run continues with --resume); files already written are "
+                            f"intact")
+    assert not p.exists() and not list(st.path.glob(".*.tmp")) and Study(st.path).status == "running"
+    assert Study(st.path).parts_done == list(range(n))

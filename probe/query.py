@@ -1,0 +1,202 @@
+"""DuckDB over a study's interventions.parquet: filtered reads, distinct targets, counts and grouped aggregates.
+
+Nothing here loads the whole table: DuckDB pushes the column list and the predicates into the Parquet scan (row
+groups whose min/max exclude a filter are skipped), and group-bys run in DuckDB with a memory limit. Column names
+are checked against the file's schema before they are quoted into SQL; every value is a bound parameter (`?`).
+duckdb connections are not thread-safe: each thread gets its own (thread-local).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ProbeError
+
+MEMORY_LIMIT = "1GB"    # per connection; DuckDB spills larger group-bys to its temp directory
+STRING_COLUMNS = ("target_kind", "target", "method", "walk")
+
+
+class QueryError(ProbeError):
+    """A query names a column the interventions table lacks, or a filter of the wrong shape."""
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Query:
+    """Queries over the interventions table of a complete study.
+
+    Query(study) raises the study's StoreError (incomplete, missing table) at once. Results come back as pandas
+    frames with the schema dtypes of probe.schema (strings as "string")."""
+
+    def __init__(self, study):
+        self.study = study
+        if not study.has("interventions"):
+            study.table("interventions")       # raises the one-line StoreError naming the fix
+            raise QueryError(f"study {str(study.path)!r} has no interventions table")   # pragma: no cover
+        self.path = Path(study.path) / "interventions.parquet"
+        self._local = threading.local()
+        self._columns: list[str] | None = None
+
+    # ---- plumbing -------------------------------------------------------------------------------------------
+    def _con(self):
+        con = getattr(self._local, "con", None)
+        if con is None:
+            import duckdb
+            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True})
+            self._local.con = con
+        return con
+
+    def _src(self) -> str:
+        return "read_parquet(?)"
+
+    def sql(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
+        """Run `sql` in which `{src}` stands for the interventions table; params bind the `?` after it."""
+        cur = self._con().execute(sql.replace("{src}", self._src()), [str(self.path), *params])
+        return cur.df()
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names of the interventions table (from the Parquet footer)."""
+        if self._columns is None:
+            import pyarrow.parquet as pq
+            self._columns = list(pq.read_schema(self.path).names)
+        return self._columns
+
+    def _check(self, cols: Sequence[str], what: str = "columns") -> list[str]:
+        cols = list(cols)
+        bad = [c for c in cols if c not in self.columns]
+        if bad:
+            raise QueryError(f"{what}: {bad} not in the interventions table of study {self.study.name!r}; columns "
+                             f"are {self.columns}")
+        return cols
+
+    def _where(self, where: Mapping | None, alpha=None) -> tuple[str, list]:
+        """-> (" WHERE ...", params). where: {column: value or list of values}; `!column`: not in the values."""
+        parts, params = [], []
+        for k, v in (where or {}).items():
+            neg = k.startswith("!")
+            col = self._check([k[1:] if neg else k], "where")[0]
+            vals = list(v) if isinstance(v, (list, tuple, set, np.ndarray, pd.Series, pd.Index)) else [v]
+            vals = [x.item() if isinstance(x, np.generic) else x for x in vals]
+            if not vals:
+                parts.append("TRUE" if neg else "FALSE")
+                continue
+            parts.append(f"{'NOT ' if neg else ''}list_contains(?, {_ident(col)})")
+            params.append(vals)
+        if alpha is not None:
+            parts.append("alpha = ?")
+            params.append(float(alpha))
+        return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+    @staticmethod
+    def _types(df: pd.DataFrame) -> pd.DataFrame:
+        from . import schema
+        for c in df.columns:
+            t = schema.INTERVENTION_COLUMNS.get(c)
+            if t is not None and str(df[c].dtype) != t:
+                df[c] = df[c].astype(t)
+        return df
+
+    # ---- reads ----------------------------------------------------------------------------------------------
+    def interventions(self, columns: Sequence[str] | None = None, where: Mapping | None = None, alpha=None,
+                      distinct: bool = False, order_by: Sequence[str] | None = None) -> pd.DataFrame:
+        """Rows of the interventions table (file order unless order_by), only `columns` (default all).
+
+        where: {column: value | [values]}; a key "!column" excludes the values. alpha: one alpha value."""
+        cols = self._check(columns if columns is not None else self.columns)
+        w, params = self._where(where, alpha)
+        sel = ", ".join(_ident(c) for c in cols)
+        order = f" ORDER BY {', '.join(_ident(c) for c in self._check(order_by, 'order_by'))}" if order_by else ""
+        return self._types(self.sql(f"SELECT {'DISTINCT ' if distinct else ''}{sel} FROM {{src}}{w}{order}",
+                                    params))
+
+    def count(self, where: Mapping | None = None) -> int:
+        """Number of rows (matching `where`); from the Parquet footer when unfiltered."""
+        if not where:
+            import pyarrow.parquet as pq
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        w, params = self._where(where)
+        return int(self.sql(f"SELECT count(*) AS n FROM {{src}}{w}", params)["n"].iloc[0])
+
+    def targets(self) -> pd.DataFrame:
+        """Distinct targets with their kind, method and walk, sorted by target.  -> [T rows]"""
+        return self._types(self.sql("SELECT target, first(target_kind) AS target_kind, first(method) AS method, "
+                                    "first(walk) AS walk FROM {src} GROUP BY target ORDER BY target"))
+
+    def sample_ids(self, where: Mapping | None = None, limit: int | None = None) -> np.ndarray:
+        """Sorted distinct sample_ids (matching `where`), the first `limit` of them.  # [N] int64"""
+        w, params = self._where(where)
+        lim = ""
+        if limit is not None:
+            lim, params = " LIMIT ?", [*params, int(limit)]
+        d = self.sql(f"SELECT DISTINCT sample_id FROM {{src}}{w} ORDER BY sample_id{lim}", params)
+        return d["sample_id"].to_numpy(np.int64)
+
+    def alphas(self) -> list[float]:
+        """Sorted distinct alpha values."""
+        return [float(a) for a in self.sql("SELECT DISTINCT alpha FROM {src} ORDER BY alpha")["alpha"]]
+
+    # ---- aggregates -----------------------------------------------------------------------------------------
+    def alpha_summary(self, values: Sequence[str], by: Sequence[str] = ("target",), where: Mapping | None = None,
+                      level: float = 0.95) -> pd.DataFrame:
+        """Mean, sd and t CI of each column of `values` per (*by, alpha), NaN dropped (as probe.stats.alpha_summary).
+
+        -> long frame [*by, value (the column name), alpha, n, mean, sd, lo, hi], groups with n = 0 left out."""
+        from scipy import stats as sst
+        values = self._check(values, "values")
+        by = [b for b in self._check(by, "by") if b != "alpha"]
+        w, params = self._where(where)
+        keys = ", ".join(_ident(b) for b in [*by, "alpha"])
+        frames = []
+        for v in values:
+            ok = f"isfinite({_ident(v)})"
+            d = self.sql(f"SELECT {keys}, count({_ident(v)}) FILTER (WHERE {ok}) AS n, "
+                         f"avg({_ident(v)}) FILTER (WHERE {ok}) AS mean, "
+                         f"stddev_samp({_ident(v)}) FILTER (WHERE {ok}) AS sd FROM {{src}}{w} GROUP BY {keys}",
+                         params)
+            frames.append(d[d["n"] > 0].assign(value=v))
+        s = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*by, "alpha", "n", "mean",
+                                                                                      "sd", "value"])
+        s = self._types(s.sort_values(["value", *by, "alpha"], kind="stable").reset_index(drop=True))
+        s["n"] = s["n"].astype(np.int64)
+        s["mean"] = s["mean"].astype(float)
+        s["sd"] = s["sd"].astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = sst.t.ppf(0.5 + level / 2, s["n"] - 1) * s["sd"] / np.sqrt(s["n"])
+        half = np.where(s["n"] > 1, half, 0.0)
+        s["sd"] = s["sd"].fillna(0.0)
+        s["lo"], s["hi"] = s["mean"] - half, s["mean"] + half
+        return s[[*by, "value", "alpha", "n", "mean", "sd", "lo", "hi"]]
+
+    def ols_sums(self, measures: Sequence[str], where: Mapping | None = None,
+                 by: Sequence[str] = ("method", "target")) -> pd.DataFrame:
+        """Sufficient statistics of the OLS d_<measure> ~ 1 + alpha per group, non-finite rows dropped.
+
+        -> one row per (group, measure) with n > 0: *by, measure, n, sxx, sxy, syy (centred sums), yy (sum y^2)."""
+        cols = self._check([f"d_{m}" for m in measures], "measures")
+        by = self._check(by, "by")
+        w, params = self._where(where)
+        keys = ", ".join(_ident(b) for b in by)
+        aggs = []
+        for i, c in enumerate(cols):
+            y, f = _ident(c), f"FILTER (WHERE isfinite({_ident(c)}) AND isfinite(alpha))"
+            aggs += [f"regr_count({y}, alpha) {f} AS n{i}", f"regr_sxx({y}, alpha) {f} AS sxx{i}",
+                     f"regr_sxy({y}, alpha) {f} AS sxy{i}", f"regr_syy({y}, alpha) {f} AS syy{i}",
+                     f"sum({y} * {y}) {f} AS yy{i}"]
+        if not cols:
+            return pd.DataFrame(columns=[*by, "measure", "n", "sxx", "sxy", "syy", "yy"])
+        d = self.sql(f"SELECT {keys}, {', '.join(aggs)} FROM {{src}}{w} GROUP BY {keys}", params)
+        out = []
+        for i, m in enumerate(measures):
+            r = d[[*by]].copy()
+            r["measure"] = m
+            for k in ("n", "sxx", "sxy", "syy", "yy"):
+                r[k] = d[f"{k}{i}"].to_numpy(float)
+            out.append(r[r["n"] > 0])
+        return pd.concat(out, ignore_index=True)
