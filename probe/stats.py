@@ -49,6 +49,16 @@ def ols_slopes(x: np.ndarray, y: np.ndarray, groups: np.ndarray, level: float = 
         sxx = np.bincount(codes, dx * dx, G)
         sxy = np.bincount(codes, dx * dy, G)
         syy = np.bincount(codes, dy * dy, G)
+    r = ols_from_sums(n, sxx, sxy, syy, np.bincount(codes, y * y, G), level)
+    return pd.DataFrame({"group": uniq, **r})
+
+
+def ols_from_sums(n, sxx, sxy, syy, yy, level: float = 0.95) -> dict[str, np.ndarray]:
+    """OLS y ~ 1 + x per group from its sufficient statistics (n, centred sums sxx, sxy, syy, and sum y^2).
+
+    All [G] -> {slope, slope_lo, slope_hi, r2, p, n}; the same rules as `ols_slopes` (constant y, n < 3)."""
+    n, sxx, sxy, syy, yy = (np.asarray(a, float).copy() for a in (n, sxx, sxy, syy, yy))
+    with np.errstate(invalid="ignore", divide="ignore"):
         slope = sxy / sxx
         sse = np.maximum(syy - slope * sxy, 0.0)
         df = n - 2
@@ -58,14 +68,14 @@ def ols_slopes(x: np.ndarray, y: np.ndarray, groups: np.ndarray, level: float = 
         r2 = 1 - sse / syy
         tq = sst.t.ppf(0.5 + level / 2, df)
     bad = (n < 3) | (sxx <= EPS * np.maximum(n, 1))
-    const = ~bad & (syy <= EPS * np.maximum(1.0, np.bincount(codes, y * y, G)))
+    const = ~bad & (syy <= EPS * np.maximum(1.0, yy))
     slope[const], se[const], p[const], r2[const] = 0.0, 0.0, 1.0, 0.0
     exact = ~bad & ~const & (se == 0)          # a perfect line: p -> 0
     p[exact] = 0.0
     for a in (slope, se, p, r2):
         a[bad] = np.nan
-    return pd.DataFrame({"group": uniq, "slope": slope, "slope_lo": slope - tq * se, "slope_hi": slope + tq * se,
-                         "r2": r2, "p": p, "n": n.astype(np.int64)})
+    return {"slope": slope, "slope_lo": slope - tq * se, "slope_hi": slope + tq * se, "r2": r2, "p": p,
+            "n": n.astype(np.int64)}
 
 
 def effects_from_table(interventions: pd.DataFrame, measures: Sequence[str], level: float = 0.95) -> pd.DataFrame:
@@ -196,9 +206,30 @@ def alpha_summary(df: pd.DataFrame, value: str, by: Sequence[str] = ("target",),
 
 
 # ---- study-level entry points -------------------------------------------------------------------
+def effects_from_query(query, measures: Sequence[str], level: float = 0.95, where=None) -> pd.DataFrame:
+    """effects_from_table over a probe.query.Query: the OLS sums are grouped in DuckDB, so memory is bounded by
+    the number of (method, target) groups, not rows. where: a Query filter.  -> schema.EFFECT_COLUMNS"""
+    miss = [f"d_{m}" for m in measures if f"d_{m}" not in query.columns]
+    if miss:
+        raise ProbeError(f"interventions table lacks column(s) {miss}; run the study with these measures")
+    s = query.ols_sums(measures, where)
+    if not len(s):
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.EFFECT_COLUMNS.items()})
+    key = s["method"].astype(str) + "\x1f" + s["target"].astype(str)
+    order = {m: i for i, m in enumerate(measures)}
+    s = s.assign(_m=s["measure"].map(order), _k=key.to_numpy(object))
+    s = s.sort_values(["_m", "_k"], kind="stable").reset_index(drop=True)
+    r = ols_from_sums(s["n"], s["sxx"], s["sxy"], s["syy"], s["yy"], level)
+    eff = pd.DataFrame({"method": s["method"].astype(str).to_numpy(), "target": s["target"].astype(str).to_numpy(),
+                        "measure": s["measure"].to_numpy(), **r})
+    eff["q"] = bh_q(eff["p"])
+    return eff[list(schema.EFFECT_COLUMNS)].astype(schema.EFFECT_COLUMNS)
+
+
 def effects(study, level: float = 0.95) -> pd.DataFrame:
-    """effects table of a study (schema.EFFECT_COLUMNS) from its interventions."""
-    return effects_from_table(study.table("interventions"), study.measures, level)
+    """effects table of a study (schema.EFFECT_COLUMNS) from its interventions, grouped in DuckDB (probe.query)."""
+    from .query import Query
+    return effects_from_query(Query(study), study.measures, level)
 
 
 def correlations(study) -> pd.DataFrame:
