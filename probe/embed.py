@@ -151,20 +151,21 @@ def walk_latents(study, max_samples: int | None = 16, targets=None) -> tuple[pd.
     Uses the first `max_samples` sample_ids and the given targets (default all). -> rows (sample_id, target,
     alpha) and latents [R, *shape] in the study's space, recomputed with probe.walks exactly as the engine did.
     """
+    from .query import Query
     from .walks import apply_rows
-    iv = study.table("interventions")
-    iv = iv[iv["target_kind"] != "channel"]
+    q = Query(study)
+    where = {"!target_kind": "channel"}
     if targets is not None:
-        unknown = sorted(set(targets) - set(iv["target"]))
+        have = set(q.targets().query("target_kind != 'channel'")["target"])
+        unknown = sorted(set(targets) - have)
         if unknown:
             raise EmbedError(f"targets {unknown} have no latent walks in study {study.name!r}; use some of "
-                             f"{sorted(iv['target'].unique())[:8]}")
-        iv = iv[iv["target"].isin(list(targets))]
+                             f"{sorted(have)[:8]}")
+        where["target"] = list(targets)
     if max_samples is not None:
-        keep = np.sort(iv["sample_id"].unique())[:int(max_samples)]
-        iv = iv[iv["sample_id"].isin(keep)]
-    iv = iv[["sample_id", "target", "alpha"]].drop_duplicates().sort_values(["target", "sample_id", "alpha"],
-                                                                            kind="stable")
+        where["sample_id"] = q.sample_ids(where, limit=int(max_samples))
+    iv = q.interventions(["sample_id", "target", "alpha"], where=where, distinct=True)
+    iv = iv.sort_values(["target", "sample_id", "alpha"], kind="stable")
     lat = study.latents()
     out = []
     for t, g in iv.groupby("target", sort=False):

@@ -5,13 +5,15 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
-from ..stats import effects_from_table
+from ..stats import effects_from_query
 from .base import DirectionError
 
+DIRECTIONS = {"target_kind": "direction"}
 
-def _slopes(iv: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
+
+def _slopes(q, measures: list[str]) -> pd.DataFrame:
     """(method, target, measure) -> slope, slope_lo, slope_hi (probe.stats OLS of d_<measure> on alpha)."""
-    eff = effects_from_table(iv, measures)
+    eff = effects_from_query(q, measures, where=DIRECTIONS)
     return eff[["method", "target", "measure", "slope", "slope_lo", "slope_hi"]].reset_index(drop=True)
 
 
@@ -38,23 +40,26 @@ def evaluate(study) -> pd.DataFrame:
     one with the largest |effect_std|; specificity = |effect_std(target)| / sum |effect_std(others)|;
     dlogp_abs_mean / dlogp_abs_max: |dlogp| over all the direction's walk rows.  -> schema.EVALUATION_COLUMNS+
     """
-    iv = study.table("interventions")
-    iv = iv[iv["target_kind"] == "direction"]
-    if iv.empty:
+    from ..query import Query, _ident
+    q = Query(study)
+    if q.count(DIRECTIONS) == 0:
         raise DirectionError(f"study {study.name!r} walked no directions; add direction targets to the spec "
                              f"(e.g. interfacegan/gender) and run it before probe evaluate")
-    measures = [m for m in study.measures if f"d_{m}" in iv.columns]
+    measures = [m for m in study.measures if f"d_{m}" in q.columns]
     samples = study.table("samples")
     std = {m: float(samples[m].std(ddof=1)) if m in samples else np.nan for m in measures}
     for m in measures:
         if not np.isfinite(std[m]) or std[m] <= 0:
-            std[m] = float(iv[m].std(ddof=1)) if m in iv else np.nan
-    sl = _slopes(iv, measures)
+            std[m] = (float(q.sql(f"SELECT stddev_samp({_ident(m)}) FILTER (WHERE isfinite({_ident(m)})) AS s "
+                                  f"FROM {{src}} WHERE target_kind = ?", ["direction"])["s"].fillna(np.nan).iloc[0])
+                      if m in q.columns else np.nan)
+    sl = _slopes(q, measures)
     sl["effect_std"] = [s / std[m] if std[m] and np.isfinite(std[m]) else np.nan
                         for s, m in zip(sl["slope"], sl["measure"])]
     declared = _declared_measures(study)
-    dl = iv.assign(a=iv["dlogp"].abs()).groupby("target")["a"].agg(["mean", "max"])
-    walk = iv.groupby("target")["walk"].first()
+    g = q.sql("SELECT target, avg(abs(dlogp)) AS mean, max(abs(dlogp)) AS max, first(walk) AS walk FROM {src} "
+              "WHERE target_kind = ? GROUP BY target", ["direction"]).set_index("target")
+    dl, walk = g[["mean", "max"]], g["walk"]
     parts = []
     for target, g in sl.groupby("target", sort=False):
         e = g.set_index("measure")["effect_std"].abs()

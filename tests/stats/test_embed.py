@@ -2,6 +2,7 @@
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from probe import schema
@@ -90,3 +91,19 @@ def test_embed_study_table_and_cache(tiny_study, tmp_path):
     assert isinstance(bad.exception, ProbeError) and "--max-samples" in str(bad.exception)
     with pytest.raises(EmbedError, match="no latent walks"):
         embed_study(st, targets=["b2:c3"], n_neighbors=8)
+
+
+def test_walk_latents_rows_are_the_pandas_selection(tiny_study):
+    from probe.embed import walk_latents
+    rows, x = walk_latents(tiny_study, max_samples=3, targets=["random/d1", "z[2]"])
+    iv = tiny_study.table("interventions")
+    want = iv[iv["target"].isin(["random/d1", "z[2]"]) & (iv["sample_id"] < 3)][["sample_id", "target", "alpha"]]
+    want = want.sort_values(["target", "sample_id", "alpha"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, want)
+    zero = rows["alpha"].to_numpy() == 0
+    assert x.shape == (2 * 3 * 5, 16)
+    np.testing.assert_array_equal(x[zero], tiny_study.latents()[rows["sample_id"].to_numpy()[zero]])
+    with pytest.raises(EmbedError) as e:
+        walk_latents(tiny_study, targets=["b2:c3", "nope"])
+    assert str(e.value) == ("targets ['b2:c3', 'nope'] have no latent walks in study 'tiny'; use some of "
+                            "['random/d0', 'random/d1', 'z[0]', 'z[1]', 'z[2]', 'z[3]']")
