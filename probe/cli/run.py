@@ -16,6 +16,7 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
             progress: bool = typer.Option(True, "--progress/--no-progress", help="show progress bars")) -> None:
     """Run a study: perturb latents, render, measure, write Parquet tables."""
     from ..errors import printable
+    from ..query import Query
     from ..study import PLAIN_NAME, SpecError, load_spec, run_study
     s = load_spec(spec)
     if out is None:
@@ -25,6 +26,6 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
                             f"path); rename it or pass --out")
         out = Path("studies") / s.name
     st = run_study(s, out, resume=resume, progress=progress, yes=yes)
-    n = len(st.table("interventions"))
+    n = Query(st).count()
     typer.echo(f"study {printable(st.name)!r} complete: {st.manifest['n_samples']} samples, "
                f"{len(st.target_names)} targets, {n} intervention rows -> {printable(st.path)}")
