@@ -376,8 +376,11 @@ def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
 
 
 def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
-              progress: bool = True, yes: bool = False) -> Study:
+              progress: bool = True, yes: bool = False, executor=None) -> Study:
     """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables.
+
+    executor: where the parts are computed (probe.executors: InProcessExecutor, the default, or RayExecutor);
+    this process stays the only writer of parts and manifest, whatever the executor.
 
     Holds the study's write lock throughout (a second writer gets one line naming this PID). A new plan of more
     than CONFIRM_ROWS rows is refused unless yes=True (`--yes`), before anything is created."""
@@ -441,11 +444,12 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
                         "targets": [t.to_dict() for t in targets], "versions": _versions(),
                         "density": DENSITY if spec.space != "z" else None}
             study = Study.create(out, manifest)
-        return _run_locked(study, spec, model, measures, targets, sets, progress)
+        return _run_locked(study, spec, model, measures, targets, sets, progress, executor)
 
 
-def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, progress: bool) -> Study:
-    from .engine import measure_base, plan_parts, run_plan
+def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, progress: bool,
+                executor=None) -> Study:
+    from .engine import measure_base, plan_parts
     out = study.path
     # ---- base samples, density, directions (deterministic; rebuilt when missing, also in a complete study) ----
     with torch.no_grad():
@@ -484,10 +488,14 @@ def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, p
     # ---- interventions, part by part ----------------------------------------------------------------
     parts = plan_parts(spec.n_samples, len(targets), len(spec.alphas), spec.part_rows)
     done = {k for k in study.parts_done if study.part_path(k).is_file()}
-    for part in run_plan(model, lat, spec.space, targets, spec.alphas, measures, density, spec.batch_size,
-                         spec.part_rows, skip=done, base={c: base[c].to_numpy(np.float64) for c in
-                                                          [*names, "norm", "logp"]},
-                         progress=progress, desc=spec.name):
+    from .executors import InProcessExecutor, Plan
+    from .models.zoo import model_options
+    plan = Plan(spec_model(spec), model_options(spec.dump()), spec_measures(spec), lat.numpy(),
+                spec.space, targets, spec.alphas, density.to_dict() if density is not None else None,
+                spec.batch_size, spec.part_rows, {c: base[c].to_numpy(np.float64) for c in [*names, "norm", "logp"]})
+    executor = executor if executor is not None else InProcessExecutor()
+    for part in executor.run(plan, skip=done, progress=progress, desc=spec.name, model=model, measures=measures,
+                             density=density):
         study.write_part(part.k, _part_frame(part, targets, base, base_logp, names))
     study.finish(len(parts))
     return study

@@ -1,4 +1,4 @@
-"""`probe run SPEC.toml --out DIR [--resume]`: run a scripted study."""
+"""`probe run SPEC.toml --out DIR [--resume] [--executor ray --address auto --workers N]`: run a scripted study."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,10 +13,15 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
             out: Path = typer.Option(None, "--out", "-o", help="study directory (default studies/<spec name>)"),
             resume: bool = typer.Option(False, "--resume", help="continue an interrupted study in --out"),
             yes: bool = typer.Option(False, "--yes", help="run a plan of more than 5,000,000 intervention rows"),
-            progress: bool = typer.Option(True, "--progress/--no-progress", help="show progress bars")) -> None:
+            progress: bool = typer.Option(True, "--progress/--no-progress", help="show progress bars"),
+            executor: str = typer.Option("inproc", "--executor", help="where parts are computed: inproc | ray"),
+            address: str = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT (default: local)"),
+            workers: int = typer.Option(None, "--workers", help="Ray actors, one model each (default 2)")) -> None:
     """Run a study: perturb latents, render, measure, write Parquet tables."""
     from ..errors import printable
     from ..query import Query
+    from ..executors import make_executor
+    ex = make_executor(executor, address, workers)
     from ..study import PLAIN_NAME, SpecError, load_spec, run_study
     s = load_spec(spec)
     if out is None:
@@ -25,7 +30,8 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
                             f"must be a plain name (letters, digits, '.', '_', '-'; no '/', '..' or absolute "
                             f"path); rename it or pass --out")
         out = Path("studies") / s.name
-    st = run_study(s, out, resume=resume, progress=progress, yes=yes)
+    with ex:
+        st = run_study(s, out, resume=resume, progress=progress, yes=yes, executor=ex)
     n = Query(st).count()
     typer.echo(f"study {printable(st.name)!r} complete: {st.manifest['n_samples']} samples, "
                f"{len(st.target_names)} targets, {n} intervention rows -> {printable(st.path)}")

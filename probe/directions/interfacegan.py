@@ -206,14 +206,23 @@ class InterFaceGAN:
 
 @torch.no_grad()
 def sample_and_score(model, measures, n: int, seed: int = 0, space: str = "z", batch_size: int = 64,
-                     progress: bool = False):
-    """Sample n latents, render in batches, score.  # -> latents [N, *shape(space)], {measure: [N]}"""
+                     progress: bool = False, executor=None, model_name: str | None = None):
+    """Sample n latents, render in batches, score.  # -> latents [N, *shape(space)], {measure: [N]}
+
+    executor (probe.executors): renders and scores on its workers, which load `model_name` (default model.name)
+    with the model's options; measures are then names. Same scores as in this process."""
     from tqdm.auto import tqdm
     from ..measures import MeasureSet
-    ms = measures if hasattr(measures, "names") else MeasureSet(list(measures))
     model.check_space(space)
     z = model.sample(int(n), seed)
     lat = model.to_space(z, "z", space) if space != "z" else z
+    if executor is not None:
+        from ..models.zoo import model_options
+        names = list(measures.names) if hasattr(measures, "names") else list(measures)
+        lat = lat.cpu().numpy().astype(np.float32)
+        return lat, executor.score(model_name or model.name, model_options(model.options()), names, lat, space,
+                                   batch_size)
+    ms = measures if hasattr(measures, "names") else MeasureSet(list(measures))
     out: dict[str, list] = {m: [] for m in ms.names}
     for i in tqdm(range(0, len(lat), batch_size), desc="sample+score", disable=not progress, leave=False):
         img = model.synthesize(lat[i:i + batch_size], space)
@@ -223,14 +232,15 @@ def sample_and_score(model, measures, n: int, seed: int = 0, space: str = "z", b
 
 
 def fit_from_model(model, measures: Sequence[str], n: int = 5000, seed: int = 0, space: str = "z",
-                   batch_size: int = 64, progress: bool = False, **kw) -> InterFaceGAN:
+                   batch_size: int = 64, progress: bool = False, executor=None, **kw) -> InterFaceGAN:
     """Sample n latents with `model`, render, score with `measures`, fit one boundary per measure.
 
-    Keeps latents_ [N, *shape] and scores_ {measure: [N]} on the returned estimator; kw go to InterFaceGAN.
+    Keeps latents_ [N, *shape] and scores_ {measure: [N]} on the returned estimator; kw go to InterFaceGAN;
+    executor: see sample_and_score.
     """
     if isinstance(measures, str):
         measures = [measures]
-    lat, scores = sample_and_score(model, measures, n, seed, space, batch_size, progress)
+    lat, scores = sample_and_score(model, measures, n, seed, space, batch_size, progress, executor)
     names = list(measures.names) if hasattr(measures, "names") else list(measures)
     est = InterFaceGAN(names, space=space, seed=seed, **kw).fit(lat, scores, model=model)
     est.latents_, est.scores_ = lat, scores
