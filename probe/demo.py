@@ -55,8 +55,9 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
     spec = load_spec(spec_path)
     t0 = time.perf_counter()
     log(f"[1/6] fitting direction sets on model {spec.model!r}")
-    fit_demo_directions(load_model(spec_model(spec)), out / "directions", n_fit, dplase_steps=dplase_steps,
-                        progress=progress, log=log)
+    from .models.zoo import model_options
+    fit_demo_directions(load_model(spec_model(spec), **model_options(spec.dump())), out / "directions", n_fit,
+                        dplase_steps=dplase_steps, progress=progress, log=log)
     log(f"[2/6] running study {spec.name!r} -> {out}")
     study = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress)
     log("[3/6] statistics (effects, correlations, controlling variables)")

@@ -472,7 +472,8 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
     out = Path(out)
     s = gt_spec(spec, model, measures, n_samples, seed=seed)
     t0 = time.perf_counter()
-    g = load_model(spec_model(s))
+    from ..models.zoo import model_options
+    g = load_model(spec_model(s), **model_options(s.dump()))
     if s.space not in ("w", "ws") or "w" not in g.spaces:
         raise ProbeError(f"model {g.name!r} has no w space; ground-truth scoring fits the methods in w "
                          f"(use a style-based model such as 'sprites')")
