@@ -101,6 +101,34 @@ class Context:
             self._tables[name] = hit
         return hit[1]
 
+    IV = ("interventions.parquet", "manifest.json")
+
+    def query(self):
+        """probe.query.Query over the interventions table, renewed when the file changes (the whole table is
+        never loaded into the dashboard: views ask for the rows, columns or aggregates they show)."""
+        from probe.query import Query
+        key = self.stamp(*self.IV)
+        hit = self._tables.get("query")
+        if hit is None or hit[0] != key:
+            hit = (key, Query(self.study))
+            self._tables["query"] = hit
+        return hit[1]
+
+    def iv_targets(self):
+        """Distinct targets of the interventions (target, target_kind, method, walk), cached per file version."""
+        return self.memo(("iv-targets",), lambda: self.query().targets(), *self.IV)
+
+    def iv_count(self) -> int:
+        return self.memo(("iv-count",), lambda: self.query().count(), *self.IV)
+
+    def iv_summary(self, values, by=("target",), targets=None):
+        """Per-alpha mean / CI of interventions columns `values` per `by`, for `targets` (default all): the
+        long frame of Query.alpha_summary, cached per file version."""
+        where = None if targets is None else {"target": [str(t) for t in targets]}
+        key = ("iv-summary", tuple(values), tuple(by), None if targets is None else tuple(where["target"]))
+        return self.memo(key, lambda: self.query().alpha_summary(list(values), by=list(by), where=where),
+                         *self.IV)
+
     def directions(self) -> dict:
         """The study's DirectionSets by stem, cached until directions/ changes."""
         return self.memo(("directions",), self.study.directions, "directions")

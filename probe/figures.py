@@ -239,7 +239,13 @@ def _curves(df: pd.DataFrame, cols: Sequence[str], by: str, title: str, ytitle: 
             raise ProbeError(f"curves by {by!r} take one measure; got {list(cols)} (use by='measure' for several)")
         long = df[[by, "alpha", cols[0]]].rename(columns={cols[0]: "value"})
     s = alpha_summary(long, "value", by=[by], level=level)
-    keys = list(dict.fromkeys(long[by])) if by == "measure" else sorted(s[by].unique(), key=_natural)
+    return summary_curves(s, by, title, ytitle, list(dict.fromkeys(long[by])) if by == "measure" else None)
+
+
+def summary_curves(s: pd.DataFrame, by: str, title: str, ytitle: str, keys: Sequence | None = None) -> go.Figure:
+    """Curves with CI bands from a per-alpha summary (columns by, alpha, n, mean, lo, hi; probe.stats.alpha_summary
+    or probe.query.Query.alpha_summary), one line per `by` value in `keys` order (default natural sort)."""
+    keys = sorted(s[by].unique(), key=_natural) if keys is None else keys
     fig = go.Figure()
     for i, k in enumerate(keys):
         c = PALETTE[i % len(PALETTE)]

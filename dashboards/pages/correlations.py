@@ -98,8 +98,8 @@ def register(app, ctx):
             fig = F.variable_scatter(x, y, name, measure, sample_ids=np.arange(len(x)))
             target = name if name in ctx.study.target_names else variable(i, ctx.study.space)
         else:  # a direction / channel target: measure curve from the interventions table
-            d = ctx.table("interventions")
-            fig = F.measure_curves(d[d["target"] == name], measure)
+            fig = F.summary_curves(ctx.iv_summary((f"d_{measure}",), targets=[name]), "target",
+                                   f"d_{measure} vs alpha (mean, 95% CI)", f"d_{measure}")
             target = name
         imgs = ctx.render(ids, target, alphas)
         strip = F.image_strip(imgs, alphas, sample_ids=ids, title=f"{name}: intervention strip")

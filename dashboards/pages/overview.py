@@ -18,7 +18,7 @@ def _counts(ctx) -> list[html.Tr]:
             ("alphas", ", ".join(f"{a:g}" for a in s.alphas)),
             ("direction sets", ", ".join(ctx.directions()) or "none")]
     if ctx.has("interventions"):
-        rows.append(("intervention rows", len(ctx.table("interventions"))))
+        rows.append(("intervention rows", ctx.iv_count()))
     return [html.Tr([html.Td(k), html.Td(str(v), id=f"ov-{k.replace(' ', '-')}")]) for k, v in rows]
 
 

@@ -13,7 +13,7 @@ STRIP_SAMPLES = 4
 
 
 def _targets(ctx) -> list[dict]:
-    d = ctx.table("interventions")[["target", "target_kind", "method"]].drop_duplicates("target")
+    d = ctx.iv_targets()
     order = {"direction": 0, "channel": 1, "variable": 2}
     d = d.assign(o=d["target_kind"].map(order)).sort_values(["o", "target"], kind="stable")
     return [{"label": f"{t} ({k})", "value": t} for t, k in zip(d["target"], d["target_kind"])]
@@ -69,13 +69,16 @@ def register(app, ctx):
         if not measures:
             raise ProbeError("measures: pick at least one measure to plot")
         dens = dens or "dlogp"
-        d = ctx.table("interventions")
-        d = d[d["target"] == target]
-        if d.empty:
+        cols = [f"d_{m}" for m in measures]
+        s = ctx.iv_summary(tuple(cols), by=(), targets=[target])
+        if s.empty:
             raise ProbeError(f"target {target!r} has no rows in the interventions table; pick another")
-        curves = F.measure_curves(d, measures, by="measure", title=f"{target}: change of measure vs alpha (95% CI)")
-        density = F.density_curve(d, value=dens, title=f"{target}: {dens} vs alpha (95% CI)")
-        alphas = sorted(d["alpha"].unique().tolist())
+        curves = F.summary_curves(s.rename(columns={"value": "measure"}), "measure",
+                                  f"{target}: change of measure vs alpha (95% CI)",
+                                  cols[0] if len(cols) == 1 else "change of measure", keys=cols)
+        density = F.summary_curves(ctx.iv_summary((dens,), targets=[target]), "target",
+                                   f"{target}: {dens} vs alpha (95% CI)", dens)
+        alphas = sorted(s["alpha"].unique().tolist())
         ids = list(range(min(STRIP_SAMPLES, len(ctx.latents()))))
         strip = F.image_strip(ctx.render(ids, target, alphas), alphas, sample_ids=ids, title=f"{target}")
         return graph("wk-curves", curves), graph("wk-dens", density), graph("wk-strip", strip)
@@ -90,8 +93,7 @@ def register(app, ctx):
                         "interventions.parquet", "evaluation.parquet", "manifest.json")
 
     def _compare(targets, measure):
-        d = ctx.table("interventions")
-        fig = F.measure_curves(d[d["target"].isin(targets)], measure, by="target",
-                               title=f"d_{measure} vs alpha per target (95% CI)")
+        fig = F.summary_curves(ctx.iv_summary((f"d_{measure}",), targets=targets), "target",
+                               f"d_{measure} vs alpha per target (95% CI)", f"d_{measure}")
         ev = missing(ctx, "evaluation") or graph("wk-eval", F.method_comparison(ctx.table("evaluation"), measure))
         return graph("wk-cmp", fig), ev
