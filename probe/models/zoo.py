@@ -59,7 +59,9 @@ def _sprites(file: str = "sprites.pt", name: str = "sprites") -> Generator:
     if not path.is_file():
         raise ModelError(f"zoo model {name!r}: weights {path} are missing; reinstall latent-probe or train them "
                          f"with `probe train gan` (see the README section on sprites)")
-    return _from_trained(torch.load(str(path), map_location="cpu", weights_only=True), name)
+    g = _from_trained(torch.load(str(path), map_location="cpu", weights_only=True), name)
+    g.default_measures = ("sprites",)
+    return g
 
 
 def _is_trained(ck) -> bool:
@@ -113,9 +115,9 @@ def _from_file(spec: str) -> Generator:
 
 
 def _from_checkpoint(path: Path) -> Generator:
-    if path.suffix == ".pkl":
-        raise ModelError(f"{path.name}: pickle files are not loaded (they can run arbitrary code); "
-                         f"export a TorchScript archive or write a file.py:factory that builds the network")
+    if path.suffix == ".pkl":  # NVlabs network pickle, read as data (no code from the file runs)
+        from .nvlabs import load_nvlabs
+        return load_nvlabs(path)
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path.name}: not a torch checkpoint archive (corrupted or truncated?)")
     if _is_torchscript(path):
@@ -140,14 +142,48 @@ def _from_checkpoint(path: Path) -> Generator:
                      f"instead: path/to/file.py:factory that builds the network and loads {path.name}")
 
 
+MODEL_OPTIONS = ("truncation_psi", "noise_mode", "class_idx", "c")
+
+
+def model_options(d: dict | None) -> dict:
+    """The rendering options (truncation_psi, noise_mode, class_idx, c) present in a spec dump / manifest spec."""
+    return {k: d[k] for k in MODEL_OPTIONS if d and d.get(k) is not None}
+
+
+def load_model(name: str, *, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
+               c=None) -> Generator:
+    """Load a model by zoo name, `file.py:factory`, TorchScript path, an NVlabs network pickle (`net.pkl`,
+    `net.pkl:G`), or a `probe train gan` generator.pt / checkpoint.pt (its EMA generator).
+
+    truncation_psi (1 = none), noise_mode (const | random | none) and the class of a conditional network
+    (class_idx, or a raw c of length c_dim) fix how it renders; each distinct setting is its own cached Generator
+    sharing the loaded module.
+    """
+    key = (name, truncation_psi, noise_mode, class_idx, None if c is None else tuple(c))
+    try:
+        hash(key)
+    except TypeError:
+        raise ModelError(f"c: expected a list of numbers, got {c!r}") from None
+    return _with_options(*key)
+
+
+@lru_cache(maxsize=16)
+def _with_options(name, truncation_psi, noise_mode, class_idx, c) -> Generator:
+    return _load(name).with_options(truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx, c=c)
+
+
 @lru_cache(maxsize=8)
-def load_model(name: str) -> Generator:
-    """Load a model by zoo name, `file.py:factory`, TorchScript path, or a `probe train gan` generator.pt /
-    checkpoint.pt (its EMA generator)."""
+def _load(name: str) -> Generator:
     if name in ZOO:
         return ZOO[name][0]()
     if ".py:" in name:
         return _from_file(name)
+    pkl, key = _split(name)
+    if key and Path(pkl).suffix == ".pkl":  # net.pkl:KEY picks one network of an NVlabs pickle
+        if not Path(pkl).is_file():
+            raise ModelError(f"model checkpoint {pkl!r} does not exist")
+        from .nvlabs import load_nvlabs
+        return load_nvlabs(pkl, key[1:])
     p = Path(name)
     if p.suffix in (".pt", ".pth", ".pkl", ".ckpt", ".tar"):
         if not p.is_file():
@@ -155,6 +191,9 @@ def load_model(name: str) -> Generator:
         return _from_checkpoint(p)
     raise ModelError(f"unknown model {name!r}; use a zoo name {list(ZOO)}, path/to/file.py:factory, "
                      f"a TorchScript .pt file, or a generator.pt written by `probe train gan`")
+
+
+load_model.cache_clear = lambda: (_with_options.cache_clear(), _load.cache_clear())  # type: ignore[attr-defined]
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pkl", ".ckpt", ".tar")
