@@ -231,7 +231,7 @@ def _diverse(targets: list[str], methods: list[str]) -> list[str]:
     return [t for t, _ in first + rest]
 
 
-def _directions(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None) -> None:
+def _directions(study, sec: Section, figs: _Figs, q) -> None:
     from probe import figures
     if study.has("evaluation"):
         ev = study.table("evaluation")
@@ -243,16 +243,17 @@ def _directions(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None) ->
                source="evaluation.parquet")
     else:
         sec.absent(*_missing(study, "evaluation"), heading="Specificity per method")
-    if inter is None:
+    if q is None:
         sec.absent(*_missing(study, "interventions"), heading="Density drift per method")
         return
-    d = inter.assign(abs_dlogp=inter["dlogp"].abs(), abs_alpha=inter["alpha"].abs())
-    top = d[d["abs_alpha"] == d["abs_alpha"].max()]
-    g = top.groupby(["method", "walk"]).agg(targets=("target", "nunique"), alpha_abs=("abs_alpha", "first"),
-                                            dlogp_abs_mean=("abs_dlogp", "mean"), dlogp_abs_max=("abs_dlogp", "max"))
-    _table(sec, g.reset_index(), "Density drift per method and walk at the largest |alpha|")
-    figs.safe(sec, lambda: figures.density_curve(inter, "dlogp", by="method",
-                                                 title="dlogp of the walked latent vs alpha, per method"),
+    top = max((abs(a) for a in q.alphas()), default=0.0)
+    g = q.sql("SELECT method, walk, count(DISTINCT target) AS targets, first(abs(alpha)) AS alpha_abs, "
+              "avg(abs(dlogp)) AS dlogp_abs_mean, max(abs(dlogp)) AS dlogp_abs_max FROM {src} "
+              "WHERE abs(alpha) = ? GROUP BY method, walk ORDER BY method, walk", [top])
+    g["targets"] = g["targets"].astype(np.int64)
+    _table(sec, g, "Density drift per method and walk at the largest |alpha|")
+    figs.safe(sec, lambda: figures.summary_curves(q.alpha_summary(["dlogp"], by=["method"]), "method",
+                                                  "dlogp of the walked latent vs alpha, per method", "dlogp"),
               "Density drift per method")
 
 
@@ -271,19 +272,19 @@ def _groundtruth(study, sec: Section, figs: _Figs) -> None:
                                   "second_share"]], "Top factor per direction", source="groundtruth.parquet")
 
 
-def _walks(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None, order: list[str], n_walks: int,
+def _walks(study, sec: Section, figs: _Figs, q, order: list[str], n_walks: int,
            n_rows: int, max_measures: int, thumb: int) -> None:
     from probe import figures
-    if inter is None:
+    if q is None:
         sec.absent(*_missing(study, "interventions"))
         return
-    names = study.target_names or list(dict.fromkeys(inter["target"]))
+    names = study.target_names or q.targets()["target"].tolist()
     chosen = [t for t in order if t in names][:n_walks] or names[:n_walks]
     sec.intro = (f"{len(chosen)} of {len(names)} targets"
                  + (" (most significant effect per method first)" if order else "")
                  + f"; image rows are sample_ids 0..{n_rows - 1}.")
-    alphas = study.alphas or sorted(inter["alpha"].unique())
-    ids = sorted(inter["sample_id"].unique())[:n_rows]
+    alphas = study.alphas or q.alphas()
+    ids = q.sample_ids(limit=n_rows).tolist()
     for t in chosen:
         try:
             img = study.render(ids, t, alphas)
@@ -292,10 +293,11 @@ def _walks(study, sec: Section, figs: _Figs, inter: pd.DataFrame | None, order: 
             continue
         figs.block(sec, figures.image_strip(_thumbs(img, thumb), alphas, sample_ids=ids, title=f"walk {t}"),
                    f"Walk strip: {t}")
-    d = inter[inter["target"].isin(chosen)]
-    for m in [m for m in study.measures if f"d_{m}" in d.columns][:max_measures]:
-        figs.safe(sec, lambda m=m: figures.measure_curves(d, m, by="target"), f"Curves: d_{m}")
-    figs.safe(sec, lambda: figures.density_curve(d, "dlogp", by="target"), "Curves: dlogp")
+    ms = [f"d_{m}" for m in study.measures if f"d_{m}" in q.columns][:max_measures]
+    s = q.alpha_summary([*ms, "dlogp"], by=["target"], where={"target": chosen})
+    for c in [*ms, "dlogp"]:
+        figs.safe(sec, lambda c=c: figures.summary_curves(s[s["value"] == c], "target",
+                                                          f"{c} vs alpha (mean, 95% CI)", c), f"Curves: {c}")
 
 
 def _embedding(study, sec: Section, figs: _Figs, order: list[str], n_walks: int) -> None:
@@ -332,7 +334,8 @@ def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4,
     study = study if isinstance(study, Study) else Study(study)
     secs = {k: Section(k, t) for k, t in SECTIONS}
     figs = _Figs()
-    inter = study.table("interventions") if study.has("interventions") else None
+    from probe.query import Query
+    inter = Query(study) if study.has("interventions") else None
     _spec(study, secs["spec"])
     _samples(study, secs["samples"], figs, n_grid, thumb)
     _correlations(study, secs["correlations"], figs)

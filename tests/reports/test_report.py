@@ -294,3 +294,20 @@ def test_hostile_names_are_escaped(browser, hostile_report):
     assert browser.execute_script("return document.scripts.length") == n_data + 2
     assert browser.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
     assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+
+
+def test_density_drift_table_from_duckdb_equals_pandas(tiny_study):
+    from probe.query import Query
+    from reports.build import Section, _directions, _Figs, _table
+    sec = Section("directions", "Directions")
+    _directions(tiny_study, sec, _Figs(), Query(tiny_study))
+    got = next(b for b in sec.blocks if b["heading"] == "Density drift per method and walk at the largest |alpha|")
+    iv = tiny_study.table("interventions")
+    d = iv.assign(abs_dlogp=iv["dlogp"].abs(), abs_alpha=iv["alpha"].abs())
+    top = d[d["abs_alpha"] == d["abs_alpha"].max()]
+    g = top.groupby(["method", "walk"]).agg(targets=("target", "nunique"), alpha_abs=("abs_alpha", "first"),
+                                            dlogp_abs_mean=("abs_dlogp", "mean"), dlogp_abs_max=("abs_dlogp", "max"))
+    want = Section("x", "x")
+    _table(want, g.reset_index())
+    assert got["rows"] == want.blocks[0]["rows"] and got["columns"] == want.blocks[0]["columns"]
+    assert [r[0][1] for r in got["rows"]] == ["channel", "random", "variable"]
