@@ -33,7 +33,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.run
 
 load: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.load_dashboard
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.load_dashboard $(if $(ROWS),--rows $(ROWS))
 
 readme:
 	for f in docs/readme/*.md; do cat $$f; echo; done > README.md

@@ -4,10 +4,11 @@
     python -m benchmarks.load_dashboard --clients 2 --seconds 2 --rows 2000 --json out.json
     python -m benchmarks.load_dashboard --no-memo            # as before the view memo (A/B)
     python -m benchmarks.load_dashboard --prewarm            # warm state only
+    make load ROWS=30000000                                  # a 30M-row study (make's spelling of --rows)
 
 The study is synthetic but real-format: written through `probe.store` (manifest, latents.npy from the real
-tiny-dcgan model, samples + 100k-row interventions tables with the measure columns of the `image` measures),
-then `probe.stats.analyze` makes the effects / correlations / controlling tables, and a 2-D embedding table is
+tiny-dcgan model, samples + 100k-row interventions tables with the measure columns of the `image` measures; the
+interventions are generated and written in chunks as parts and merged by the store's streaming merge), then `probe.stats.analyze` makes the effects / correlations / controlling tables, and a 2-D embedding table is
 added; `dashboards.app.create_app` opens it like any other study. The server binds 127.0.0.1 only (an ephemeral
 port). The clients (threads of a separate process) POST the payloads the browser sends to
 `/_dash-update-component` for the non-generating views (page layouts, heatmap, controlling list, walk comparison
@@ -62,11 +63,16 @@ def has_error_box(body) -> bool:
 
 
 # ---- the synthetic study ----------------------------------------------------------------------------------------
-def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 400, seed: int = 0):
+def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 400, seed: int = 0,
+               chunk_rows: int = 1 << 20, embed_samples: int = 2000, analyze: bool = True):
     """A complete real-format study of about n_rows intervention rows on tiny-dcgan, written through probe.store.
 
-    Targets: the 16 z variables (shift), 2 random directions and b2 channels, up to n_rows / (n_samples * 5).
-    Measure values are synthetic (per-target linear effects + noise); the tables, dtypes and manifest are real.
+    Targets: the 16 z variables (shift), 2 random directions and the 32 b2 channels, up to n_rows / (n_samples * 5);
+    beyond 50 targets the samples grow (n_rows / (targets * 5)). The interventions are generated in chunks of about
+    chunk_rows rows, each written as a part (Study.write_part) and merged by Study.finish (streaming), so the whole
+    table is never in memory. Measure values are synthetic (per-target linear effects + noise); the tables, dtypes
+    and manifest are real. The 2-D embedding table holds the first `embed_samples` samples. analyze=False leaves
+    the effects / correlations / controlling tables to `probe stats`.
     """
     import torch
     from probe import stats, walks
@@ -104,37 +110,56 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
                          "norm": np.linalg.norm(z, axis=1).astype(np.float64), "logp": logp, "chi2_pct": 0.5,
                          **{m: rng.uniform(0, 1, n_samples) + 0.1 * z[:, j % 16] for j, m in enumerate(names)}})
     st.write_table("samples", base)
-    # interventions in plan order: target, sample_id, step
+    # interventions in plan order (target, sample_id, step), in chunks of whole samples of one target
     T, N, A = len(targets), n_samples, len(alphas)
-    ti, si, ai = (a.ravel() for a in np.meshgrid(np.arange(T), np.arange(N), np.arange(A), indexing="ij"))
-    alpha = np.asarray(alphas)[ai]
     slope = rng.normal(0, 0.05, (T, len(names))) * (rng.uniform(size=(T, len(names))) < 0.3)
-    cols = {"sample_id": si, "target_kind": pd.array([targets[t].kind for t in range(T)], "string")[ti],
-            "target": pd.array([t.name for t in targets], "string")[ti],
-            "method": pd.array([t.method for t in targets], "string")[ti],
-            "walk": pd.array([t.walk for t in targets], "string")[ti], "step": ai, "alpha": alpha}
-    dlogp = np.where(np.asarray([t.kind == "channel" for t in targets])[ti], 0.0, -0.5 * alpha ** 2)
-    cols.update(norm=np.asarray(base["norm"])[si], logp=logp[si] + dlogp, dlogp=dlogp)
-    for j, m in enumerate(names):
-        d = slope[ti, j] * alpha + np.where(ai == alphas.index(0.0), 0.0, rng.normal(0, 0.01, len(ti)))
-        cols[m] = base[m].to_numpy()[si] + d
-        cols[f"d_{m}"] = d
-    st.write_table("interventions", pd.DataFrame(cols))
-    st.manifest["status"] = "complete"
-    st.manifest["parts_done"] = list(range(-(-len(ti) // 1024)))
-    st.save_manifest()
+    norm = base["norm"].to_numpy()
+    meas = {m: base[m].to_numpy() for m in names}
+    per = max(1, chunk_rows // A)                       # samples per chunk
+    k = 0
+    for t, tg in enumerate(targets):
+        for s0 in range(0, N, per):
+            si, ai = (a.ravel() for a in np.meshgrid(np.arange(s0, min(N, s0 + per)), np.arange(A), indexing="ij"))
+            alpha = np.asarray(alphas)[ai]
+            dlogp = np.zeros(len(si)) if tg.kind == "channel" else -0.5 * alpha ** 2
+            cols = {"sample_id": si, "target_kind": tg.kind, "target": tg.name, "method": tg.method,
+                    "walk": tg.walk, "step": ai, "alpha": alpha, "norm": norm[si], "logp": logp[si] + dlogp,
+                    "dlogp": dlogp}
+            for j, m in enumerate(names):
+                d = slope[t, j] * alpha + np.where(ai == alphas.index(0.0), 0.0, rng.normal(0, 0.01, len(si)))
+                cols[m] = meas[m][si] + d
+                cols[f"d_{m}"] = d
+            st.write_part(k, pd.DataFrame(cols))
+            k += 1
+    st.finish(k)
     st = Study(path)
-    stats.analyze(st)
+    if analyze:
+        stats.analyze(st)
     mu = z.mean(0)
     _, _, vt = np.linalg.svd(z - mu, full_matrices=False)
+    E = min(N, embed_samples)
     w = walks.apply(torch.from_numpy(z[:16]), "z", targets[min(16, T - 1)], alphas).numpy()
-    xy = (np.concatenate([z, w]) - mu) @ vt[:2].T
+    xy = (np.concatenate([z[:E], w]) - mu) @ vt[:2].T
+    W = len(w)
     st.write_table("embedding", pd.DataFrame({
-        "point_id": np.arange(len(xy)), "kind": ["sample"] * N + ["walk"] * (16 * A),
-        "sample_id": np.r_[np.arange(N), np.repeat(np.arange(min(16, N)), A)[:16 * A]],
-        "target": [""] * N + [targets[min(16, T - 1)].name] * (16 * A),
-        "alpha": np.r_[np.zeros(N), np.tile(alphas, 16)], "x": xy[:, 0], "y": xy[:, 1]}))
+        "point_id": np.arange(len(xy)), "kind": ["sample"] * E + ["walk"] * W,
+        "sample_id": np.r_[np.arange(E), np.repeat(np.arange(min(16, N)), A)],
+        "target": [""] * E + [targets[min(16, T - 1)].name] * W,
+        "alpha": np.r_[np.zeros(E), np.tile(alphas, min(16, N))], "x": xy[:, 0], "y": xy[:, 1]}))
     return Study(path)
+
+
+def build(path: str, n_rows: int, analyze: bool = True) -> float:
+    """make_study in a process of its own (spawned by main, so the server's peak RSS excludes the build)."""
+    t0 = time.perf_counter()
+    make_study(path, n_rows, analyze=analyze)
+    return time.perf_counter() - t0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (MB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ---- the views the clients request ------------------------------------------------------------------------------
@@ -299,16 +324,20 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = a.study or Path(tmp) / "study"
         if not (path / "manifest.json").is_file():
-            t0 = time.perf_counter()
-            make_study(path, a.rows)
-            print(f"synthetic study {path}: built in {time.perf_counter() - t0:.1f} s", flush=True)
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
+                dt = ex.submit(build, str(path), a.rows).result()
+            print(f"synthetic study {path}: {a.rows} rows requested, built in {dt:.1f} s", flush=True)
         app = create_app(path)
-        n = len(app.probe_ctx.table("interventions"))
+        n = app.probe_ctx.iv_count()
         print(f"study: {n} intervention rows, {len(app.probe_ctx.latents())} samples; "
               f"{a.clients} clients x {a.seconds:g} s on 127.0.0.1", flush=True)
         s = run_load(app, a.clients, a.seconds, prewarm=a.prewarm)
-    s.update(rows=n, prewarm=a.prewarm, memo=not a.no_memo, load_avg=os.getloadavg(), cpus=os.cpu_count())
+    s.update(rows=n, prewarm=a.prewarm, memo=not a.no_memo, load_avg=os.getloadavg(), cpus=os.cpu_count(),
+             server_peak_rss_mb=peak_rss_mb())
     print(report(s), flush=True)
+    print(f"server process peak RSS {s['server_peak_rss_mb']:.0f} MB ({n} intervention rows)", flush=True)
     print(f"memo {'on' if s['memo'] else 'off'}, prewarm {'on' if a.prewarm else 'off'}; load average after the "
           f"run {s['load_avg'][0]:.2f} on {s['cpus']} CPUs", flush=True)
     if a.json:
