@@ -75,6 +75,7 @@ class Context:
         self._thumbs: dict = {}
         self._memo: OrderedDict = OrderedDict()
         self._memo_lock = threading.Lock()
+        self._summary_lock = threading.Lock()
         self.jobs: dict[str, dict] = {}
         self._jobs_lock = threading.Lock()
 
@@ -122,12 +123,21 @@ class Context:
         return self.memo(("iv-count",), lambda: self.query().count(), *self.IV)
 
     def iv_summary(self, values, by=("target",), targets=None):
-        """Per-alpha mean / CI of interventions columns `values` per `by`, for `targets` (default all): the
-        long frame of Query.alpha_summary, cached per file version."""
-        where = None if targets is None else {"target": [str(t) for t in targets]}
-        key = ("iv-summary", tuple(values), tuple(by), None if targets is None else tuple(where["target"]))
-        return self.memo(key, lambda: self.query().alpha_summary(list(values), by=list(by), where=where),
-                         *self.IV)
+        """Per-alpha mean / CI of interventions columns `values` (d_<measure>, dlogp, logp, norm) for `targets`
+        (default all), per target (by=("target",)) or for one target (by=()): rows of one cached summary of every
+        target x alpha x column (Query.alpha_summary, one DuckDB scan per file version)."""
+        with self._summary_lock:      # concurrent first requests wait for one scan
+            full = self.memo(("iv-summary",), self._full_summary, *self.IV)
+        s = full[full["value"].isin(list(values))]
+        if targets is not None:
+            s = s[s["target"].isin([str(t) for t in targets])]
+        s = s.reset_index(drop=True)
+        return s if tuple(by) == ("target",) else s.drop(columns="target")
+
+    def _full_summary(self):
+        q = self.query()
+        cols = [f"d_{m}" for m in self.study.measures if f"d_{m}" in q.columns]
+        return q.alpha_summary([*cols, *(c for c in ("dlogp", "logp", "norm") if c in q.columns)], by=["target"])
 
     def directions(self) -> dict:
         """The study's DirectionSets by stem, cached until directions/ changes."""

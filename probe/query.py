@@ -153,14 +153,17 @@ class Query:
         by = [b for b in self._check(by, "by") if b != "alpha"]
         w, params = self._where(where)
         keys = ", ".join(_ident(b) for b in [*by, "alpha"])
+        aggs = []
+        for i, v in enumerate(values):            # one scan for all the columns
+            f = f"FILTER (WHERE isfinite({_ident(v)}))"
+            aggs += [f"count({_ident(v)}) {f} AS n{i}", f"avg({_ident(v)}) {f} AS mean{i}",
+                     f"stddev_samp({_ident(v)}) {f} AS sd{i}"]
         frames = []
-        for v in values:
-            ok = f"isfinite({_ident(v)})"
-            d = self.sql(f"SELECT {keys}, count({_ident(v)}) FILTER (WHERE {ok}) AS n, "
-                         f"avg({_ident(v)}) FILTER (WHERE {ok}) AS mean, "
-                         f"stddev_samp({_ident(v)}) FILTER (WHERE {ok}) AS sd FROM {{src}}{w} GROUP BY {keys}",
-                         params)
-            frames.append(d[d["n"] > 0].assign(value=v))
+        if values:
+            d = self.sql(f"SELECT {keys}, {', '.join(aggs)} FROM {{src}}{w} GROUP BY {keys}", params)
+            for i, v in enumerate(values):
+                r = d[[*by, "alpha"]].assign(n=d[f"n{i}"], mean=d[f"mean{i}"], sd=d[f"sd{i}"], value=v)
+                frames.append(r[r["n"] > 0])
         s = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*by, "alpha", "n", "mean",
                                                                                       "sd", "value"])
         s = self._types(s.sort_values(["value", *by, "alpha"], kind="stable").reset_index(drop=True))
