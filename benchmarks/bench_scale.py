@@ -4,7 +4,8 @@ load test on synthetic tiny-dcgan studies of 1M, 10M and 30M rows; wall time and
     python -m benchmarks.bench_scale                                  # 1M, 10M, 30M rows
     python -m benchmarks.bench_scale --rows 1000000 --seconds 10 --json scale.json
 
-Each step runs in a fresh subprocess: a small wrapper process runs the command and reports
+The stats step is what `probe stats STUDY` runs (probe.stats.analyze under the study lock). Each step runs in a
+fresh subprocess: a small wrapper process runs the command and reports
 resource.getrusage(RUSAGE_CHILDREN).ru_maxrss, i.e. the peak RSS of that command alone. The dashboard step is
 benchmarks.load_dashboard on the built study (8 clients); its server reports its own peak RSS.
 """
@@ -45,7 +46,8 @@ def one(rows: int, root: Path, clients: int, seconds: float) -> dict:
     b = measured([py, "-c", f"from benchmarks.load_dashboard import build; build({str(path)!r}, {rows}, False)"])
     if b["rc"]:
         raise RuntimeError(f"build of {rows} rows failed:\n{b['tail']}")
-    s = measured([str(Path(py).with_name("probe")), "stats", str(path)])
+    s = measured([py, "-c", "import sys; from probe import stats; from probe.store import Study; "
+                            "st = Study(sys.argv[1]); lk = st.lock(); lk.__enter__(); stats.analyze(st)", str(path)])
     if s["rc"]:
         raise RuntimeError(f"probe stats failed:\n{s['tail']}")
     out = root / f"load-{rows}.json"

@@ -42,6 +42,7 @@ class Query:
         self.path = Path(study.path) / "interventions.parquet"
         self._local = threading.local()
         self._columns: list[str] | None = None
+        self.columns                           # a damaged file fails here, in one line
 
     # ---- plumbing -------------------------------------------------------------------------------------------
     def _con(self):
@@ -55,9 +56,18 @@ class Query:
     def _src(self) -> str:
         return "read_parquet(?)"
 
+    def _unreadable(self, e: Exception):
+        from .store import MAKERS, StoreError
+        return StoreError(f"{self.path} is unreadable ({type(e).__name__}); re-make it with "
+                          f"{MAKERS['interventions']}")
+
     def sql(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
         """Run `sql` in which `{src}` stands for the interventions table; params bind the `?` after it."""
-        cur = self._con().execute(sql.replace("{src}", self._src()), [str(self.path), *params])
+        import duckdb
+        try:
+            cur = self._con().execute(sql.replace("{src}", self._src()), [str(self.path), *params])
+        except (duckdb.IOException, duckdb.InvalidInputException) as e:
+            raise self._unreadable(e) from None
         return cur.df()
 
     @property
@@ -65,7 +75,10 @@ class Query:
         """Column names of the interventions table (from the Parquet footer)."""
         if self._columns is None:
             import pyarrow.parquet as pq
-            self._columns = list(pq.read_schema(self.path).names)
+            try:
+                self._columns = list(pq.read_schema(self.path).names)
+            except Exception as e:  # noqa: BLE001 - truncated or corrupt file: one line
+                raise self._unreadable(e) from None
         return self._columns
 
     def _check(self, cols: Sequence[str], what: str = "columns") -> list[str]:
