@@ -6,12 +6,20 @@ several targets (each target's rows are walked by its own walk, channel edits ho
 contents depend only on the plan, never on what ran before, so a resumed study recomputes exactly the parts
 that are missing and gets the same numbers. Channel edits run inside scoped `Generator.edit` hooks, removed
 after every batch (also on error).
+
+Devices: latents, walks and density statistics stay on the CPU (float64 statistics, tiny next to rendering);
+the model renders on its own device (`Generator.to`); scores come back as CPU numpy. With `overlap`, a worker
+thread measures batch k while the generator renders batch k+1 (at most 2 batches wait, order kept, a measure's
+exception is raised in the caller); the default overlaps when the model is not on the CPU and some measure computes
+on the CPU (faces, sprites, user measures). Results are identical with and without overlap.
 """
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -80,7 +88,7 @@ def render_rows(model, latent: torch.Tensor, space: str, target: Target, alpha, 
 
 def render(model, latent: torch.Tensor, space: str, target: Target, alphas, density=None,
            batch_size: int = 64) -> torch.Tensor:
-    """Render every alpha for every sample.  # latent [N, *shape], alphas [A] -> img [N, A, 3, H, W]"""
+    """Render every alpha for every sample (images returned on CPU).  # latent [N, *shape], alphas [A] -> img [N, A, 3, H, W]"""
     latent = torch.as_tensor(latent, dtype=torch.float32)
     alphas = np.asarray(alphas, dtype=np.float32).reshape(-1)
     n, na = len(latent), len(alphas)
@@ -89,23 +97,67 @@ def render(model, latent: torch.Tensor, space: str, target: Target, alphas, dens
     for lo in range(0, len(rows), batch_size):
         r = rows[lo:lo + batch_size]
         out.append(render_rows(model, latent[r // na], space, target, alphas[r % na], density)[1])
-    img = torch.cat(out) if out else torch.empty(0, 3, model.resolution, model.resolution)
+    img = torch.cat(out).cpu() if out else torch.empty(0, 3, model.resolution, model.resolution)
     return img.reshape(n, na, *img.shape[1:])
 
 
+def use_overlap(model, measures, overlap: bool | None = None) -> bool:
+    """Whether the engine measures on a worker thread: `overlap` when given, else when the model is not on the CPU
+    and some measure computes on the CPU (MeasureSet.device / Measure.device == "cpu")."""
+    if overlap is not None:
+        return bool(overlap)
+    return model.device.type != "cpu" and getattr(measures, "device", "cpu") == "cpu"
+
+
+def measured(batches: Iterable[tuple], measures, overlap: bool = False) -> Iterator[tuple]:
+    """Score rendered batches in order.  batches yields (img | None, meta) -> yields (scores | {}, meta).
+
+    With overlap, measures(img) runs on one worker thread while the caller renders the next batch; at most 2
+    batches wait (then the caller waits for the oldest), and a measure's exception is raised here."""
+    if not overlap:
+        for img, meta in batches:
+            yield (measures(img) if img is not None else {}), meta
+        return
+    host = getattr(measures, "device", "cpu") == "cpu"
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe-measures") as pool:
+        try:
+            for img, meta in batches:
+                if img is not None and host:
+                    img = img.cpu()  # copy here: the next render does not wait behind it on the device
+                pending.append((pool.submit(measures, img) if img is not None else None, meta))
+                while len(pending) > 2 or (pending and pending[0][0] is None):
+                    fut, m = pending.popleft()
+                    yield (fut.result() if fut is not None else {}), m
+            while pending:
+                fut, m = pending.popleft()
+                yield (fut.result() if fut is not None else {}), m
+        finally:
+            for fut, _ in pending:
+                if fut is not None:
+                    fut.cancel()
+
+
 def measure_base(model, latent: torch.Tensor, space: str, measures, density=None, batch_size: int = 64,
-                 progress: bool = False) -> dict[str, np.ndarray]:
-    """Scores and density stats of the base latents.  # [N, *shape] -> {name: [N]} (measures + norm, logp)"""
+                 progress: bool = False, overlap: bool | None = None) -> dict[str, np.ndarray]:
+    """Scores and density stats of the base latents.  # [N, *shape] -> {name: [N]} (measures + norm, logp)
+
+    overlap: measure on a worker thread while the next batch renders (default: see `use_overlap`)."""
     from tqdm.auto import tqdm
     out: dict[str, list] = {}
-    with tqdm(total=len(latent), desc="base samples", unit="img", disable=not progress, leave=False) as bar:
+
+    def batches():
         for lo in range(0, len(latent), batch_size):
             x = latent[lo:lo + batch_size]
             with torch.no_grad():
                 img = model.synthesize(x, space)
-            for k, v in {**measures(img), **latent_stats(x, space, density)}.items():
+            yield img, latent_stats(torch.as_tensor(x).cpu(), space, density)
+
+    with tqdm(total=len(latent), desc="base samples", unit="img", disable=not progress, leave=False) as bar:
+        for scores, stats in measured(batches(), measures, use_overlap(model, measures, overlap)):
+            for k, v in {**scores, **stats}.items():
                 out.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
-            bar.update(len(x))
+            bar.update(len(stats["norm"]))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -117,15 +169,16 @@ def identity_at_zero(target: Target) -> bool:
 def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target], alphas, measures,
              density=None, batch_size: int = 64, part_rows: int = 1024, skip: Sequence[int] = (),
              base: dict[str, np.ndarray] | None = None, progress: bool = False,
-             desc: str = "interventions") -> Iterator[PartResult]:
+             desc: str = "interventions", overlap: bool | None = None) -> Iterator[PartResult]:
     """Run the plan part by part, skipping parts in `skip`; yields one PartResult per computed part.
 
     latent [N, *shape] base latents (row = sample_id); alphas [A]; measures: a MeasureSet (img -> {name: [R]}).
     base: the base samples' scores, norm and logp ({name: [N]}); when given, alpha = 0 rows of walks that are
     the identity at 0 take the base values instead of being rendered again (their d_ is exactly 0).
+    overlap: measure on a worker thread while the next batch renders, also across parts (default: `use_overlap`).
     """
     from tqdm.auto import tqdm
-    latent = torch.as_tensor(latent, dtype=torch.float32)
+    latent = torch.as_tensor(latent, dtype=torch.float32).cpu()
     alphas64 = np.asarray(alphas, dtype=np.float64).reshape(-1)
     alphas = alphas64.astype(np.float32)
     n, na = len(latent), len(alphas)
@@ -133,23 +186,38 @@ def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target],
     skip = set(skip)
     ident = np.array([identity_at_zero(t) for t in targets], bool)
     todo = sum(hi - lo for k, (lo, hi) in enumerate(parts) if k not in skip)
-    with tqdm(total=todo, desc=desc, unit="img", disable=not progress) as bar:
+
+    def layout(lo, hi):
+        g = np.arange(lo, hi)
+        tidx, r = g // (n * na), g % (n * na)
+        sid, step = r // na, r % na
+        reuse = (alphas64[step] == 0) & ident[tidx] if base is not None else np.zeros(len(g), bool)
+        return g, tidx, sid, step, reuse
+
+    def batches():  # (img, (k, rows, stats)) per rendered batch; (None, (k, None, None)) closes part k
         for k, (lo, hi) in enumerate(parts):
             if k in skip:
                 continue
-            g = np.arange(lo, hi)
-            tidx, r = g // (n * na), g % (n * na)
-            sid, step = r // na, r % na
-            reuse = (alphas64[step] == 0) & ident[tidx] if base is not None else np.zeros(len(g), bool)
+            _, tidx, sid, step, reuse = layout(lo, hi)
             todo_idx = np.flatnonzero(~reuse)
-            acc: dict[str, list] = {}
             for b in range(0, len(todo_idx), batch_size):
                 i = todo_idx[b:b + batch_size]
                 edited, img = render_mixed(model, latent[sid[i]], space, targets, tidx[i], alphas[step[i]], density)
-                for key, v in {**measures(img), **latent_stats(edited, space, density)}.items():
+                yield img, (k, i, latent_stats(edited.cpu(), space, density))
+            yield None, (k, None, None)
+
+    with tqdm(total=todo, desc=desc, unit="img", disable=not progress) as bar:
+        acc: dict[str, list] = {}
+        for scores, (k, i, stats) in measured(batches(), measures, use_overlap(model, measures, overlap)):
+            if i is not None:
+                for key, v in {**scores, **stats}.items():
                     acc.setdefault(key, []).append(np.asarray(v, dtype=np.float64))
                 bar.update(len(i))
+                continue
+            g, tidx, sid, step, reuse = layout(*parts[k])
+            todo_idx = np.flatnonzero(~reuse)
             cat = {key: np.concatenate(v) for key, v in acc.items()}
+            acc = {}
             if reuse.any():
                 keys = list(cat) or [*measures.names, "norm", "logp"]
                 full = {key: np.empty(len(g), np.float64) for key in keys}

@@ -115,6 +115,7 @@ class StudySpec(_Base):
     noise_mode: Literal["const", "random", "none"] = "const"             # const: deterministic renders
     class_idx: int | None = Field(None, ge=0, le=1_000_000)               # class of a conditional model
     c: list[float] | None = Field(None, min_length=1, max_length=1_000_000)   # or its raw c vector [c_dim]
+    device: str = "auto"     # auto | cpu | cuda | cuda:N; not part of dump(): tables do not depend on it
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="")             # spec file name, prefixed to errors
 
@@ -124,6 +125,13 @@ class StudySpec(_Base):
         bad = next((c for c in v if not c.isprintable()), None)
         if bad is not None:
             raise ValueError(f"name holds the non-printable character {bad!r}; use letters, digits, '.', '_', '-'")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        if not re.match(r"^(auto|cpu|cuda(:\d+)?)$", v):
+            raise ValueError(f"device {v!r} is unknown; use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"")
         return v
 
     @field_validator("c")
@@ -147,7 +155,8 @@ class StudySpec(_Base):
         return v
 
     def dump(self) -> dict:
-        return self.model_dump(mode="json")
+        """The spec as JSON data (the study id hashes it), without `device`: the manifest records that apart."""
+        return self.model_dump(mode="json", exclude={"device"})
 
 
 # ---- loading and validation ----------------------------------------------------------------------
@@ -376,11 +385,12 @@ def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
 
 
 def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
-              progress: bool = True, yes: bool = False, executor=None) -> Study:
+              progress: bool = True, yes: bool = False, executor=None, device: str | None = None) -> Study:
     """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables.
 
     executor: where the parts are computed (probe.executors: InProcessExecutor, the default, or RayExecutor);
     this process stays the only writer of parts and manifest, whatever the executor.
+    device: auto | cpu | cuda | cuda:N, overriding the spec's `device` (`--device`); the manifest records it.
 
     Holds the study's write lock throughout (a second writer gets one line naming this PID). A new plan of more
     than CONFIRM_ROWS rows is refused unless yes=True (`--yes`), before anything is created."""
@@ -401,6 +411,11 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
     except ProbeError as e:
         field = "" if str(e).startswith(("model ", "truncation_psi", "noise_mode", "class_idx", "c:")) else "model: "
         raise SpecError(f"{where}{field}{e}") from None
+    from .devices import device_name, resolve_device
+    try:
+        model = model.to(resolve_device(device or spec.device, field="--device" if device else "device"))
+    except ProbeError as e:
+        raise SpecError(f"{where if not device else ''}{e}") from None
     try:
         measures = _measure_set(tuple(spec_measures(spec)))
     except ProbeError as e:
@@ -442,7 +457,7 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
                                      for i in measures.infos},
                         "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
                         "targets": [t.to_dict() for t in targets], "versions": _versions(),
-                        "density": DENSITY if spec.space != "z" else None}
+                        "density": DENSITY if spec.space != "z" else None, "device": device_name(model.device)}
             study = Study.create(out, manifest)
         return _run_locked(study, spec, model, measures, targets, sets, progress, executor)
 

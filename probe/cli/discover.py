@@ -7,6 +7,7 @@ import typer
 
 from . import app, echo
 from ..errors import ProbeError
+from .model_options import device_option, on_device
 
 METHODS = ("interfacegan", "dplase", "ganspace", "sefa", "random")
 
@@ -62,7 +63,8 @@ def discover_cmd(
                                       "TorchScript file: naming it allows its code to run"),
         trust_model: bool = typer.Option(False, "--trust-model", help="run the study's file.py:factory or "
                                          "TorchScript model without naming it"),
-        progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
+        progress: bool = typer.Option(True, "--progress/--no-progress"),
+        device: str = device_option()) -> None:
     """Fit directions with one method and save them into the study (then walk them with a spec)."""
     from ..store import Study
     if method not in METHODS:
@@ -73,12 +75,12 @@ def discover_cmd(
     st = Study(study, model=model_arg, trust_model=trust_model)
     with st.lock():
         _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-                  seed, stem, progress, affines)
+                  seed, stem, progress, affines, device)
 
 
 def _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-              seed, stem, progress, affines="official") -> None:
-    model = st.model()
+              seed, stem, progress, affines="official", device="auto") -> None:
+    model = on_device(st.model(), device)
     sp = space or st.space
     if method == "interfacegan":
         ratio = _ratio(ratio)

@@ -11,7 +11,7 @@ import typer
 
 from . import app
 from ..errors import ProbeError
-from .model_options import class_option, noise_option, options, psi_option
+from .model_options import class_option, device_option, noise_option, on_device, options, psi_option
 
 _POINT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*->\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -69,12 +69,12 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
              lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default: the method's)"),
              out: Path = typer.Option(Path("drag.png"), "--out", help="PNG: before | after; latent saved as .npy"),
              truncation_psi: Optional[float] = psi_option(), noise_mode: Optional[str] = noise_option(),
-             class_idx: Optional[int] = class_option()) -> None:
+             class_idx: Optional[int] = class_option(), device: str = device_option()) -> None:
     """Drag handle points to targets (DragGAN or FreeDrag) and save before | after."""
     from ..edit import comparison_png, make_drag
     from ..models import load_model
     pairs = [parse_point(p) for p in point]
-    g = load_model(model, **options(truncation_psi, noise_mode, class_idx))
+    g = on_device(load_model(model, **options(truncation_psi, noise_mode, class_idx)), device)
     if latent is not None:
         lat, space = _load_latent(latent, space)
     else:
@@ -105,11 +105,11 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
                                                          "feature offset at this site (e.g. b2 on faces)"),
                offset_steps: int = typer.Option(200, "--offset-steps"),
                truncation_psi: Optional[float] = psi_option(), noise_mode: Optional[str] = noise_option(),
-               class_idx: Optional[int] = class_option()) -> None:
+               class_idx: Optional[int] = class_option(), device: str = device_option()) -> None:
     """Invert an image into the model's latent: writes latent.npy, inversion.json, comparison.png (+ offsets.npz)."""
     from ..edit import comparison_png, invert
     from ..models import load_model
-    g = load_model(model, **options(truncation_psi, noise_mode, class_idx))
+    g = on_device(load_model(model, **options(truncation_psi, noise_mode, class_idx)), device)
     res = invert(g, image, space=space, steps=steps, align=align, seed=seed, offset_site=offset_site,
                  offset_steps=offset_steps)
     out.mkdir(parents=True, exist_ok=True)

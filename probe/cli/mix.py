@@ -7,7 +7,7 @@ import typer
 
 from . import app
 from ..errors import ProbeError
-from .model_options import class_option, noise_option, options, psi_option
+from .model_options import class_option, device_option, noise_option, on_device, options, psi_option
 
 
 def _seeds(text: str, flag: str) -> list[int]:
@@ -33,13 +33,13 @@ def mix_cmd(model: str = typer.Option("sprites", "--model", help="a style-based 
                                          "model's: sprites for sprites, image otherwise)"),
             n: int = typer.Option(64, "--n", help="--transfer: sample pairs"),
             truncation_psi: float = psi_option(), noise_mode: str = noise_option(),
-            class_idx: int = class_option()) -> None:
+            class_idx: int = class_option(), device: str = device_option()) -> None:
     """Style mixing: each cell takes ws layers START-END from its column's sample, the rest from its row's."""
     from ..edit.mix import check_style_model, grid_png, mix_transfer, mixing_grid, parse_layers, transfer_markdown
     from ..models import load_model
     sa, sb = _seeds(a, "--a"), _seeds(b, "--b")
     lay = parse_layers(layers)
-    g = load_model(model, **options(truncation_psi, noise_mode, class_idx))
+    g = on_device(load_model(model, **options(truncation_psi, noise_mode, class_idx)), device)
     check_style_model(g)
     grid = mixing_grid(g, sa, sb, lay)
     grid_png(grid, out, cell=cell)

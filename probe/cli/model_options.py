@@ -24,3 +24,13 @@ def options(truncation_psi: Optional[float], noise_mode: Optional[str], class_id
     """The given options as load_model keywords (unset ones keep load_model's defaults)."""
     return {k: v for k, v in (("truncation_psi", truncation_psi), ("noise_mode", noise_mode),
                               ("class_idx", class_idx)) if v is not None}
+
+
+def device_option():
+    return typer.Option("auto", "--device", help="where models compute: auto (CUDA when available, else CPU), cpu, "
+                        "cuda or cuda:N")
+
+
+def on_device(model, device: Optional[str]):
+    """The model moved to --device (probe.devices.resolve_device; one-line error for an unusable device)."""
+    return model.to(device or "auto")

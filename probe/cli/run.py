@@ -16,7 +16,9 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
             progress: bool = typer.Option(True, "--progress/--no-progress", help="show progress bars"),
             executor: str = typer.Option("inproc", "--executor", help="where parts are computed: inproc | ray"),
             address: str = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT (default: local)"),
-            workers: int = typer.Option(None, "--workers", help="Ray actors, one model each (default 2)")) -> None:
+            workers: int = typer.Option(None, "--workers", help="Ray actors, one model each (default 2)"),
+            device: str = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (default: the spec's "
+                                       "device, auto)")) -> None:
     """Run a study: perturb latents, render, measure, write Parquet tables."""
     from ..errors import printable
     from ..query import Query
@@ -31,7 +33,7 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
                             f"path); rename it or pass --out")
         out = Path("studies") / s.name
     with ex:
-        st = run_study(s, out, resume=resume, progress=progress, yes=yes, executor=ex)
+        st = run_study(s, out, resume=resume, progress=progress, yes=yes, executor=ex, device=device)
     n = Query(st).count()
     typer.echo(f"study {printable(st.name)!r} complete: {st.manifest['n_samples']} samples, "
                f"{len(st.target_names)} targets, {n} intervention rows -> {printable(st.path)}")

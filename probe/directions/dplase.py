@@ -251,7 +251,7 @@ class DPLaSE:
             raise DirectionError(f"DPLaSE: refine_steps={self.refine_steps} must be an integer >= 0 or None")
 
     def _base(self, model, n: int, g: torch.Generator) -> torch.Tensor:
-        z = torch.randn(n, model.z_dim, generator=g)
+        z = torch.randn(n, model.z_dim, generator=g).to(model.device)  # drawn on the CPU: the same on every device
         return z if self.space == "z" else model.to_space(z, "z", "w").detach()
 
     def _walk(self, x0, gamma, t, dens):  # x0 [B, D], gamma [K, D], t [B] -> [B*K, D]
@@ -269,12 +269,14 @@ class DPLaSE:
     def _train(self, model, gamma, opt, site, dens, g, steps: int, masks, desc: str) -> None:
         from tqdm.auto import tqdm
         K = len(gamma)
-        eye = torch.eye(K)
-        off = ~torch.eye(K, dtype=torch.bool)
+        dev = gamma.device
+        eye = torch.eye(K, device=dev)
+        off = ~torch.eye(K, dtype=torch.bool, device=dev)
+        masks = masks.to(dev) if masks is not None else None
         bar = tqdm(range(int(steps)), desc=desc, disable=not self.progress)
         for _ in bar:
             x0 = self._base(model, self.batch_size, g)
-            t = draw_steps(len(x0), self.step_size, self.step_distribution, g)
+            t = draw_steps(len(x0), self.step_size, self.step_distribution, g).to(dev)
             gn = gamma / gamma.norm(dim=1, keepdim=True)
             with torch.no_grad():
                 f0 = site_features(model, x0, self.space, site)
@@ -284,7 +286,7 @@ class DPLaSE:
                 delta = (f1.reshape(len(x0), K, -1) - f0[:, None])  # [B, K, F]
                 idx = None
             else:
-                idx = torch.randint(K, (len(x0), 2), generator=g)  # two directions per z0
+                idx = torch.randint(K, (len(x0), 2), generator=g).to(dev)  # two directions per z0
                 f1 = site_features(model, self._walk_each(x0, gn[idx], t, dens), self.space, site).flatten(1)
                 delta = f1.reshape(len(x0), 2, -1) - f0[:, None]  # [B, 2, F]
             if masks is not None:  # each direction's variation on its own channels
@@ -335,10 +337,10 @@ class DPLaSE:
         if self.space == "w":
             if density is None:
                 from ..density import GaussianDensity
-                density = GaussianDensity().fit(self._base(model, 4096, g))
+                density = GaussianDensity().fit(self._base(model, 4096, g).cpu())
             dens = density
         q, r = torch.linalg.qr(torch.randn(D, K, generator=g))
-        gamma = torch.nn.Parameter((q * torch.sign(torch.diagonal(r))).T.contiguous())
+        gamma = torch.nn.Parameter((q * torch.sign(torch.diagonal(r))).T.contiguous().to(model.device))
         opt = torch.optim.Adam([gamma], lr=self.lr)
         self.history_ = []
         t0 = time.perf_counter()
@@ -388,7 +390,7 @@ class DPLaSE:
             prov["channel_groups"] = [int(c) for c in self.channel_groups_]
         prov.update(site=site, seconds=round(self.seconds_, 2), final_loss=self.history_[-1]["loss"]
                     if self.history_ else None, dlogp_abs_mean_train_walk=dlogp)
-        self.directions_ = DirectionSet([f"d{i}" for i in range(K)], vecs.numpy(), self.space, self.method,
+        self.directions_ = DirectionSet([f"d{i}" for i in range(K)], vecs.cpu().numpy(), self.space, self.method,
                                         model.name, model.weights_hash, site=site, channel_masks=cm, info=info,
                                         provenance=prov)
         return self
@@ -408,19 +410,19 @@ class DPLaSE:
         and (gram) the channels' Gram matrix of signed changes [C, C] (over samples, directions, positions)."""
         from ..density import logp_normal
         x0 = self._base(model, n, g)
-        t = torch.full((n,), float(self.step_size))
+        t = torch.full((n,), float(self.step_size), device=x0.device)
         x1 = self._walk(x0, vecs, t, dens)
         f0 = site_features(model, x0, self.space, site)
         f1 = site_features(model, x1, self.space, site)
         diff = f1.reshape(n, len(vecs), *f0.shape[1:]) - f0[:, None]
         d = diff.abs()  # [n, K, C, h, w]
-        ch = d.reshape(n, len(vecs), d.shape[2], -1).mean(3).mean(0).double().numpy()  # [K, C]
-        var = d.flatten(2).square().sum(2).mean(0).double().numpy()
+        ch = d.reshape(n, len(vecs), d.shape[2], -1).mean(3).mean(0).double().cpu().numpy()  # [K, C]
+        var = d.flatten(2).square().sum(2).mean(0).double().cpu().numpy()
         x0r = x0.repeat_interleave(len(vecs), 0)
         lp = (lambda x: logp_normal(x)) if dens is None else dens.logp
-        dlogp = float((lp(x1.double()) - lp(x0r.double())).abs().mean())
+        dlogp = float((lp(x1.double().cpu()) - lp(x0r.double().cpu())).abs().mean())
         G = None
         if gram:
             X = diff.reshape(n * len(vecs), diff.shape[2], -1).double()  # [n K, C, S]
-            G = torch.einsum("ncs,nds->cd", X, X).numpy()
+            G = torch.einsum("ncs,nds->cd", X, X).cpu().numpy()
         return ch, var, dlogp, G

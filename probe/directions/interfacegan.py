@@ -222,11 +222,16 @@ def sample_and_score(model, measures, n: int, seed: int = 0, space: str = "z", b
         lat = lat.cpu().numpy().astype(np.float32)
         return lat, executor.score(model_name or model.name, model_options(model.options()), names, lat, space,
                                    batch_size)
+    from ..engine import measured, use_overlap
     ms = measures if hasattr(measures, "names") else MeasureSet(list(measures))
     out: dict[str, list] = {m: [] for m in ms.names}
-    for i in tqdm(range(0, len(lat), batch_size), desc="sample+score", disable=not progress, leave=False):
-        img = model.synthesize(lat[i:i + batch_size], space)
-        for k, v in ms(img).items():
+
+    def batches():  # rendered on the model's device; CPU measures overlap with the next render (probe.engine)
+        for i in range(0, len(lat), batch_size):
+            yield model.synthesize(lat[i:i + batch_size], space), None
+    for scores, _ in tqdm(measured(batches(), ms, use_overlap(model, ms)), total=-(-len(lat) // batch_size),
+                          desc="sample+score", disable=not progress, leave=False):
+        for k, v in scores.items():
             out[k].append(v)
     return lat.cpu().numpy().astype(np.float32), {k: np.concatenate(v) for k, v in out.items()}
 

@@ -81,17 +81,34 @@ class MeasureSet:
     def info(self, name: str) -> MeasureInfo:
         return next(i for i in self.infos if i.name == name)
 
+    @property
+    def device(self) -> str:
+        """"cpu" when some measure of the set computes on the CPU (the engine overlaps it with rendering), else
+        "any" (every measure computes on the images' device)."""
+        keys = dict.fromkeys(self._owner[n] for n in self.names)
+        return "any" if all(self._device(k) == "any" for k in keys) else "cpu"
+
+    def _device(self, key: str) -> str:
+        if key in self._providers:
+            return getattr(self._providers[key], "device", "cpu")
+        return getattr(GROUPS[key](), "device", "cpu")
+
     def provider(self, key: str) -> Measure:
         if key not in self._providers:
             self._providers[key] = self._lazy[key]()
         return self._providers[key]
 
     def __call__(self, img: torch.Tensor) -> dict[str, np.ndarray]:
-        img = check_img(img)
+        img = check_img(img, keep_device=True)
+        host = img if img.device.type == "cpu" else None
         keys = dict.fromkeys(self._owner[n] for n in self.names)
         scores: dict[str, np.ndarray] = {}
         for k in keys:
-            got = self.provider(k)(img)
+            if self._device(k) == "any":
+                got = self.provider(k)(img)
+            else:
+                host = img.cpu() if host is None else host
+                got = self.provider(k)(host)
             for n in self.names:
                 if self._owner[n] == k:
                     if n not in got:

