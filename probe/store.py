@@ -378,6 +378,8 @@ def _shown(name: str) -> str:
 class Study:
     """A study directory: manifest.json, latents.npy, Parquet tables, directions/.  See probe.schema."""
 
+    device = "cpu"   # where model() computes: auto | cpu | cuda | cuda:N (commands set their --device)
+
     def __init__(self, path: str | os.PathLike, model: str | None = None, trust_model: bool = False):
         """Open a study. `model`: the model the user named on the command line (`--model`), `trust_model`: the
         user's `--trust-model`; without either, a study whose model is code (file.py:factory, TorchScript)
@@ -659,7 +661,7 @@ class Study:
             if want and m.weights_hash != want:
                 raise StoreError(f"model {_shown(name)!r} now has weights hash {m.weights_hash}, but the study "
                                  f"was run with {want}; restore those weights or re-run the study")
-            self._model = m
+            self._model = m.to(self.device)
         return self._model
 
     def target(self, target: str):
