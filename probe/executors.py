@@ -156,6 +156,8 @@ class _Worker:
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))
         self.model = load_model(model, **options)
+        if ray.get_gpu_ids() and hasattr(self.model, "to"):
+            self.model = self.model.to("cuda")   # Ray shows the actor only its own GPU
         self.measures = MeasureSet(list(measures))
         self.plans: dict[str, tuple[Plan, object]] = {}
 
