@@ -40,8 +40,10 @@ def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase
 
 
 def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000, dplase_steps: int = 600,
-             progress: bool = True, log: Callable[[str], None] = print):
-    """Run the whole face demo into `out` (resumable: finished steps are kept). Returns the Study."""
+             progress: bool = True, log: Callable[[str], None] = print, device: str | None = None):
+    """Run the whole face demo into `out` (resumable: finished steps are kept). Returns the Study.
+
+    device: auto | cpu | cuda | cuda:N for the fits and the study (default the spec's device, auto)."""
     from .directions.evaluate import evaluate_study
     from .embed import embed_study
     from .models import load_model
@@ -56,10 +58,12 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
     t0 = time.perf_counter()
     log(f"[1/6] fitting direction sets on model {spec.model!r}")
     from .models.zoo import model_options
-    fit_demo_directions(load_model(spec_model(spec), **model_options(spec.dump())), out / "directions", n_fit,
+    from .devices import resolve_device
+    dev = resolve_device(device or spec.device, field="--device" if device else "device")
+    fit_demo_directions(load_model(spec_model(spec), **model_options(spec.dump())).to(dev), out / "directions", n_fit,
                         dplase_steps=dplase_steps, progress=progress, log=log)
     log(f"[2/6] running study {spec.name!r} -> {out}")
-    study = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress)
+    study = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress, device=str(dev))
     log("[3/6] statistics (effects, correlations, controlling variables)")
     tables = analyze(study)
     log("[4/6] direction evaluation (specificity, density drift)")

@@ -123,15 +123,22 @@ def test_spec_device_field_and_study_id(tmp_path):
     run_study(parse_spec({**base, "device": "auto"}), tmp_path / "cpu", resume=True, progress=False)
 
 
-def test_cli_device_option(tmp_path, capsys):
+def test_cli_device_option(tmp_path, capsys, tiny_study):
     import sys
     from probe.cli import main
+    dirs = sorted(p.name for p in (tiny_study.path / "directions").iterdir())
     spec = tmp_path / "s.toml"
     spec.write_text('name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0, 1]\n'
                     '[[targets]]\nkind = "variables"\nindices = [0]\n')
     for argv in (["probe", "run", str(spec), "--out", str(tmp_path / "o"), "--device", "cuda", "--no-progress"],
                  ["probe", "mix", "--model", "sprites", "--device", "cuda", "--out", str(tmp_path / "m.png")],
-                 ["probe", "drag", "--model", "tiny-dcgan", "--point", "1,1->2,2", "--device", "cuda:3"]):
+                 ["probe", "drag", "--model", "tiny-dcgan", "--point", "1,1->2,2", "--device", "cuda:3"],
+                 ["probe", "invert", str(tmp_path / "x.png"), "--model", "tiny-dcgan", "--device", "cuda"],
+                 ["probe", "discover", str(tiny_study.path), "--method", "random", "--device", "cuda"],
+                 ["probe", "report", str(tiny_study.path), "--device", "cuda:0"],
+                 ["probe", "dash", str(tiny_study.path), "--device", "cuda"],
+                 ["probe", "demo", "--out", str(tmp_path / "d"), "--device", "cuda", "--no-dash"],
+                 ["probe", "gt-score", "--out", str(tmp_path / "g"), "--device", "cuda"]):
         old = sys.argv
         sys.argv = argv
         try:
@@ -144,7 +151,8 @@ def test_cli_device_option(tmp_path, capsys):
         dev = argv[argv.index("--device") + 1]
         assert err == [f"error: --device {dev}: CUDA is not available on this machine "
                        f"(torch.cuda.is_available() is False); use --device cpu or auto"]
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists() and not (tmp_path / "g").exists()
+    assert sorted(p.name for p in (tiny_study.path / "directions").iterdir()) == dirs
 
 
 def test_image_measures_keep_the_device_and_return_cpu_numpy():

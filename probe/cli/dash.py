@@ -9,6 +9,7 @@ import typer
 
 from . import app
 from ..errors import ProbeError, printable
+from .model_options import device_option
 
 _HOST = re.compile(r"[A-Za-z0-9.:%\[\]-]{1,253}")
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
@@ -25,8 +26,8 @@ def dash_cmd(study_dir: Path = typer.Argument(..., help="study directory (made b
                                        "(file.py:factory or a TorchScript file): name it to allow re-rendering"),
              trust_model: bool = typer.Option(False, "--trust-model", help="re-render with the model the study "
                                               "names even when it is user code"),
-             debug: bool = typer.Option(False, "--debug", help="Dash dev tools and reloader (loopback only)")
-             ) -> None:
+             debug: bool = typer.Option(False, "--debug", help="Dash dev tools and reloader (loopback only)"),
+             device: str = device_option()) -> None:
     """Open the dashboard: overview, correlations, embedding, walks, edits, drag."""
     from dashboards.security import is_loopback, new_token
     if not 1 <= port <= 65535:
@@ -42,8 +43,11 @@ def dash_cmd(study_dir: Path = typer.Argument(..., help="study directory (made b
                          "to get a generated one")
     if token is None and not loopback:
         token = new_token()
+    from ..devices import resolve_device
+    resolve_device(device)
     from dashboards.app import create_app
     dash_app = create_app(study_dir, token=token, model=model, trust_model=trust_model)
+    dash_app.probe_ctx.study.device = device
     url = f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{port}/"
     typer.echo(f"latent-probe dashboard for '{printable(dash_app.probe_ctx.study.name)}': {url}")
     if token is not None:

@@ -25,14 +25,19 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
                                                     "the spec's samples, 0 for the fits)"),
                  seeds: Optional[str] = typer.Option(None, "--seeds", help="comma list, e.g. 0,1,2: one run per seed "
                                                      "in OUT/seed-<s>/ and mean ± std in OUT/groundtruth_seeds.md"),
-                 progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
+                 progress: bool = typer.Option(True, "--progress/--no-progress"),
+                 device: str = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (default: the "
+                                            "spec's device, auto)")) -> None:
     """Ground-truth scores of discovered directions (DCI disentanglement/completeness, MIG gap, purity)."""
     from ..directions import DirectionError
     from ..directions.groundtruth import DEFAULT_SPEC, run_groundtruth, run_groundtruth_seeds
     from ..store import study_lock
+    from ..devices import resolve_device
+    if device is not None:
+        resolve_device(device)  # before the study directory is created
     ms = [m.strip() for m in measures.split(",") if m.strip()] if measures else None
     kw = dict(model=model, spec=spec or DEFAULT_SPEC, measures=ms, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
-              n_samples=n_samples, progress=progress, log=typer.echo)
+              n_samples=n_samples, progress=progress, log=typer.echo, device=device)
     if seeds is None:
         with study_lock(out):
             run_groundtruth(out, seed=seed, **kw)

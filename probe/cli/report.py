@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from . import app, echo
+from .model_options import device_option
 
 
 @app.command("report")
@@ -16,14 +17,18 @@ def report_cmd(study: Path = typer.Argument(..., help="study directory (made by 
                model: str = typer.Option(None, "--model", help="the study's model, when it is a file.py:factory or "
                                          "TorchScript file: naming it allows its code to run to render images"),
                trust_model: bool = typer.Option(False, "--trust-model", help="run the study's file.py:factory or "
-                                                "TorchScript model without naming it")) -> None:
+                                                "TorchScript model without naming it"),
+               device: str = device_option()) -> None:
     """Write a self-contained HTML report of a study (figures, tables, walk strips, provenance)."""
     from contextlib import nullcontext
 
     from reports.build import timed_build
 
     from ..store import ModelTrustError, StoreError, Study
+    from ..devices import resolve_device
+    resolve_device(device)
     st = Study(study, model=model, trust_model=trust_model)
+    st.device = device
     try:
         st.check_model()   # refuses code the user did not name and changed model files, before anything runs
     except ModelTrustError:

@@ -460,10 +460,12 @@ def gt_spec(spec: str | Path = DEFAULT_SPEC, model: str | None = None, measures:
 def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path = DEFAULT_SPEC,
                     measures: Sequence[str] | None = None, k: int = 6, n_fit: int = 2000, dplase_steps: int = 200,
                     n_samples: int | None = None, seed: int | None = None, progress: bool = True,
-                    log: Callable[[str], None] = print) -> GroundTruthScore:
+                    log: Callable[[str], None] = print, device: str | None = None) -> GroundTruthScore:
     """Fit the five methods, run ONE study walking all of them, evaluate, score; writes into `out`:
     directions/, the study tables, evaluation.parquet, groundtruth.parquet and groundtruth.md. Resumable.
-    seed: of the study's samples and of the fits (None: the spec's seed for samples, 0 for the fits)."""
+    seed: of the study's samples and of the fits (None: the spec's seed for samples, 0 for the fits).
+    device: auto | cpu | cuda | cuda:N for the fits and the study (default the spec's device, auto)."""
+    from ..devices import resolve_device
     from ..measures import MeasureSet
     from ..models import load_model
     from ..study import run_study, spec_model
@@ -473,7 +475,8 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
     s = gt_spec(spec, model, measures, n_samples, seed=seed)
     t0 = time.perf_counter()
     from ..models.zoo import model_options
-    g = load_model(spec_model(s), **model_options(s.dump()))
+    dev = resolve_device(device or s.device, field="--device" if device else "device")
+    g = load_model(spec_model(s), **model_options(s.dump())).to(dev)
     if s.space not in ("w", "ws") or "w" not in g.spaces:
         raise ProbeError(f"model {g.name!r} has no w space; ground-truth scoring fits the methods in w "
                          f"(use a style-based model such as 'sprites')")
@@ -488,7 +491,7 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
                       circular=circular_measures(factors, info), seed=0 if seed is None else int(seed),
                       progress=progress, log=log)
     log(f"[2/3] running study {s.name!r} -> {out}")
-    study = run_study(s, out, resume=(out / "manifest.json").is_file(), progress=progress)
+    study = run_study(s, out, resume=(out / "manifest.json").is_file(), progress=progress, device=str(dev))
     evaluate_study(study)
     log("[3/3] ground-truth scores")
     est = groundtruth(study, factors)
