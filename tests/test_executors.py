@@ -224,3 +224,16 @@ def test_cli_bad_executor(tmp_path, capsys):
     assert (code, err) == (2, "error: --workers: only used with --executor ray; add --executor ray or remove "
                               "--workers\n")
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_ray_missing(tmp_path):
+    """Without Ray installed (import blocked), --executor ray is one line and creates nothing."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0]\n'
+                    '[[targets]]\nkind = "variables"\nindices = [0]\n')
+    code = ("import sys; sys.modules['ray'] = None; from probe.cli import main; sys.argv = ['probe', 'run', "
+            f"{str(spec)!r}, '--out', {str(tmp_path / 'o')!r}, '--executor', 'ray']; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (2, "error: --executor ray: Ray is not installed; pip install "
+                                           "'latent-probe[ray]' (or 'ray>=2.9'), or use --executor inproc\n")
+    assert not (tmp_path / "o").exists()
