@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROWS = [1_000_000, 10_000_000, 30_000_000]
 WRAP = ("import json, resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
-        "print(json.dumps({'rc': r, 'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
+        "print('\\n@@' + json.dumps({'rc': r, 'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
 
 
 def measured(cmd: list[str], env: dict | None = None) -> dict:
@@ -32,11 +32,10 @@ def measured(cmd: list[str], env: dict | None = None) -> dict:
                        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     dt = time.perf_counter() - t0
     lines = p.stdout.strip().splitlines()
-    try:
-        res = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        res = {"rc": p.returncode, "rss_mb": float("nan")}
-    return {"seconds": dt, **res, "tail": "\n".join(lines[-14:-1] + p.stderr.strip().splitlines()[-3:])}
+    mark = [i for i, ln in enumerate(lines) if ln.startswith("@@")]
+    res = json.loads(lines[mark[-1]][2:]) if mark else {"rc": p.returncode, "rss_mb": float("nan")}
+    out = [ln for ln in lines if not ln.startswith("@@")]
+    return {"seconds": dt, **res, "tail": "\n".join(out[-13:] + p.stderr.strip().splitlines()[-3:])}
 
 
 def one(rows: int, root: Path, clients: int, seconds: float) -> dict:
