@@ -93,32 +93,56 @@ def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     return (int(f.shape[-1]), int(f.shape[0])) if f.ndim == 2 else (int(f.shape[0]), int(f.shape[0]))
 
 
+def _axis_pad(x: torch.Tensor, dim: int, p0: int, p1: int) -> torch.Tensor:
+    if p0 == 0 and p1 == 0:
+        return x
+    if p0 <= 0 and p1 <= 0:
+        return x.narrow(dim, -p0, x.shape[dim] + p0 + p1)
+    return F.pad(x, [p0, p1] if dim == 3 else [0, 0, p0, p1])
+
+
+def _resample(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple[int, int],
+              pad: tuple[int, int, int, int]) -> torch.Tensor:
+    # Correlate the zero-inserted, padded x with k [kh, kw] and decimate, without materialising the zeros:
+    # out[m] = sum_i x[i] k[i * up + p0 - m * down], a transposed convolution (stride up) read at m * down + kh-1-p0.
+    c = x.shape[1]
+    (uy, ux), (dy, dx), (px0, px1, py0, py1) = up, down, pad
+    kh, kw = k.shape
+    out_h = (x.shape[2] * uy + py0 + py1 - kh) // dy + 1
+    out_w = (x.shape[3] * ux + px0 + px1 - kw) // dx + 1
+    w = k[None, None].expand(c, 1, kh, kw)
+    if uy == 1 and ux == 1:
+        x = _axis_pad(_axis_pad(x, 2, py0, py1), 3, px0, px1)
+        return F.conv2d(x, w, stride=(dy, dx), groups=c)
+    x = F.conv_transpose2d(x, w.flip([2, 3]).contiguous(), stride=(uy, ux), groups=c)
+    sy, sx = kh - 1 - py0, kw - 1 - px0  # index of out[0] in the transposed-conv output
+    x = _axis_pad(x, 2, -sy, sy + (out_h - 1) * dy + 1 - x.shape[2])
+    x = _axis_pad(x, 3, -sx, sx + (out_w - 1) * dx + 1 - x.shape[3])
+    return x[:, :, ::dy, ::dx] if dy > 1 or dx > 1 else x
+
+
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False,
               gain: float = 1) -> torch.Tensor:
     """Upsample by zero insertion, pad [x0, x1, y0, y1] (negative crops), FIR filter, keep every `down`-th
-    sample.  # [N, C, H, W] -> [N, C, H', W']"""
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    sample; computed polyphase (no inserted zeros, only kept samples), a 1-D filter as two 1-D passes.
+    # [N, C, H, W] -> [N, C, H', W']"""
     upx, upy = _pair(up)
     downx, downy = _pair(down)
     px0, px1, py0, py1 = _padding4(padding)
-    n, c, h, w = x.shape
-    if upx > 1 or upy > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-        x = x.reshape(n, c, h * upy, w * upx)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    if f is None:
+        if upx > 1 or upy > 1:
+            n, c, h, w = x.shape
+            x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, upx - 1, 0, 0, 0, upy - 1]).reshape(n, c, h * upy, w * upx)
+        x = _axis_pad(_axis_pad(x, 2, py0, py1), 3, px0, px1)
+        x = x[:, :, ::downy, ::downx] if downx > 1 or downy > 1 else x
+        return x * gain if gain != 1 else x
     f = (f * (gain ** (f.ndim / 2))).to(device=x.device, dtype=x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
-    else:
-        fk = f[None, None].repeat(c, 1, 1)  # [C, 1, K]
-        x = F.conv2d(x, fk.unsqueeze(2), groups=c)
-        x = F.conv2d(x, fk.unsqueeze(3), groups=c)
-    return x[:, :, ::downy, ::downx]
+        return _resample(x, f, (upy, upx), (downy, downx), (px0, px1, py0, py1))
+    x = _resample(x, f[None, :], (1, upx), (1, downx), (px0, px1, 0, 0))
+    return _resample(x, f[:, None], (upy, 1), (downy, 1), (0, 0, py0, py1))
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor | None, up=2, padding=0, flip_filter: bool = False,
@@ -210,11 +234,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     # x [N, C_in, H, W], weight [C_out, C_in, kh, kw], styles [N, C_in] -> [N, C_out, H', W']"""
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
-    w = dcoefs = None
-    if demodulate or fused_modconv:
-        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, C_out, C_in, kh, kw]
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, C_out]
+    dcoefs = None
+    if demodulate:  # |weight * styles| per output channel, without the [N, C_out, C_in, kh, kw] product
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, C_out]
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
@@ -224,8 +246,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         if demodulate:
             return x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
         return x + noise.to(x.dtype) if noise is not None else x
+    scale = styles.reshape(n, 1, -1, 1, 1)
     if demodulate:
-        w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+        scale = scale * dcoefs.reshape(n, -1, 1, 1, 1)
+    w = weight.unsqueeze(0) * scale  # [N, C_out, C_in, kh, kw]
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw)
     x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=n,

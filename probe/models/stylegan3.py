@@ -15,16 +15,18 @@ import numpy as np
 import scipy.signal
 import scipy.special
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import stylegan2 as sg2
 from .base import ModelError
-from .nvlabs_ops import bias_act, modulated_conv2d, upfirdn2d
+from .nvlabs_ops import bias_act, filter_size, modulated_conv2d, upfirdn2d
 
 _LAYER_KEYS = ("conv_kernel", "filter_size", "lrelu_upsampling", "use_radial_filters", "conv_clamp",
                "magnitude_ema_beta")
 _SYNTH_KEYS = ("channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff", "first_stopband",
                "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res") + _LAYER_KEYS
+_CHUNK_BYTES = 4 << 20  # filtered_lrelu: bytes of upsampled intermediate per channel group
 _MAPPING_KEYS = ("num_layers", "lr_multiplier", "w_avg_beta", "freeze_layers", "freeze_embed")
 
 
@@ -37,11 +39,28 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
                    up: int, down: int, padding: tuple[int, int, int, int], gain: float, slope: float,
                    clamp: float | None) -> torch.Tensor:
     """Bias, zero-insert upsample by `up` + pad (x0, x1, y0, y1) + FIR `fu`, leaky ReLU times `gain`, clamp to
-    +-`clamp`, FIR `fd` + keep every `down`-th pixel.  # [N, C, H, W] -> [N, C, H', W']"""
-    x = bias_act(x, b.to(x.dtype))
-    x = upfirdn2d(x, fu, up=up, padding=list(padding), gain=up ** 2)
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    return upfirdn2d(x, fd, down=down)
+    +-`clamp`, FIR `fd` + keep every `down`-th pixel; run over groups of channels so that the upsampled
+    intermediate stays small (about `_CHUNK_BYTES`).  # [N, C, H, W] -> [N, C, H', W']"""
+    n, c, h, w = x.shape
+    if fu is None and fd is None and up == 1 and down == 1 and not any(padding):
+        return bias_act(x, b.to(x.dtype), act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    fw, fh = filter_size(fu)
+    tmp_h, tmp_w = h * up + padding[2] + padding[3] - fh + 1, w * up + padding[0] + padding[1] - fw + 1
+    x = x.reshape(1, n * c, h, w)
+    b = b.to(x.dtype).repeat(n).reshape(1, -1, 1, 1)
+    step = max(1, _CHUNK_BYTES // (tmp_h * tmp_w * x.element_size()))
+    parts = []
+    for i in range(0, n * c, step):
+        y = upfirdn2d(x[:, i:i + step] + b[:, i:i + step], fu, up=up, padding=list(padding), gain=up ** 2)
+        if slope != 1:
+            y = F.leaky_relu(y, slope, inplace=True)
+        if gain != 1:
+            y.mul_(gain)
+        if clamp is not None and clamp >= 0:
+            y.clamp_(-clamp, clamp)
+        parts.append(upfirdn2d(y, fd, down=down))
+    y = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+    return y.reshape(n, c, *y.shape[2:])
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
