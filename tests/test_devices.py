@@ -164,3 +164,10 @@ def test_image_measures_keep_the_device_and_return_cpu_numpy():
     out = ms(img)
     ref = ImageStats()(img)
     assert all(isinstance(v, np.ndarray) and np.array_equal(v, ref[k]) for k, v in out.items())
+
+
+def test_bench_gpu_skips_cleanly_without_cuda(capsys):
+    from benchmarks.bench_gpu import main
+    assert main([]) == []
+    assert capsys.readouterr().out == ("bench_gpu: skipped (torch.cuda.is_available() is False: no CUDA on this "
+                                       "machine)\n")
