@@ -49,7 +49,8 @@ class Query:
         con = getattr(self._local, "con", None)
         if con is None:
             import duckdb
-            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True})
+            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True,
+                                         "enable_progress_bar": False})
             self._local.con = con
         return con
 
