@@ -12,7 +12,6 @@ import json
 import platform
 import time
 
-import numpy as np
 import torch
 
 BATCH = 32

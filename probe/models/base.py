@@ -94,7 +94,11 @@ class Generator:
         return self if dev == self.device else self._moved(dev)
 
     def _moved(self, dev: torch.device) -> "Generator":
-        g = copy.deepcopy(self)
+        try:
+            g = copy.deepcopy(self)
+        except Exception as e:  # noqa: BLE001 - user modules may refuse copying
+            raise ModelError(f"model {self.name!r} cannot be copied to move it to {dev} ({type(e).__name__}: {e}); "
+                             f"build it on that device in your factory or use --device cpu") from None
         g.module.to(dev)
         for k, v in vars(g).items():
             if isinstance(v, torch.Tensor):
