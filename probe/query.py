@@ -49,8 +49,8 @@ class Query:
         con = getattr(self._local, "con", None)
         if con is None:
             import duckdb
-            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True,
-                                         "enable_progress_bar": False})
+            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True})
+            con.execute("SET enable_progress_bar = false")    # never draw on the user's terminal
             self._local.con = con
         return con
 
@@ -65,8 +65,9 @@ class Query:
     def sql(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
         """Run `sql` in which `{src}` stands for the interventions table; params bind the `?` after it."""
         import duckdb
+        con = self._con()
         try:
-            cur = self._con().execute(sql.replace("{src}", self._src()), [str(self.path), *params])
+            cur = con.execute(sql.replace("{src}", self._src()), [str(self.path), *params])
         except (duckdb.IOException, duckdb.InvalidInputException) as e:
             raise self._unreadable(e) from None
         return cur.df()
