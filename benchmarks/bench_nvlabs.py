@@ -129,6 +129,53 @@ def sefa_modes(data: str = "tests/data/nvlabs") -> list[dict]:
     return out
 
 
+def render(name: str, repeats: int) -> dict:
+    """Seconds per 256/1024 px image at batch 1 (best of `repeats` after one warm-up) and peak RSS, with whatever
+    `probe` is first on sys.path (the comparison puts an older revision there)."""
+    import probe
+    g = build(name)
+    z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(0))
+    times = []
+    with torch.no_grad():
+        ws = g.mapping(z, None)
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            img = g.synthesis(ws)
+            times.append(time.perf_counter() - t0)
+    return {"model": name, "probe": str(Path(probe.__file__).parent), "s_per_img": min(times[1:] or times),
+            "peak_rss_mb": _peak_mb(), "img_mean": float(img.mean())}
+
+
+def compare(rev: str, names: list[str], threads: int, repeats: int) -> list[dict]:
+    """Before/after in one run: each config rendered by the `probe` package of git revision `rev` and by this
+    checkout, alternating, each in its own process."""
+    root = Path(__file__).resolve().parents[1]
+    rows = []
+    with tempfile.TemporaryDirectory() as old:
+        arc = subprocess.run(["git", "archive", rev, "probe"], cwd=root, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=arc, check=True)
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        for name in names:
+            out = {}
+            for side, path in (("before", old), ("after", str(root))):
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--render", name, "--threads", str(threads),
+                       "--repeats", str(repeats)]
+                r = subprocess.run(cmd, capture_output=True, text=True, env=dict(env, PYTHONPATH=path), cwd=path)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{name} ({side}) failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+                out[side] = json.loads(r.stdout.strip().splitlines()[-1])
+            row = {"model": name, "rev": rev, "threads": threads, **{f"{k}_{side}": v for side in out
+                                                                    for k, v in out[side].items() if k != "model"}}
+            row["speedup"] = row["s_per_img_before"] / row["s_per_img_after"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print("| model | s/img before | s/img after | speedup | peak RSS MB before | after |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['s_per_img_before']:.1f} | {r['s_per_img_after']:.1f} | {r['speedup']:.1f}x | "
+              f"{r['peak_rss_mb_before']:.0f} | {r['peak_rss_mb_after']:.0f} |")
+    return rows
+
+
 def _child(name: str, device: str, quick: bool, threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, "-m", "benchmarks.bench_nvlabs", "--one", name, "--device", device,
@@ -160,9 +207,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--quick", action="store_true", help="one repeat per batch size, one study sample")
     ap.add_argument("--only", nargs="*", default=None, help="config names (default all)")
     ap.add_argument("--sefa", action="store_true", help="only compare SeFa's two affine modes on the test networks")
+    ap.add_argument("--against", metavar="REV", help="only time one image per config, at git revision REV and now")
+    ap.add_argument("--render", help=argparse.SUPPRESS)
+    ap.add_argument("--repeats", type=int, default=1, help="renders after the warm-up (--against)")
     a = ap.parse_args([] if argv is None and __name__ != "__main__" else argv)
     if a.sefa:
         sefa_modes()
+        return []
+    if a.render:
+        torch.set_num_threads(a.threads)
+        print(json.dumps(render(a.render, a.repeats)))
+        return []
+    if a.against:
+        compare(a.against, a.only or list(CONFIGS), a.threads, a.repeats)
         return []
     if a.one:
         torch.set_num_threads(a.threads)

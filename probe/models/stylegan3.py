@@ -26,7 +26,7 @@ _LAYER_KEYS = ("conv_kernel", "filter_size", "lrelu_upsampling", "use_radial_fil
                "magnitude_ema_beta")
 _SYNTH_KEYS = ("channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff", "first_stopband",
                "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res") + _LAYER_KEYS
-_CHUNK_BYTES = 4 << 20  # filtered_lrelu: bytes of upsampled intermediate per channel group
+_CHUNK_BYTES = 64 << 20  # filtered_lrelu: bytes of upsampled intermediate per channel group
 _MAPPING_KEYS = ("num_layers", "lr_multiplier", "w_avg_beta", "freeze_layers", "freeze_embed")
 
 

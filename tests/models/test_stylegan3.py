@@ -1,5 +1,6 @@
 """Our StyleGAN3 against a random-init config-T network written by NVlabs' own code (tests/data/nvlabs/sg3_t_32_*)."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,77 @@ def test_nvlabs_loader_dispatches_here(info, state, ref):
         build_network(net, "sg3_t_32")
     assert str(e.value) == ("sg3_t_32: parameter synthesis.L0_36_64.weight has shape [64, 64, 3, 3], the init_kwargs "
                             "give [64, 64, 1, 1]")
+
+
+def _upfirdn2d_direct(x, f, up, down, padding, flip_filter, gain):
+    """The textbook formulation: insert up - 1 zeros, pad (negative crops), dense 2-D conv, keep every down-th."""
+    (upx, upy), (downx, downy) = [(v, v) if isinstance(v, int) else v for v in (up, down)]
+    px0, px1, py0, py1 = [padding] * 4 if isinstance(padding, int) else padding
+    n, c, h, w = x.shape
+    z = torch.zeros(n, c, h * upy, w * upx, dtype=x.dtype)
+    z[:, :, ::upy, ::upx] = x
+    z = torch.nn.functional.pad(z, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    z = z[:, :, max(-py0, 0): z.shape[2] - max(-py1, 0), max(-px0, 0): z.shape[3] - max(-px1, 0)]
+    f2 = (torch.outer(f, f) if f.ndim == 1 else f) * gain
+    f2 = f2 if flip_filter else f2.flip([0, 1])
+    return torch.nn.functional.conv2d(z, f2[None, None].repeat(c, 1, 1, 1), groups=c)[:, :, ::downy, ::downx]
+
+
+CASES = [  # up, down, padding [x0, x1, y0, y1], taps, 2-D filter
+    (1, 1, 0, 1, False), (1, 1, [3, 2, 1, 4], 4, True), (2, 1, [9, 8, 9, 8], 12, False),
+    (4, 1, [-6, -9, -6, -9], 24, False), (2, 1, [-11, -12, -11, -12], 12, False), (1, 2, 0, 12, False),
+    (1, 2, [2, 1, 1, 2], 12, True), ((2, 1), (1, 2), [-2, -1, 5, -3], 7, False), (2, 2, [4, 3, 4, 3], 4, True),
+    (3, 1, [12, 0, 0, 12], 5, False), (1, 3, [1, 1, 1, 1], 2, False), (2, 1, [2, 1, 2, 1], 4, True)]
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("gain", [1, 4])
+@pytest.mark.parametrize("up,down,padding,taps,two_d", CASES)
+def test_polyphase_upfirdn2d_equals_the_direct_formulation(up, down, padding, taps, two_d, flip, gain):
+    from probe.models.nvlabs_ops import upfirdn2d
+    g = torch.Generator().manual_seed(taps * 7 + int(two_d))
+    x = torch.randn(2, 3, 25, 27, generator=g, dtype=torch.float64)
+    f = torch.randn(*([taps, taps] if two_d else [taps]), generator=g, dtype=torch.float64)
+    want = _upfirdn2d_direct(x, f, up, down, padding, flip, gain)
+    got = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, gain=gain)
+    assert got.shape == want.shape
+    assert (got - want).abs().max().item() <= 1e-6 * max(1.0, want.abs().max().item())
+    got32 = upfirdn2d(x.float(), f.float(), up=up, down=down, padding=padding, flip_filter=flip, gain=gain)
+    assert got32.dtype == torch.float32 and (got32.double() - want).abs().max().item() <= 1e-4
+
+
+def test_filtered_lrelu_over_channel_groups_equals_one_pass(g_t, monkeypatch):
+    from probe.models import stylegan3
+    layer = g_t.synthesis.L4_36_64  # up 2, 12 + 12 taps; L5 is the up-4 layer
+    x = torch.randn(3, 64, 38, 38, generator=torch.Generator().manual_seed(5)) * 150
+    b = torch.randn(64, generator=torch.Generator().manual_seed(6))
+
+    def run():
+        return stylegan3.filtered_lrelu(x, layer.up_filter, layer.down_filter, b, up=layer.up_factor,
+                                        down=layer.down_factor, padding=layer.padding, gain=math.sqrt(2),
+                                        slope=0.2, clamp=256)
+    whole = run()
+    monkeypatch.setattr(stylegan3, "_CHUNK_BYTES", 1)  # one channel per group
+    grouped = run()
+    assert grouped.shape == whole.shape and not torch.equal(grouped, torch.zeros_like(grouped))
+    assert (whole - grouped).abs().max().item() <= 1e-6 * whole.abs().max().item()
+    fu, fd = layer.up_filter.double(), layer.down_filter.double()
+    y = _upfirdn2d_direct(x.double() + b.double().view(1, -1, 1, 1), fu, 2, 1, list(layer.padding), False, 4)
+    y = torch.nn.functional.leaky_relu(y, 0.2) * math.sqrt(2)
+    assert y.abs().max().item() > 300  # the clamp is exercised
+    want = _upfirdn2d_direct(y.clamp(-256, 256), fd, 1, 2, 0, False, 1)
+    assert whole.shape == (3, 64, 36, 36)
+    assert (whole.double() - want).abs().max().item() <= 1e-4
+
+
+def test_demodulation_equals_the_norm_of_the_modulated_weight():
+    from probe.models.nvlabs_ops import modulated_conv2d
+    g = torch.Generator().manual_seed(8)
+    x, weight, styles = torch.randn(2, 5, 9, 9, generator=g), torch.randn(4, 5, 3, 3, generator=g), \
+        torch.randn(2, 5, generator=g)
+    w = weight[None] * styles[:, None, :, None, None]
+    w = w / w.square().sum(dim=[2, 3, 4], keepdim=True).add(1e-8).sqrt()
+    want = torch.cat([torch.nn.functional.conv2d(x[i:i + 1], w[i], padding=1) for i in range(2)])
+    for fused in (True, False):
+        got = modulated_conv2d(x, weight, styles, padding=1, fused_modconv=fused)
+        assert (got - want).abs().max().item() <= 1e-5
