@@ -171,3 +171,14 @@ def test_bench_gpu_skips_cleanly_without_cuda(capsys):
     assert main([]) == []
     assert capsys.readouterr().out == ("bench_gpu: skipped (torch.cuda.is_available() is False: no CUDA on this "
                                        "machine)\n")
+
+
+def test_face_measures_onnx_providers_here():
+    from probe.measures.faces import FaceMeasures
+    m = FaceMeasures()
+    assert m.providers == ["CPUExecutionProvider"] and m.device == "cpu"
+    assert m._sessions["gender"].get_providers() == ["CPUExecutionProvider"]
+    assert FaceMeasures(exact=True, ort_device="cuda").providers == ["CPUExecutionProvider"]  # exact: always CPU
+    with pytest.raises(DeviceError) as e:
+        FaceMeasures(ort_device="cuda")
+    assert str(e.value) == NO_CUDA
