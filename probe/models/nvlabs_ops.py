@@ -110,7 +110,7 @@ def _resample(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple
     kh, kw = k.shape
     out_h = (x.shape[2] * uy + py0 + py1 - kh) // dy + 1
     out_w = (x.shape[3] * ux + px0 + px1 - kw) // dx + 1
-    w = k[None, None].expand(c, 1, kh, kw)
+    w = k[None, None].expand(c, 1, kh, kw).contiguous()
     if uy == 1 and ux == 1:
         x = _axis_pad(_axis_pad(x, 2, py0, py1), 3, px0, px1)
         return F.conv2d(x, w, stride=(dy, dx), groups=c)
