@@ -25,9 +25,10 @@ BIG = {**SPEC, "name": "big", "n_samples": 64, "part_rows": 64,
 TABLES = ("interventions", "samples")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_address():
-    """A local Ray cluster of 2 CPUs for this session -> its GCS address (other processes connect to it)."""
+    """A local Ray cluster of 2 CPUs for this module (shut down after it: later tests fork, and a process with
+    Ray's threads must not fork) -> its GCS address (other processes connect to it)."""
     try:
         import ray
     except ImportError:
@@ -39,7 +40,7 @@ def ray_address():
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_ex(ray_address):
     """Two actors holding tiny-dcgan + 'image'. No Ray task retries, so a killed actor's tasks come back to the
     driver, which reschedules them on the other actor."""
