@@ -214,7 +214,7 @@ CASES = [  # up, down, padding [x0, x1, y0, y1], taps, 2-D filter
 @pytest.mark.parametrize("flip", [False, True])
 @pytest.mark.parametrize("gain", [1, 4])
 @pytest.mark.parametrize("up,down,padding,taps,two_d", CASES)
-def test_polyphase_upfirdn2d_equals_the_direct_formulation(up, down, padding, taps, two_d, flip, gain):
+def test_separable_strided_upfirdn2d_equals_the_direct_formulation(up, down, padding, taps, two_d, flip, gain):
     from probe.models.nvlabs_ops import upfirdn2d
     g = torch.Generator().manual_seed(taps * 7 + int(two_d))
     x = torch.randn(2, 3, 25, 27, generator=g, dtype=torch.float64)
