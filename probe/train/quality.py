@@ -34,14 +34,10 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 def generate(model, n: int, seed: int, batch: int = 250, truncation_psi: float = 1.0) -> torch.Tensor:
     """n images from a Generator (z from `sample(n, seed)`).  # -> img [n, 3, H, W]"""
     z = model.sample(n, seed)
-    old = getattr(model, "truncation_psi", None)
-    if old is not None:
-        model.truncation_psi = float(truncation_psi)
-    try:
-        return torch.cat([model.synthesize(z[i:i + batch], "z") for i in range(0, n, batch)]).cpu()
-    finally:
-        if old is not None:
-            model.truncation_psi = old
+    if hasattr(model, "with_options") and float(truncation_psi) != model.truncation_psi:
+        opts = {k: v for k, v in model.options().items() if k != "c_dim"}
+        model = model.with_options(**{**opts, "truncation_psi": float(truncation_psi)})
+    return torch.cat([model.synthesize(z[i:i + batch], "z") for i in range(0, n, batch)]).cpu()
 
 
 def _summary(v: np.ndarray) -> dict:
