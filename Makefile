@@ -24,7 +24,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 
 test: setup chromium
-	$(BIN)/python -m pytest -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider
 
 demo: setup
 	$(BIN)/probe demo --out $(STUDY)

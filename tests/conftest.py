@@ -2,8 +2,12 @@
 import os
 import shutil
 
-import pytest
-import torch
+# One OpenMP thread in every thread, set before torch loads libgomp: tests fork (tests/test_lock.py), and a child
+# forked from a process whose other threads (dashboard servers, jobs) built OpenMP teams hangs in its first conv.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
 os.environ.setdefault("DASH_TEST_CHROMEPATH", shutil.which("chromium") or "/usr/bin/chromium")

@@ -18,3 +18,45 @@ def cli(args: list, capsys) -> tuple[int, str, str]:
         sys.argv = old
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# A model file whose import writes MARKER beside it: what a hostile `file.py:factory` would do when opened.
+HOSTILE_FACTORY = '''
+from pathlib import Path
+
+import torch
+from torch import nn
+
+Path(__file__).with_name("MARKER").write_text("imported")
+
+
+class G(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.z_dim = 4
+        self.fc = nn.Linear(4, 3 * 16 * 16)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
+
+
+def factory():
+    torch.manual_seed(0)
+    return G()
+'''
+
+
+def nvlabs_reference(stem: str) -> tuple[dict, dict, dict]:
+    """A stored NVlabs reference network of tests/data/nvlabs -> (info, state_dict tensors, reference tensors)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    data = Path(__file__).resolve().parent / "data" / "nvlabs"
+    info = json.loads((data / f"{stem}_info.json").read_text())
+    tensors = []
+    for part in ("state", "ref"):
+        with np.load(data / f"{stem}_{part}.npz", allow_pickle=False) as z:
+            tensors.append({k: torch.from_numpy(z[k]) for k in z.files})
+    return info, *tensors

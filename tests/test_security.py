@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from probe.errors import ProbeError
-from tests.helpers import cli
+from tests.helpers import HOSTILE_FACTORY, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,29 +195,7 @@ def test_payloads_are_live(tmp_path):
 
 
 # ---- opening a study never runs its model's code (file.py:factory, TorchScript) unless named ---------------------
-PAYLOAD = '''
-from pathlib import Path
-
-import torch
-from torch import nn
-
-Path(__file__).with_name("MARKER").write_text("imported")   # what a hostile factory file would do on import
-
-
-class G(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.z_dim = 4
-        self.fc = nn.Linear(4, 3 * 16 * 16)
-
-    def forward(self, z):
-        return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
-
-
-def factory():
-    torch.manual_seed(0)
-    return G()
-'''
+PAYLOAD = HOSTILE_FACTORY
 SPEC = ('name = "pay"\nmodel = "{model}"\nmeasures = ["brightness"]\nn_samples = 4\nalphas = [-1.0, 1.0]\n'
         '[[targets]]\nkind = "variables"\nindices = [0]\n')
 

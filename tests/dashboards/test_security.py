@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.load_dashboard import Callback, serve
 from dashboards.app import create_app
+from tests.helpers import HOSTILE_FACTORY
 
 SECRET = "TOP-SECRET-0123456789"
 HOSTILE_NAME = '<img src=x onerror="window.__xss=1">'
@@ -352,27 +353,7 @@ def test_no_page_renders_raw_html(full_study, xss_study):
 
 
 # ---- a study whose model is code: re-rendered only when the user names it ----------------------------------------
-CODE_MODEL = '''import torch
-from pathlib import Path
-from torch import nn
-
-Path(__file__).with_name("MARKER").write_text("imported")
-
-
-class G(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.z_dim = 4
-        self.fc = nn.Linear(4, 3 * 16 * 16)
-
-    def forward(self, z):
-        return torch.tanh(self.fc(z)).view(-1, 3, 16, 16)
-
-
-def factory():
-    torch.manual_seed(0)
-    return G()
-'''
+CODE_MODEL = HOSTILE_FACTORY
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ exist in sys.modules only while pickling, so reading cannot fall back on them.
 """
 import copy
 import hashlib
-import json
 import os
 import pickle
 import pickletools
@@ -28,7 +27,7 @@ from probe.models import load_model
 from probe.models.nvlabs import load_nvlabs
 from probe.models.nvlabs_pkl import ALLOWED_TEXT, read_network_pkl
 from probe.models.stylegan2 import Generator
-from tests.helpers import cli
+from tests.helpers import cli, nvlabs_reference
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nvlabs"
 NVLABS_MODULES = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
@@ -115,11 +114,7 @@ def write_pkl(path: Path, nets: dict, info: dict, protocol: int = 4, src: str = 
 
 @pytest.fixture(scope="session")
 def sg2():
-    info = json.loads((DATA / "sg2_32_info.json").read_text())
-    with np.load(DATA / "sg2_32_state.npz") as z:
-        state = {k: torch.from_numpy(z[k]) for k in z.files}
-    with np.load(DATA / "sg2_32_ref.npz") as z:
-        ref = {k: torch.from_numpy(z[k]) for k in z.files}
+    info, state, ref = nvlabs_reference("sg2_32")
     g_ema = Generator(**info["init_kwargs"]).eval()
     g_ema.load_state_dict(state)
     g = copy.deepcopy(g_ema)
@@ -210,11 +205,7 @@ def test_absent_key_and_non_generator_are_one_line(pkl):
 
 def test_stylegan3_pickle_dispatches_to_our_stylegan3(tmp_path):
     from probe.models import stylegan3
-    info = json.loads((DATA / "sg3_t_32_info.json").read_text())
-    with np.load(DATA / "sg3_t_32_state.npz") as z:
-        state = {k: torch.from_numpy(z[k]) for k in z.files}
-    with np.load(DATA / "sg3_t_32_ref.npz") as z:
-        ref = {k: torch.from_numpy(z[k]) for k in z.files}
+    info, state, ref = nvlabs_reference("sg3_t_32")
     g = stylegan3.Generator(**info["init_kwargs"]).eval()
     g.load_state_dict(state)
     p = write_pkl(tmp_path / "sg3.pkl", {"G_ema": g}, info, module_name="training.networks_stylegan3")

@@ -1,11 +1,9 @@
 """Our StyleGAN2-ADA generator against NVlabs' own outputs (tests/data/nvlabs/sg2_32_*), plus the parts the
 fixture does not exercise (orig / resnet architectures, conv_clamp, fp16 blocks, noise modes, class embedding)."""
 import copy
-import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,18 +11,14 @@ from probe.models.nvlabs import reference_diffs
 from probe.models.nvlabs_ops import conv2d_resample, setup_filter, upfirdn2d, upsample2d
 from probe.models.stylegan import StyleGANGenerator
 from probe.models.stylegan2 import Generator, MappingNetwork
+from tests.helpers import nvlabs_reference
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nvlabs"
 
 
 @pytest.fixture(scope="session")
 def sg2():
-    info = json.loads((DATA / "sg2_32_info.json").read_text())
-    with np.load(DATA / "sg2_32_state.npz") as z:
-        state = {k: torch.from_numpy(z[k]) for k in z.files}
-    with np.load(DATA / "sg2_32_ref.npz") as z:
-        ref = {k: torch.from_numpy(z[k]) for k in z.files}
-    return info, state, ref
+    return nvlabs_reference("sg2_32")
 
 
 def _build(info, state, **synthesis_changes):
