@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import time
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -185,13 +186,18 @@ def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
     return gone
 
 
-def _holder(fd: int) -> str:
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        pid = os.read(fd, 32).decode("ascii", "replace").strip()
-    except OSError:
-        pid = ""
-    return pid if pid.isdigit() else "unknown"
+def _holder(fd: int, wait: float = 1.0) -> str:
+    """The PID the lock holder wrote; it writes it just after taking the lock, so wait up to `wait` s for it."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            pid = os.read(fd, 32).decode("ascii", "replace").strip()
+        except OSError:
+            pid = ""
+        if pid.isdigit() or time.monotonic() - t0 > wait:
+            return pid if pid.isdigit() else "unknown"
+        time.sleep(0.01)
 
 
 @contextmanager
