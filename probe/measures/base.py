@@ -13,13 +13,27 @@ class MeasureError(ProbeError):
     """A measure was named or used wrongly; the message names the fix."""
 
 
+KINDS = ("continuous", "categorical", "circular")
+
+
 @dataclass(frozen=True)
 class MeasureInfo:
+    """One scored attribute. kind: continuous | categorical (a class index, no order) | circular (wraps at period,
+    in the measure's unit). Code that treats measures differently reads these fields, never names or descriptions."""
+
     name: str
     unit: str
     lo: float
     hi: float
     description: str
+    kind: str = "continuous"
+    period: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise MeasureError(f"measure {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if (self.kind == "circular") != (self.period is not None):
+            raise MeasureError(f"measure {self.name!r}: a circular measure needs a period, and only it takes one")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,7 +15,8 @@ class ImageStats(Measure):
         MeasureInfo("brightness", "fraction", 0.0, 1.0, "mean luma (Rec. 601) of the image, 0 = black, 1 = white"),
         MeasureInfo("contrast", "fraction", 0.0, 0.5, "standard deviation of luma over pixels"),
         MeasureInfo("saturation", "fraction", 0.0, 1.0, "mean HSV saturation"),
-        MeasureInfo("hue", "degrees", 0.0, 360.0, "saturation-weighted circular mean HSV hue"),
+        MeasureInfo("hue", "degrees", 0.0, 360.0, "saturation-weighted circular mean HSV hue",
+                    kind="circular", period=360.0),
         MeasureInfo("centroid_x", "fraction of width", 0.0, 1.0, "luma-weighted centre of mass, x (0 = left)"),
         MeasureInfo("centroid_y", "fraction of height", 0.0, 1.0, "luma-weighted centre of mass, y (0 = top)"),
     )

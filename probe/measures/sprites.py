@@ -89,11 +89,11 @@ class SpriteFactors(Measure):
 
     infos = (
         MeasureInfo("sprite_shape", "class index", 0.0, float(len(SHAPES) - 1),
-                    "predicted shape: " + ", ".join(f"{i} = {s}" for i, s in enumerate(SHAPES))),
+                    "predicted shape: " + ", ".join(f"{i} = {s}" for i, s in enumerate(SHAPES)), kind="categorical"),
         MeasureInfo("sprite_scale", "fraction of image", *RANGES["scale"],
                     "sprite size / image size (square side, ellipse major axis, heart width)"),
         MeasureInfo("sprite_rotation", "degrees", *RANGES["rotation"],
-                    "counter-clockwise rotation on screen, period 90 deg"),
+                    "counter-clockwise rotation on screen, period 90 deg", kind="circular", period=90.0),
         MeasureInfo("sprite_x", "pixels", 0.0, 64.0, "sprite centroid x in the 64 px image (0 = left)"),
         MeasureInfo("sprite_y", "pixels", 0.0, 64.0, "sprite centroid y in the 64 px image (0 = top)"),
         MeasureInfo("sprite_hue", "degrees", *RANGES["hue"], "HSV hue of the sprite colour (data range [0, 300))"),
