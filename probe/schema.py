@@ -48,7 +48,7 @@ EVALUATION_COLUMNS = {"method": "string", "target": "string", "measure": "string
 TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding", "evaluation",
           "groundtruth")
 
-# issue #8 (ground truth): per (method, direction target, factor measure) from probe.directions.groundtruth;
+# ground truth: per (method, direction target, factor measure) from probe.directions.groundtruth;
 # kind slope | class (categorical factor: slope of P(class c) per unit alpha, the class that moves most),
 # importance = |effect| / spread
 GROUNDTRUTH_COLUMNS = {"method": "string", "target": "string", "measure": "string", "kind": "string",

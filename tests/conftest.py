@@ -41,7 +41,7 @@ def faces():
     return load_model("faces")
 
 
-# ---- studies (engineer B): small real studies shared by stats / reports / dashboard tests ------------------
+# ---- studies: small real studies shared by stats / reports / dashboard tests ------------------
 TINY_STUDY_VARIABLES = [0, 1, 2, 3]
 
 

@@ -26,13 +26,13 @@ def main() -> None:
 
 
 from . import models as _models  # noqa: E402,F401  (registers commands)
-from . import report as _report  # noqa: E402,F401  (engineer F: probe report)
-from . import run as _run  # noqa: E402,F401  (engineer B: probe run)
-from . import discover as _discover  # noqa: E402,F401  (engineer D: probe discover, probe evaluate)
-from . import dash as _dash  # noqa: E402,F401  (engineer G: probe dash)
-from . import analyze as _analyze  # noqa: E402,F401  (engineer C: probe stats, probe embed)
-from . import edit as _edit  # noqa: E402,F401  (engineer E: probe drag, probe invert, probe drag-eval)
+from . import report as _report  # noqa: E402,F401  (probe report)
+from . import run as _run  # noqa: E402,F401  (probe run)
+from . import discover as _discover  # noqa: E402,F401  (probe discover, probe evaluate)
+from . import dash as _dash  # noqa: E402,F401  (probe dash)
+from . import analyze as _analyze  # noqa: E402,F401  (probe stats, probe embed)
+from . import edit as _edit  # noqa: E402,F401  (probe drag, probe invert, probe drag-eval)
 from . import demo as _demo  # noqa: E402,F401
-from . import mix as _mix  # noqa: E402,F401  (issue #8: probe mix)
-from . import groundtruth as _groundtruth  # noqa: E402,F401  (issue #8: probe gt-score)
+from . import mix as _mix  # noqa: E402,F401  (probe mix)
+from . import groundtruth as _groundtruth  # noqa: E402,F401  (probe gt-score)
 from . import train as _train  # noqa: E402,F401  (probe train gan|factors|quality)

@@ -141,7 +141,7 @@ def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
                                                help="also score ideal drags done as warps (metric calibration)"),
                   out: Optional[Path] = typer.Option(None, "--out", help="folder for drag_eval.csv and drag_eval.md")) -> None:
     """DragGAN face-landmark protocol: MD before/after, time, steps, change outside, per method."""
-    if model == "sprites":  # sprite-centre protocol (issue #8): probe/edit/sprites_eval.py
+    if model == "sprites":  # sprite-centre protocol: probe/edit/sprites_eval.py
         from ..edit.sprites_eval import drag_eval_cli
         return drag_eval_cli(model, pairs=pairs, seed=seed, steps=steps, out=out, echo=typer.echo, oracles=oracles)
     from ..edit.evaluate import drag_eval, summarize, to_markdown
