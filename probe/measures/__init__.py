@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..userfile import call_factory
-from .base import Measure, MeasureError, MeasureInfo, check_img, to_uint8
+from .base import (Measure, MeasureError, MeasureInfo, categorical, check_img, circular, difference, measure_kinds,
+                   to_uint8, wrap)
 from .image import ImageStats
 
 
@@ -121,4 +122,4 @@ class MeasureSet:
 
 
 __all__ = ["Measure", "MeasureError", "MeasureInfo", "MeasureSet", "ImageStats", "catalog", "check_img",
-           "to_uint8", "GROUPS"]
+           "to_uint8", "GROUPS", "measure_kinds", "categorical", "circular", "wrap", "difference"]

@@ -70,3 +70,61 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     """[-1, 1] img [N, 3, H, W] -> uint8 [N, H, W, 3] (round half up, as image writers do)."""
     x = ((check_img(img).clamp(-1, 1) + 1) * 127.5 + 0.5).floor().clamp(0, 255).to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def measure_kinds(infos) -> dict[str, tuple[str, float | None]]:
+    """{measure: (kind, period)} of MeasureInfos, a MeasureSet (its `.infos`), or a study's measure_info
+    ({name: info dict}). A stored dict without `kind` (studies written before kinds existed) takes the kind of the
+    built-in measure of that name, else "continuous"."""
+    if hasattr(infos, "infos"):
+        infos = infos.infos
+    items = infos.items() if isinstance(infos, dict) else ((getattr(i, "name", None), i) for i in infos)
+    out: dict[str, tuple[str, float | None]] = {}
+    builtin = None
+    for name, info in items:
+        if isinstance(info, MeasureInfo):
+            out[info.name] = (info.kind, info.period)
+            continue
+        if not isinstance(info, dict):
+            raise MeasureError(f"measure {name!r}: info must be a MeasureInfo or a dict, got {type(info).__name__}")
+        if info.get("kind") is None:
+            if builtin is None:
+                from . import catalog
+                builtin = {i.name: (i.kind, i.period) for i in catalog()}
+            out[name] = builtin.get(name, ("continuous", None))
+            continue
+        kind, period = info["kind"], info.get("period")
+        if kind not in KINDS:
+            raise MeasureError(f"measure {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}; fix the study's "
+                               f"manifest.json")
+        if (kind == "circular") != (period is not None):
+            raise MeasureError(f"measure {name!r}: a circular measure needs a period, and only it takes one; fix the "
+                               f"study's manifest.json")
+        out[name] = (kind, None if period is None else float(period))
+    return out
+
+
+def categorical(infos) -> list[str]:
+    """Names of the categorical measures (class indices) of `infos` (as measure_kinds takes)."""
+    return [m for m, (k, _) in measure_kinds(infos).items() if k == "categorical"]
+
+
+def circular(infos) -> dict[str, float]:
+    """{measure: period} of the circular measures of `infos` (as measure_kinds takes)."""
+    return {m: p for m, (k, p) in measure_kinds(infos).items() if k == "circular"}
+
+
+def wrap(d, period: float) -> np.ndarray:
+    """Differences of a circular measure wrapped to [-period / 2, period / 2).  # d [...] -> float64 [...]"""
+    return (np.asarray(d, dtype=np.float64) + period / 2) % period - period / 2
+
+
+def difference(x, y, kind: str, period: float | None = None) -> np.ndarray:
+    """x - y of one measure by its kind: wrapped for a circular one, 1.0 / 0.0 (class changed or not) for a
+    categorical one, plain otherwise.  # x, y [...] -> float64 [...]"""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if kind == "categorical":
+        return (np.round(x) != np.round(y)).astype(np.float64)
+    if kind == "circular":
+        return wrap(x - y, period)
+    return x - y
