@@ -28,6 +28,7 @@ from probe.store import Study
 from . import security
 from .limits import LIMITS, Limits
 from .pages import PAGES
+from .pages import _util as page_util
 
 ASSETS = Path(__file__).parent / "assets"
 STUDY_FILES = ("manifest.json", "directions", *(f"{t}.parquet" for t in TABLES))   # what page layouts read
@@ -168,23 +169,27 @@ class Context:
         return self._tables["latents"]
 
     def model(self):
+        from probe.restudy import study_model
         with self._lock:
-            return self.study.model()
+            return study_model(self.study)
 
     def images(self, sample_ids) -> "np.ndarray":
         """Base images of samples.  # [N, 3, H, W] in [-1, 1] (torch tensor)"""
         import torch
+
+        from probe.restudy import study_model
         ids = np.asarray(sample_ids, dtype=np.int64)
         lat = self.latents()
         if len(ids) and (ids.min() < 0 or ids.max() >= len(lat)):
             raise ProbeError(f"sample_id must lie in 0..{len(lat) - 1}")
         with self._lock, torch.no_grad():
-            return self.study.model().synthesize(torch.from_numpy(lat[ids]), self.study.space)
+            return study_model(self.study).synthesize(torch.from_numpy(lat[ids]), self.study.space)
 
     def render(self, sample_ids, target, alphas):
-        """Study.render under the model lock.  # -> img [N, A, 3, H, W]"""
+        """probe.restudy.rerender under the model lock.  # -> img [N, A, 3, H, W]"""
+        from probe.restudy import rerender
         with self._lock:
-            return self.study.render(sample_ids, target, alphas)
+            return rerender(self.study, sample_ids, target, alphas)
 
     def thumb(self, sample_id: int, size: int = 96) -> str:
         """Data URI of one sample's image (cached)."""
@@ -294,6 +299,7 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
         dcc.Location(id="url"),
         html.Header([html.H1(f"latent-probe: {study.name}", id="title"), _nav()], className="probe-header"),
         html.Main(id="page", className="probe-page"),
+        page_util.csv_store(),
     ])
     by_path = {p.PATH: p for p in PAGES}
 
@@ -307,6 +313,7 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
 
     for p in PAGES:
         p.register(app, ctx)
+    page_util.register(app)
 
     @app.server.route("/study-file/<path:rel>")
     def study_file(rel):  # only files inside the study root; never a listing

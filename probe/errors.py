@@ -6,14 +6,6 @@ class ProbeError(ValueError):
 
 
 def printable(s) -> str:
-    """`s` safe to echo on a terminal: control, bidi and other non-printable characters become escapes (\\n, \\u202e)."""
-    s = str(s)
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
-
-
-def printable(s) -> str:
     """`s` safe to echo to a terminal: control, bidirectional and other invisible format characters (\\n, \\r,
     \\x1b, U+202E, U+2066..2069, ...) written as escapes (`\\n`, `\\x1b`, `\\u202e`)."""
     import unicodedata

@@ -360,7 +360,7 @@ class RayExecutor:
     def score(self, model: str, options: dict, measures: Sequence[str], latent: np.ndarray, space: str,
               batch_size: int = 64) -> dict[str, np.ndarray]:
         """Render and score latents on the actors, in chunks of whole batches.  # [N, *shape] -> {measure: [N]}"""
-        ray = self._ray()
+        self._ray()
         self._ensure(model, options, measures)
         latent = np.ascontiguousarray(latent, dtype=np.float32)
         n = len(latent)

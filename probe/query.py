@@ -42,7 +42,7 @@ class Query:
         self.path = Path(study.path) / "interventions.parquet"
         self._local = threading.local()
         self._columns: list[str] | None = None
-        self.columns                           # a damaged file fails here, in one line
+        self.columns  # noqa: B018             a damaged file fails here, in one line
 
     # ---- plumbing -------------------------------------------------------------------------------------------
     def _con(self):
@@ -50,7 +50,10 @@ class Query:
         if con is None:
             import duckdb
             con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True})
-            con.execute("SET enable_progress_bar = false")    # never draw on the user's terminal
+            try:
+                con.execute("SET enable_progress_bar = false")    # never draw on the user's terminal
+            except duckdb.InvalidInputException:   # a Jupyter kernel without ipywidgets: DuckDB draws no bar there
+                pass
             self._local.con = con
         return con
 

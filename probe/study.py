@@ -384,9 +384,11 @@ def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
             f"(~{gb:.1f} GB, ~{rows / rate / 3600:.1f} h at {rate:,.0f} rows/s measured on one batch of {n})")
 
 
-def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
+def run_study(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
               progress: bool = True, yes: bool = False, executor=None, device: str | None = None) -> Study:
     """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables.
+
+    spec: a StudySpec, a dict of its fields (paths relative to the working directory) or a TOML file.
 
     executor: where the parts are computed (probe.executors: InProcessExecutor, the default, or RayExecutor);
     this process stays the only writer of parts and manifest, whatever the executor.
@@ -398,7 +400,9 @@ def run_study(spec: StudySpec | str | os.PathLike, out_dir: str | os.PathLike, r
     from .models.zoo import model_file_sha256, model_kind, model_options
     from .store import study_lock
 
-    if not isinstance(spec, StudySpec):
+    if isinstance(spec, dict):
+        spec = parse_spec(spec)
+    elif not isinstance(spec, StudySpec):
         spec = load_spec(spec)
     out = Path(out_dir)
     # ---- every check before any work --------------------------------------------------------------

@@ -89,9 +89,9 @@ def sprites_runs(out: Path, model_name: str, measures, seeds, k: int, steps: int
             d = out / "sprites" / f"seed-{seed}" / name.replace("=", "-").replace(",", "_").replace(":", "-")
             kw = {"steps": steps, "site": site0, **kw}
             sec = _fit(d / "directions" / "dplase.npz",
-                       lambda: DPLaSE(k, space="w", seed=seed, progress=False, **kw).fit(model).directions_)
+                       lambda seed=seed, kw=kw: DPLaSE(k, space="w", seed=seed, progress=False, **kw).fit(model).directions_)
             _fit(d / "directions" / "random.npz",
-                 lambda: RandomDirections(k, seed=seed, space="w").fit(model).directions_)
+                 lambda seed=seed: RandomDirections(k, seed=seed, space="w").fit(model).directions_)
             targets = [{"kind": "directions", "file": f, "walk": "linear", "scale": unit} for f in ("dplase", "random")]
             study = _study(model_name, measures, seed, n_samples, [-2, -1, 0, 1, 2], "w", targets, d)
             sc = GroundTruthScore(factors).fit(study).scores_.set_index("method")
@@ -120,7 +120,7 @@ def faces_runs(out: Path, model_name: str, measures, seeds, k: int, steps: int, 
             d = out / "faces" / f"seed-{seed}" / name.replace("=", "-").replace(",", "_").replace(":", "-")
             kw = {"steps": steps, "site": site0, **kw}
             sec = _fit(d / "directions" / "dplase.npz",
-                       lambda: DPLaSE(k, space="z", seed=seed, progress=False, **kw).fit(model).directions_)
+                       lambda seed=seed, kw=kw: DPLaSE(k, space="z", seed=seed, progress=False, **kw).fit(model).directions_)
             targets = [{"kind": "directions", "file": "dplase", "walk": "isodensity"}]
             ev = evaluate_study(_study(model_name, measures, seed, n_samples, [-3, -1.5, 0, 1.5, 3], "z", targets, d))
             per = ev[ev["method"] == "dplase"].drop_duplicates("target")

@@ -1,11 +1,19 @@
-"""Small layout helpers shared by the pages."""
+"""Small layout helpers shared by the pages: study-table notes, AG Grid tables, graphs, labelled fields."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
-from dash import dash_table, dcc, html
+from dash import ALL, Input, Output, dcc, html
+from dash_ag_grid import AgGrid
 
 from probe.store import MAKERS
+
+SCI_COLUMNS = ("p", "q", "p_value", "q_value")   # always shown in scientific notation (never "0")
+AUTO_HEIGHT_ROWS = 15     # up to this many rows the grid grows with its rows; longer ones scroll virtually
+GRID_HEIGHT_PX = 420      # the fixed height of a long (virtually scrolled) grid
+ROW_PX = 30               # AG Grid row height, for the fixed height of short-but-not-tiny grids
 
 
 def missing(ctx, table: str, id: str | None = None) -> html.Div | None:
@@ -18,15 +26,97 @@ def missing(ctx, table: str, id: str | None = None) -> html.Div | None:
                     **kw)
 
 
-def table(df: pd.DataFrame, id: str, page_size: int = 12, **kw) -> dash_table.DataTable:
-    """DataTable of a DataFrame (floats rounded for display)."""
-    d = df.copy()
-    for c in d.columns:
-        if pd.api.types.is_float_dtype(d[c]):
-            d[c] = d[c].round(4)
-    return dash_table.DataTable(id=id, data=d.to_dict("records"), columns=[{"name": c, "id": c} for c in d.columns],
-                                page_size=page_size, sort_action="native", style_table={"overflowX": "auto"},
-                                style_cell={"fontSize": 12, "padding": "2px 6px"}, **kw)
+def _number_formatter(sci: bool) -> dict:
+    """A d3 number format for AG Grid cells: p/q values in scientific notation, others to 4 significant digits;
+    the cell keeps its number, so sorting and filtering stay numeric."""
+    fmt = ".2e" if sci else ".4~g"
+    return {"function": f"params.value == null ? '' : d3.format('{fmt}')(params.value)"}
+
+
+def _cell(v):
+    """One DataFrame value as JSON for the grid: NaN / NaT -> None, numpy scalars -> Python."""
+    if v is None:
+        return None
+    if isinstance(v, (float, np.floating)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return ", ".join(map(str, v))
+    return v if isinstance(v, (int, str)) else str(v)
+
+
+def table(df: pd.DataFrame, id: str, units: dict[str, str] | None = None, csv: str | None = None,
+          headers: dict[str, str] | None = None, sci: tuple[str, ...] = SCI_COLUMNS, height: int | None = None,
+          **kw) -> html.Div:
+    """A DataFrame as an AG Grid table (sortable, filterable columns; numbers stay numbers).
+
+    units: column -> unit shown in its header (`slope (years / alpha)`); headers: column -> header text.
+    csv: file name of an "Export CSV" button above the grid (the rows as filtered and sorted). Columns in `sci` show
+    in scientific notation. Up to AUTO_HEIGHT_ROWS rows the grid grows with them; longer tables get a fixed height
+    (`height` px, default GRID_HEIGHT_PX) and scroll virtually (only visible rows are in the page). Extra keyword
+    arguments go to dash_ag_grid.AgGrid. The grid's id is `id`; the wrapper's is `<id>-box`.
+    """
+    units, headers = units or {}, headers or {}
+    cols = []
+    for c in df.columns:
+        name = headers.get(c, str(c))
+        if units.get(c):
+            name = f"{name} ({units[c]})"
+        d = {"field": str(c), "headerName": name, "headerTooltip": name}
+        if pd.api.types.is_bool_dtype(df[c]):
+            d["filter"] = "agTextColumnFilter"
+        elif pd.api.types.is_numeric_dtype(df[c]):
+            d["filter"] = "agNumberColumnFilter"
+            d["type"] = "numericColumn"
+            if pd.api.types.is_float_dtype(df[c]):
+                d["valueFormatter"] = _number_formatter(str(c) in sci)
+        else:
+            d["filter"] = "agTextColumnFilter"
+        cols.append(d)
+    rows = [{str(c): _cell(v) for c, v in zip(df.columns, r)} for r in df.itertuples(index=False, name=None)]
+    n = len(rows)
+    auto = n <= AUTO_HEIGHT_ROWS and height is None
+    opts = {"suppressFieldDotNotation": True, "animateRows": False, "rowBuffer": 10,
+            "enableCellTextSelection": True, "tooltipShowDelay": 300,
+            **({"domLayout": "autoHeight"} if auto else {}), **kw.pop("dashGridOptions", {})}
+    style = {"width": "100%"} if auto else {"width": "100%", "height": f"{int(height or GRID_HEIGHT_PX)}px"}
+    grid = AgGrid(id=id, rowData=rows, columnDefs=cols, columnSize=kw.pop("columnSize", "responsiveSizeToFit"),
+                  defaultColDef={"sortable": True, "resizable": True, "filter": True, "floatingFilter": n > 8,
+                                 "minWidth": 90, **kw.pop("defaultColDef", {})},
+                  dashGridOptions=opts, style={**style, **kw.pop("style", {})},
+                  csvExportParams={"fileName": csv} if csv else {}, **kw)
+    bar = []
+    if csv:
+        bar = [html.Div([html.Button("Export CSV", id={"type": "probe-csv", "grid": id}, className="probe-csv",
+                                     title=f"download the rows shown as {csv}"),
+                         html.Span(f"{n} rows", className="probe-rows", id=f"{id}-rows")], className="probe-grid-bar")]
+    return html.Div([*bar, grid], id=f"{id}-box", className="probe-table")
+
+
+# one clientside callback serves every table's CSV button: the button's id names its grid
+_CSV_JS = """function(n) {
+    const c = dash_clientside.callback_context, t = c.triggered_id;
+    if (!t || !t.grid || !c.triggered.length || !c.triggered[0].value || !window.dash_ag_grid) {
+        return dash_clientside.no_update;
+    }
+    const api = window.dash_ag_grid.getApi(t.grid);
+    if (api) { api.exportDataAsCsv(); }
+    return t.grid;
+}"""
+
+
+def register(app) -> None:
+    """The CSV export of every `table(..., csv=...)` (needs a dcc.Store id 'probe-csv-done' in the app layout)."""
+    app.clientside_callback(_CSV_JS, Output("probe-csv-done", "data"),
+                            Input({"type": "probe-csv", "grid": ALL}, "n_clicks"), prevent_initial_call=True)
+
+
+def csv_store() -> dcc.Store:
+    """The store the CSV callback writes (the last exported grid id); put once in the app layout."""
+    return dcc.Store(id="probe-csv-done")
 
 
 def plain(fig):

@@ -128,11 +128,11 @@ class Generator:
     def with_options(self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
                      c=None) -> "Generator":
         """This model with rendering options; a plain z -> img model takes only the defaults."""
-        for field, v, default in (("truncation_psi", truncation_psi, 1.0), ("noise_mode", noise_mode, "const"),
-                                  ("class_idx", class_idx, None), ("c", c, None)):
+        for option, v, default in (("truncation_psi", truncation_psi, 1.0), ("noise_mode", noise_mode, "const"),
+                                   ("class_idx", class_idx, None), ("c", c, None)):
             if v != default:
-                raise ModelError(f"{field}: model {self.name!r} is a plain z -> img network without a mapping "
-                                 f"network, noise inputs or classes; remove {field}")
+                raise ModelError(f"{option}: model {self.name!r} is a plain z -> img network without a mapping "
+                                 f"network, noise inputs or classes; remove {option}")
         return self
 
     def describe(self) -> dict:

@@ -95,7 +95,7 @@ def test_isodensity_walks_keep_logp_linear_walks_drift(space, tiny_dcgan, tiny_s
 
 
 # ---- options: defaults are today's fit; each option does what it says ---------------------------------------
-from probe.directions.dplase import (channel_group_table, channel_groups, cluster_channels, decorrelation_terms,
+from probe.directions.dplase import (channel_group_table, channel_groups, cluster_channels, decorrelation_terms,  # noqa: E402
                                      draw_steps, keep_mass, self_expression, site_features)
 
 DEFAULTS = dict(decorrelation="flat-cos2", step_distribution="signed-uniform", directions_per_latent="all",

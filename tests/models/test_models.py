@@ -162,7 +162,7 @@ def test_edit_changes_the_site_and_only_inside_the_block(name, request):
     base = g.synthesize(z)
     with g.edit(site, lambda x: x):
         assert torch.equal(g.synthesize(z), base)
-    with g.edit(site, lambda x: x * 0), g.capture([site]) as feats:
+    with g.edit(site, lambda x: x * 0), g.capture([site]):
         edited = g.synthesize(z)
     assert not torch.allclose(edited, base)
     assert torch.equal(g.synthesize(z), base)
