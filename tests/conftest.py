@@ -23,6 +23,14 @@ def pytest_setup_options():  # dash.testing hook: dash_duo builds Chrome from th
     return opts
 
 
+def pytest_collection_modifyitems(items):
+    """A test that drives Chromium (dash_duo, the report tests' `browser`) is a browser test, marked or not:
+    `make test-fast` (-m "not browser and not slow") never starts one."""
+    for item in items:
+        if {"dash_duo", "browser"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def tiny_dcgan():
     from probe.models import load_model
