@@ -5,14 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STUDY ?= studies/faces-demo
+# The torch pin lives in pyproject.toml (one source). TORCH_INDEX picks a wheel index, e.g. the CPU-only build:
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
+TORCH_INDEX ?=
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: setup chromium test demo bench load readme clean
+.PHONY: setup chromium lint format docs test test-fast screenshots demo bench load clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || (echo "error: Python 3.11 or 3.12 is required (none found on PATH)"; exit 1)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	@test -n "$(TORCH)" || (echo "error: pyproject.toml names no torch==X.Y.Z pin"; exit 1)
+	$(BIN)/pip install -q '$(TORCH)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[test,ray]'
 	$(BIN)/pip install -q --no-deps gan-face-generate==1.1.1
 	touch $@
@@ -27,9 +33,30 @@ chromium:
 # process of their own: forking a process that holds other threads' runtime state is not safe.
 ISOLATED := tests/test_executors.py tests/test_lock.py
 
-test: setup chromium
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider $(foreach t,$(ISOLATED),--ignore=$(t))
-	for t in $(ISOLATED); do OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider $$t || exit 1; done
+# ruff check (rules in pyproject.toml). `make format` rewrites the tree: ruff format, then the safe lint fixes.
+lint: setup
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# the documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link or missing page fails
+docs: setup
+	$(BIN)/mkdocs build --strict --quiet
+
+test: setup chromium lint docs
+	$(PYTEST) $(foreach t,$(ISOLATED),--ignore=$(t))
+	for t in $(ISOLATED); do $(PYTEST) $$t || exit 1; done
+
+# the inner loop: no browser, no slow tests, no lint or docs
+test-fast: setup
+	$(PYTEST) -m "not browser and not slow" $(foreach t,$(ISOLATED),--ignore=$(t))
+	for t in $(ISOLATED); do $(PYTEST) -m "not browser and not slow" $$t || [ $$? -eq 5 ] || exit 1; done
+
+# every dashboard page in headless Chromium, saved as PNG (tests/dashboards/test_screenshots.py)
+screenshots: setup chromium
+	$(PYTEST) tests/dashboards/test_screenshots.py
 
 demo: setup
 	$(BIN)/probe demo --out $(STUDY)
@@ -40,8 +67,5 @@ bench: setup
 load: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.load_dashboard $(if $(ROWS),--rows $(ROWS))
 
-readme:
-	for f in docs/readme/*.md; do cat $$f; echo; done > README.md
-
 clean:
-	rm -rf $(VENV) studies .pytest_cache
+	rm -rf $(VENV) studies site .pytest_cache
