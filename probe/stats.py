@@ -205,6 +205,65 @@ def alpha_summary(df: pd.DataFrame, value: str, by: Sequence[str] = ("target",),
     return s
 
 
+def measure_scales(samples: pd.DataFrame, measures: Sequence[str], kinds: dict | None = None) -> dict[str, float]:
+    """Spread of each measure over the base samples: the unit a standardised effect is counted in.
+
+    samples: samples table (one column per measure). kinds: {measure: (kind, period)} as
+    `probe.measures.measure_kinds` gives (default: every measure continuous). Continuous: the sample standard
+    deviation (ddof 1). Circular: the circular standard deviation sqrt(-2 ln R) in the measure's unit (R: mean
+    resultant length over the period). Categorical: 1.0 (its d_ is 0/1, class changed or not, already a
+    probability). NaN where fewer than 2 finite values or the spread is 0.  -> {measure: scale}
+    """
+    kinds = kinds or {}
+    miss = [m for m in measures if m not in samples.columns]
+    if miss:
+        raise ProbeError(f"samples table lacks column(s) {miss}; pass the study's samples table")
+    out: dict[str, float] = {}
+    for m in measures:
+        kind, period = kinds.get(m, ("continuous", None))
+        x = samples[m].to_numpy(float)
+        x = x[np.isfinite(x)]
+        if kind == "categorical":
+            out[m] = 1.0
+            continue
+        if len(x) < 2:
+            out[m] = float("nan")
+            continue
+        if kind == "circular":
+            ang = 2 * np.pi * x / float(period)
+            r = float(np.hypot(np.cos(ang).mean(), np.sin(ang).mean()))
+            sd = float(period) / (2 * np.pi) * np.sqrt(-2 * np.log(r)) if r > EPS else float("inf")
+        else:
+            sd = float(np.std(x, ddof=1))
+        out[m] = sd if np.isfinite(sd) and sd > EPS * max(1.0, float(np.abs(x).max())) else float("nan")
+    return out
+
+
+def standardise_effects(effects: pd.DataFrame, scales: dict[str, float]) -> pd.DataFrame:
+    """Effects a reader can compare across measures: slope and CI divided by the measure's spread over samples.
+
+    effects: effects table (measure, slope, slope_lo, slope_hi, ...); scales: {measure: sd} from `measure_scales`.
+    -> the table with added columns `scale`, `std_slope`, `std_slope_lo`, `std_slope_hi` (measure sds per unit
+    alpha); NaN where a measure has no usable scale. p and q are unchanged (dividing by a constant)."""
+    miss = [c for c in ("measure", "slope", "slope_lo", "slope_hi") if c not in effects.columns]
+    if miss:
+        raise ProbeError(f"standardise_effects: table lacks column(s) {miss}; pass the effects table")
+    sc = effects["measure"].map({str(k): float(v) for k, v in scales.items()}).astype(float)
+    out = effects.assign(scale=sc.to_numpy())
+    for c in ("slope", "slope_lo", "slope_hi"):
+        out[f"std_{c}"] = effects[c].to_numpy(float) / sc.to_numpy()
+    return out
+
+
+def standardised_effects(study, effects: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The study's effects table with standardised slopes (`standardise_effects` with `measure_scales` over its
+    samples, measure kinds from its manifest)."""
+    from .measures import measure_kinds
+    eff = study.table("effects") if effects is None else effects
+    scales = measure_scales(study.table("samples"), study.measures, measure_kinds(study.measure_info))
+    return standardise_effects(eff, scales)
+
+
 # ---- study-level entry points -------------------------------------------------------------------
 def effects_from_query(query, measures: Sequence[str], level: float = 0.95, where=None) -> pd.DataFrame:
     """effects_from_table over a probe.query.Query: the OLS sums are grouped in DuckDB, so memory is bounded by
