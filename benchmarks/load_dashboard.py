@@ -79,7 +79,8 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     from probe.directions.base import DirectionSet
     from probe.measures import MeasureSet
     from probe.models import load_model
-    from probe.store import Study, atomic_save_npy
+    from probe.io import atomic_save_npy
+    from probe.store import Study
 
     rng = np.random.default_rng(seed)
     model = load_model("tiny-dcgan")

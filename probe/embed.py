@@ -86,7 +86,7 @@ class LatentEmbedding:
         f = self._cache_file(key)
         if f is None:
             return
-        from .store import atomic_write_bytes
+        from .io import atomic_write_bytes
         buf = io.BytesIO()
         np.savez(buf, xy=np.asarray(xy, np.float64))
         atomic_write_bytes(f, buf.getvalue())
@@ -166,10 +166,11 @@ def walk_latents(study, max_samples: int | None = 16, targets=None) -> tuple[pd.
         where["sample_id"] = q.sample_ids(where, limit=int(max_samples))
     iv = q.interventions(["sample_id", "target", "alpha"], where=where, distinct=True)
     iv = iv.sort_values(["target", "sample_id", "alpha"], kind="stable")
+    from .restudy import study_target
     lat = study.latents()
     out = []
     for t, g in iv.groupby("target", sort=False):
-        out.append(apply_rows(lat[g["sample_id"].to_numpy()], study.space, study.target(t),
+        out.append(apply_rows(lat[g["sample_id"].to_numpy()], study.space, study_target(study, t),
                               g["alpha"].to_numpy().copy(), study.density()).numpy())
     x = np.concatenate(out) if out else np.zeros((0, *lat.shape[1:]), np.float32)
     return iv.reset_index(drop=True), x

@@ -157,37 +157,99 @@ def _need(df: pd.DataFrame, cols: Sequence[str], who: str) -> None:
         raise ProbeError(f"{who}: table lacks column(s) {miss}; pass the table named in its docstring")
 
 
-def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05, title: str | None = None,
-                        zmax: float | None = None) -> go.Figure:
-    """Rows = variables (or targets), columns = measures; colour = `value` (r or slope).
+def _row_order(v: np.ndarray, rows: list, order: str) -> np.ndarray:
+    """Row permutation of a heatmap matrix v [R, C]: "name" (natural sort, as given), "effect" (largest |value|
+    first), "cluster" (average-linkage hierarchical clustering of the rows; similar profiles side by side)."""
+    if order not in ("name", "effect", "cluster"):
+        raise ProbeError(f"heatmap order {order!r}: use 'effect', 'cluster' or 'name'")
+    n = len(rows)
+    if order == "name" or n < 2:
+        return np.arange(n)
+    a = np.nan_to_num(np.abs(v) if order == "effect" else v)
+    if order == "effect":
+        return np.argsort(-a.max(axis=1), kind="stable")
+    if order == "cluster":
+        if n < 3:
+            return np.arange(n)
+        from scipy.cluster.hierarchy import leaves_list, linkage
+        return leaves_list(linkage(a, method="average", metric="euclidean"))
+    return np.arange(n)
 
-    df: correlations table (variable, measure, r, p, q) or effects table (target, measure, slope, p, q).
-    Cells with q > q_max are grey; hover shows value, p and q.
+
+def _units_of(units, cols) -> list[str]:
+    if units is None:
+        return [""] * len(cols)
+    if isinstance(units, str):
+        return [units] * len(cols)
+    return [str(units.get(c, "") or "") for c in cols]
+
+
+def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05, title: str | None = None,
+                        zmax: float | None = None, *, units: dict | str | None = None, raw: str | None = None,
+                        raw_units: dict | str | None = None, order: str = "name", colour: str = "shared",
+                        max_rows: int | None = None) -> go.Figure:
+    """Rows = variables (or targets), columns = measures; colour = `value` (r, slope or std_slope).
+
+    df: correlations table (variable, measure, r, p, q) or effects table (target, measure, slope, p, q; with
+    std_slope from probe.stats.standardise_effects). Cells with q > q_max are grey; hover shows value (with
+    `units`: {measure: unit} or one unit for all), `raw` (another column, in `raw_units`), p and q in scientific
+    notation. order: "name" | "effect" | "cluster" (rows). colour: "shared" (one symmetric scale) | "measure"
+    (each column scaled to its own largest |value|, for values in different units). max_rows: at most this many
+    rows in view; more scroll inside the plot (drag it up / down), labels stay. layout.meta: rows, visible, order.
     """
     row = "variable" if "variable" in df.columns else "target"
-    _need(df, [row, "measure", value, "p", "q"], "correlation_heatmap")
-    d = df.groupby([row, "measure"], as_index=False)[[value, "p", "q"]].first()
+    need = [row, "measure", value, "p", "q", *([raw] if raw else [])]
+    _need(df, need, "correlation_heatmap")
+    if colour not in ("shared", "measure"):
+        raise ProbeError(f"heatmap colour {colour!r}: use 'shared' (one scale) or 'measure' (one per column)")
+    vals = list(dict.fromkeys([value, "p", "q", *([raw] if raw else [])]))
+    d = df.groupby([row, "measure"], as_index=False)[vals].first()
     rows = sorted(d[row].unique(), key=_natural)
     cols = list(dict.fromkeys(df["measure"]))
-    piv = {c: d.pivot(index=row, columns="measure", values=c).reindex(index=rows, columns=cols) for c in
-           (value, "p", "q")}
+    piv = {c: d.pivot(index=row, columns="measure", values=c).reindex(index=rows, columns=cols) for c in vals}
     v, p, q = (piv[c].to_numpy(float) for c in (value, "p", "q"))
-    sig = np.where(q <= q_max, v, np.nan)
+    rv = piv[raw].to_numpy(float) if raw else v
+    perm = _row_order(np.where(q <= q_max, v, 0.0), rows, order)
+    rows = [rows[i] for i in perm]
+    v, p, q, rv = v[perm], p[perm], q[perm], rv[perm]
+    shown = v
+    if colour == "measure":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cmax = np.nanmax(np.where(q <= q_max, np.abs(v), np.nan), axis=0) if len(rows) else np.ones(len(cols))
+        cmax = np.where(np.isfinite(cmax) & (cmax > 0), cmax, 1.0)
+        shown = v / cmax
+    sig = np.where(q <= q_max, shown, np.nan)
     ns = np.where(q <= q_max, np.nan, np.where(np.isnan(q), np.nan, 0.0))
-    custom = np.dstack([v, p, q])
-    m = zmax if zmax is not None else (float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0) or 1.0
-    hover = f"{row}=%{{y}}<br>measure=%{{x}}<br>{value}=%{{customdata[0]:.3g}}<br>p=%{{customdata[1]:.3g}}" \
-            f"<br>q=%{{customdata[2]:.3g}}<extra></extra>"
+    custom = np.dstack([v, p, q, rv] if raw else [v, p, q])
+    vu, ru = _units_of(units, cols), _units_of(raw_units, cols)
+    text = [[vu[j] + (f"<br>{raw}={rv[i, j]:.3g} {ru[j]}" if raw else "") for j in range(len(cols))]
+            for i in range(len(rows))]
+    hover = (f"{row}=%{{y}}<br>measure=%{{x}}<br>{value}=%{{customdata[0]:.3g}} %{{text}}"
+             "<br>p=%{customdata[1]:.2e}<br>q=%{customdata[2]:.2e}<extra></extra>")
+    if colour == "measure":
+        m, bar = 1.0, dict(title="share of the column's<br>largest |value|")
+    else:
+        m = zmax if zmax is not None else (float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0) or 1.0
+        bar = dict(title=value)
     fig = go.Figure([
-        go.Heatmap(z=ns, x=cols, y=rows, customdata=custom, colorscale=[[0, GREY], [1, GREY]], showscale=False,
-                   hovertemplate=hover, name=f"q > {q_max:g}"),
-        go.Heatmap(z=sig, x=cols, y=rows, customdata=custom, colorscale=DIVERGING, zmid=0, zmin=-m, zmax=m,
-                   colorbar=dict(title=value), hovertemplate=hover, name=f"q <= {q_max:g}"),
+        go.Heatmap(z=ns, x=cols, y=rows, customdata=custom, text=text, colorscale=[[0, GREY], [1, GREY]],
+                   showscale=False, hovertemplate=hover, name=f"q > {q_max:g}"),
+        go.Heatmap(z=sig, x=cols, y=rows, customdata=custom, text=text, colorscale=DIVERGING, zmid=0, zmin=-m,
+                   zmax=m, colorbar=bar, hovertemplate=hover, name=f"q <= {q_max:g}"),
     ])
+    n = len(rows)
+    k = n if not max_rows else min(n, int(max_rows))
     fig.update_layout(title=title or f"{value} per {row} and measure (grey: q > {q_max:g})",
-                      height=max(300, 18 * len(rows) + 140), plot_bgcolor="white")
-    fig.update_xaxes(title_text="measure", side="bottom")
-    fig.update_yaxes(title_text=row, autorange="reversed", type="category")
+                      height=max(300, 18 * k + 160), plot_bgcolor="white",
+                      margin=dict(t=110), meta=dict(rows=n, visible=k, order=order, colour=colour))
+    ticks = [f"{c}<br>({u})" if u else str(c) for c, u in zip(cols, _units_of(raw_units if raw else units, cols))]
+    fig.update_xaxes(title_text="measure", side="top", tickvals=cols, ticktext=ticks, fixedrange=k < n)
+    if k < n:   # a window of k rows; the rest scroll inside the plot (pan), axis labels stay in place
+        fig.update_yaxes(title_text=f"{row} (rows 1-{k} of {n}; drag to scroll)", range=[k - 0.5, -0.5],
+                         type="category")
+        fig.update_layout(dragmode="pan")
+    else:
+        fig.update_yaxes(title_text=row, autorange="reversed", type="category")
     return fig
 
 

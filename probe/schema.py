@@ -14,6 +14,8 @@ study/
   embedding.parquet      EMBEDDING_COLUMNS
   evaluation.parquet     EVALUATION_COLUMNS
   groundtruth.parquet    GROUNDTRUTH_COLUMNS
+  edits.parquet          EDIT_COLUMNS: one row per drag or inversion run (`Study.add_edit`)
+  edits/                 <run_id>_before.png, <run_id>_after.png of each edits row
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ EVALUATION_COLUMNS = {"method": "string", "target": "string", "measure": "string
                       "specificity": "float64", "dlogp_abs_mean": "float64", "dlogp_abs_max": "float64"}
 
 TABLES = ("samples", "interventions", "effects", "correlations", "controlling", "embedding", "evaluation",
-          "groundtruth")
+          "groundtruth", "edits")
 
 # ground truth: per (method, direction target, factor measure) from probe.directions.groundtruth;
 # kind slope | class (categorical factor: slope of P(class c) per unit alpha, the class that moves most),
@@ -55,3 +57,22 @@ GROUNDTRUTH_COLUMNS = {"method": "string", "target": "string", "measure": "strin
                        "effect": "float64", "spread": "float64", "importance": "float64", "row_share": "float64",
                        "col_share": "float64", "is_top": "bool", "purity": "float64", "disentanglement": "float64",
                        "weight": "float64"}
+
+# One row per drag or inversion run, written by `Study.add_edit` (the images first, then the table, under the lock).
+# kind: drag | invert ; method: draggan | freedrag | ... for drags, the inversion's name (e.g. "invert") otherwise
+# site: feature site (None when the method uses none) ; space: z | w | ws of the edited latent ; steps: steps run
+# seed: seed of the sampled latent (None when a latent file or an image was edited) ; sample_id: study row edited
+# (None when not a study sample) ; points: JSON text {"handles": [[x, y], ...], "targets": [...], "final": [...]}
+# in pixels of the model's image (None for inversions) ; handle_dist_px: mean final handle-to-target distance
+# outside_change: mean |after - before| outside the edit mask ; psnr: inversion PSNR in dB (peak 2)
+# quality: JSON text of further named scores, e.g. {"drift_age": 0.4} (measure drift per measure), "{}" when none
+# params: JSON text of the method's parameters ; status: ok (ran to the end) | degraded (ran to the end, missed
+# its goal: handles short of their targets, or quality flagged) | stopped (the user stopped it)
+# created: UTC ISO 8601 time ; before / after: image file names relative to the study ("edits/<run_id>_before.png")
+EDIT_KINDS = ("drag", "invert")
+EDIT_STATUSES = ("ok", "degraded", "stopped")
+EDIT_COLUMNS = {"run_id": "string", "kind": "string", "method": "string", "model": "string", "site": "string",
+                "space": "string", "steps": "int64", "seed": "Int64", "sample_id": "Int64", "points": "string",
+                "handle_dist_px": "float64", "outside_change": "float64", "psnr": "float64", "quality": "string",
+                "params": "string", "status": "string", "seconds": "float64", "created": "string",
+                "before": "string", "after": "string"}

@@ -4,17 +4,12 @@ Layout and columns: see `probe.schema`. `Study(path)` opens a directory and refu
 """
 from __future__ import annotations
 
-import errno
-import fcntl
-import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import time
-import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -22,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from . import schema
-from .errors import ProbeError, printable
+from .errors import printable
+from .io import (StoreError, _discard, _fsync_dir, atomic_write_bytes, atomic_write_json,
+                 atomic_write_parquet, json_default, study_lock, write_error)
 
 MANIFEST = "manifest.json"
-LOCK = ".lock"
 DENSITY = "density.json"
 LATENTS = "latents.npy"
 PARTS = "parts"
@@ -37,258 +33,16 @@ ROW_GROUP_ROWS = 1 << 20
 TABLE_COLUMNS = {"samples": schema.SAMPLE_COLUMNS, "interventions": schema.INTERVENTION_COLUMNS,
                  "effects": schema.EFFECT_COLUMNS, "correlations": schema.CORRELATION_COLUMNS,
                  "controlling": schema.CONTROLLING_COLUMNS, "embedding": schema.EMBEDDING_COLUMNS,
-                 "evaluation": schema.EVALUATION_COLUMNS, "groundtruth": schema.GROUNDTRUTH_COLUMNS}
+                 "evaluation": schema.EVALUATION_COLUMNS, "groundtruth": schema.GROUNDTRUTH_COLUMNS,
+                 "edits": schema.EDIT_COLUMNS}
 MAKERS = {"samples": "probe run SPEC.toml --out STUDY", "interventions": "probe run SPEC.toml --out STUDY",
           "effects": "probe stats STUDY", "correlations": "probe stats STUDY", "controlling": "probe stats STUDY",
           "embedding": "probe embed STUDY", "evaluation": "probe discover STUDY (probe.directions.evaluate)",
-          "groundtruth": "probe gt-score --out STUDY (probe.directions.groundtruth)"}
-
-
-class StoreError(ProbeError):
-    """A study directory or table is missing, incomplete or unreadable; the message names the fix."""
-
-
-class StudyBusyError(StoreError):
-    """Another live process holds the study's write lock."""
-
-
-class ModelTrustError(StoreError):
-    """A study's model is code (file.py:factory, TorchScript) the user did not name, or its file changed."""
-
-
-class StoreWriteError(StoreError, OSError):
-    """A write into a study failed at the OS level (disk full, read-only, no permission); the file it would have
-    replaced is intact. Also an OSError, so callers that catch OSError keep working."""
-
-
-_WRITE_FIX = {
-    errno.ENOSPC: ("no space left on device", "free disk space"),
-    errno.EDQUOT: ("disk quota exceeded", "free disk space or raise the quota"),
-    errno.EROFS: ("read-only file system", "make the directory writable (or copy the study to a writable place)"),
-    errno.EACCES: ("permission denied", "make the directory writable by this user"),
-    errno.EPERM: ("operation not permitted", "make the directory writable by this user"),
-}
-
-
-def write_error(e: OSError, path: str | os.PathLike) -> StoreWriteError:
-    """One-line StoreWriteError for an OSError while writing `path`: the reason, the path and the fix."""
-    reason, fix = _WRITE_FIX.get(e.errno, (e.strerror or type(e).__name__, "check the disk and the directory"))
-    return StoreWriteError(f"cannot write {str(path)!r}: {reason} [{errno.errorcode.get(e.errno, e.errno)}]; "
-                           f"{fix}, then run the command again (probe run continues with --resume); "
-                           f"files already written are intact")
-
-
-# ---- atomic writes -------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _discard(path: Path) -> None:
-    """Remove a leftover tmp file; a failure to remove it must not hide the error being reported."""
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """The one low-level write of the store: write + flush + fsync (tests simulate ENOSPC / EROFS here)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes to `path` via a tmp file, fsync and os.replace: readers see the old or the new file, never half.
-
-    An OSError (disk full, read-only, permission) removes the tmp file, leaves the old file as it was and raises
-    a one-line StoreWriteError naming the path and the fix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_file(tmp, data)
-        os.replace(tmp, path)
-    except OSError as e:
-        _discard(tmp)
-        raise write_error(e, path) from None
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_json(path: str | os.PathLike, obj) -> Path:
-    return atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_json_default) + "\n").encode())
-
-
-def atomic_write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_save_npy(path: str | os.PathLike, arr: np.ndarray) -> Path:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.ndarray,)):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-# ---- the study lock ------------------------------------------------------------------------------
-_HELD: dict[str, list] = {}   # realpath -> [fd, depth] of the locks this process holds
-_THREADS: dict[str, threading.RLock] = {}
-_THREADS_GUARD = threading.Lock()
-_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
-    """Remove `.<name>.<pid>.tmp` files of dead processes in a study (top level, parts/, directions/, .cache/embed/)."""
-    path = Path(path)
-    gone = []
-    for d in (path, path / PARTS, path / "directions", path / ".cache" / "embed"):
-        if not d.is_dir():
-            continue
-        for f in d.glob(".*.tmp"):
-            m = _TMP.match(f.name)
-            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-                _discard(f)
-                gone.append(f)
-    return gone
-
-
-def _holder(fd: int, wait: float = 1.0) -> str:
-    """The PID the lock holder wrote; it writes it just after taking the lock, so wait up to `wait` s for it."""
-    t0 = time.monotonic()
-    while True:
-        try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            pid = os.read(fd, 32).decode("ascii", "replace").strip()
-        except OSError:
-            pid = ""
-        if pid.isdigit() or time.monotonic() - t0 > wait:
-            return pid if pid.isdigit() else "unknown"
-        time.sleep(0.01)
-
-
-@contextmanager
-def study_lock(path: str | os.PathLike) -> Iterator[Path]:
-    """Hold the exclusive write lock of a study directory (flock on `<path>/.lock`, holding the PID as text).
-
-    Re-entrant within a thread; other threads of the process wait for it. Another live holder process ->
-    StudyBusyError naming its PID; the OS drops the lock of a process that dies, so a killed holder never blocks.
-    Creates `path` if needed (removed again, with the parents it made, if still empty on exit); sweeps the tmp
-    files of dead writers once the lock is held."""
-    path = Path(path)
-    key = os.path.realpath(path)
-    with _THREADS_GUARD:
-        rlock = _THREADS.setdefault(key, threading.RLock())
-    with rlock:
-        held = _HELD.get(key)
-        if held is not None:
-            held[1] += 1
-            try:
-                yield path
-            finally:
-                held[1] -= 1
-            return
-        made = [p for p in [path, *path.parents] if not p.exists()]
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise write_error(e, path) from None
-        try:
-            fd = _acquire(path)
-        except BaseException:
-            _rmdir_empty(made)
-            raise
-        _HELD[key] = [fd, 1]
-        try:
-            sweep_stale_tmp(path)
-            yield path
-        finally:
-            _HELD.pop(key, None)
-            _discard(path / LOCK)
-            os.close(fd)
-            _rmdir_empty(made)
-
-
-def _acquire(path: Path) -> int:
-    lock = path / LOCK
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise write_error(e, lock) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            pid = _holder(fd)
-            os.close(fd)
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise write_error(e, lock) from None
-            raise StudyBusyError(f"study {str(path)!r} is in use by another probe process (PID {pid}); "
-                                 f"wait for it to finish or use another --out") from None
-        try:  # a holder that released meanwhile unlinked the file we opened: lock the new one
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return fd
-        os.close(fd)
-
-
-def _rmdir_empty(made: list[Path]) -> None:
-    """Remove the directories the lock created (deepest first) while they are empty."""
-    for d in made:
-        try:
-            d.rmdir()
-        except OSError:
-            return
-
-
-def _after_fork_in_child() -> None:
-    _HELD.clear()     # the parent's locks are not this process's
-    _THREADS.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def holds_lock(path: str | os.PathLike) -> bool:
-    """Whether this process holds the study's lock."""
-    return os.path.realpath(path) in _HELD
+          "groundtruth": "probe gt-score --out STUDY (probe.directions.groundtruth)",
+          "edits": "probe drag --study STUDY, probe invert IMAGE --study STUDY or the dashboard's Drag page"}
+EDITS = "edits"   # folder of the edits table's images: <run_id>_before.png, <run_id>_after.png
+_PNG = b"\x89PNG\r\n\x1a\n"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _flush(writer, pending: list, n: int) -> int:
@@ -369,27 +123,111 @@ def _check_manifest(m, mf: Path, path: Path) -> dict:
     return m
 
 
-def _shown(name: str) -> str:
-    """A model name or path for messages: relative to the working directory when inside it."""
-    path, sep, fn = name.rpartition(":") if ".py:" in name else (name, "", "")
-    p = Path(path)
-    if p.is_absolute():
+def _edit_json(field: str, v, fix: str):
+    """A JSON text column: dict/list -> text; text must parse; None stays None."""
+    if v is None:
+        return None
+    if isinstance(v, str):
         try:
-            path = str(p.relative_to(Path.cwd()))
+            json.loads(v)
         except ValueError:
-            pass
-    return printable(path + sep + fn)
+            raise StoreError(f"edits row: {field!r} is not valid JSON text; {fix}") from None
+        return v
+    if isinstance(v, (dict, list)):
+        try:
+            return json.dumps(v, default=json_default)
+        except (TypeError, ValueError) as e:
+            raise StoreError(f"edits row: {field!r} cannot be written as JSON ({e}); {fix}") from None
+    raise StoreError(f"edits row: {field!r} must be a dict, a list or JSON text, got {type(v).__name__}; {fix}")
+
+
+def _edit_number(field: str, v, integer: bool = False, lo: float | None = None):
+    """A nullable number column (NaN reads as null for floats)."""
+    what = "an integer" if integer else "a number"
+    if v is None or (not integer and isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer) if integer else (int, float, np.integer,
+                                                                                    np.floating)):
+        raise StoreError(f"edits row: {field!r} must be {what} or None, got {type(v).__name__} {v!r}")
+    v = int(v) if integer else float(v)
+    if lo is not None and v < lo:
+        raise StoreError(f"edits row: {field!r} must be >= {lo:g}, got {v!r}")
+    return v
+
+
+def edit_row(row: dict, n_samples: int | None = None) -> dict:
+    """Check one edits row (see `schema.EDIT_COLUMNS`) -> its column values, JSON columns as text.
+
+    run_id and created may be left out (add_edit fills them); before and after are always set by add_edit."""
+    if not isinstance(row, dict):
+        raise StoreError(f"edits row: expected a dict of columns, got {_JSON_NAMES.get(type(row), type(row).__name__)}")
+    cols = schema.EDIT_COLUMNS
+    unknown = [k for k in row if k not in cols]
+    if unknown:
+        raise StoreError(f"edits row: unknown column {unknown[0]!r}; columns are {list(cols)} (put further named "
+                         f"scores in 'quality', e.g. {{'drift_age': 0.4}})")
+    for k in ("before", "after"):
+        if row.get(k) is not None:
+            raise StoreError(f"edits row: {k!r} is set by Study.add_edit (edits/<run_id>_{k}.png); leave it out")
+    out = {c: None for c in cols}
+    for k, allowed in (("kind", schema.EDIT_KINDS), ("status", schema.EDIT_STATUSES)):
+        if row.get(k) not in allowed:
+            raise StoreError(f"edits row: {k!r} must be one of {list(allowed)}, got {row.get(k)!r}")
+        out[k] = row[k]
+    for k in ("method", "model"):
+        v = row.get(k)
+        if not isinstance(v, str) or not v.strip():
+            raise StoreError(f"edits row: {k!r} must be a non-empty string, got {v!r}")
+        out[k] = v
+    for k in ("site", "space", "run_id", "created"):
+        v = row.get(k)
+        if v is not None and not isinstance(v, str):
+            raise StoreError(f"edits row: {k!r} must be a string or None, got {type(v).__name__} {v!r}")
+        out[k] = v
+    if out["space"] is not None and out["space"] not in ("z", "w", "ws"):
+        raise StoreError(f"edits row: 'space' must be one of ['z', 'w', 'ws'] or None, got {out['space']!r}")
+    if out["run_id"] is not None and not _RUN_ID.match(out["run_id"]):
+        raise StoreError(f"edits row: 'run_id' {printable(out['run_id'])!r} must be 1-64 letters, digits, '_', '.' "
+                         f"or '-' (it names the image files); leave it out for a generated one")
+    if out["created"] is not None:
+        try:
+            datetime.fromisoformat(out["created"])
+        except ValueError:
+            raise StoreError(f"edits row: 'created' must be an ISO 8601 time (e.g. 2026-01-31T12:00:00+00:00), got "
+                             f"{printable(out['created'])!r}; leave it out for now") from None
+    if "steps" not in row:
+        raise StoreError("edits row: 'steps' is missing; give the number of steps the run took")
+    out["steps"] = _edit_number("steps", row["steps"], integer=True, lo=0)
+    if out["steps"] is None:
+        raise StoreError("edits row: 'steps' must be an integer, got None; give the number of steps the run took")
+    out["seed"] = _edit_number("seed", row.get("seed"), integer=True, lo=0)
+    out["sample_id"] = _edit_number("sample_id", row.get("sample_id"), integer=True, lo=0)
+    if out["sample_id"] is not None and n_samples is not None and out["sample_id"] >= n_samples:
+        raise StoreError(f"edits row: 'sample_id' {out['sample_id']} is not a sample of the study (0..{n_samples - 1})")
+    for k in ("handle_dist_px", "outside_change", "seconds"):
+        out[k] = _edit_number(k, row.get(k), lo=0)
+    out["psnr"] = _edit_number("psnr", row.get("psnr"))
+    out["points"] = _edit_json("points", row.get("points"),
+                               'give {"handles": [[x, y], ...], "targets": [[x, y], ...], "final": [[x, y], ...]}')
+    out["params"] = _edit_json("params", row.get("params"), "give the method's parameters as a dict")
+    out["quality"] = _edit_json("quality", row.get("quality"), "give named scores as a dict") or "{}"
+    return out
+
+
+def _empty(columns: dict) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
 
 class Study:
     """A study directory: manifest.json, latents.npy, Parquet tables, directions/.  See probe.schema."""
 
-    device = "cpu"   # where model() computes: auto | cpu | cuda | cuda:N (commands set their --device)
+    device = "cpu"   # where the study's model computes: auto | cpu | cuda | cuda:N (commands set their --device)
 
     def __init__(self, path: str | os.PathLike, model: str | None = None, trust_model: bool = False):
         """Open a study. `model`: the model the user named on the command line (`--model`), `trust_model`: the
-        user's `--trust-model`; without either, a study whose model is code (file.py:factory, TorchScript)
-        never loads it (see `check_model`)."""
+        user's `--trust-model`, kept as `model_arg` / `trust_model`. The store never loads a model:
+        `probe.restudy` does, and without either a study whose model is code (file.py:factory, TorchScript)
+        never loads it (see `probe.restudy.check_model`)."""
         self.path = Path(path)
         mf = self.path / MANIFEST
         if not mf.is_file():
@@ -397,10 +235,9 @@ class Study:
             raise StoreError(f"study directory {str(self.path)!r} {what}; make one with "
                              f"probe run SPEC.toml --out {self.path}")
         self.manifest = _read_manifest(mf, self.path)
-        self._model = None
         self._density = None
-        self._model_arg = model
-        self._trust_model = bool(trust_model)
+        self.model_arg = model
+        self.trust_model = bool(trust_model)
 
     @classmethod
     def create(cls, path: str | os.PathLike, manifest: dict) -> "Study":
@@ -412,7 +249,7 @@ class Study:
                                  f"path")
             m = {"schema_version": schema.SCHEMA_VERSION, "status": "running", "parts_done": [], **manifest}
             m["schema_version"] = schema.SCHEMA_VERSION
-            _check_manifest(json.loads(json.dumps(m, default=_json_default)), path / MANIFEST, path)
+            _check_manifest(json.loads(json.dumps(m, default=json_default)), path / MANIFEST, path)
             atomic_write_json(path / MANIFEST, m)
             return cls(path)
 
@@ -492,6 +329,64 @@ class Study:
         ms = self.measures if table in ("samples", "interventions") else ()
         with study_lock(self.path):
             return atomic_write_parquet(self._table_path(table), conform(table, df, ms))
+
+    # ---- edits: drag and inversion runs ---------------------------------------------------------
+    def edits(self) -> pd.DataFrame:
+        """The edits table (`schema.EDIT_COLUMNS`, one row per drag or inversion run, oldest first); an empty
+        frame with those columns when the study has none."""
+        if not self._table_path("edits").is_file():
+            return _empty(schema.EDIT_COLUMNS)
+        return conform("edits", self.table("edits"))
+
+    def add_edit(self, row: dict, before_png: bytes, after_png: bytes) -> str:
+        """Record one drag or inversion run -> its run_id.
+
+        row: the columns of `schema.EDIT_COLUMNS` (run_id and created are filled in when left out; points,
+        quality and params may be dicts). before_png / after_png: PNG bytes (e.g. `probe.figures.img_to_png_bytes`)
+        saved as edits/<run_id>_before.png and _after.png. Under the study lock, the images are written first,
+        then the table (each atomically): a crash leaves at most unreferenced images, never a row without them."""
+        for name, data in (("before_png", before_png), ("after_png", after_png)):
+            if not isinstance(data, (bytes, bytearray)) or not bytes(data[:8]) == _PNG:
+                got = type(data).__name__ if not isinstance(data, (bytes, bytearray)) else "bytes that are not a PNG"
+                raise StoreError(f"add_edit: {name} must be PNG bytes (e.g. probe.figures.img_to_png_bytes(img)), "
+                                 f"got {got}")
+        n = self.manifest.get("n_samples")
+        out = edit_row(row, int(n) if n is not None else None)
+        with study_lock(self.path):
+            df = self.edits()
+            taken = set(df["run_id"].dropna())
+            if out["run_id"] is None:
+                k = len(df) + 1
+                while f"{out['kind']}-{k:04d}" in taken:
+                    k += 1
+                out["run_id"] = f"{out['kind']}-{k:04d}"
+            elif out["run_id"] in taken:
+                raise StoreError(f"edits row: run_id {out['run_id']!r} is already in study {printable(self.name)!r}; "
+                                 f"leave it out for a generated one")
+            if out["created"] is None:
+                out["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            rid = out["run_id"]
+            for which, data in (("before", before_png), ("after", after_png)):
+                out[which] = f"{EDITS}/{rid}_{which}.png"
+                atomic_write_bytes(self.path / out[which], bytes(data))
+            new = conform("edits", pd.DataFrame([out], columns=list(schema.EDIT_COLUMNS)))
+            self.write_table("edits", pd.concat([df, new], ignore_index=True) if len(df) else new)
+        return rid
+
+    def edit_png(self, run_id: str, which: str = "after") -> bytes:
+        """PNG bytes of an edits row's image; which: before | after."""
+        if which not in ("before", "after"):
+            raise StoreError(f"edit_png: which must be 'before' or 'after', got {which!r}")
+        df = self.edits()
+        rows = df[df["run_id"] == run_id]
+        if not len(rows):
+            raise StoreError(f"run_id {printable(str(run_id))!r} is not in the edits table of study "
+                             f"{printable(self.name)!r}; run ids are e.g. {list(df['run_id'])[-5:]}")
+        p = self.path / str(rows.iloc[-1][which])
+        try:
+            return p.read_bytes()
+        except OSError as e:
+            raise StoreError(f"{p} is unreadable ({e.strerror}); the edits row {run_id!r} lost its image") from None
 
     # ---- parts (resume) ------------------------------------------------------------------------
     def part_path(self, k: int) -> Path:
@@ -615,88 +510,6 @@ class Study:
         """Save a DirectionSet as directions/<stem or ds.method>.npz (atomic)."""
         with study_lock(self.path):
             return ds.save(self.path / "directions" / f"{stem or ds.method}.npz")
-
-    def check_model(self) -> str:
-        """Decide, without loading anything, whether the study's model may be loaded; -> the name to load.
-
-        Code (file.py:factory, TorchScript) loads only when the user named it (`model=`, equal to the study's
-        after resolving paths, or a file with the recorded sha256) or passed trust_model; a file whose sha256
-        differs from the one recorded at run time is refused. ModelTrustError (one line) otherwise."""
-        from .models.zoo import model_file, model_file_sha256, model_kind, resolve_model
-        name = self.model_name
-        kind = model_kind(name)
-        f = model_file(name)
-        code = ("python", "torchscript")
-        if f is not None and not f.is_file() and self.manifest.get("model_kind") in code:
-            kind = self.manifest["model_kind"]   # a missing file cannot be inspected: the stricter rule applies
-        want = self.manifest.get("model_file_sha256")
-        arg = resolve_model(self._model_arg, Path.cwd()) if self._model_arg else None
-        if arg is not None and arg != name:
-            same_fn = kind != "python" or (".py:" in arg and arg.rpartition(":")[2] == name.rpartition(":")[2])
-            if not (want and same_fn and model_file_sha256(arg) == want):
-                fix = (f"pass --model {_shown(name)} or --trust-model" if kind in code else
-                       "drop --model (only file.py:factory and TorchScript models need it) or give the same file "
-                       "moved")
-                raise ModelTrustError(f"--model {printable(self._model_arg)!r} is not the model of study "
-                                      f"{printable(self.name)!r} ({_shown(name)!r}); {fix}")
-            name = arg   # the recorded file, moved: the user named it
-        elif arg is None and kind in code and not self._trust_model:
-            what = "a Python file" if kind == "python" else "a TorchScript archive (code)"
-            raise ModelTrustError(f"study {printable(self.name)!r} was made with model {_shown(name)!r}, "
-                                  f"{what}; it is not run when a study is opened: pass --model "
-                                  f"{_shown(name)} (or --trust-model) to allow it")
-        f = model_file(name)
-        if want and f is not None:
-            if not f.is_file():
-                raise StoreError(f"model file {_shown(str(f))!r} of study {printable(self.name)!r} does not "
-                                 f"exist; restore it or pass --model with the moved file")
-            have = model_file_sha256(name)
-            if have != want:
-                raise ModelTrustError(f"model file {_shown(str(f))!r} changed since the study was run (sha256 "
-                                      f"{have[:12]}… != {want[:12]}…); re-run the study or restore the file")
-        return name
-
-    def model(self):
-        """The study's Generator (after `check_model`); StoreError if its weights changed since the study ran."""
-        if self._model is None:
-            from .models import load_model
-            name = self.check_model()
-            from .models.zoo import model_options
-            m = load_model(name, **model_options(self.manifest.get("spec")))
-            want = self.manifest.get("weights_hash")
-            if want and m.weights_hash != want:
-                raise StoreError(f"model {_shown(name)!r} now has weights hash {m.weights_hash}, but the study "
-                                 f"was run with {want}; restore those weights or re-run the study")
-            self._model = m.to(self.device)
-        return self._model
-
-    def target(self, target: str):
-        """Rebuild a walks.Target from its table string (e.g. 'z[17]', 'random/d0', 'b2:c41')."""
-        from .walks import Target
-        recs = {t["name"]: t for t in self.manifest.get("targets", [])}
-        if target not in recs:
-            raise StoreError(f"target {target!r} is not in study {self.name!r}; targets are e.g. "
-                             f"{list(recs)[:6]}")
-        rec = recs[target]
-        vec = None
-        if rec["kind"] == "direction":
-            from .directions.base import DirectionSet
-            p = self.path / "directions" / f"{rec['source']}.npz"
-            ds = DirectionSet.load(p)
-            vec = ds.vector(rec["name"].split("/", 1)[1])
-        return Target.from_dict(rec, vec)
-
-    def render(self, sample_ids, target, alphas):
-        """Re-render rows exactly as the engine did.  # sample_ids [N], alphas [A] -> img [N, A, 3, H, W]"""
-        from .engine import render
-        from .walks import Target
-        t = target if isinstance(target, Target) else self.target(target)
-        lat = self.latents()
-        ids = np.atleast_1d(np.asarray(sample_ids, dtype=np.int64))
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(lat)):
-            raise StoreError(f"sample_ids must lie in 0..{len(lat) - 1}")
-        bs = int(self.manifest.get("spec", {}).get("batch_size", 64))
-        return render(self.model(), lat[ids], self.space, t, alphas, self.density(), batch_size=bs)
 
     def __repr__(self) -> str:
         return f"Study({str(self.path)!r}, name={self.name!r}, status={self.status!r})"

@@ -27,7 +27,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import ProbeError
-from .store import DENSITY, LATENTS, MANIFEST, Study, atomic_save_npy, atomic_write_json
+from .io import atomic_save_npy, atomic_write_json
+from .store import DENSITY, LATENTS, MANIFEST, Study
 from .walks import Target, channel, direction, variable
 
 
@@ -398,7 +399,7 @@ def run_study(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.Path
     than CONFIRM_ROWS rows is refused unless yes=True (`--yes`), before anything is created."""
     from .models import load_model
     from .models.zoo import model_file_sha256, model_kind, model_options
-    from .store import study_lock
+    from .io import study_lock
 
     if isinstance(spec, dict):
         spec = parse_spec(spec)

@@ -175,7 +175,8 @@ def _samples(study, sec: Section, figs: _Figs, n_grid: int, thumb: int) -> None:
     ids = s["sample_id"].to_numpy()[:n_grid]
     try:
         import torch
-        model = study.model()
+        from probe.restudy import study_model
+        model = study_model(study)
         with torch.no_grad():
             img = model.synthesize(torch.as_tensor(study.latents()[ids]), study.space)
     except ProbeError as e:
@@ -275,6 +276,7 @@ def _groundtruth(study, sec: Section, figs: _Figs) -> None:
 def _walks(study, sec: Section, figs: _Figs, q, order: list[str], n_walks: int,
            n_rows: int, max_measures: int, thumb: int) -> None:
     from probe import figures
+    from probe.restudy import rerender
     if q is None:
         sec.absent(*_missing(study, "interventions"))
         return
@@ -287,7 +289,7 @@ def _walks(study, sec: Section, figs: _Figs, q, order: list[str], n_walks: int,
     ids = q.sample_ids(limit=n_rows).tolist()
     for t in chosen:
         try:
-            img = study.render(ids, t, alphas)
+            img = rerender(study, ids, t, alphas)
         except ProbeError as e:
             sec.add("text", f"Walk strip: {t}", text=f"images not rendered: {e}")
             continue
@@ -368,7 +370,7 @@ def build_report(study, out_path: str | os.PathLike, cdn: bool = False, **kw) ->
     cdn=True loads plotly.js from the CDN (small file, needs a network); otherwise it is inlined once.
     kw: n_grid (24 samples), n_walks (4 targets), n_rows (3 samples per strip), max_measures (6), thumb (96 px).
     """
-    from probe.store import atomic_write_bytes
+    from probe.io import atomic_write_bytes
     out = Path(out_path)
     if out.is_dir():
         raise ReportError(f"-o {str(out)!r} is a directory; name the report file, e.g. {out / 'report.html'}")

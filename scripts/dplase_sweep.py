@@ -170,7 +170,7 @@ def run_sweep(out, seeds=(0, 1, 2), quick: bool = False, k: int | None = None, s
               n_samples: int | None = None, benchmarks=("sprites-gt", "faces"), log=print) -> pd.DataFrame:
     """Run the sweep into `out`; returns the summary table (also written as CSV and Markdown)."""
     from probe.errors import ProbeError
-    from probe.store import atomic_write_bytes
+    from probe.io import atomic_write_bytes
     out = Path(out)
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from probe.errors import ProbeError
-from probe.store import Study, StudyBusyError, study_lock
+from probe.io import StudyBusyError, study_lock
+from probe.store import Study
 from probe.study import load_spec, run_study
 from tests.helpers import cli
 

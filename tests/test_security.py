@@ -239,9 +239,10 @@ def test_report_and_discover_do_not_run_a_studys_python_model(payload_study, cap
             assert (code, err) == (2, UNTRUSTED), args
         assert not (payload_study.parent / "MARKER").exists()
     assert not (payload_study / "report.html").exists() and not (payload_study / "directions").exists()
-    from probe.store import ModelTrustError, Study
+    from probe.restudy import ModelTrustError, rerender
+    from probe.store import Study
     with pytest.raises(ModelTrustError) as e:
-        Study(payload_study).render([0], "z[0]", [1.0])
+        rerender(Study(payload_study), [0], "z[0]", [1.0])
     assert f"error: {e.value}\n" == UNTRUSTED and not (payload_study.parent / "MARKER").exists()
     # named on the command line (relative to the cwd, as typed) or trusted: it runs
     code, out, err = cli(["discover", "st", "--method", "random", "--k", "2", "--model", "payload.py:factory"],

@@ -1,4 +1,4 @@
-"""probe.store: the study directory, tables, atomic writes, schema versions, re-rendering."""
+"""probe.store: the study directory, tables, schema versions; probe.io: atomic writes; probe.restudy: re-rendering."""
 import json
 
 import numpy as np
@@ -8,7 +8,9 @@ import torch
 
 from probe import schema
 from probe.errors import ProbeError
-from probe.store import Study, StoreError, atomic_write_bytes, conform
+from probe.io import atomic_write_bytes
+from probe.restudy import rerender, study_model, study_target
+from probe.store import Study, StoreError, conform
 
 
 def test_tiny_study_tables(tiny_study):
@@ -52,7 +54,7 @@ def test_tiny_study_tables(tiny_study):
 def test_latents_and_directions_saved(tiny_study):
     z = tiny_study.latents()
     assert z.shape == (24, 16) and z.dtype == np.float32
-    np.testing.assert_array_equal(z, tiny_study.model().sample(24, 0).numpy())
+    np.testing.assert_array_equal(z, study_model(tiny_study).sample(24, 0).numpy())
     ds = tiny_study.directions()
     assert list(ds) == ["random"] and ds["random"].names == ["d0", "d1"]
 
@@ -63,9 +65,9 @@ def test_render_reproduces_rows(tiny_study):
     from probe.measures import MeasureSet
     ms = MeasureSet(["image"])
     for name in ("z[2]", "random/d1", "b2:c3"):
-        t = st.target(name)
+        t = study_target(st, name)
         assert t.name == name
-        img = st.render([3, 5], name, st.alphas)
+        img = rerender(st, [3, 5], name, st.alphas)
         assert img.shape == (2, 5, 3, 32, 32) and img.min() >= -1 and img.max() <= 1
         got = ms(img.reshape(-1, 3, 32, 32))["brightness"]
         rows = df[(df.target == name) & df.sample_id.isin([3, 5])].sort_values(["sample_id", "step"])
@@ -74,7 +76,7 @@ def test_render_reproduces_rows(tiny_study):
 
 def test_target_unknown(tiny_study):
     with pytest.raises(StoreError, match="target 'z\\[9\\]' is not in study"):
-        tiny_study.target("z[9]")
+        study_target(tiny_study, "z[9]")
 
 
 def test_missing_tables_name_command(tiny_study, tmp_path):
@@ -159,7 +161,7 @@ def test_stylegan_study_w_space(tiny_study_stylegan):
     # isodensity keeps log p under the fitted Gaussian; a linear shift of w[0] does not
     assert np.abs(iso.dlogp).max() < 1e-3
     assert np.abs(df[(df.target == "w[0]") & (df.alpha != 0)].dlogp).min() > 1e-3
-    img = st.render([0], "random/d0", [2.0])
+    img = rerender(st, [0], "random/d0", [2.0])
     assert img.shape == (1, 1, 3, 32, 32)
     assert torch.isfinite(img).all()
 
@@ -167,15 +169,15 @@ def test_stylegan_study_w_space(tiny_study_stylegan):
 def test_direction_save_failure_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
     import errno
 
-    from probe import store
+    from probe import io as pio
     from probe.directions.base import DirectionSet
     p = DirectionSet(["d0"], np.eye(1, 4), "z", "random").save(tmp_path / "random.npz")
     before = p.read_bytes()
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(store, "_write_file", full)
-    with pytest.raises(store.StoreWriteError, match=r"cannot write .*random\.npz': no space left on device"):
+    monkeypatch.setattr(pio, "_write_file", full)
+    with pytest.raises(pio.StoreWriteError, match=r"cannot write .*random\.npz': no space left on device"):
         DirectionSet(["d0", "d1"], np.eye(2, 4), "z", "random").save(p)
     assert p.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["random.npz"]
 
@@ -234,3 +236,25 @@ def test_finish_write_failure_is_one_line_and_leaves_no_table(tiny_study, tmp_pa
                             f"intact")
     assert not p.exists() and not list(st.path.glob(".*.tmp")) and Study(st.path).status == "running"
     assert Study(st.path).parts_done == list(range(n))
+
+
+def test_study_model_is_loaded_once_per_opened_study(tiny_study):
+    st = Study(tiny_study.path)
+    m = study_model(st)
+    assert study_model(st) is m and m.name == "tiny-dcgan"
+    # a Target given as an object renders the same pixels as its table string
+    a = rerender(st, [1], "random/d0", [1.0])
+    b = rerender(st, [1], study_target(st, "random/d0"), [1.0])
+    assert torch.equal(a, b)
+    with pytest.raises(StoreError, match=r"^sample_ids must lie in 0\.\.23$"):
+        rerender(st, [24], "z[0]", [1.0])
+
+
+def test_store_loads_no_model_code():
+    """The store reads and writes files; models, walks and the engine are not imported by it."""
+    import subprocess
+    import sys
+    code = ("import sys, probe.store; bad = sorted(m for m in sys.modules if m.startswith(('probe.models', "
+            "'probe.walks', 'probe.engine', 'probe.measures', 'probe.restudy', 'torch'))); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -137,7 +137,8 @@ def test_directions_by_stem_and_copied(tmp_path):
     df = st.table("interventions")
     assert st.target_names == ["mine/c", "mine/a"] and set(df.walk) == {"isodensity"}
     assert np.abs(df.dlogp).max() < 1e-3  # norm-preserving walk keeps log p(z)
-    t = st.target("mine/a")
+    from probe.restudy import study_target
+    t = study_target(st, "mine/a")
     assert t.scale == 2.0 and t.walk == "isodensity" and np.allclose(t.vector, v[0] / np.linalg.norm(v[0]))
 
 

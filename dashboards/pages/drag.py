@@ -127,7 +127,7 @@ def _source(ctx, src: dict) -> tuple[torch.Tensor, str, dict]:
 def _image(ctx, src: dict) -> torch.Tensor:
     """img [3, H, W] of the current source."""
     lat, space, offsets = _source(ctx, src)
-    model = ctx.study.model()
+    model = ctx.model()
     with ctx._lock, torch.no_grad(), model.offsets(offsets):
         return model.synthesize(lat, space)[0]
 

@@ -20,7 +20,7 @@ def demo_cmd(out: Path = typer.Option(Path("studies/faces-demo"), "--out", help=
     """Fit directions, run the face study, statistics, evaluation, UMAP and the report; then open the dashboard."""
     from ..demo import run_demo
     from ..devices import resolve_device
-    from ..store import study_lock
+    from ..io import study_lock
     if device is not None:
         resolve_device(device)  # before the study directory is created
     with study_lock(out):

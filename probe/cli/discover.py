@@ -80,7 +80,8 @@ def discover_cmd(
 
 def _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
               seed, stem, progress, affines="official", device="auto") -> None:
-    model = on_device(st.model(), device)
+    from ..restudy import study_model
+    model = on_device(study_model(st), device)
     sp = space or st.space
     if method == "interfacegan":
         ratio = _ratio(ratio)

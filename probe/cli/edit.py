@@ -55,6 +55,20 @@ def _load_offsets(path: Optional[Path]) -> dict:
         raise ProbeError(f"--offsets: {path.name} is not a readable .npz of arrays ({type(e).__name__})") from None
 
 
+def _open_study(path: Optional[Path]):
+    """The --study to record a run in, opened before the run so that a wrong path fails at once (None: none)."""
+    if path is None:
+        return None
+    from ..store import Study
+    return Study(path)
+
+
+def _record_edit(st, row: dict, before, after) -> str:
+    """Add one edits row with its before / after images [3, H, W] in [-1, 1] -> run_id."""
+    from ..figures import img_to_png_bytes
+    return st.add_edit(row, img_to_png_bytes(before), img_to_png_bytes(after))
+
+
 @app.command("drag")
 def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.py:factory or .pt"),
              point: List[str] = typer.Option(..., "--point", help="handle -> target as x,y->x,y (repeatable)"),
@@ -68,12 +82,15 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
              steps: int = typer.Option(200, "--steps", help="max optimisation steps"),
              lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default: the method's)"),
              out: Path = typer.Option(Path("drag.png"), "--out", help="PNG: before | after; latent saved as .npy"),
+             study: Optional[Path] = typer.Option(None, "--study", help="also record the run in this study's edits "
+                                                  "table (edits.parquet + edits/<run_id>_before|after.png)"),
              truncation_psi: Optional[float] = psi_option(), noise_mode: Optional[str] = noise_option(),
              class_idx: Optional[int] = class_option(), device: str = device_option()) -> None:
     """Drag handle points to targets (DragGAN or FreeDrag) and save before | after."""
     from ..edit import comparison_png, make_drag
     from ..models import load_model
     pairs = [parse_point(p) for p in point]
+    st = _open_study(study)
     g = on_device(load_model(model, **options(truncation_psi, noise_mode, class_idx)), device)
     if latent is not None:
         lat, space = _load_latent(latent, space)
@@ -90,6 +107,16 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
     typer.echo(f"{method}: {res.steps} steps in {res.seconds:.2f} s, converged={res.converged}, "
                f"points {res.points.round(1).tolist()} (targets {res.targets.round(1).tolist()})")
     typer.echo(f"wrote {out} and {out.with_suffix('.npy')} (space {res.space})")
+    if st is not None:
+        from ..edit.drag import default_site
+        points = {"handles": res.handles.tolist(), "targets": res.targets.tolist(), "final": res.points.tolist()}
+        row = {"kind": "drag", "method": method, "model": model, "site": site or default_site(g, method),
+               "space": res.space, "steps": res.steps, "seed": seed if latent is None else None, "points": points,
+               "handle_dist_px": float(res.distances.mean()) if len(res.distances) else None,
+               "params": {"max_steps": steps, "lr": lr, "latent": str(latent) if latent else None,
+                          "offsets": str(offsets) if offsets else None},
+               "status": "ok" if res.converged else "degraded", "seconds": res.seconds}
+        typer.echo(f"recorded {_record_edit(st, row, before, res.img)} in {st.path}/edits.parquet")
 
 
 @app.command("invert")
@@ -104,11 +131,14 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
                offset_site: Optional[str] = typer.Option(None, "--offset-site", help="extended inversion: also fit a "
                                                          "feature offset at this site (e.g. b2 on faces)"),
                offset_steps: int = typer.Option(200, "--offset-steps"),
+               study: Optional[Path] = typer.Option(None, "--study", help="also record the run in this study's edits "
+                                                    "table (edits.parquet + edits/<run_id>_before|after.png)"),
                truncation_psi: Optional[float] = psi_option(), noise_mode: Optional[str] = noise_option(),
                class_idx: Optional[int] = class_option(), device: str = device_option()) -> None:
     """Invert an image into the model's latent: writes latent.npy, inversion.json, comparison.png (+ offsets.npz)."""
     from ..edit import comparison_png, invert
     from ..models import load_model
+    st = _open_study(study)
     g = on_device(load_model(model, **options(truncation_psi, noise_mode, class_idx)), device)
     res = invert(g, image, space=space, steps=steps, align=align, seed=seed, offset_site=offset_site,
                  offset_steps=offset_steps)
@@ -129,6 +159,14 @@ def invert_cmd(image: Path = typer.Argument(..., help="image file (PNG/JPEG)"),
     extra = f", latent alone {res.psnr_latent:.2f}" if res.offsets else ""
     typer.echo(f"PSNR {res.psnr:.2f} dB (start {res.psnr_init:.2f}{extra}) in {res.seconds:.1f} s, space {res.space}; "
                f"wrote {', '.join(f'{out}/{w}' for w in wrote)}")
+    if st is not None:
+        row = {"kind": "invert", "method": "invert", "model": model, "site": offset_site, "space": res.space,
+               "steps": steps + (offset_steps if res.offsets else 0), "psnr": res.psnr,
+               "quality": {"psnr_init": res.psnr_init, "psnr_latent": res.psnr_latent},
+               "params": {"steps": steps, "offset_steps": offset_steps if res.offsets else 0, "seed": seed,
+                          "aligned": res.aligned, "image": str(image), "out": str(out)},
+               "status": "ok", "seconds": res.seconds}
+        typer.echo(f"recorded {_record_edit(st, row, res.target, res.img)} in {st.path}/edits.parquet")
 
 
 @app.command("drag-eval")

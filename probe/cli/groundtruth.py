@@ -31,7 +31,7 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
     """Ground-truth scores of discovered directions (DCI disentanglement/completeness, MIG gap, purity)."""
     from ..directions import DirectionError
     from ..directions.groundtruth import DEFAULT_SPEC, run_groundtruth, run_groundtruth_seeds
-    from ..store import study_lock
+    from ..io import study_lock
     from ..devices import resolve_device
     if device is not None:
         resolve_device(device)  # before the study directory is created

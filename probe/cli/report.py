@@ -24,13 +24,14 @@ def report_cmd(study: Path = typer.Argument(..., help="study directory (made by 
 
     from reports.build import timed_build
 
-    from ..store import ModelTrustError, StoreError, Study
+    from ..restudy import ModelTrustError, check_model
+    from ..store import StoreError, Study
     from ..devices import resolve_device
     resolve_device(device)
     st = Study(study, model=model, trust_model=trust_model)
     st.device = device
     try:
-        st.check_model()   # refuses code the user did not name and changed model files, before anything runs
+        check_model(st)   # refuses code the user did not name and changed model files, before anything runs
     except ModelTrustError:
         raise
     except StoreError:

@@ -108,7 +108,7 @@ class DirectionSet:
                   "meta": np.frombuffer(json.dumps(meta, default=float).encode(), dtype=np.uint8)}
         if self.channel_masks is not None:
             arrays["channel_masks"] = self.channel_masks
-        from ..store import atomic_write_bytes  # the store's one atomic writer (one-line errors, no tmp left)
+        from ..io import atomic_write_bytes  # the one atomic writer (one-line errors, no tmp left)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return atomic_write_bytes(path, buf.getvalue())

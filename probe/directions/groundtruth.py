@@ -496,7 +496,7 @@ def run_groundtruth(out: str | Path, model: str | None = None, spec: str | Path 
     log("[3/3] ground-truth scores")
     est = groundtruth(study, factors)
     md = to_markdown(est)
-    from ..store import atomic_write_bytes
+    from ..io import atomic_write_bytes
     atomic_write_bytes(out / "groundtruth.md", (md + "\n").encode())
     log(md)
     log(f"done in {time.perf_counter() - t0:.0f} s: {out / 'groundtruth.parquet'}, {out / 'groundtruth.md'}")
@@ -546,7 +546,7 @@ def run_groundtruth_seeds(out: str | Path, seeds: Sequence[int], log: Callable[[
                           **kw) -> pd.DataFrame:
     """run_groundtruth once per seed into out/seed-<s>/ (each resumable), then the seed summary: writes
     out/groundtruth_seeds.csv and .md. kw: run_groundtruth's other arguments.  # -> seed_summary table"""
-    from ..store import atomic_write_bytes
+    from ..io import atomic_write_bytes
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise DirectionError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..store import atomic_write_bytes
+from ..io import atomic_write_bytes
 from . import sprites
 from .nets import D_CHANNELS, SPRITES_DCGAN, SPRITES_STYLEGAN, TINY, build_discriminator, build_generator
 

@@ -14,6 +14,7 @@ def full_study(tiny_study, tmp_path_factory):
     import torch
     from probe import stats, walks
     from probe.directions import DPLaSE, InterFaceGAN, evaluate_study
+    from probe.restudy import study_model, study_target
     from probe.store import Study
 
     path = tmp_path_factory.mktemp("dash") / "study"
@@ -28,11 +29,11 @@ def full_study(tiny_study, tmp_path_factory):
     ifg = InterFaceGAN(measure=["brightness", "contrast"], ratio=0.3, split=0.7).fit(
         lat, {m: samples[m].to_numpy() for m in ("brightness", "contrast")})
     s.save_directions(ifg.directions_, "interfacegan")
-    dp = DPLaSE(n_directions=2, steps=10, batch_size=4, progress=False).fit(s.model())
+    dp = DPLaSE(n_directions=2, steps=10, batch_size=4, progress=False).fit(study_model(s))
     s.save_directions(dp.directions_, "dplase")
     # embedding table: 2-D PCA coordinates of samples and of the random/d0 walk of samples 0..3 (the dashboard
     # only reads x, y; probe.embed's UMAP writes the same columns)
-    t = s.target("random/d0")
+    t = study_target(s, "random/d0")
     walked = walks.apply(torch.from_numpy(lat[:4]), s.space, t, s.alphas).numpy()
     x = np.concatenate([lat, walked])
     mu = lat.mean(0)

@@ -204,8 +204,9 @@ def test_end_to_end_on_tiny_stylegan(tiny_run):
                                                                       "random"]
     # every direction walked with the same step: the model's RMS std of w (GANSpace's per-PC std replaced)
     from probe.directions.groundtruth import w_spread
-    unit = w_spread(st.model(), seed=0)
-    assert [st.target(t).scale for t in st.target_names] == pytest.approx([unit] * 18) and 0 < unit < 10
+    from probe.restudy import study_model, study_target
+    unit = w_spread(study_model(st), seed=0)
+    assert [study_target(st, t).scale for t in st.target_names] == pytest.approx([unit] * 18) and 0 < unit < 10
     assert to_markdown(est) == md.strip()
     assert est.scores_["disentanglement"].between(0, 1).all() and est.scores_["purity"].between(1 / 6, 1).all()
 

@@ -1,8 +1,8 @@
 """Fault injection: SIGKILL at random points of a study run, then --resume; full disk and read-only study dirs.
 
 The kills are real: a `probe run` subprocess and forked copies of the test process running `run_study`, all
-killed with SIGKILL. Full disk (ENOSPC) and read-only (EROFS / EACCES) are SIMULATED by monkeypatching the store's
-one low-level write (`probe.store._write_file`) to raise the OSError the kernel would raise: the tests cannot fill
+killed with SIGKILL. Full disk (ENOSPC) and read-only (EROFS / EACCES) are SIMULATED by monkeypatching the
+one low-level write (`probe.io._write_file`) to raise the OSError the kernel would raise: the tests cannot fill
 the real disk, and they run as root, where chmod does not stop writes.
 """
 import errno
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import probe.store as store
+import probe.io as pio
 from probe.errors import ProbeError
 from probe.store import Study, StoreError
 from probe.study import load_spec, run_study
@@ -154,9 +154,9 @@ def test_sigkill_at_random_points_then_resume(spec_path, ref, tmp_path, capsys):
 
 # ---- full disk / read-only (simulated: see the module docstring) ----------------------------------------------
 def _fail_writes(monkeypatch, err: int, when) -> list[Path]:
-    """Make store._write_file raise OSError(err) for tmp files whose target name satisfies `when(name, n)`
+    """Make probe.io._write_file raise OSError(err) for tmp files whose target name satisfies `when(name, n)`
     (n = how many writes so far); returns the list of refused paths."""
-    real = store._write_file
+    real = pio._write_file
     refused: list[Path] = []
     calls = {"n": 0}
 
@@ -167,7 +167,7 @@ def _fail_writes(monkeypatch, err: int, when) -> list[Path]:
             refused.append(path)
             raise OSError(err, os.strerror(err), str(path))
         real(path, data)
-    monkeypatch.setattr(store, "_write_file", write)
+    monkeypatch.setattr(pio, "_write_file", write)
     return refused
 
 
@@ -224,10 +224,10 @@ def test_read_only_study_one_line_and_untouched(tiny_study, tmp_path, capsys, mo
 
 def test_store_write_error_is_storeerror_and_oserror(tmp_path, monkeypatch):
     p = tmp_path / "a.json"
-    store.atomic_write_json(p, {"v": 1})
+    pio.atomic_write_json(p, {"v": 1})
     _fail_writes(monkeypatch, errno.ENOSPC, lambda name, n: True)
     with pytest.raises(StoreError, match=r"cannot write '.*a\.json': no space left on device") as e:
-        store.atomic_write_json(p, {"v": 2})
+        pio.atomic_write_json(p, {"v": 2})
     assert isinstance(e.value, OSError) and "\n" not in str(e.value)
     assert json.loads(p.read_text()) == {"v": 1} and not list(tmp_path.glob(".*.tmp"))
 

@@ -106,7 +106,7 @@ def test_a_pickle_works_in_every_command(nets, tmp_path, capsys, monkeypatch):
     ctx = create_app(tmp_path / "study").probe_ctx
     for p in PAGES:
         assert p.layout(ctx) is not None, p.NAME
-    assert ctx.study.model().truncation_psi == 0.7  # re-renders use the study's options
+    assert ctx.model().truncation_psi == 0.7  # re-renders use the study's options
 
 
 def test_conditional_pickle_needs_a_class(nets, tmp_path, capsys, monkeypatch):

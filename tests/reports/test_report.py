@@ -28,7 +28,8 @@ def _add_drag(study: Study) -> None:
     """One real DragGAN run on the study's model: drag/run1.json + its two PNGs, and run2.png (before | after)."""
     from probe import figures
     from probe.edit.drag import DragGAN
-    model = study.model()
+    from probe.restudy import study_model
+    model = study_model(study)
     lat = torch.as_tensor(study.latents()[:1])
     with torch.no_grad():
         before = model.synthesize(lat, study.space)[0]
@@ -58,7 +59,8 @@ def _add_embedding(study: Study) -> None:
     _, _, vt = np.linalg.svd(lat - mu, full_matrices=False)
     rows = [dict(kind="sample", sample_id=i, target="", alpha=0.0, x=x, y=y)
             for i, (x, y) in enumerate((lat - mu) @ vt[:2].T)]
-    t, al = study.target("random/d0"), study.alphas
+    from probe.restudy import study_target
+    t, al = study_target(study, "random/d0"), study.alphas
     for i in range(3):
         w = apply(torch.as_tensor(lat[i:i + 1].copy()), study.space, t, al).numpy().reshape(len(al), -1)
         rows += [dict(kind="walk", sample_id=i, target=t.name, alpha=a, x=x, y=y)
