@@ -177,14 +177,21 @@ def drag_eval_cmd(model: str = typer.Option("faces", "--model"),
                   steps: int = typer.Option(200, "--steps", help="max optimisation steps per edit"),
                   oracles: bool = typer.Option(True, "--oracles/--no-oracles",
                                                help="also score ideal drags done as warps (metric calibration)"),
-                  out: Optional[Path] = typer.Option(None, "--out", help="folder for drag_eval.csv and drag_eval.md")) -> None:
-    """DragGAN face-landmark protocol: MD before/after, time, steps, change outside, per method."""
-    if model == "sprites":  # sprite-centre protocol: probe/edit/sprites_eval.py
+                  out: Optional[Path] = typer.Option(None, "--out", help="folder for drag_eval.csv and drag_eval.md"),
+                  protocol: Optional[str] = typer.Option(None, "--protocol", help="landmarks (DragGAN face landmarks) "
+                                                         "| centres (object centres); default: the model's")) -> None:
+    """Drag evaluation: MD before/after, time, steps, change outside, per method (DragGAN face-landmark protocol,
+    or the object-centre protocol the model's zoo entry names)."""
+    from ..models import load_model
+    from ..models.base import DRAG_EVAL_PROTOCOLS
+    g = load_model(model)
+    protocol = g.defaults.drag_eval if protocol is None else protocol
+    if protocol not in DRAG_EVAL_PROTOCOLS:
+        raise ProbeError(f"--protocol: {protocol!r} unknown; use one of {', '.join(DRAG_EVAL_PROTOCOLS)}")
+    if protocol == "centres":  # object-centre protocol: probe/edit/sprites_eval.py
         from ..edit.sprites_eval import drag_eval_cli
         return drag_eval_cli(model, pairs=pairs, seed=seed, steps=steps, out=out, echo=typer.echo, oracles=oracles)
     from ..edit.evaluate import drag_eval, summarize, to_markdown
-    from ..models import load_model
-    g = load_model(model)
 
     def show(row):
         typer.echo(f"pair {row['pair']:>3} {row['points']}-point {row['method']:<9} MD {row['md_before']:5.2f} -> "

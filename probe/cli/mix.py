@@ -30,7 +30,7 @@ def mix_cmd(model: str = typer.Option("sprites", "--model", help="a style-based 
             transfer: bool = typer.Option(False, "--transfer", help="also measure which factors the ws layers of each "
                                           "synthesis block carry from B (table printed, and written next to --out)"),
             measures: str = typer.Option(None, "--measures", help="--transfer: measures (comma list; default the "
-                                         "model's: sprites for sprites, image otherwise)"),
+                                         "model's own, from its zoo entry; image for other models)"),
             n: int = typer.Option(64, "--n", help="--transfer: sample pairs"),
             truncation_psi: float = psi_option(), noise_mode: str = noise_option(),
             class_idx: int = class_option(), device: str = device_option()) -> None:

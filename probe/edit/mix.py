@@ -139,7 +139,7 @@ def block_ranges(model) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
-                 categorical=("sprite_shape",), circular=None, batch_size: int = 64):
+                 categorical=None, circular=None, batch_size: int = 64):
     """Which measured factors each ws layer range carries from B into A.  -> DataFrame, one row per (layers, measure)
 
     n pairs (A = model.sample(n, seed), B = model.sample(n, seed + 1)); for each range (default: the model's
@@ -147,17 +147,20 @@ def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
     model's `default_measures`).
     transfer: continuous measure: median over pairs of (m(mix) - m(A)) / (m(B) - m(A)), over pairs whose A and B
     differ by more than half the measure's std (0 = stays A, 1 = becomes B); categorical: share of pairs with
-    different classes whose mix has B's class. circular: {measure: period} (default sprite_rotation: 90) wraps
-    differences. Columns: layers, start, end, measure, transfer, pairs.
+    different classes whose mix has B's class; circular: differences wrap at the period. Which measures are
+    categorical or circular comes from their MeasureInfo kind; `categorical` (names) and `circular`
+    ({measure: period}) override it. Columns: layers, start, end, measure, transfer, pairs.
     """
     import pandas as pd
-    from ..measures import MeasureSet
+    from ..measures import MeasureSet, measure_kinds, wrap
     check_style_model(model)
     if measures is None:
-        measures = getattr(model, "default_measures", ("image",))
+        measures = model.defaults.measures
     ms = measures if hasattr(measures, "names") else MeasureSet(list(measures))
     ranges = [check_layers(r, model.num_ws) for r in (ranges or block_ranges(model))]
-    circular = {"sprite_rotation": 90.0} if circular is None else dict(circular)
+    kinds = measure_kinds(ms)
+    categorical = [m for m, (k, _) in kinds.items() if k == "categorical"] if categorical is None else list(categorical)
+    circular = {m: p for m, (k, p) in kinds.items() if k == "circular"} if circular is None else dict(circular)
     if n < 2:
         raise MixError(f"n: need at least 2 pairs, got {n}")
     wa = model.to_space(model.sample(int(n), seed), "z", "ws")
@@ -171,8 +174,7 @@ def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
         return {k: np.concatenate(v) for k, v in out.items()}
 
     def diff(x, y, m):
-        d = x - y
-        return (d + circular[m] / 2) % circular[m] - circular[m] / 2 if m in circular else d
+        return wrap(x - y, circular[m]) if m in circular else x - y
 
     sa, sb = score(wa), score(wb)
     rows = []

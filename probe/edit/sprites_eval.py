@@ -1,13 +1,14 @@
-"""Drag evaluation on sprites: drag sprite A's centre to sprite B's centre, measured by the factor CNN.
+"""Drag evaluation on sprites (the "centres" protocol): drag object A's centre to object B's centre.
 
-Pairs of generated sprites (A, B) = samples (2i, 2i + 1) of `model.sample(2 n, seed)`. The handle is A's centre
-and the target B's centre, both read by the factor measure (`sprite_x`, `sprite_y`, pixels; for other models
-the image measures' luma centroid, `centroid_x`, `centroid_y`, converted to pixels). After the drag the centre is
-measured again on the edited image: MD = distance to the target (px), before ("no edit") and after. Time, steps,
-and the change outside discs around handle and target come from `probe.edit.evaluate`; `drift_<measure>` is the
-mean absolute change of every other factor (for a categorical one such as `sprite_shape`: the share of edits that
-changed the class; rotation differences wrap at its 90 deg period): a drag should move the sprite and leave its
-shape, scale, rotation and hue alone.
+Pairs of generated samples (A, B) = samples (2i, 2i + 1) of `model.sample(2 n, seed)`. The handle is A's centre
+and the target B's centre, both read by the centre measures the model's zoo entry names (`defaults.centre`: the
+factor CNN's `sprite_x`, `sprite_y` for sprites; for other models the image measures' luma centroid,
+`centroid_x`, `centroid_y`), converted to pixels. After the drag the centre is measured again on the edited
+image: MD = distance to the target (px), before ("no edit") and after. Time, steps, and the change outside discs
+around handle and target come from `probe.edit.evaluate`; `drift_<measure>` is the mean absolute change of every
+other measure, by its MeasureInfo kind (categorical, such as `sprite_shape`: the share of edits that changed the
+class; circular, such as `sprite_rotation`: differences wrap at its period): a drag should move the sprite and
+leave its shape, scale, rotation and hue alone.
 """
 from __future__ import annotations
 
@@ -18,69 +19,74 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..measures.base import difference, measure_kinds
 from ..models.base import Generator
 from .drag import DragError, make_drag
 from .evaluate import EDIT_COLUMNS, edit_rows, summarize, to_markdown
 
-# centre measure group -> (x measure, y measure, factor to pixels; None: the measures are fractions of the width)
-CENTRES = {"sprites": ("sprite_x", "sprite_y", 1.0), "image": ("centroid_x", "centroid_y", None)}
-CATEGORICAL = ("sprite_shape",)
-CIRCULAR = {"sprite_rotation": 90.0}  # a square at 0 and 90 deg is the same sprite: differences wrap
-
-
-def centre_group(model: Generator, measure: str | None = None) -> str:
-    """Which measure group locates the centre: 'sprites' for the sprites model (when installed), else 'image'."""
-    from ..measures import GROUPS
-    if measure is None:
-        measure = "sprites" if model.name.startswith("sprites") and "sprites" in GROUPS else "image"
-    if measure not in CENTRES:
-        raise DragError(f"measure: centre measure group {measure!r} unknown; use one of {list(CENTRES)}")
-    if measure not in GROUPS:
-        raise DragError(f"measure: group {measure!r} is not installed in probe.measures; use 'image'")
-    return measure
+def centre_spec(model: Generator, centre: Sequence[str] | None = None,
+                measures: Sequence[str] | None = None) -> tuple[tuple[str, str], list[str]]:
+    """The (x, y) centre measures and the measures scored with them: as given, else the model's
+    `defaults.centre` and `defaults.measures` (sprites: `sprite_x`, `sprite_y` of the factor CNN; generic models:
+    the image measures' luma centroid)."""
+    centre = tuple(model.defaults.centre if centre is None else centre)
+    if len(centre) != 2 or not all(isinstance(m, str) for m in centre):
+        raise DragError(f"centre: expected two measure names (x, y), got {list(centre)!r}")
+    measures = list(model.defaults.measures if measures is None else measures)
+    return centre, measures
 
 
 class CentreMeasure:
-    """img [N, 3, H, W] -> centres [N, 2] (x, y pixel-index coordinates) and the other measures {name: [N]}."""
+    """img [N, 3, H, W] -> centres [N, 2] (x, y pixel-index coordinates) and the other measures {name: [N]}.
 
-    def __init__(self, group: str):
+    centre: the (x, y) measures; each one's declared range [lo, hi] spans the image width (sprite_x: 0..64 px of
+    the factor CNN's 64 px input; centroid_x: 0..1 of the width). measures: scored besides (drift)."""
+
+    def __init__(self, centre: Sequence[str] = ("centroid_x", "centroid_y"), measures: Sequence[str] = ()):
         from ..measures import MeasureSet
-        self.group = group
-        self.x, self.y, self.to_px = CENTRES[group]
-        self.measures = MeasureSet([group])
-        self.others = [m for m in self.measures.names if m not in (self.x, self.y)]
+        self.x, self.y = centre
+        have = MeasureSet(list(measures)).names if measures else []
+        self.measures = MeasureSet(list(measures) + [m for m in centre if m not in have])
+        self.ranges = {m: (self.measures.info(m).lo, self.measures.info(m).hi) for m in centre}
+        self.others = [m for m in self.measures.names if m not in centre]
+        self.kinds = measure_kinds(self.measures)
 
     @torch.no_grad()
     def __call__(self, img: torch.Tensor) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         s = self.measures(img)
         res = img.shape[-1]
-        k = self.to_px if self.to_px is not None else res  # fractions of the width -> pixels
-        xy = np.stack([s[self.x] * k, s[self.y] * k], 1) - 0.5  # edge-based coordinates -> pixel centres
+
+        def px(m):  # the measure's range -> pixels of this image
+            lo, hi = self.ranges[m]
+            return (s[m] - lo) * (res / (hi - lo))
+        xy = np.stack([px(self.x), px(self.y)], 1) - 0.5  # edge-based coordinates -> pixel centres
         return xy, {m: np.asarray(s[m], float) for m in self.others}
 
-
-def _drift(m: str, dv: float) -> float:
-    from ..directions.groundtruth import wrap
-    dv = float(wrap(dv, CIRCULAR[m])) if m in CIRCULAR else dv
-    return float(dv != 0) if m in CATEGORICAL else float(abs(dv))
+    def drift(self, m: str, dv: float) -> float:
+        """How far measure m moved: |difference| by its kind (a categorical one: 1.0 when the class changed)."""
+        kind, period = self.kinds[m]
+        if kind == "categorical":
+            return float(dv != 0)
+        return float(abs(difference(dv, 0.0, kind, period)))
 
 
 def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
                      methods: Sequence[str] = ("draggan", "freedrag"), drag_kwargs: dict | None = None,
-                     radius: float | None = None, measure: str | None = None, min_distance: float = 0.0,
+                     radius: float | None = None, centre: Sequence[str] | None = None,
+                     measures: Sequence[str] | None = None, min_distance: float = 0.0,
                      progress: Callable[[dict], None] | None = None, oracles: bool = True) -> pd.DataFrame:
     """One row per edit: EDIT_COLUMNS (points = 1) + drift_<measure> per other measure.
 
     model: any Generator (StyleGAN-like: the first ws rows are optimised); pairs (A, B) = samples (2i, 2i + 1);
-    drag_kwargs: {method: {param: value}} for DragGAN / FreeDrag (sites default per model: drag.MODEL_DEFAULTS);
-    radius: discs excluded from outside_change (default H / 8); measure: 'sprites' | 'image' |
-    None (auto); min_distance: skip pairs whose centres are closer than this (px); oracles: also score the ideal
+    drag_kwargs: {method: {param: value}} for DragGAN / FreeDrag (unset ones: the model's `defaults.drag`);
+    radius: discs excluded from outside_change (default H / 8); centre, measures: the (x, y) centre measures and
+    the measures whose drift is reported (default: the model's `defaults.centre`, `defaults.measures`); min_distance: skip pairs whose centres are closer than this (px); oracles: also score the ideal
     drags done as warps of sprite A (`evaluate.oracle_warp`: "oracle-local", "oracle-shift"), the table's ceiling.
     """
     if n_pairs < 1:
         raise DragError(f"--pairs must be >= 1, got {n_pairs}")
-    cm = CentreMeasure(centre_group(model, measure))
-    drags = {m: make_drag(m, **(drag_kwargs or {}).get(m, {})) for m in methods}  # sites: drag.MODEL_DEFAULTS
+    cm = CentreMeasure(*centre_spec(model, centre, measures))
+    drags = {m: make_drag(m, **(drag_kwargs or {}).get(m, {})) for m in methods}
     res = model.resolution
     radius = res / 8 if radius is None else radius
     z = model.sample(4 * n_pairs, seed)
@@ -96,7 +102,7 @@ def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
     for i, (a, b) in enumerate(pairs):
         def locate(img, a=a):  # the centre, and how far every other factor moved from sprite A's
             xy_new, other_new = cm(img[None])
-            return xy_new, {f"drift_{m}": _drift(m, v[0] - other[m][a]) for m, v in other_new.items()}
+            return xy_new, {f"drift_{m}": cm.drift(m, v[0] - other[m][a]) for m, v in other_new.items()}
         for row in edit_rows(model, z[a:a + 1], imgs[a], xy[a][None], xy[b][None], drags, locate, radius, oracles,
                              {"points": 1, "pair": i}):
             rows.append(row)
@@ -116,15 +122,18 @@ def summarize_drift(edits: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-def drift_markdown(summary: pd.DataFrame) -> str:
-    """to_markdown of the summary with one extra column per drift_<measure>."""
+def drift_markdown(summary: pd.DataFrame, infos=None) -> str:
+    """to_markdown of the summary with one extra column per drift_<measure>. infos: the measures' infos (as
+    `probe.measures.measure_kinds` takes; default the built-in measures of those names)."""
     drift = [c for c in summary.columns if c.startswith("drift_")]
     lines = to_markdown(summary).split("\n")
+    kinds = measure_kinds(infos if infos is not None else {c.removeprefix("drift_"): {} for c in drift})
 
     def label(c):
         m = c.removeprefix("drift_")
         short = m.removeprefix("sprite_")
-        return f"{short} changed (share)" if m in CATEGORICAL else f"mean abs Δ {short}"
+        categorical = kinds.get(m, ("continuous", None))[0] == "categorical"
+        return f"{short} changed (share)" if categorical else f"mean abs Δ {short}"
     lines[0] += " " + " | ".join(label(c) for c in drift) + " |"
     lines[1] += "---|" * len(drift)
     for i, (_, r) in enumerate(summary.iterrows()):
@@ -134,7 +143,7 @@ def drift_markdown(summary: pd.DataFrame) -> str:
 
 def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, out: Path | None = None,
                   echo: Callable[..., None] | None = None, oracles: bool = True) -> pd.DataFrame:
-    """`probe drag-eval --model sprites`: run sprite_drag_eval, print the table, write drag_eval.csv / .md."""
+    """`probe drag-eval` with the centres protocol: run sprite_drag_eval, print the table, write drag_eval.csv / .md."""
     from ..models import load_model
     echo = echo or (lambda *a, **k: print(*a))
     g = load_model(model)
@@ -145,7 +154,7 @@ def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, 
 
     edits = sprite_drag_eval(g, n_pairs=pairs, seed=seed, progress=show, oracles=oracles,
                              drag_kwargs={m: {"max_steps": steps} for m in ("draggan", "freedrag")})
-    table = drift_markdown(summarize_drift(edits))
+    table = drift_markdown(summarize_drift(edits), CentreMeasure(*centre_spec(g)).measures)
     echo(table)
     if out is not None:
         out = Path(out)
@@ -156,4 +165,4 @@ def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, 
     return edits
 
 
-__all__ = ["sprite_drag_eval", "summarize_drift", "drift_markdown", "drag_eval_cli", "CentreMeasure"]
+__all__ = ["sprite_drag_eval", "summarize_drift", "drift_markdown", "drag_eval_cli", "CentreMeasure", "centre_spec"]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import weakref
 from contextlib import contextmanager, ExitStack
-from typing import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -56,6 +59,55 @@ def check_output_range(img: torch.Tensor, name: str) -> None:
                          f"from your factory")
 
 
+DRAG_EVAL_PROTOCOLS = ("landmarks", "centres")
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """What a model says about itself, read by commands for whatever the user leaves unset (a zoo entry carries
+    its own; models loaded from a file or pickle get these generic ones).
+
+    measures: measures a command scores when none are named; drag: {method: {param: value}} for DragGAN /
+    FreeDrag parameters left as None (site, layers, r1, r2, ...); align_faces: photos are aligned to the face
+    template before inversion; offset_site: the site an extended inversion fits by default (None: the latent
+    only); drag_eval: the `probe drag-eval` protocol, "landmarks" (face landmarks, `probe.edit.evaluate`) or
+    "centres" (object centres, `probe.edit.sprites_eval`); centre: the (x, y) measures that locate the object in
+    the centres protocol (their [lo, hi] range spans the image width).
+    """
+
+    measures: tuple[str, ...] = ("image",)
+    drag: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    align_faces: bool = False
+    offset_site: str | None = None
+    drag_eval: str = "landmarks"
+    centre: tuple[str, str] = ("centroid_x", "centroid_y")
+
+    def __post_init__(self):
+        if self.drag_eval not in DRAG_EVAL_PROTOCOLS:
+            raise ModelError(f"drag_eval: protocol {self.drag_eval!r} unknown; use one of {list(DRAG_EVAL_PROTOCOLS)}")
+        object.__setattr__(self, "measures", tuple(self.measures))
+        object.__setattr__(self, "centre", tuple(self.centre))
+        object.__setattr__(self, "drag", MappingProxyType({m: MappingProxyType(dict(kw))
+                                                           for m, kw in dict(self.drag).items()}))
+
+    def __copy__(self):  # immutable: copies of a Generator share it
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return (ModelDefaults, (self.measures, {m: dict(kw) for m, kw in self.drag.items()}, self.align_faces,
+                                self.offset_site, self.drag_eval, self.centre))
+
+    def drag_params(self, method: str) -> Mapping[str, Any]:
+        """The tuned parameters of a drag method on this model ({} when none)."""
+        return self.drag.get(method, MappingProxyType({}))
+
+
+GENERIC = ModelDefaults()
+
+
 def _first(o):
     return o[0] if isinstance(o, tuple) else o
 
@@ -71,12 +123,18 @@ class Generator:
     spaces: tuple[str, ...] = ("z",)
     module: nn.Module
     site_modules: Mapping[str, nn.Module]
-    default_measures: tuple[str, ...] = ("image",)   # measures a command uses when none are named
+    defaults: ModelDefaults = GENERIC                # what commands use when the user names nothing
     info: dict = {}                                  # provenance recorded in describe() (e.g. pickle sha256)
     _range_checked: bool = False
     _hooks_off: bool = False                         # site hooks pass through (the range check's own render)
+    _origin = None                                   # weakref to the cached model this one is a fresh copy of
 
     # ---- identity -------------------------------------------------------------------------
+    @property
+    def default_measures(self) -> tuple[str, ...]:
+        """Measures a command uses when none are named (`defaults.measures`)."""
+        return self.defaults.measures
+
     @property
     def sites(self) -> tuple[str, ...]:
         return tuple(self.site_modules)
@@ -93,12 +151,40 @@ class Generator:
         dev = resolve_device(device)
         return self if dev == self.device else self._moved(dev)
 
-    def _moved(self, dev: torch.device) -> "Generator":
+    def fresh(self) -> "Generator":
+        """A copy with its own module objects whose parameters and buffers share this one's storage: hooks,
+        options, `requires_grad` flags and `.module.to(...)` on the copy leave this one alone; the weights are not
+        copied (an in-place change of a weight reaches both: change weights on `clone()`). Parameters are frozen
+        (requires_grad False). TorchScript modules hold their tensors in C++ and are shared as they are."""
+        if isinstance(self.module, torch.jit.ScriptModule):
+            g = copy.copy(self)
+        else:
+            memo: dict = {}
+            for t in (*self.module.parameters(), *self.module.buffers()):
+                if id(t) not in memo:
+                    memo[id(t)] = nn.Parameter(t.detach(), requires_grad=False) if isinstance(t, nn.Parameter) else t
+            try:
+                g = copy.deepcopy(self, memo)
+            except Exception:  # noqa: BLE001 - a user module that refuses copying is shared as it is
+                g = copy.copy(self)
+        g._origin = weakref.ref(self)
+        return g
+
+    def clone(self) -> "Generator":
+        """An independent copy: own module and own weights (for callers that train or modify it)."""
+        return self._copy("clone it", "build a new one in your factory instead")
+
+    def _copy(self, why: str, fix: str) -> "Generator":
         try:
             g = copy.deepcopy(self)
         except Exception as e:  # noqa: BLE001 - user modules may refuse copying
-            raise ModelError(f"model {self.name!r} cannot be copied to move it to {dev} ({type(e).__name__}: {e}); "
-                             f"build it on that device in your factory or use --device cpu") from None
+            raise ModelError(f"model {self.name!r} cannot be copied to {why} ({type(e).__name__}: {e}); {fix}") from None
+        g._origin = None
+        g._range_checked = self._checked()
+        return g
+
+    def _moved(self, dev: torch.device) -> "Generator":
+        g = self._copy(f"move it to {dev}", "build it on that device in your factory or use --device cpu")
         g.module.to(dev)
         for k, v in vars(g).items():
             if isinstance(v, torch.Tensor):
@@ -201,9 +287,18 @@ class Generator:
         The first call also checks the output range on seeded samples (ModelError for [0, 1] outputs).
         """
         latent = self.check_latent(latent, space)
-        if not self._range_checked:
+        if not self._checked():
             self.check_range()
+            origin = self._origin() if self._origin is not None else None
+            if origin is not None:  # fresh copies of one cached model check its output range once
+                origin._range_checked = True
         return self._render(latent, space).clamp(-1, 1)
+
+    def _checked(self) -> bool:
+        if not self._range_checked and self._origin is not None:
+            origin = self._origin()
+            self._range_checked = origin is not None and origin._range_checked
+        return self._range_checked
 
     def check_range(self, n: int | None = None, seed: int = 0) -> None:
         """Refuse a model whose raw output looks like [0, 1] images (probe measures expect [-1, 1]).

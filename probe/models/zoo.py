@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from ..userfile import call_factory
-from .base import Generator, ModelError
+from .base import GENERIC, Generator, ModelDefaults, ModelError
 from .dcgan import TorchGenerator, load_faces
 from .stylegan import StyleGANGenerator
 
@@ -59,9 +60,7 @@ def _sprites(file: str = "sprites.pt", name: str = "sprites") -> Generator:
     if not path.is_file():
         raise ModelError(f"zoo model {name!r}: weights {path} are missing; reinstall latent-probe or train them "
                          f"with `probe train gan` (see the README section on sprites)")
-    g = _from_trained(torch.load(str(path), map_location="cpu", weights_only=True), name)
-    g.default_measures = ("sprites",)
-    return g
+    return _from_trained(torch.load(str(path), map_location="cpu", weights_only=True), name)
 
 
 def _is_trained(ck) -> bool:
@@ -70,7 +69,7 @@ def _is_trained(ck) -> bool:
 
 def _from_trained(ck: dict, name: str) -> Generator:
     """A generator.pt / checkpoint.pt of `probe train gan` (its EMA weights) as a Generator."""
-    from ..train.nets import DCGAN_SITES, build_generator
+    from .nets import DCGAN_SITES, build_generator
     try:
         net = build_generator(ck["arch"], ck["config"], fused=False)
         net.load_state_dict(ck["state_dict"] if "state_dict" in ck else ck["G_ema"])
@@ -82,17 +81,48 @@ def _from_trained(ck: dict, name: str) -> Generator:
     return TorchGenerator(net, int(ck["config"]["z_dim"]), name=name, sites=DCGAN_SITES, conv_input=False)
 
 
-ZOO: dict[str, tuple[Callable[[], Generator], str]] = {
-    "faces": (load_faces, "DCGAN 64x64 trained on DigiFace-1M (gan-face-generate 1.1.1, MIT); z in R^100"),
-    "tiny-dcgan": (_tiny_dcgan, "untrained seeded DCGAN 32x32, z in R^16 (tests and examples)"),
-    "tiny-stylegan": (_tiny_stylegan, "untrained seeded StyleGAN-lite 32x32, z,w in R^16, num_ws 12 (tests)"),
-    "sprites": (_sprites, "StyleGAN-lite 64x64 trained on procedural sprites (probe train gan); z,w in R^64, num_ws 15"),
+@dataclass(frozen=True)
+class ZooEntry:
+    """A named model: its loader, a one-line description, and the defaults commands use on it."""
+
+    load: Callable[[], Generator]
+    description: str
+    defaults: ModelDefaults = GENERIC
+
+
+# Tuned values: faces drag radii and sites tuned on pairs of seed 0 and checked on held-out pairs of seed 1
+# (docs/readme/50-editing.md); sprites: site b16 beat b8 and b32 in the sprite-centre protocol, ws rows 0-2 (the 4x4
+# block) carry position (docs/readme/82-sprites-groundtruth.md). Radii are px at 512, as in the papers.
+# The drag values were measured with the toolkit's variant of each method (lr 0.02; DragGAN: 1 px skip/stop,
+# border padding; FreeDrag: averaged r = 1 template on resized features, see probe.edit.drag.FreeDrag), so they
+# name that variant; the generic defaults are the official implementations'.
+_DRAGGAN_VARIANT = {"lr": 0.02, "d_stop": 1.0, "skip": 1.0, "padding": "border"}
+_FREEDRAG_VARIANT = {"lr": 0.02, "r": 1, "d": 24, "template": "mean", "sampling": "resized", "substop": "before",
+                     "arrival": "frozen", "loss_points": "active", "search": "clip", "extra_steps": None,
+                     "mask_mean": "image"}
+FACES_DEFAULTS = ModelDefaults(measures=("faces",), drag={"draggan": {"site": "b2", "r1": 48, "r2": 24,
+                                                                      **_DRAGGAN_VARIANT},
+                                                          "freedrag": {"site": "b4", **_FREEDRAG_VARIANT}},
+                               align_faces=True, offset_site="b2", drag_eval="landmarks")
+SPRITES_DEFAULTS = ModelDefaults(measures=("sprites",), drag={"draggan": {"site": "b16", "layers": 3,
+                                                                          **_DRAGGAN_VARIANT},
+                                                              "freedrag": {"site": "b16", "layers": 3,
+                                                                           **_FREEDRAG_VARIANT}},
+                                 drag_eval="centres", centre=("sprite_x", "sprite_y"))
+
+ZOO: dict[str, ZooEntry] = {
+    "faces": ZooEntry(load_faces, "DCGAN 64x64 trained on DigiFace-1M (gan-face-generate 1.1.1, MIT); z in R^100",
+                      FACES_DEFAULTS),
+    "tiny-dcgan": ZooEntry(_tiny_dcgan, "untrained seeded DCGAN 32x32, z in R^16 (tests and examples)"),
+    "tiny-stylegan": ZooEntry(_tiny_stylegan, "untrained seeded StyleGAN-lite 32x32, z,w in R^16, num_ws 12 (tests)"),
+    "sprites": ZooEntry(_sprites, "StyleGAN-lite 64x64 trained on procedural sprites (probe train gan); z,w in R^64, "
+                                  "num_ws 15", SPRITES_DEFAULTS),
 }
 
 
 def list_models() -> list[dict]:
     """One row per zoo model: name, description."""
-    return [{"name": k, "description": d} for k, (_, d) in ZOO.items()]
+    return [{"name": k, "description": e.description} for k, e in ZOO.items()]
 
 
 def wrap(obj, name: str) -> Generator:
@@ -156,26 +186,30 @@ def load_model(name: str, *, truncation_psi: float = 1.0, noise_mode: str = "con
     `net.pkl:G`), or a `probe train gan` generator.pt / checkpoint.pt (its EMA generator).
 
     truncation_psi (1 = none), noise_mode (const | random | none) and the class of a conditional network
-    (class_idx, or a raw c of length c_dim) fix how it renders; each distinct setting is its own cached Generator
-    sharing the loaded module.
+    (class_idx, or a raw c of length c_dim) fix how it renders. Loading is cached, but every call returns its own
+    Generator (`Generator.fresh`): hooks, options, requires_grad flags and devices set by one caller never reach
+    another; the frozen weights are shared (one copy in memory). Train or modify weights on `model.clone()`.
     """
     key = (name, truncation_psi, noise_mode, class_idx, None if c is None else tuple(c))
     try:
         hash(key)
     except TypeError:
         raise ModelError(f"c: expected a list of numbers, got {c!r}") from None
-    return _with_options(*key)
+    return _with_options(*key).fresh()
 
 
 @lru_cache(maxsize=16)
 def _with_options(name, truncation_psi, noise_mode, class_idx, c) -> Generator:
+    """The cached prototype of a model with options; never handed out (load_model returns fresh copies)."""
     return _load(name).with_options(truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx, c=c)
 
 
 @lru_cache(maxsize=8)
 def _load(name: str) -> Generator:
     if name in ZOO:
-        return ZOO[name][0]()
+        g = ZOO[name].load()
+        g.defaults = ZOO[name].defaults
+        return g
     if ".py:" in name:
         return _from_file(name)
     pkl, key = _split(name)

@@ -1,4 +1,5 @@
-"""Networks trained by `probe.train`: generator builders (StyleGAN-lite, plain DCGAN) and discriminators.
+"""Networks trained by `probe.train`: training configs and discriminators (the generators live in
+`probe.models.nets`, which the zoo loads from; they are re-exported here).
 
 Discriminator layers use equalized learning rate (weights ~ N(0, 1), scaled by 1/sqrt(fan_in) at run time),
 as StyleGAN2 does, so one Adam learning rate suits every layer.
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.stylegan_lite import StyleGANLite
+from ..models.nets import DCGAN_SITES, DCGANNet, build_generator
 
 SPRITES_STYLEGAN = {"z_dim": 64, "w_dim": 64, "resolution": 64, "mapping_layers": 4, "noise": False,
                     "channels": {4: 64, 8: 64, 16: 32, 32: 16, 64: 8}}
@@ -21,37 +22,8 @@ TINY = {"stylegan": {"z_dim": 8, "w_dim": 8, "resolution": 64, "mapping_layers":
                      "channels": {4: 8, 8: 8, 16: 4, 32: 4, 64: 4}},
         "dcgan": {"z_dim": 8, "resolution": 64, "ch": 4},
         "d": {64: 4, 32: 4, 16: 8, 8: 8, 4: 8}}
-
-
-class DCGANNet(nn.Module):
-    """Plain DCGAN generator: z [N, z_dim] -> img [N, 3, 64, 64] in [-1, 1] (ConvTranspose + BatchNorm + ReLU)."""
-
-    def __init__(self, z_dim: int = 64, resolution: int = 64, ch: int = 32):
-        super().__init__()
-        if resolution != 64:
-            raise ValueError("DCGANNet renders 64x64 only")
-        self.z_dim = z_dim
-        c = [ch * 8, ch * 4, ch * 2, ch]
-        layers = [nn.ConvTranspose2d(z_dim, c[0], 4, 1, 0, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU()]
-        for a, b in zip(c, c[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
-        layers += [nn.ConvTranspose2d(c[-1], 3, 4, 2, 1), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
-
-    def forward(self, z):  # [N, z_dim] -> [N, 3, 64, 64]
-        return self.main(z[:, :, None, None])
-
-
-DCGAN_SITES = {"b4": "main.2", "b8": "main.5", "b16": "main.8", "b32": "main.11"}  # ReLU outputs
-
-
-def build_generator(arch: str, config: dict, fused: bool = False) -> nn.Module:
-    """StyleGANLite (NVlabs interface) or DCGANNet from a JSON-able config."""
-    if arch == "stylegan":
-        return StyleGANLite(**config, fused=fused)
-    if arch == "dcgan":
-        return DCGANNet(**config)
-    raise ValueError(f"unknown arch {arch!r}; use 'stylegan' or 'dcgan'")
+__all__ = ["DCGANNet", "DCGAN_SITES", "build_generator", "build_discriminator", "ResidualD", "DCGAND",
+           "SPRITES_STYLEGAN", "SPRITES_DCGAN", "D_CHANNELS", "TINY"]
 
 
 class EqConv2d(nn.Module):

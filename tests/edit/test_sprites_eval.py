@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from probe.cli import app
 from probe.edit.drag import DragError
 from probe.edit.evaluate import EDIT_COLUMNS
-from probe.edit.sprites_eval import (CentreMeasure, centre_group, drift_markdown, sprite_drag_eval,
+from probe.edit.sprites_eval import (CentreMeasure, centre_spec, drift_markdown, sprite_drag_eval,
                                      summarize_drift)
 from probe.models.dcgan import TorchGenerator
 
@@ -38,7 +38,7 @@ def spot():
 
 
 def test_centre_measure_reads_pixels(spot):
-    cm = CentreMeasure("image")
+    cm = CentreMeasure(("centroid_x", "centroid_y"), ["image"])
     z = torch.tensor([[0.0, 0.0], [1.0, -0.6]])
     xy, other = cm(spot.synthesize(z))
     assert np.allclose(xy, [[16, 16], [21, 13]], atol=0.3)  # luma centroid, pixel-index coordinates
@@ -47,8 +47,7 @@ def test_centre_measure_reads_pixels(spot):
 
 def test_drags_move_the_centre_toward_the_target(spot):
     kw = {m: {"max_steps": 40, "lr": 0.05} for m in ("draggan", "freedrag")}
-    edits = sprite_drag_eval(spot, n_pairs=3, seed=0, drag_kwargs=kw, min_distance=3.0, measure="image",
-                             oracles=False)
+    edits = sprite_drag_eval(spot, n_pairs=3, seed=0, drag_kwargs=kw, min_distance=3.0, oracles=False)
     assert list(edits.columns[:len(EDIT_COLUMNS)]) == EDIT_COLUMNS
     assert {"drift_brightness", "drift_hue"} <= set(edits.columns)
     assert len(edits) == 6 and set(edits["method"]) == {"draggan", "freedrag"} and (edits["points"] == 1).all()
@@ -65,7 +64,7 @@ def test_drags_move_the_centre_toward_the_target(spot):
 
 
 def test_oracle_rows_give_the_table_its_ceiling(spot):
-    edits = sprite_drag_eval(spot, n_pairs=2, seed=0, methods=(), min_distance=3.0, measure="image")
+    edits = sprite_drag_eval(spot, n_pairs=2, seed=0, methods=(), min_distance=3.0)
     assert edits["method"].tolist() == ["oracle-local", "oracle-shift"] * 2
     shift = edits[edits["method"] == "oracle-shift"]
     assert (shift["md_after"] < 0.3).all() and (shift["md_before"] >= 3.0).all()  # the spot lands on the target
@@ -76,11 +75,31 @@ def test_oracle_rows_give_the_table_its_ceiling(spot):
 def test_errors(spot, tiny_stylegan):
     with pytest.raises(DragError, match=r"^--pairs must be >= 1"):
         sprite_drag_eval(spot, n_pairs=0)
-    with pytest.raises(DragError, match=r"^measure: centre measure group 'faces' unknown"):
-        sprite_drag_eval(spot, n_pairs=1, measure="faces")
+    with pytest.raises(DragError, match=r"^centre: expected two measure names \(x, y\), got \['centroid_x'\]$"):
+        sprite_drag_eval(spot, n_pairs=1, centre=("centroid_x",))
     with pytest.raises(DragError, match=r"pairs have centres at least 99.0 px apart; use fewer --pairs"):
-        sprite_drag_eval(spot, n_pairs=2, min_distance=99.0, measure="image")
-    assert centre_group(tiny_stylegan) == "image"
+        sprite_drag_eval(spot, n_pairs=2, min_distance=99.0)
+    assert centre_spec(tiny_stylegan) == (("centroid_x", "centroid_y"), ["image"])  # generic models: luma centroid
+
+
+def test_centre_pixels_come_from_the_measure_range(spot, tmp_path):
+    """A centre measure's [lo, hi] spans the image width: a 0..64 px measure read on a 32 px image is halved."""
+    f = tmp_path / "px64.py"
+    f.write_text(
+        "from probe.measures import ImageStats, Measure, MeasureInfo\n"
+        "class Px64(Measure):  # the luma centroid in 64-px units, as the sprite factor CNN reports x, y\n"
+        "    infos = (MeasureInfo('cx64', 'pixels', 0.0, 64.0, 'x'), MeasureInfo('cy64', 'pixels', 0.0, 64.0, 'y'))\n"
+        "    def __call__(self, img):\n"
+        "        s = ImageStats()(img)\n"
+        "        return {'cx64': s['centroid_x'] * 64, 'cy64': s['centroid_y'] * 64}\n"
+        "def factory():\n"
+        "    return Px64()\n")
+    cm = CentreMeasure(("cx64", "cy64"), [f"{f}:factory"])
+    img = spot.synthesize(torch.tensor([[0.0, 0.0], [1.0, -0.6]]))
+    xy, other = cm(img)
+    assert other == {}
+    np.testing.assert_allclose(xy, CentreMeasure()(img)[0], atol=1e-9)
+    assert np.allclose(xy, [[16, 16], [21, 13]], atol=0.3)
 
 
 def _sprites():
@@ -96,8 +115,9 @@ def _sprites():
 
 def test_sprites_model_uses_factor_cnn_and_cli_dispatch(tmp_path):
     g = _sprites()
-    assert centre_group(g) == "sprites"
-    cm = CentreMeasure("sprites")
+    assert g.defaults.drag_eval == "centres"
+    assert centre_spec(g) == (("sprite_x", "sprite_y"), ["sprites"])
+    cm = CentreMeasure(*centre_spec(g))
     xy, other = cm(g.synthesize(g.sample(4, 0)))
     assert xy.shape == (4, 2) and ((xy > 5) & (xy < 59)).all()  # sprites lie inside the frame
     assert set(other) == {"sprite_shape", "sprite_scale", "sprite_rotation", "sprite_hue"}

@@ -217,7 +217,9 @@ def test_options_are_cached_per_setting_and_read_only(nets_file):
     name = f"{nets_file}:plain"
     a, b = load_model(name), load_model(name)
     t = load_model(name, truncation_psi=0.7)
-    assert a is b and t is not a and t.module is a.module and a.truncation_psi == 1.0 and t.truncation_psi == 0.7
+    assert a is not b and t is not a and a.truncation_psi == 1.0 and t.truncation_psi == 0.7
+    shared = {p.data_ptr() for p in a.module.parameters()}  # one copy of the weights in memory for every setting
+    assert {p.data_ptr() for p in b.module.parameters()} == shared == {p.data_ptr() for p in t.module.parameters()}
     with pytest.raises(AttributeError):
         t.truncation_psi = 1.0
     z = a.sample(2, 1)

@@ -63,15 +63,15 @@ def test_loading_the_zoo_does_not_reseed_the_global_rng():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    ZOO["tiny-dcgan"][0]()
-    ZOO["tiny-stylegan"][0]()
+    ZOO["tiny-dcgan"].load()
+    ZOO["tiny-stylegan"].load()
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_tiny_models_are_deterministic_builds():
     from probe.models.zoo import ZOO
-    assert ZOO["tiny-dcgan"][0]().weights_hash == ZOO["tiny-dcgan"][0]().weights_hash
-    assert ZOO["tiny-stylegan"][0]().weights_hash == ZOO["tiny-stylegan"][0]().weights_hash
+    assert ZOO["tiny-dcgan"].load().weights_hash == ZOO["tiny-dcgan"].load().weights_hash
+    assert ZOO["tiny-stylegan"].load().weights_hash == ZOO["tiny-stylegan"].load().weights_hash
 
 
 def test_synthesize_same_latent_same_image(tiny_dcgan, tiny_stylegan):
