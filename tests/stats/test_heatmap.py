@@ -63,3 +63,16 @@ def test_row_window_caps_height():
     assert capped.layout.height == 18 * 30 + 160 < full.layout.height
     assert list(capped.layout.yaxis.range) == [29.5, -0.5]
     assert capped.layout.dragmode == "pan" and capped.layout.xaxis.fixedrange
+
+
+def test_faded_insignificant_cells_keep_their_colour():
+    e = _eff().assign(q=0.5)                       # nothing significant: the "all grey" case
+    grey = F.correlation_heatmap(e, "slope")
+    assert np.nanmax(np.array(grey.data[0].z, dtype=float)) == 0 and grey.layout.meta["n_sig"] == 0
+    f = F.correlation_heatmap(e, "slope", insignificant="faded", order="name")
+    z = np.array(f.data[0].z, dtype=float)
+    assert z[0, 0] == pytest.approx(-3.0) and f.data[0].opacity == pytest.approx(0.35)
+    assert f.data[0].colorscale == f.data[1].colorscale
+    assert f.data[1].zmax == pytest.approx(3.0)
+    with pytest.raises(ProbeError, match="heatmap insignificant 'hide': use 'grey' or 'faded'"):
+        F.correlation_heatmap(e, "slope", insignificant="hide")
