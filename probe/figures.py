@@ -187,7 +187,7 @@ def _units_of(units, cols) -> list[str]:
 def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05, title: str | None = None,
                         zmax: float | None = None, *, units: dict | str | None = None, raw: str | None = None,
                         raw_units: dict | str | None = None, order: str = "name", colour: str = "shared",
-                        max_rows: int | None = None) -> go.Figure:
+                        max_rows: int | None = None, insignificant: str = "grey") -> go.Figure:
     """Rows = variables (or targets), columns = measures; colour = `value` (r, slope or std_slope).
 
     df: correlations table (variable, measure, r, p, q) or effects table (target, measure, slope, p, q; with
@@ -195,7 +195,9 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     `units`: {measure: unit} or one unit for all), `raw` (another column, in `raw_units`), p and q in scientific
     notation. order: "name" | "effect" | "cluster" (rows). colour: "shared" (one symmetric scale) | "measure"
     (each column scaled to its own largest |value|, for values in different units). max_rows: at most this many
-    rows in view; more scroll inside the plot (drag it up / down), labels stay. layout.meta: rows, visible, order.
+    rows in view; more scroll inside the plot (drag it up / down), labels stay. insignificant: "grey" (cells with
+    q > q_max grey) | "faded" (coloured by value, faded: readable when nothing passes). layout.meta: rows, visible,
+    order, colour, n_sig (cells with q <= q_max).
     """
     row = "variable" if "variable" in df.columns else "target"
     need = [row, "measure", value, "p", "q", *([raw] if raw else [])]
@@ -212,14 +214,17 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     perm = _row_order(np.where(q <= q_max, v, 0.0), rows, order)
     rows = [rows[i] for i in perm]
     v, p, q, rv = v[perm], p[perm], q[perm], rv[perm]
+    if insignificant not in ("grey", "faded"):
+        raise ProbeError(f"heatmap insignificant {insignificant!r}: use 'grey' or 'faded'")
     shown = v
     if colour == "measure":
         with np.errstate(invalid="ignore", divide="ignore"):
-            cmax = np.nanmax(np.where(q <= q_max, np.abs(v), np.nan), axis=0) if len(rows) else np.ones(len(cols))
+            inc = (q <= q_max) | (insignificant == "faded")
+            cmax = np.nanmax(np.where(inc, np.abs(v), np.nan), axis=0) if len(rows) else np.ones(len(cols))
         cmax = np.where(np.isfinite(cmax) & (cmax > 0), cmax, 1.0)
         shown = v / cmax
     sig = np.where(q <= q_max, shown, np.nan)
-    ns = np.where(q <= q_max, np.nan, np.where(np.isnan(q), np.nan, 0.0))
+    ns = np.where(q <= q_max, np.nan, np.where(np.isnan(q), np.nan, 0.0 if insignificant == "grey" else shown))
     custom = np.dstack([v, p, q, rv] if raw else [v, p, q])
     vu, ru = _units_of(units, cols), _units_of(raw_units, cols)
     text = [[vu[j] + (f"<br>{raw}={rv[i, j]:.3g} {ru[j]}" if raw else "") for j in range(len(cols))]
@@ -229,11 +234,14 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     if colour == "measure":
         m, bar = 1.0, dict(title="share of the column's<br>largest |value|")
     else:
-        m = zmax if zmax is not None else (float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0) or 1.0
+        live = v if insignificant == "faded" or not (q <= q_max).any() else np.where(q <= q_max, v, np.nan)
+        m = zmax if zmax is not None else (float(np.nanmax(np.abs(live))) if np.isfinite(live).any() else 1.0) or 1.0
         bar = dict(title=value)
+    faded = dict(colorscale=DIVERGING, zmid=0, zmin=-m, zmax=m, opacity=0.35) if insignificant == "faded" else \
+        dict(colorscale=[[0, GREY], [1, GREY]])
     fig = go.Figure([
-        go.Heatmap(z=ns, x=cols, y=rows, customdata=custom, text=text, colorscale=[[0, GREY], [1, GREY]],
-                   showscale=False, hovertemplate=hover, name=f"q > {q_max:g}"),
+        go.Heatmap(z=ns, x=cols, y=rows, customdata=custom, text=text, showscale=False, hovertemplate=hover,
+                   name=f"q > {q_max:g}", **faded),
         go.Heatmap(z=sig, x=cols, y=rows, customdata=custom, text=text, colorscale=DIVERGING, zmid=0, zmin=-m,
                    zmax=m, colorbar=bar, hovertemplate=hover, name=f"q <= {q_max:g}"),
     ])
@@ -241,7 +249,8 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     k = n if not max_rows else min(n, int(max_rows))
     fig.update_layout(title=title or f"{value} per {row} and measure (grey: q > {q_max:g})",
                       height=max(300, 18 * k + 160), plot_bgcolor="white",
-                      margin=dict(t=110), meta=dict(rows=n, visible=k, order=order, colour=colour))
+                      margin=dict(t=110), meta=dict(rows=n, visible=k, order=order, colour=colour,
+                                                    n_sig=int((q <= q_max).sum())))
     ticks = [f"{c}<br>({u})" if u else str(c) for c, u in zip(cols, _units_of(raw_units if raw else units, cols))]
     fig.update_xaxes(title_text="measure", side="top", tickvals=cols, ticktext=ticks, fixedrange=k < n)
     if k < n:   # a window of k rows; the rest scroll inside the plot (pan), axis labels stay in place
