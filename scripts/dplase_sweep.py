@@ -76,13 +76,14 @@ def sprites_runs(out: Path, model_name: str, measures, seeds, k: int, steps: int
                  quick: bool, log) -> list[dict]:
     """Ground-truth scores of DP-LaSE per config and seed (random walked in the same study)."""
     from probe.directions import DPLaSE, RandomDirections
-    from probe.directions.groundtruth import GroundTruthScore, _dplase_site, w_spread
+    from probe.directions.groundtruth import GroundTruthScore, w_spread
+    from probe.directions.registry import quarter_site
     from probe.measures import MeasureSet
     from probe.models import load_model
     model = load_model(model_name)
     unit = w_spread(model, seed=0)
     factors = MeasureSet(list(measures)).names
-    site0 = _dplase_site(model)
+    site0 = quarter_site(model)
     rows = []
     for seed in seeds:
         for name, kw in configs(list(model.sites), site0, quick):

@@ -7,9 +7,9 @@ import typer
 
 from . import app, echo
 from ..errors import ProbeError
+from ..directions.registry import ORDER
 from .model_options import device_option, on_device
 
-METHODS = ("interfacegan", "dplase", "ganspace", "sefa", "random")
 
 
 def _csv(s: str | None) -> list[str]:
@@ -39,7 +39,7 @@ def _ratio(s: str):
 @app.command("discover")
 def discover_cmd(
         study: Path = typer.Argument(..., help="study directory (made by probe run)"),
-        method: str = typer.Option(..., "--method", "-m", help=f"one of {', '.join(METHODS)}"),
+        method: str = typer.Option(..., "--method", "-m", help=f"one of {', '.join(ORDER)}"),
         measures: str = typer.Option(None, "--measures", help="interfacegan: comma list (default: the study's)"),
         condition: list[str] = typer.Option([], "--condition", help="interfacegan: PRIMAL:COND[+COND], e.g. "
                                             "gender:age; adds the conditional direction 'gender|age'"),
@@ -50,10 +50,10 @@ def discover_cmd(
                                         "samples and latents instead of sampling --n new ones"),
         k: int = typer.Option(None, "--k", help="number of directions (dplase 8, ganspace/sefa 20, random 8)"),
         site: str = typer.Option(None, "--site", help="dplase / ganspace(z): feature site (default first site)"),
-        steps: int = typer.Option(600, "--steps", help="dplase: Adam iterations"),
+        steps: int = typer.Option(None, "--steps", help="dplase: Adam iterations (default 600)"),
         no_density: bool = typer.Option(False, "--no-density", help="dplase: train with linear walks"),
         layers: str = typer.Option(None, "--layers", help="sefa: ws layer range START-END (end exclusive)"),
-        affines: str = typer.Option("official", "--affines", help="sefa: official (conv affines + the last "
+        affines: str = typer.Option(None, "--affines", help="sefa: official (default; conv affines + the last "
                                     "ToRGB, as official SeFa) or all-affines (every ToRGB too)"),
         space: str = typer.Option(None, "--space", help="latent space (default: the study's; ws -> w where "
                                   "the method works in w)"),
@@ -67,8 +67,8 @@ def discover_cmd(
         device: str = device_option()) -> None:
     """Fit directions with one method and save them into the study (then walk them with a spec)."""
     from ..store import Study
-    if method not in METHODS:
-        raise ProbeError(f"--method {method!r} unknown; use one of {list(METHODS)}")
+    if method not in ORDER:
+        raise ProbeError(f"--method {method!r} unknown; use one of {list(ORDER)}")
     for flag, v, lo, hi in (("--n", n, 2, 10_000_000), ("--k", k, 1, 10_000), ("--steps", steps, 1, 1_000_000)):
         if v is not None and not lo <= v <= hi:
             raise ProbeError(f"{flag} must be in {lo}..{hi:,}; got {v}")
@@ -78,63 +78,69 @@ def discover_cmd(
                   seed, stem, progress, affines, device)
 
 
+def _layers(layers: str | None):
+    if not layers:
+        return None
+    try:
+        a, b = (int(x) for x in layers.split("-"))
+    except ValueError:
+        raise ProbeError(f"--layers {layers!r}: write START-END, e.g. 0-4") from None
+    return (a, b)
+
+
 def _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-              seed, stem, progress, affines="official", device="auto") -> None:
+              seed, stem, progress, affines=None, device="auto") -> None:
+    from ..directions.registry import FitContext, get
+    m = get(method)
     from ..restudy import study_model
     model = on_device(study_model(st), device)
     sp = space or st.space
-    if method == "interfacegan":
-        ratio = _ratio(ratio)
-        from ..directions.interfacegan import InterFaceGAN, fit_from_model
+    ms = []
+    if m.supervised:
         ms = _csv(measures) or st.measures
-        files = [m for m in ms if ".py:" in m and not measures]
+        files = [x for x in ms if ".py:" in x and not measures]
         if files:
             raise ProbeError(f"the study names measure {files[0]!r}, a Python file; it is not run when a study is "
                              f"opened: pass --measures with the measures to fit")
-        pairs = _conditions(condition)
-        missing = sorted({m for p, c in pairs for m in [p, *c]} - set(ms))
-        if missing:
-            raise ProbeError(f"--condition names {missing}, which are not in --measures {ms}; add them")
-        if from_study:
-            samples = st.table("samples")
-            bad = [m for m in ms if m not in samples]
-            if bad:
-                raise ProbeError(f"--from-study: the study's samples lack measures {bad}; drop --from-study")
-            lat = st.latents()
-            if sp != st.space:
-                raise ProbeError(f"--from-study fits in the study's space {st.space!r}; drop --space")
-            est = InterFaceGAN(ms, ratio=ratio, space=sp, seed=seed).fit(
-                lat, {m: samples.sort_values("sample_id")[m].to_numpy() for m in ms}, model=model)
-        else:
-            est = fit_from_model(model, ms, n=n, seed=seed, space=sp, ratio=ratio, progress=progress)
-        ds = est.with_conditionals(pairs)
+    # command-line flags -> estimator parameters; a flag given for a method that has no such parameter is refused
+    flags = {"--ratio": ("ratio", _ratio(ratio) if m.supervised else ratio),
+             "--condition": ("conditions", _conditions(condition) if condition else None),
+             "--site": ("site", site), "--steps": ("steps", steps),
+             "--no-density": ("density", False if no_density else None),
+             "--layers": ("layers", _layers(layers)), "--affines": ("affines", affines)}
+    valid = m.cls._get_param_names()
+    options = {}
+    for flag, (param, value) in flags.items():
+        if value is None or (flag == "--ratio" and not m.supervised and value == "0.02"):
+            continue
+        if param not in valid:
+            raise ProbeError(f"{flag} does not apply to --method {method}; drop it")
+        options[param] = value
+    pairs = options.get("conditions") or []
+    missing = sorted({x for p, c in pairs for x in [p, *c]} - set(ms))
+    if missing:
+        raise ProbeError(f"--condition names {missing}, which are not in --measures {ms}; add them")
+    est = m.make(FitContext(model, k, n, seed, sp, ms, progress), options)
+    if from_study:
+        if not m.supervised:
+            raise ProbeError(f"--from-study applies to supervised methods; drop it for --method {method}")
+        samples = st.table("samples")
+        bad = [x for x in ms if x not in samples]
+        if bad:
+            raise ProbeError(f"--from-study: the study's samples lack measures {bad}; drop --from-study")
+        if sp != st.space:
+            raise ProbeError(f"--from-study fits in the study's space {st.space!r}; drop --space")
+        est.fit(st.latents(), {x: samples.sort_values("sample_id")[x].to_numpy() for x in ms}, model=model)
+    elif m.takes_density and getattr(est, "space", None) == "w":
+        est.fit(model, density=st.density())
+    else:
+        est.fit(model)
+    ds = est.directions_
+    if m.supervised:
         for name, info in zip(ds.names, ds.info):
             echo(f"  {name:<16} held-out accuracy {info['acc_val']:.3f} (n_val {info['n_val']})")
-    elif method == "dplase":
-        from ..directions.dplase import DPLaSE
-        sp = "w" if sp == "ws" else sp
-        est = DPLaSE(k or 8, site=site, space=sp, steps=steps, density=not no_density, seed=seed,
-                     progress=progress).fit(model, density=st.density() if sp == "w" else None)
-        ds = est.directions_
-        echo(f"  trained {ds.provenance['steps']} steps in {ds.provenance['seconds']:.1f} s at site "
-                   f"{ds.site!r}")
-    elif method == "ganspace":
-        from ..directions.ganspace import GANSpace
-        ds = GANSpace(k or 20, n_samples=n, space="w" if sp == "ws" else sp, site=site, seed=seed).fit(model)
-        ds = ds.directions_
-    elif method == "sefa":
-        from ..directions.sefa import SeFa
-        lay = None
-        if layers:
-            try:
-                a, b = (int(x) for x in layers.split("-"))
-            except ValueError:
-                raise ProbeError(f"--layers {layers!r}: write START-END, e.g. 0-4") from None
-            lay = (a, b)
-        ds = SeFa(k or 20, layers=lay, affines=affines).fit(model).directions_
-    else:
-        from ..directions.random_dirs import RandomDirections
-        ds = RandomDirections(k or 8, seed=seed, space="w" if sp == "ws" else sp).fit(model).directions_
+    if "seconds" in ds.provenance and ds.site:
+        echo(f"  trained {ds.provenance['steps']} steps in {ds.provenance['seconds']:.1f} s at site {ds.site!r}")
     p = st.save_directions(ds, stem)
     echo(f"{len(ds)} {ds.method} directions in space {ds.space!r} -> {p}")
 

@@ -1,5 +1,6 @@
-"""`probe gt-score`: fit InterFaceGAN, DP-LaSE, GANSpace, SeFa and random directions, walk them all in one study,
-and score which ground-truth factor each direction controls and how purely (groundtruth.parquet + .md)."""
+"""`probe gt-score`: fit every registered direction method (InterFaceGAN, DP-LaSE, GANSpace, SeFa, random), walk
+them all in one study, and score which ground-truth factor each direction controls and how purely
+(groundtruth.parquet + .md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,9 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
     if device is not None:
         resolve_device(device)  # before the study directory is created
     ms = [m.strip() for m in measures.split(",") if m.strip()] if measures else None
+    from reports.groundtruth_md import seed_markdown, to_markdown
     kw = dict(model=model, spec=spec or DEFAULT_SPEC, measures=ms, k=k, n_fit=n_fit, dplase_steps=dplase_steps,
-              n_samples=n_samples, progress=progress, log=typer.echo, device=device)
+              n_samples=n_samples, progress=progress, log=typer.echo, device=device, markdown=to_markdown)
     if seeds is None:
         with study_lock(out):
             run_groundtruth(out, seed=seed, **kw)
@@ -49,4 +51,4 @@ def gt_score_cmd(model: str = typer.Option("sprites", "--model", help="a style-b
     except ValueError:
         raise DirectionError(f"--seeds: expected a comma list of integers such as 0,1,2; got {seeds!r}") from None
     with study_lock(out):
-        run_groundtruth_seeds(out, parsed, **kw)
+        run_groundtruth_seeds(out, parsed, seeds_markdown=seed_markdown, **kw)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .base import DirectionError, DirectionSet
+from .estimator import DirectionEstimator
 
 
 class _Stop(Exception):
@@ -179,7 +180,7 @@ def decorrelation_terms(delta: torch.Tensor, n_channels: int, kind: str = "flat-
     return (u @ u.transpose(1, 2)).square()
 
 
-class DPLaSE:
+class DPLaSE(DirectionEstimator):
     """Learned density-preserving directions, with their channel subspaces at the site.
 
     n_directions: K; site: feature site G1 ends at (default the model's first site); space: z | w;

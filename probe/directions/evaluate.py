@@ -1,6 +1,8 @@
 """Evaluate every direction walked in a study: per-measure slopes, specificity, density drift."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -77,6 +79,32 @@ def evaluate(study) -> pd.DataFrame:
     cols = list(schema.EVALUATION_COLUMNS) + ["slope_lo", "slope_hi", "effect_std", "target_measure", "is_target",
                                               "walk"]
     return df[cols]
+
+
+def method_summary(evaluation: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFrame:
+    """One row per method (or per `by` group, e.g. ("method", "walk")) of an evaluation table, methods in the
+    registry's order: directions (distinct targets), specificity = the MEDIAN over the method's directions of
+    their specificity (a ratio with a heavy right tail where the other effects are near 0, so the median, not the
+    mean), dlogp_abs_mean = mean over its directions, dlogp_abs_max = max.  -> SUMMARY_COLUMNS"""
+    from .registry import ordered
+    by = list(by)
+    need = ["target", "specificity", "dlogp_abs_mean", "dlogp_abs_max", *by]
+    miss = [c for c in need if c not in evaluation.columns]
+    if miss:
+        raise DirectionError(f"evaluation table lacks columns {miss}; make it with `probe evaluate STUDY`")
+    per = evaluation[evaluation["is_target"].astype(bool)] if "is_target" in evaluation.columns else evaluation
+    per = per.drop_duplicates([*by, "target"])  # one row per direction: its target measure's
+    g = (per.groupby(by, sort=False)
+         .agg(directions=("target", "nunique"), specificity=("specificity", "median"),
+              dlogp_abs_mean=("dlogp_abs_mean", "mean"), dlogp_abs_max=("dlogp_abs_max", "max"))
+         .reset_index())
+    rank = {m: i for i, m in enumerate(ordered(list(dict.fromkeys(g["method"]))))} if "method" in by else {}
+    if rank:
+        g = g.assign(_r=g["method"].map(rank)).sort_values(["_r", *by[1:]], kind="stable").drop(columns="_r")
+    return g[[*by, *SUMMARY_COLUMNS]].reset_index(drop=True)
+
+
+SUMMARY_COLUMNS = ["directions", "specificity", "dlogp_abs_mean", "dlogp_abs_max"]
 
 
 def evaluate_study(study) -> pd.DataFrame:

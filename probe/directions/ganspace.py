@@ -5,9 +5,25 @@ import numpy as np
 import torch
 
 from .base import DirectionError, DirectionSet
+from .estimator import DirectionEstimator
 
 
-class GANSpace:
+def svd_lowrank(a: torch.Tensor, q: int, niter: int, generator: torch.Generator):
+    """Randomized truncated SVD (Halko et al. 2009, Alg. 4.4, as torch.svd_lowrank computes it) drawing its
+    Gaussian test matrix from `generator`, not torch's global one.  # a [m, n] -> U [m, q], S [q], V [n, q]"""
+    m, n = a.shape
+    t = a.mH if m < n else a
+    x = t @ torch.randn(t.shape[-1], q, dtype=t.dtype, generator=generator).to(t.device)
+    b = torch.linalg.qr(x).Q
+    for _ in range(niter):
+        b = torch.linalg.qr(t.mH @ b).Q
+        b = torch.linalg.qr(t @ b).Q
+    u, s, vh = torch.linalg.svd(b.mH @ t, full_matrices=False)
+    u, v = b @ u, vh.mH
+    return (v, s, u) if m < n else (u, s, v)
+
+
+class GANSpace(DirectionEstimator):
     """PCA directions.
 
     n_components: K; n_samples: latents sampled for the PCA (and the z regression); space: "w" (PCA directly on
@@ -33,8 +49,8 @@ class GANSpace:
             vals, vecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))
             vals, comps = vals.flip(0)[:k], vecs.flip(1)[:, :k].T
         else:  # randomized SVD for wide site activations
-            torch.manual_seed(self.seed)
-            _, s, v = torch.svd_lowrank(xc, q=min(k + 10, min(x.shape)), niter=4)
+            g = torch.Generator().manual_seed(int(self.seed))
+            _, s, v = svd_lowrank(xc, q=min(k + 10, min(x.shape)), niter=4, generator=g)
             vals, comps = s[:k].square() / (len(x) - 1), v[:, :k].T
         comps = comps * torch.where(comps.sum(1, keepdim=True) < 0, -1.0, 1.0).to(comps)  # sign convention
         return comps.numpy(), (vals / total).numpy(), mean

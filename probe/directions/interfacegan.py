@@ -5,7 +5,9 @@ Per measure the top / bottom `ratio` of samples by score become positives / nega
 (libsvm) rather than LinearSVC because it is the original's classifier: plain hinge loss with an unpenalised
 intercept (LinearSVC defaults to squared hinge and penalises the intercept), so boundaries match the paper's;
 at the few thousand samples a boundary is fitted on it is fast enough. The unit normal points toward higher
-scores; the intercept is dropped (the hyperplane is taken through the origin), as the original does.
+scores. As in the original the edit direction is the unit normal alone; the SVM's intercept, in units of that
+normal, is kept per boundary as info["offset"] (b of the hyperplane n.x + b = 0), which the `distance` walk of
+probe.walks uses to place a latent at a signed distance from the boundary.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from .base import DirectionError, DirectionSet
+from .estimator import DirectionEstimator
 
 
 def _as_np(x) -> np.ndarray:
@@ -100,23 +103,33 @@ def _split_labels(scores: np.ndarray, ratio: float, split: float, rng: np.random
     return tr, ytr, va, yva, float(scores[pos].min()), float(scores[neg].max())
 
 
-class InterFaceGAN:
+class InterFaceGAN(DirectionEstimator):
     """Supervised boundaries, one per measure.
 
     measure: a measure name or list (one direction per measure, named after it); ratio: fraction (0, 1] or
     count of samples per side, one value or {measure: value} (missing measures: 0.02); split: train fraction
     per side; C: SVM regularisation; space: z | w | ws; per_layer: for ws, one boundary per layer
     (directions `<measure>@<l>` restricted to layer l) instead of one on the flattened codes;
-    seed: shuffling before the split.
-    Attributes after fit: directions_ (DirectionSet), accuracy_ {measure: held-out accuracy}.
+    seed: shuffling before the split (and the latents drawn by fit(model));
+    n_samples, batch_size, progress: latents sampled, rendered and scored by fit(model);
+    conditions: [(primal, [condition, ...]), ...] conditional directions `primal|c1,c2` added to the set;
+    periods: {measure: period} of circular measures, labelled by cos(2 pi m / period) (the top and bottom of an
+    angle are the same picture).
+    fit(latents, scores) or fit(model) (samples n_samples latents with `seed`, renders and scores them).
+    Attributes after fit: directions_ (DirectionSet), accuracy_ {measure: held-out accuracy}; fit(model) also
+    keeps latents_ [N, *shape] and scores_ {measure: [N]}.
     """
 
     method = "interfacegan"
 
     def __init__(self, measure: str | Sequence[str] = "gender", ratio: float | Mapping[str, float] = 0.02,
-                 split: float = 0.7, C: float = 1.0, space: str = "z", per_layer: bool = False, seed: int = 0):
+                 split: float = 0.7, C: float = 1.0, space: str = "z", per_layer: bool = False, seed: int = 0,
+                 n_samples: int = 5000, batch_size: int = 64, progress: bool = False,
+                 conditions: Sequence[tuple[str, Sequence[str]]] = (), periods: Mapping[str, float] | None = None):
         self.measure, self.ratio, self.split, self.C = measure, ratio, split, C
         self.space, self.per_layer, self.seed = space, per_layer, seed
+        self.n_samples, self.batch_size, self.progress = n_samples, batch_size, progress
+        self.conditions, self.periods = conditions, periods
 
     @property
     def measures(self) -> list[str]:
@@ -129,17 +142,36 @@ class InterFaceGAN:
     def _fit_one(self, x: np.ndarray, s: np.ndarray, rng, ratio: float) -> tuple[np.ndarray, dict]:
         from sklearn.svm import SVC
         tr, ytr, va, yva, hi, lo = _split_labels(s, ratio, self.split, rng)
-        clf = SVC(kernel="linear", C=self.C).fit(x[tr], ytr)
+        # random_state: libsvm draws its seed from NumPy's global generator otherwise (unused without
+        # probability estimates, so the boundary is the same for any value)
+        clf = SVC(kernel="linear", C=self.C, random_state=int(self.seed)).fit(x[tr], ytr)
         n = clf.coef_.reshape(-1).astype(np.float64)
-        info = {"acc_val": float((clf.predict(x[va]) == yva).mean()),
+        info = {"offset": float(clf.intercept_[0] / np.linalg.norm(n)), "acc_val": float((clf.predict(x[va]) == yva).mean()),
                 "acc_train": float((clf.predict(x[tr]) == ytr).mean()),
                 "n_train": int(len(tr)), "n_val": int(len(va)), "score_hi": hi, "score_lo": lo, "ratio": ratio}
         ok = np.isfinite(s)
         info["acc_all_median"] = float(((x[ok] @ n > -clf.intercept_[0]) == (s[ok] > np.median(s[ok]))).mean())
         return _unit(n), info
 
-    def fit(self, latents, scores, model=None) -> "InterFaceGAN":
-        """latents [N, D] (z / w) or [N, L, D] (ws); scores [N] (one measure), [N, M] or {measure: [N]}."""
+    def fit(self, latents, scores=None, model=None, executor=None) -> "InterFaceGAN":
+        """latents [N, D] (z / w) or [N, L, D] (ws); scores [N] (one measure), [N, M] or {measure: [N]}.
+
+        fit(model): sample n_samples latents of `model` with `seed`, render and score them with the measures
+        (executor: probe.executors, as sample_and_score), then fit on those."""
+        if scores is None and hasattr(latents, "synthesize"):
+            model = latents
+            latents, scores = sample_and_score(model, self.measures, int(self.n_samples), seed=int(self.seed),
+                                               space=self.space, batch_size=int(self.batch_size),
+                                               progress=self.progress, executor=executor)
+            self._fit(latents, scores, model)
+            self.latents_, self.scores_ = latents, scores
+            self.directions_.provenance.update({"n_samples": int(self.n_samples), "sample_seed": int(self.seed)})
+            return self
+        if scores is None:
+            raise DirectionError("InterFaceGAN.fit: pass latents and their scores, or a model to sample from")
+        return self._fit(latents, scores, model)
+
+    def _fit(self, latents, scores, model) -> "InterFaceGAN":
         x = _as_np(latents)
         if isinstance(scores, Mapping):
             missing = [m for m in self.measures if m not in scores]
@@ -152,6 +184,9 @@ class InterFaceGAN:
             if a.shape[1] != len(self.measures):
                 raise DirectionError(f"InterFaceGAN: scores have {a.shape[1]} columns for measures {self.measures}")
             S = {m: a[:, i] for i, m in enumerate(self.measures)}
+        for m, period in (self.periods or {}).items():
+            if m in S:
+                S[m] = np.cos(2 * np.pi * S[m] / float(period))
         if any(len(s) != len(x) for s in S.values()):
             raise DirectionError(f"InterFaceGAN: {len(x)} latents but scores of length "
                                  f"{[len(s) for s in S.values()]}; pass one score per latent")
@@ -173,10 +208,14 @@ class InterFaceGAN:
         prov = {"ratio": dict(self.ratio) if isinstance(self.ratio, Mapping) else self.ratio, "split": self.split,
                 "C": self.C, "per_layer": self.per_layer, "seed": self.seed, "n_latents": int(len(x)),
                 "classifier": "sklearn.svm.SVC(kernel='linear')"}
+        if self.periods:
+            prov["circular_labels"] = {m: f"cos(2 pi {m} / {p})" for m, p in self.periods.items()}
         self.directions_ = DirectionSet(names, np.stack(vecs), self.space, self.method,
                                         getattr(model, "name", ""), getattr(model, "weights_hash", "") if model
                                         else "", layers, info=info, provenance=prov)
         self.accuracy_ = {n: i["acc_val"] for n, i in zip(names, info)}
+        if self.conditions:
+            self.directions_ = self.with_conditionals(self.conditions)
         return self
 
     def conditional(self, primal: str, conditions: Sequence[str]) -> DirectionSet:
@@ -189,6 +228,7 @@ class InterFaceGAN:
         i = ds.names.index(primal)
         info = dict(ds.info[i], conditions=list(conditions),
                     cos_to_primal=float(v @ ds.vector(primal)))
+        info.pop("offset", None)  # the primal's intercept belongs to its own normal: this plane is taken through 0
         return DirectionSet([f"{primal}|{','.join(conditions)}"], v[None], ds.space, ds.method, ds.model,
                             ds.weights_hash, [ds.layers[i]], info=[info], provenance=dict(ds.provenance))
 
@@ -245,9 +285,6 @@ def fit_from_model(model, measures: Sequence[str], n: int = 5000, seed: int = 0,
     """
     if isinstance(measures, str):
         measures = [measures]
-    lat, scores = sample_and_score(model, measures, n, seed, space, batch_size, progress, executor)
     names = list(measures.names) if hasattr(measures, "names") else list(measures)
-    est = InterFaceGAN(names, space=space, seed=seed, **kw).fit(lat, scores, model=model)
-    est.latents_, est.scores_ = lat, scores
-    est.directions_.provenance.update({"n_samples": int(n), "sample_seed": int(seed)})
-    return est
+    return InterFaceGAN(names, space=space, seed=seed, n_samples=n, batch_size=batch_size, progress=progress,
+                        **kw).fit(model, executor=executor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import DirectionError, DirectionSet
+from .estimator import DirectionEstimator
 
 
 def random_orthonormal(k: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -14,7 +15,7 @@ def random_orthonormal(k: int, dim: int, seed: int = 0) -> np.ndarray:
     return (q * np.sign(np.diag(r))).T
 
 
-class RandomDirections:
+class RandomDirections(DirectionEstimator):
     """K random orthonormal directions in `space`, from `seed`. fit(model) -> self; directions_."""
 
     method = "random"

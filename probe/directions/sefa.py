@@ -7,6 +7,7 @@ import numpy as np
 from torch import nn
 
 from .base import DirectionError, DirectionSet
+from .estimator import DirectionEstimator
 
 
 def _first_z_layer(module: nn.Module, z_dim: int) -> nn.Module:
@@ -77,7 +78,7 @@ def factorize(weight: np.ndarray, normalize: bool = True) -> tuple[np.ndarray, n
     return vecs[:, order].T, vals[order]
 
 
-class SeFa:
+class SeFa(DirectionEstimator):
     """Closed-form factorisation. n_components: K directions kept; layers: (start, end) ws range for style
     models (None = all layers, directions then live in w); normalize: unit columns before factorising;
     affines: "official" (conv affines + the last ToRGB, as official SeFa) or "all-affines" (every ToRGB too).
@@ -87,11 +88,11 @@ class SeFa:
 
     def __init__(self, n_components: int = 20, layers: tuple[int, int] | None = None, normalize: bool = True,
                  affines: str = "official"):
-        if affines not in AFFINE_MODES:
-            raise DirectionError(f"SeFa: affines {affines!r} unknown; use one of {list(AFFINE_MODES)}")
         self.n_components, self.layers, self.normalize, self.affines = n_components, layers, normalize, affines
 
     def fit(self, model) -> "SeFa":
+        if self.affines not in AFFINE_MODES:
+            raise DirectionError(f"SeFa: affines {self.affines!r} unknown; use one of {list(AFFINE_MODES)}")
         if "w" in model.spaces and hasattr(model.module, "synthesis"):
             s, e = self.layers or (0, model.num_ws)
             if not 0 <= s < e <= model.num_ws:

@@ -6,7 +6,9 @@ from typer.testing import CliRunner
 
 from probe.cli import app
 from probe.directions import DirectionError, GroundTruthScore
-from probe.directions.groundtruth import importance_table, run_groundtruth, score_matrix, to_markdown
+from probe.directions.disentanglement import importance_table, score_matrix
+from probe.directions.groundtruth import run_groundtruth
+from reports.groundtruth_md import seed_markdown, to_markdown
 
 FACTORS = ["a", "b", "c", "shape"]
 ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]
@@ -146,9 +148,9 @@ def test_circular_factor_differences_are_wrapped():
                          "d_sprite_rotation": rot - base[sid], "d_a": 0.0})
     iv = pd.DataFrame(rows)
     info = {"sprite_rotation": {"unit": "degrees", "description": "rotation, period 90 deg"}}
-    from probe.directions.groundtruth import circular_measures
+    from probe.directions.disentanglement import circular_measures
     assert circular_measures(["sprite_rotation", "a"], info) == {"sprite_rotation": 90.0}
-    est = GroundTruthScore().fit(iv, samples)  # auto: sprite_rotation is in CIRCULAR
+    est = GroundTruthScore().fit(iv, samples)  # auto: the built-in sprite_rotation measure is circular, period 90
     row = est.importance_.set_index("measure").loc["sprite_rotation"]
     assert row["kind"] == "turn" and row["effect"] == pytest.approx(10.0)
     assert row["spread"] == pytest.approx(base.std(ddof=1))
@@ -182,7 +184,7 @@ def test_circular_factor_move_toward_one_angle():
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gt") / "study"
     est = run_groundtruth(out, model="tiny-stylegan", measures=["image"], k=3, n_fit=120, dplase_steps=2,
-                          n_samples=4, progress=False, log=lambda s: None)
+                          n_samples=4, progress=False, log=lambda s: None, markdown=to_markdown)
     return out, est
 
 
@@ -250,7 +252,7 @@ def test_groundtruth_on_sprites(tmp_path):
 
 
 def test_seed_summary_means_stds_and_wins():
-    from probe.directions.groundtruth import SCORE_COLUMNS, seed_markdown, seed_summary
+    from probe.directions.disentanglement import SCORE_COLUMNS, seed_summary
 
     def scores(d_ifg, d_rand):
         return pd.DataFrame([["interfacegan", 6, 6, d_ifg, 0.2, 0.3, 0.4, 5, 0.25],
@@ -276,7 +278,8 @@ def test_gt_score_over_seeds_on_tiny_stylegan(tiny_run, tmp_path):
     out, est = tiny_run
     msgs = []
     summary = run_groundtruth_seeds(tmp_path, [0, 1], model="tiny-stylegan", measures=["image"], k=3, n_fit=120,
-                                    dplase_steps=2, n_samples=4, progress=False, log=msgs.append)
+                                    dplase_steps=2, n_samples=4, progress=False, log=msgs.append,
+                                    markdown=to_markdown, seeds_markdown=seed_markdown)
     # seed 0 is the default run: the same table
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "seed-0" / "groundtruth.parquet"),
                                   pd.read_parquet(out / "groundtruth.parquet"))

@@ -87,5 +87,5 @@ def test_stylegan3_uses_the_layer_affines(sg3, tmp_path):
 
 def test_unknown_mode_is_refused(sg2):
     with pytest.raises(DirectionError) as e:
-        SeFa(5, affines="torgb")
+        SeFa(5, affines="torgb").fit(sg2)  # checked in fit: __init__ only stores parameters
     assert str(e.value) == "SeFa: affines 'torgb' unknown; use one of ['official', 'all-affines']"

@@ -137,8 +137,8 @@ def test_method_comparison():
                        "measure": "gender", "slope": [1.0, 0.5, 0.2], "specificity": [0.9, 0.7, 0.3],
                        "dlogp_abs_mean": [0.1, 0.2, 3.0], "dlogp_abs_max": [0.5, 0.4, 6.0]})
     fig = F.method_comparison(ev)
-    assert [t.name for t in fig.data] == ["ganspace", "interfacegan"]
-    assert list(fig.data[1].x) == [0.9, 0.7] and np.allclose(fig.data[0].error_y.array, [3.0])
+    assert [t.name for t in fig.data] == ["InterFaceGAN", "GANSpace"]  # the direction registry's order and labels
+    assert list(fig.data[0].x) == [0.9, 0.7] and np.allclose(fig.data[1].error_y.array, [3.0])
     assert fig.layout.xaxis.title.text == "specificity" and "dlogp" in fig.layout.yaxis.title.text
     with pytest.raises(ProbeError, match="lacks column"):
         F.method_comparison(ev.drop(columns="specificity"))
