@@ -411,16 +411,18 @@ def method_comparison(evaluation: pd.DataFrame, measure: str | None = None, titl
     if d.empty:
         raise ProbeError(f"method_comparison: no rows for measure {measure!r}; "
                          f"use one of {sorted(evaluation['measure'].unique())}")
+    from .directions.registry import label, ordered
     fig = go.Figure()
-    for i, (m, g) in enumerate(d.groupby("method", sort=True)):
+    for i, m in enumerate(ordered(list(dict.fromkeys(d["method"])))):  # the registry's order and labels
+        g = d[d["method"] == m]
         fig.add_trace(go.Scatter(
-            x=g["specificity"], y=g["dlogp_abs_mean"], mode="markers", name=str(m),
+            x=g["specificity"], y=g["dlogp_abs_mean"], mode="markers", name=label(m),
             error_y=dict(type="data", symmetric=False, array=g["dlogp_abs_max"] - g["dlogp_abs_mean"],
                          arrayminus=np.zeros(len(g)), thickness=1),
             marker=dict(size=10, color=PALETTE[i % len(PALETTE)]),
             customdata=np.c_[g["target"], g["measure"], g["slope"], g["dlogp_abs_max"]],
             hovertemplate="%{customdata[0]} (%{customdata[1]})<br>specificity=%{x:.3g}<br>mean |dlogp|=%{y:.3g}"
-                          "<br>max |dlogp|=%{customdata[3]:.3g}<br>slope=%{customdata[2]:.3g}<extra>" + str(m)
+                          "<br>max |dlogp|=%{customdata[3]:.3g}<br>slope=%{customdata[2]:.3g}<extra>" + label(m)
                           + "</extra>"))
     fig.update_layout(title=title or "specificity vs density drift per method" + (f" ({measure})" if measure else ""),
                       plot_bgcolor="white")
@@ -495,12 +497,12 @@ def groundtruth_heatmap(gt: pd.DataFrame, title: str | None = None) -> go.Figure
     Colour = the direction's share of its importance on that factor (row_share, 0..1); the top factor of each row
     is starred; hover gives importance (factor stds per alpha unit), the row's purity and the factor's column share.
     """
-    from .directions.groundtruth import ordered_methods
+    from .directions.registry import ordered
     _need(gt, ["method", "target", "measure", "importance", "row_share", "col_share", "is_top", "purity"],
           "groundtruth_heatmap")
     if gt.empty:
         raise ProbeError("groundtruth_heatmap: the groundtruth table is empty; re-run `probe gt-score`")
-    methods = ordered_methods(list(dict.fromkeys(gt["method"])))
+    methods = ordered(list(dict.fromkeys(gt["method"])))
     rows = [t for m in methods for t in dict.fromkeys(gt.loc[gt["method"] == m, "target"])]
     cols = list(dict.fromkeys(gt["measure"]))
     piv = {c: gt.pivot_table(index="target", columns="measure", values=c, aggfunc="first")
