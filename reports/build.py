@@ -26,10 +26,14 @@ from probe.errors import ProbeError
 
 TEMPLATES = Path(__file__).parent / "templates"
 CDN_URL = "https://cdn.plot.ly/plotly-{version}.min.js"
-SECTIONS = (("spec", "Study spec and provenance"), ("samples", "Sample grid"),
-            ("correlations", "Correlations and controlling variables"), ("effects", "Effects"),
-            ("directions", "Direction comparisons"), ("groundtruth", "Ground-truth scores"), ("walks", "Walks"),
-            ("embedding", "UMAP embedding"), ("drag", "Drag results"))
+SECTIONS = (("findings", "Findings"), ("effects", "Effects"),
+            ("correlations", "Controlling variables and correlations"), ("directions", "Direction comparisons"),
+            ("walks", "Walks"), ("samples", "Sample grid"), ("embedding", "UMAP embedding"),
+            ("edits", "Drag and inversion runs"), ("groundtruth", "Ground-truth scores"),
+            ("spec", "Study spec and provenance"))
+FIT_WIDTH = 900     # px: image figures are scaled to fit this width (the page's content column at 1,280 px)
+HEAT_ROWS = 30      # targets in the report's effect heatmap (the largest standardised effects)
+P_COLUMNS = {"p", "q"}
 OPTIONAL = {"groundtruth"}  # shown only when the study has the table (only models with known factors make it)
 
 
@@ -62,6 +66,14 @@ def script_json(obj_or_json: Any) -> str:
     """JSON safe to place inside <script>: `<`, `>`, `&` as \\u003c / \\u003e / \\u0026 (so no `</script>`, `<!--`)."""
     s = obj_or_json if isinstance(obj_or_json, str) else json.dumps(obj_or_json)
     return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def fmt_p(v: Any) -> str:
+    """p or q in scientific notation ("3.90e-06"); an exact 0 (below the float range) as "<1e-300"."""
+    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
+        return "–"
+    v = float(v)
+    return "<1e-300" if v == 0 else f"{v:.2e}"
 
 
 def fmt(v: Any) -> str:
@@ -103,7 +115,8 @@ def _table(sec: Section, df: pd.DataFrame, heading: str | None = None, max_rows:
            source: str = "") -> None:
     cols = list(df.columns)
     text_cols = [c for c in cols if not pd.api.types.is_numeric_dtype(df[c])]
-    rows = [[(c, fmt(v)) for c, v in zip(cols, r)] for r in df.head(max_rows).itertuples(index=False, name=None)]
+    f = [fmt_p if c in P_COLUMNS else fmt for c in cols]
+    rows = [[(c, ff(v)) for c, ff, v in zip(cols, f, r)] for r in df.head(max_rows).itertuples(index=False, name=None)]
     more = f"{len(df) - max_rows} more rows in {source}" if len(df) > max_rows else ""
     sec.add("table", heading, columns=cols, text_cols=text_cols, rows=rows, more=more)
 
@@ -123,6 +136,12 @@ def _thumbs(img, size: int):
     return out.reshape(*lead, *out.shape[-3:])
 
 
+def _fit_scale(w: int, cols: int, margin: int, most: float = 2.0) -> float:
+    """Scale of probe.figures' image grids (cols images w px wide, `margin` px of labels) that fits FIT_WIDTH."""
+    pad = max(2, w // 16)
+    return max(0.5, min(most, (FIT_WIDTH - margin) / (cols * (w + pad) + pad)))
+
+
 def _missing(study, table: str) -> tuple[str, str]:
     from probe.store import MAKERS
     if table == "interventions" and study.status != "complete":
@@ -132,6 +151,81 @@ def _missing(study, table: str) -> tuple[str, str]:
 
 
 # ---- sections ----------------------------------------------------------------------------------------
+def focus_measures(study) -> list[str]:
+    """The measures the study was about, in study order: those of the model's `default_measures` when the
+    manifest records them, else those of the spec's first `measures` entry (a group such as `faces`, or one
+    measure); every measure when that entry is a user file.  -> list of measure names"""
+    from probe.measures import GROUPS
+    ms = list(study.measures)
+    spec = study.manifest.get("spec") or {}
+    entries = list((study.manifest.get("model_info") or {}).get("default_measures") or [])
+    entries = [e for e in entries if e in GROUPS or e in ms] or list(spec.get("measures") or [])[:1]
+    names: list[str] = []
+    for e in entries:
+        if e in GROUPS:
+            names += [i.name for i in GROUPS[e]().infos]
+        elif e in ms:
+            names.append(e)
+    got = [m for m in ms if m in set(names)]
+    return got or ms
+
+
+def _unit(study, m: str) -> str:
+    return str((study.measure_info.get(m) or {}).get("unit") or "")
+
+
+def _per_alpha(study, m: str) -> str:
+    u = _unit(study, m)
+    return f"{u} per unit alpha" if u else "per unit alpha"
+
+
+def _findings(study, sec: Section, present: dict[str, bool]) -> None:
+    """Top controlling variables and the best direction per measure, then links to the sections below."""
+    focus = focus_measures(study)
+    order = focus + [m for m in study.measures if m not in focus]
+    n = study.manifest.get("n_samples", "")
+    sec.intro = (f"{n} samples of model {study.model_name}, {len(study.target_names)} targets walked over alphas "
+                 f"{', '.join(f'{a:g}' for a in study.alphas)}. Effect = slope of the change of a measure per unit "
+                 f"alpha (OLS, 95% CI, q: Benjamini-Hochberg). Measures the study was about: {', '.join(focus)}.")
+    if study.has("controlling"):
+        k = study.table("controlling")
+        rows = []
+        for m in order:
+            g = k[k["measure"] == m].sort_values("rank")
+            top = "; ".join(f"{r.target} {r.effect:+.3g} (q {fmt_p(r.q)})" for r in g.head(3).itertuples())
+            src = g["source"].iloc[0] if len(g) else ""
+            rows.append({"measure": m, "unit": _unit(study, m), "top controlling variables (effect, q)":
+                         top or "none significant (q <= 0.05)", "significant": len(g),
+                         "effect": ("slope per unit alpha" if src == "intervention" else "r" if src else "")})
+        _table(sec, pd.DataFrame(rows), "Top controlling variables per measure")
+        sec.add("links", links=[("#correlations", "all controlling variables and correlations")])
+    else:
+        sec.absent(*_missing(study, "controlling"), heading="Top controlling variables per measure")
+    if study.has("evaluation"):
+        ev = study.table("evaluation")
+        ev = ev[ev["is_target"]] if "is_target" in ev.columns else ev
+        rows = []
+        for m in order:
+            g = ev[ev["measure"] == m]
+            if g.empty:
+                continue
+            b = g.loc[g["specificity"].fillna(-np.inf).idxmax()]
+            rows.append({"measure": m, "best direction": b["target"], "method": b["method"],
+                         "slope": float(b["slope"]), "unit per alpha": _unit(study, m),
+                         "specificity": float(b["specificity"]), "mean |dlogp|": float(b["dlogp_abs_mean"]),
+                         "directions for it": int(g["target"].nunique())})
+        if rows:
+            _table(sec, pd.DataFrame(rows), "Best direction per measure (highest specificity among the directions "
+                                            "aimed at it)")
+        else:
+            sec.add("text", "Best direction per measure", text="no direction targets a measure of this study")
+        sec.add("links", links=[("#directions", "all directions: specificity and density drift")])
+    else:
+        sec.absent(*_missing(study, "evaluation"), heading="Best direction per measure")
+    sec.add("links", "Sections", links=[(f"#{sid}", title) for sid, title in SECTIONS
+                                        if sid != "findings" and present.get(sid, True)])
+
+
 def _spec(study, sec: Section) -> None:
     m = study.manifest
     spec = m.get("spec", {})
@@ -182,9 +276,11 @@ def _samples(study, sec: Section, figs: _Figs, n_grid: int, thumb: int) -> None:
     except ProbeError as e:
         sec.add("text", text=f"images not rendered: {e}")
     else:
-        figs.block(sec, figures.sample_grid(_thumbs(img, thumb), labels=[str(i) for i in ids],
-                                            sample_ids=ids.tolist(), cols=min(8, len(ids)),
-                                            title=f"first {len(ids)} of {len(s)} samples (label: sample_id)"))
+        img = _thumbs(img, thumb)
+        cols = min(8, len(ids))
+        figs.block(sec, figures.sample_grid(img, labels=[str(i) for i in ids], sample_ids=ids.tolist(), cols=cols,
+                                            title=f"first {len(ids)} of {len(s)} samples (label: sample_id)",
+                                            scale=_fit_scale(img.shape[-1], cols, 40)))
     cols = ["logp", "norm", "chi2_pct", *[c for c in study.measures if c in s.columns]]
     d = s[cols].describe().T[["mean", "std", "min", "50%", "max"]].rename(columns={"50%": "median"})
     _table(sec, d.reset_index(names="column"), "Per-sample measures and density")
@@ -192,17 +288,27 @@ def _samples(study, sec: Section, figs: _Figs, n_grid: int, thumb: int) -> None:
 
 def _correlations(study, sec: Section, figs: _Figs) -> None:
     from probe import figures
-    if study.has("correlations"):
-        c = study.table("correlations")
-        figs.safe(sec, lambda: figures.correlation_heatmap(c, title="correlation of latent variables with measures"
-                                                              " (grey: q > 0.05)"), "Correlation heatmap")
-    else:
-        sec.absent(*_missing(study, "correlations"), heading="Correlation heatmap")
     if study.has("controlling"):
         k = study.table("controlling").sort_values(["measure", "rank"])
         _table(sec, k, "Controlling variables (ranked per measure)", source="controlling.parquet")
     else:
         sec.absent(*_missing(study, "controlling"), heading="Controlling variables")
+    if not study.has("correlations"):
+        sec.absent(*_missing(study, "correlations"), heading="Correlation heatmap")
+        return
+    c = study.table("correlations")
+    sig = c[c["q"] <= 0.05]
+    n = int(c["n"].max()) if len(c) else 0
+    if sig.empty:
+        sec.add("text", "Correlation heatmap", text=f"No latent variable's correlation with a measure over the {n} "
+                "samples survives q <= 0.05 (Benjamini-Hochberg), so the heatmap would be all grey and is left out; "
+                "the intervention slopes (Effects) are the stronger evidence. All r, p, q are in correlations.parquet.")
+        return
+    keep = sig.assign(a=sig["r"].abs()).groupby("variable")["a"].max().sort_values(ascending=False)
+    keep = keep.index[:HEAT_ROWS]
+    figs.safe(sec, lambda: figures.correlation_heatmap(
+        c[c["variable"].isin(keep)], title=f"r of the {len(keep)} latent variables with a significant correlation"
+                                           f" (largest |r| first kept; grey: q > 0.05)"), "Correlation heatmap")
 
 
 def _effects(study, sec: Section, figs: _Figs, max_measures: int) -> list[str]:
@@ -214,10 +320,14 @@ def _effects(study, sec: Section, figs: _Figs, max_measures: int) -> list[str]:
     e = e.assign(abs_slope=e["slope"].abs()).sort_values(["q", "abs_slope"], ascending=[True, False])
     t = e[["method", "target", "measure", "slope", "slope_lo", "slope_hi", "r2", "p", "q", "n"]].rename(
         columns={"slope_lo": "CI lo (95%)", "slope_hi": "CI hi (95%)"})
+    have = set(e["measure"])
+    focus = [m for m in focus_measures(study) if m in have][:max_measures]
+    for m in focus:
+        figs.safe(sec, lambda m=m: figures.effects_forest(
+            e, measure=m, top=20, title=f"{m}: slope of d_{m} ({_per_alpha(study, m)}), 95% CI, top 20 targets"),
+                  f"Forest plot: {m}")
     _table(sec, t, "Effects (OLS slope of d_measure on alpha; q: Benjamini-Hochberg over all rows)",
            source="effects.parquet")
-    for m in list(dict.fromkeys(e["measure"]))[:max_measures]:
-        figs.safe(sec, lambda m=m: figures.effects_forest(e, measure=m, top=20), f"Forest plot: {m}")
     return _diverse(e["target"].tolist(), e["method"].tolist())
 
 
@@ -293,8 +403,9 @@ def _walks(study, sec: Section, figs: _Figs, q, order: list[str], n_walks: int,
         except ProbeError as e:
             sec.add("text", f"Walk strip: {t}", text=f"images not rendered: {e}")
             continue
-        figs.block(sec, figures.image_strip(_thumbs(img, thumb), alphas, sample_ids=ids, title=f"walk {t}"),
-                   f"Walk strip: {t}")
+        img = _thumbs(img, thumb)
+        figs.block(sec, figures.image_strip(img, alphas, sample_ids=ids, title=f"walk {t}",
+                                            scale=_fit_scale(img.shape[-1], len(alphas), 120)), f"Walk strip: {t}")
     ms = [f"d_{m}" for m in study.measures if f"d_{m}" in q.columns][:max_measures]
     s = q.alpha_summary([*ms, "dlogp"], by=["target"], where={"target": chosen})
     for c in [*ms, "dlogp"]:
@@ -320,9 +431,9 @@ def _embedding(study, sec: Section, figs: _Figs, order: list[str], n_walks: int)
     figs.safe(sec, lambda: figures.embedding_scatter(emb, color=color, samples=samples, walks=True))
 
 
-def _drag(study, sec: Section, thumb: int) -> None:
-    from reports.drag import drag_blocks
-    drag_blocks(study, sec, thumb)
+def _edits(study, sec: Section, thumb: int) -> None:
+    from reports.drag import edit_blocks
+    edit_blocks(study, sec, thumb)
 
 
 # ---- public --------------------------------------------------------------------------------------------
@@ -347,7 +458,8 @@ def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4,
         _groundtruth(study, secs["groundtruth"], figs)
     _walks(study, secs["walks"], figs, inter, order, n_walks, n_rows, max_measures, thumb)
     _embedding(study, secs["embedding"], figs, order or study.target_names, n_walks)
-    _drag(study, secs["drag"], thumb)
+    _edits(study, secs["edits"], thumb)
+    _findings(study, secs["findings"], {k: v.present for k, v in secs.items()})
     js = None if cdn else plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
     return {"study_name": study.name, "study_path": str(study.path), "version": __version__,
             "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -12,7 +12,8 @@ import torch
 
 from probe.errors import ProbeError
 from probe.store import Study
-from reports.build import OPTIONAL, SECTIONS, ReportError, _diverse, _thumbs, build_report, fmt, script_json
+from reports.build import (OPTIONAL, SECTIONS, ReportError, _diverse, _thumbs, build_report, fmt, fmt_p,
+                           focus_measures, script_json)
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_TARGET = "</script><img src=x onerror=alert(2)>"
@@ -24,30 +25,33 @@ def _copy(study, dst) -> Study:
     return Study(dst)
 
 
-def _add_drag(study: Study) -> None:
-    """One real DragGAN run on the study's model: drag/run1.json + its two PNGs, and run2.png (before | after)."""
+def _add_edits(study: Study) -> None:
+    """Real edits rows through Study.add_edit: a 3-step DragGAN run (ok), the same run recorded as degraded, and an
+    inversion row; plus drag/drag_eval.csv (the probe drag-eval summary)."""
     from probe import figures
-    from probe.edit.drag import DragGAN
+    from probe.edit import make_drag
     from probe.restudy import study_model
     model = study_model(study)
     lat = torch.as_tensor(study.latents()[:1])
     with torch.no_grad():
         before = model.synthesize(lat, study.space)[0]
-    r = DragGAN(max_steps=3, site="b2").run(model, lat, study.space, [[10, 10]], [[14, 12]])
+    r = make_drag("draggan", max_steps=3, site="b2").run(model, lat, study.space, [[10, 10]], [[14, 12]])
+    png0, png1 = figures.img_to_png_bytes(before), figures.img_to_png_bytes(r.img)
+    row = {"kind": "drag", "method": "draggan", "model": study.model_name, "site": "b2", "space": r.space,
+           "steps": r.steps, "sample_id": 0, "seconds": r.seconds,
+           "points": {"handles": r.handles.tolist(), "targets": r.targets.tolist(), "final": r.points.tolist()},
+           "handle_dist_px": float(r.distances.mean()), "outside_change": 0.0123,
+           "quality": {"drift_brightness": 0.031, "warning": "face measures drifted"}, "status": "ok"}
+    study.add_edit(row, png0, png1)
+    study.add_edit({**row, "status": "degraded", "handle_dist_px": 7.5}, png0, png1)
+    study.add_edit({"kind": "invert", "method": "invert", "model": study.model_name, "steps": 4, "psnr": 21.5,
+                    "status": "ok", "sample_id": 1}, png1, png0)
     d = study.path / "drag"
     d.mkdir()
-    (d / "run1-before.png").write_bytes(figures.img_to_png_bytes(before))
-    (d / "run1-after.png").write_bytes(figures.img_to_png_bytes(r.img))
     md0 = float(np.linalg.norm(r.handles - r.targets, axis=1).mean())      # drag-eval columns (probe.edit.evaluate)
     pd.DataFrame([{"method": "draggan", "points": 1, "pair": 0, "md_before": md0, "md_after": float(r.distances.mean()),
                    "seconds": r.seconds, "steps": r.steps, "converged": r.converged, "outside_change": 0.01}]
                  ).to_csv(d / "drag_eval.csv", index=False)
-    (d / "run2.png").write_bytes(figures.img_to_png_bytes(torch.cat([before, r.img], -1)))   # probe drag --out
-    (d / "run1.json").write_text(json.dumps({
-        "method": "draggan", "sample_id": 0, "space": r.space, "site": "b2", "steps": r.steps,
-        "seconds": r.seconds, "converged": r.converged, "handles": r.handles.tolist(),
-        "targets": r.targets.tolist(), "trajectory": r.trajectory.tolist(),
-        "img_before": "run1-before.png", "img_after": "run1-after.png", "secret": "../../etc/passwd"}))
 
 
 def _add_embedding(study: Study) -> None:
@@ -72,7 +76,7 @@ def _add_embedding(study: Study) -> None:
 
 @pytest.fixture(scope="module")
 def full_study(tiny_study, tmp_path_factory):
-    """A copy of tiny_study with every table: stats, evaluation, ground truth, embedding, one drag run."""
+    """A copy of tiny_study with every table: stats, evaluation, ground truth, embedding, three edits rows."""
     from probe import stats
     from probe.directions import evaluate_study
     from probe.directions.groundtruth import groundtruth
@@ -81,7 +85,7 @@ def full_study(tiny_study, tmp_path_factory):
     evaluate_study(s)
     groundtruth(s, factors=["brightness", "contrast", "centroid_x", "centroid_y"])  # image stats as "factors"
     _add_embedding(s)
-    _add_drag(s)
+    _add_edits(s)
     return s
 
 
@@ -178,6 +182,57 @@ def test_fmt_and_thumbs():
     assert _thumbs(small, 48) is small
 
 
+def test_p_and_q_print_in_scientific_notation():
+    assert fmt_p(3.9e-6) == "3.90e-06" and fmt_p(0.5) == "5.00e-01" and fmt_p(0.0) == "<1e-300"
+    assert fmt_p(float("nan")) == "–" and fmt_p(np.float64(1e-12)) == "1.00e-12"
+
+
+def test_focus_measures_come_from_the_manifest(tiny_study, tmp_path):
+    assert focus_measures(tiny_study) == tiny_study.measures              # spec measures ["image"]: all of them
+    s = _copy(tiny_study, tmp_path / "focus")
+    s.manifest["spec"]["measures"] = ["contrast", "image"]                  # first entry: one measure
+    s.save_manifest()
+    assert focus_measures(Study(s.path)) == ["contrast"]
+    s.manifest["model_info"]["default_measures"] = ["image"]               # the model's defaults win
+    s.save_manifest()
+    assert focus_measures(Study(s.path)) == tiny_study.measures
+    s.manifest["model_info"]["default_measures"] = ["nope.py:f"]           # unknown / user code: spec order
+    s.manifest["spec"]["measures"] = ["nope.py:f"]
+    s.save_manifest()
+    assert focus_measures(Study(s.path)) == tiny_study.measures
+
+
+def test_report_opens_with_findings(report, full_study):
+    html = report.read_text()
+    first = re.search(r'<section id="([a-z]+)"', html).group(1)
+    assert first == "findings" and html.index('id="findings"') < html.index('id="spec"')
+    k = full_study.table("controlling")
+    top = k[k["measure"] == k["measure"].iloc[0]].sort_values("rank").iloc[0]
+    assert f"{top.target} {top.effect:+.3g} (q {fmt_p(top.q)})" in html       # top controlling variable, q in e-notation
+    ev = full_study.table("evaluation")
+    ev = ev[ev["is_target"]]
+    m = ev["measure"].iloc[0]
+    best = ev[ev["measure"] == m].sort_values("specificity", ascending=False).iloc[0]
+    assert "Best direction per measure" in html
+    assert re.search(rf'<td class="s">{re.escape(m)}</td><td class="s">{re.escape(best.target)}</td>', html)
+    assert f'>{fmt(float(best.specificity))}</td>' in html
+    for sid, _ in SECTIONS:
+        if sid not in ("findings", "groundtruth"):
+            assert f'<li><a href="#{sid}">' in html                           # links down
+    heads = re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html)
+    assert heads == focus_measures(full_study)[:6]
+    assert not re.search(r">0</td>", html.split('id="effects"')[1].split("</section>")[0])   # no p/q printed as 0
+
+
+def test_forest_plots_only_for_the_studys_measures(full_study, tmp_path):
+    s = _copy(full_study, tmp_path / "focus")
+    s.manifest["spec"]["measures"] = ["contrast", "image"]
+    s.save_manifest()
+    html = build_report(Study(s.path), tmp_path / "r.html", cdn=True).read_text()
+    assert re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html) == ["contrast"]
+    assert "Measures the study was about: contrast." in html
+
+
 def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
     html = report.read_text()
     p = _Ids()
@@ -194,10 +249,14 @@ def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
     assert n_fig >= 8 and html.count('class="fig-data"') == n_fig
     assert full_study.manifest["weights_hash"] in html and full_study.manifest["versions"]["torch"] in html
     assert ">q</th>" in html and "CI lo (95%)" in html
-    assert "run1: img_after" in html and "data:image/png;base64," in html
     assert "Drag evaluation per method" in html and ">no edit</td>" in html
-    assert "Drag images (before | after)" in html and "<figcaption>run2.png</figcaption>" in html
-    assert "<figcaption>run1-after.png</figcaption>" not in html        # shown with its run, not twice
+    # edits table: runs with quality columns, the degraded one warned about, before / after of each run
+    assert "Runs (edits table)" in html and ">handle distance (px)</th>" in html and ">drift_brightness</th>" in html
+    assert ">0.0123</td>" in html and ">21.5</td>" in html and "face measures drifted" in html
+    assert '<p class="warning">1 of 3 runs did not end well: drag-0002 degraded' in html
+    for rid in ("drag-0001", "drag-0002", "invert-0003"):
+        assert f"<figcaption>{rid} before</figcaption>" in html
+    assert "<figcaption>drag-0002 after (degraded)</figcaption>" in html and "data:image/png;base64," in html
     assert "Walk trajectories of 1 of 1 targets" in html                # embedding: walks of random/d0
     assert "passwd" not in html                                        # non-image fields are not shown
     assert "Scores per method" in html and "Top factor per direction" in html   # ground truth
@@ -212,9 +271,9 @@ def test_missing_tables_name_the_command(tiny_study, tmp_path):
     p.feed(html)
     assert all(sid in p.ids for sid, _ in SECTIONS if sid not in OPTIONAL)
     assert "groundtruth" not in p.ids and 'href="#groundtruth"' not in html  # only studies with known factors
-    for cmd in (f"probe stats {s.path}", f"probe embed {s.path}", "probe discover", f"probe drag --out {s.path}"):
+    for cmd in (f"probe stats {s.path}", f"probe embed {s.path}", "probe discover", f"probe drag --study {s.path}"):
         assert cmd in html
-    assert html.count('class="report-section absent"') == 4   # correlations, effects, embedding, drag
+    assert html.count('class="report-section absent"') == 4   # correlations, effects, embedding, edits
     assert 'id="walks" class="report-section"' in html and "Walk strip: z[0]" in html
 
 
@@ -313,3 +372,32 @@ def test_density_drift_table_from_duckdb_equals_pandas(tiny_study):
     _table(want, g.reset_index())
     assert got["rows"] == want.blocks[0]["rows"] and got["columns"] == want.blocks[0]["columns"]
     assert [r[0][1] for r in got["rows"]] == ["channel", "random", "variable"]
+
+
+@pytest.mark.browser
+def test_report_fits_1280_px_and_opens_with_findings(browser, report):
+    browser.set_window_size(1280, 800)
+    try:
+        w = browser.execute_script("return window.innerWidth")
+        browser.set_window_size(1280 + (1280 - w), 800)       # the viewport itself 1280 px wide
+        _load(browser, report)
+        assert browser.execute_script("return window.innerWidth") == 1280
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        wide = browser.execute_script(
+            "return Array.from(document.querySelectorAll('body *')).filter(e => { var r = e.getBoundingClientRect(); "
+            "return r.right > 0 && r.width > window.innerWidth; }).map(e => e.tagName + '#' + e.id)")  # not plotly's "
+            # off-screen text-measuring svg (left -10000 px)
+        assert wide == []
+        clipped = browser.execute_script(           # every figure (sample grid and strips too) within its column
+            "return Array.from(document.querySelectorAll('div.fig')).filter(d => { var s = d.querySelector("
+            "'.main-svg'); return !s || s.getBoundingClientRect().right > d.getBoundingClientRect().right + 1 "
+            "|| d.getBoundingClientRect().right > window.innerWidth; }).map(d => d.id)")
+        assert clipped == []
+        main = browser.find_element("css selector", "section#findings")
+        assert main.location["y"] < 800                                    # findings are the first thing seen
+        text = main.text
+        assert text.startswith("Findings") and "Top controlling variables per measure" in text
+        assert "Best direction per measure" in text
+        assert browser.execute_script("return document.querySelectorAll('.fig-error').length") == 0
+    finally:
+        browser.set_window_size(1280, 900)
