@@ -14,9 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train.sprites import RANGES, SHAPES
 from .base import Measure, MeasureError, MeasureInfo, check_img
 
+# The sprite factors of the procedural dataset (`probe.train.sprites` renders them) in natural units.
+FACTORS = ("shape", "scale", "rotation", "x", "y", "hue")
+SHAPES = ("square", "ellipse", "heart")
+RANGES = {"shape": (0, len(SHAPES)), "scale": (0.2, 0.4), "rotation": (0.0, 90.0), "x": (20.0, 44.0),
+          "y": (20.0, 44.0), "hue": (0.0, 300.0)}
+UNITS = {"shape": "class index", "scale": "fraction of image", "rotation": "degrees", "x": "pixels",
+         "y": "pixels", "hue": "degrees"}
 REG = ("scale", "x", "y", "hue")  # regression heads (targets normalised to [-1, 1] over RANGES)
 FEATURES = 128
 

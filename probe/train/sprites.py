@@ -23,14 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FACTORS = ("shape", "scale", "rotation", "x", "y", "hue")
-SHAPES = ("square", "ellipse", "heart")
+from ..measures.sprites import FACTORS, RANGES, SHAPES, UNITS  # the factor definitions, shared with the measure
+
 RES = 64
 SUPERSAMPLE = 4
-RANGES = {"shape": (0, len(SHAPES)), "scale": (0.2, 0.4), "rotation": (0.0, 90.0), "x": (20.0, 44.0),
-          "y": (20.0, 44.0), "hue": (0.0, 300.0)}
-UNITS = {"shape": "class index", "scale": "fraction of image", "rotation": "degrees", "x": "pixels",
-         "y": "pixels", "hue": "degrees"}
 
 _ELLIPSE_MINOR = 0.5  # minor / major axis
 _HEART_K = 0.5 / 1.14  # heart curve x extent is +-1.14: scaled to width 1 (in units of size)
