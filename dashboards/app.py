@@ -289,7 +289,7 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
 
     token: required on every request when set (`?token=` once, then an HttpOnly cookie); `probe dash` sets one
     for non-loopback binds. limits: the request bounds (`dashboards.limits`). model / trust_model: `--model` /
-    `--trust-model` from the command line, for a study whose model is code (`probe.store.Study` checks them)."""
+    `--trust-model` from the command line, for a study whose model is code (`probe.restudy.check_model` checks them)."""
     study = Study(study_dir, model=model, trust_model=trust_model)
     ctx = Context(study, limits)
     app = security.EscapedDash(__name__, title=title or f"latent-probe: {study.name}", assets_folder=str(ASSETS),
