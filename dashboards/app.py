@@ -79,11 +79,31 @@ class Context:
         self._summary_lock = threading.Lock()
         self.jobs: dict[str, dict] = {}
         self._jobs_lock = threading.Lock()
+        self._manifest_key = self._manifest_stamp()
 
     # ---- data ----------------------------------------------------------------------------------
+    def _manifest_stamp(self):
+        try:
+            st = os.stat(self.root / "manifest.json")
+            return st.st_mtime_ns, st.st_size
+        except OSError:
+            return None
+
+    def sync(self) -> None:
+        """Re-read manifest.json when a writer changed it (status, parts done: a study that probe demo is still
+        filling); tables follow their own file stamps."""
+        key = self._manifest_stamp()
+        if key != self._manifest_key:
+            try:
+                self.study.manifest = Study(self.root).manifest
+            except ProbeError:
+                return
+            self._manifest_key = key
+
     def stamp(self, *files: str) -> tuple:
         """(name, mtime_ns, size) of files / folders in the study root: the key that invalidates caches when
         a table is rewritten (probe stats, probe embed, probe discover) while the dashboard runs."""
+        self.sync()
         out = []
         for f in files:
             try:
@@ -160,6 +180,7 @@ class Context:
         return v
 
     def has(self, name: str) -> bool:
+        self.sync()
         return self.study.has(name)
 
     def latents(self) -> np.ndarray:
