@@ -162,8 +162,8 @@ def measure_base(model, latent: torch.Tensor, space: str, measures, density=None
 
 
 def identity_at_zero(target: Target) -> bool:
-    """Whether alpha = 0 leaves the latent and image unchanged (all walks but variable `set`)."""
-    return not (target.walk == "variable" and target.mode == "set")
+    """Whether alpha = 0 leaves the latent and image unchanged (all walks but variable `set` and distance)."""
+    return target.identity_at_zero
 
 
 def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target], alphas, measures,

@@ -77,7 +77,7 @@ class Directions(_Base):
     kind: Literal["directions"]
     file: str                                        # path.npz (relative to the spec file) or a stem in directions/
     names: list[str] | None = None
-    walk: Literal["linear", "isodensity", "layers"] | None = None
+    walk: Literal["linear", "isodensity", "layers", "distance"] | None = None   # distance: InterFaceGAN's edit
     scale: float | None = None                       # overrides the set's per-direction unit step
 
     scale_ok = field_validator("scale")(_check_scale)
@@ -109,7 +109,7 @@ class StudySpec(_Base):
     space: Literal["z", "w", "ws"] = "z"
     batch_size: int = Field(64, ge=1, le=65536)
     part_rows: int = Field(1024, ge=1, le=10_000_000)  # rows per resumable part of the interventions table
-    walk: Literal["linear", "isodensity", "layers"] = "linear"   # default walk of direction targets
+    walk: Literal["linear", "isodensity", "layers", "distance"] = "linear"   # default walk of direction targets
     alphas: list[float] = Field(min_length=1)
     targets: list[TargetSpec] = Field(min_length=1)
     truncation_psi: float = Field(1.0, ge=0, le=2, allow_inf_nan=False)   # 1 = no truncation (style models)

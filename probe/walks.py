@@ -9,8 +9,14 @@ Walk kinds
 - `variable`    one coordinate: shift (latent[i] + alpha * scale) or set (latent[i] = alpha)
 - `channel`     scale (x * (1 + alpha * scale)) or shift (x + alpha * scale) chosen channels of a site; the latent
                 is unchanged and the edit runs in `probe.engine` through a scoped `Generator.edit` hook
+- `distance`    InterFaceGAN's edit: the latent is placed at signed distance alpha * scale from the hyperplane
+                n.x + offset = 0 (n the unit direction, offset its DirectionSet info["offset"], 0 when absent:
+                the hyperplane through the origin), x' = x - (n.x + offset) n + alpha * scale * n, so that
+                n.x' + offset = alpha * scale. In ws a [w_dim] normal places every layer of the range (all layers,
+                or the direction's layers) on its own; a [num_ws * w_dim] normal places the flattened code.
 
-alpha = 0 leaves every walk (except `variable` with mode `set`) at its base latent and image.
+alpha = 0 leaves every walk except `variable` with mode `set` and `distance` (which moves the latent onto the
+hyperplane) at its base latent and image.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import torch
 
 from .errors import ProbeError
 
-WALKS = ("linear", "isodensity", "layers", "variable", "channel")
+WALKS = ("linear", "isodensity", "layers", "variable", "channel", "distance")
 KINDS = ("variable", "direction", "channel")
 
 
@@ -46,6 +52,7 @@ class Target:
     scale: float = 1.0                        # unit step
     method: str = ""                          # table column `method`: variable | channel | DirectionSet.method
     source: str | None = None                 # direction: stem of the DirectionSet file in the study's directions/
+    offset: float = 0.0                       # distance: b of the hyperplane n.x + b = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -60,6 +67,14 @@ class Target:
             self.layers = (int(self.layers[0]), int(self.layers[1]))
         if not self.method:
             self.method = {"variable": "variable", "channel": "channel"}.get(self.kind, "direction")
+        self.offset = float(self.offset)
+        if self.walk == "distance" and self.kind != "direction":
+            raise WalkError(f"walk 'distance' for {self.name!r} needs a direction target; use it on directions")
+
+    @property
+    def identity_at_zero(self) -> bool:
+        """Whether alpha = 0 leaves the latent and image unchanged (all walks but variable `set` and distance)."""
+        return not ((self.walk == "variable" and self.mode == "set") or self.walk == "distance")
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Target):
@@ -69,17 +84,21 @@ class Target:
         return same_vec and self.to_dict() == other.to_dict()
 
     def to_dict(self) -> dict:
-        """JSON-able record without the vector (vectors live in the study's directions/)."""
-        return {"kind": self.kind, "name": self.name, "walk": self.walk, "index": self.index, "site": self.site,
-                "channels": list(self.channels) if self.channels is not None else None,
-                "layers": list(self.layers) if self.layers is not None else None, "mode": self.mode,
-                "scale": self.scale, "method": self.method, "source": self.source}
+        """JSON-able record without the vector (vectors live in the study's directions/); `offset` only for
+        the distance walk."""
+        d = {"kind": self.kind, "name": self.name, "walk": self.walk, "index": self.index, "site": self.site,
+             "channels": list(self.channels) if self.channels is not None else None,
+             "layers": list(self.layers) if self.layers is not None else None, "mode": self.mode,
+             "scale": self.scale, "method": self.method, "source": self.source}
+        if self.walk == "distance":
+            d["offset"] = self.offset
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, vector: np.ndarray | None = None) -> "Target":
         return cls(d["kind"], d["name"], d["walk"], vector, d.get("index"), d.get("site"), d.get("channels"),
                    d.get("layers"), d.get("mode", "shift"), float(d.get("scale", 1.0)), d.get("method", ""),
-                   d.get("source"))
+                   d.get("source"), float(d.get("offset", 0.0)))
 
 
 def variable(i: int, space: str = "z", mode: str = "shift", scale: float = 1.0) -> Target:
@@ -98,14 +117,16 @@ def direction(ds, i: int, walk: str = "linear", source: str | None = None) -> Ta
     """Target for direction i of a DirectionSet, its layer range and unit step.
 
     The table name is `<source>/<name>`, source being the set's file stem (default its method), so two sets of one
-    method (`sefa.npz`, `sefa_late.npz`) walk side by side; the `method` column keeps the method.
+    method (`sefa.npz`, `sefa_late.npz`) walk side by side; the `method` column keeps the method. walk
+    "distance" takes the hyperplane's offset from ds.info[i]["offset"] (InterFaceGAN records it; 0 otherwise).
     """
     layers = ds.layers[i]
     if walk == "linear" and layers is not None and ds.space == "ws":
         walk = "layers"
     source = source or ds.method
+    offset = float((ds.info[i] if i < len(ds.info) else {}).get("offset", 0.0)) if walk == "distance" else 0.0
     return Target("direction", f"{source}/{ds.names[i]}", walk, vector=ds.vectors[i], layers=layers,
-                  scale=float(ds.scales[i]), method=ds.method, source=source)
+                  scale=float(ds.scales[i]), method=ds.method, source=source, offset=offset)
 
 
 _CHANNEL = re.compile(r"^(?P<site>[^:\s]+):(?P<chs>c\d+(\+c\d+)*)$")
@@ -153,6 +174,53 @@ def _offset(target: Target, shape: tuple[int, ...]) -> torch.Tensor:
     return d
 
 
+def signed_distance(latent, target: Target) -> torch.Tensor:
+    """n.x + offset of each row (each ws layer of the target's range for a [w_dim] normal), n the unit direction.
+
+    latent [R, D] -> [R]; [R, L, D] with a [D] normal -> [R, L'] (L' layers of the range); [R, L, D] with an
+    [L * D] normal -> [R]."""
+    latent = torch.as_tensor(latent, dtype=torch.float32)
+    n, rows = _normal(target, tuple(latent.shape[1:]))
+    x = latent[:, rows] if rows is not None else latent.reshape(len(latent), -1)
+    return x.double() @ n.double() + target.offset
+
+
+def _normal(target: Target, shape: tuple[int, ...]):
+    """(unit normal as a float32 tensor, ws layer slice or None) for the distance walk of one latent shape."""
+    if target.vector is None:
+        raise WalkError(f"target {target.name!r} (distance) needs a direction vector")
+    v = torch.from_numpy(target.vector).float()
+    norm = float(v.norm())
+    if not np.isfinite(norm) or norm < 1e-12:
+        raise WalkError(f"direction {target.name!r} has zero length; the distance walk needs a hyperplane normal")
+    v = v / norm
+    if len(shape) == 2 and v.numel() == shape[1]:
+        s, e = target.layers or (0, shape[0])
+        if not 0 <= s < e <= shape[0]:
+            raise WalkError(f"layers {[s, e]} of {target.name!r} out of range for num_ws={shape[0]}; "
+                            f"use 0 <= start < end <= {shape[0]}")
+        return v, slice(s, e)
+    if v.numel() != int(np.prod(shape)):
+        raise WalkError(f"direction {target.name!r} has dimension {v.numel()}, but the latent has shape "
+                        f"{list(shape)}; use directions fitted in this space")
+    return v, None
+
+
+def _place(latent: torch.Tensor, target: Target, dist: torch.Tensor) -> torch.Tensor:
+    """Rows moved along the unit normal n to signed distance dist [R]: x - (n.x + offset) n + dist n."""
+    n, rows = _normal(target, tuple(latent.shape[1:]))
+    n, dist = n.double(), dist.double()  # in float64, rounded once to the latent's float32
+    if rows is None:
+        flat = latent.reshape(len(latent), -1).double()
+        shift = dist - (flat @ n + target.offset)
+        return (flat + shift[:, None] * n).float().reshape(latent.shape)
+    out = latent.clone()
+    x = latent[:, rows].double()
+    shift = dist[:, None] - (x @ n + target.offset)   # [R, L']
+    out[:, rows] = (x + shift[..., None] * n).float()
+    return out
+
+
 def apply_rows(latent: torch.Tensor, space: str, target: Target, alpha: torch.Tensor, density=None) -> torch.Tensor:
     """Walk each row by its own alpha.  # latent [R, *shape], alpha [R] -> [R, *shape]"""
     latent = torch.as_tensor(latent, dtype=torch.float32)
@@ -170,6 +238,8 @@ def apply_rows(latent: torch.Tensor, space: str, target: Target, alpha: torch.Te
         col = a.reshape(-1)
         flat[:, i] = col if target.mode == "set" else flat[:, i] + col * target.scale
         return flat.reshape(latent.shape)
+    if w == "distance":
+        return _place(latent, target, a.reshape(-1) * target.scale)
     d = _offset(target, tuple(latent.shape[1:]))
     out = latent + a * target.scale * d
     if w != "isodensity":

@@ -160,3 +160,99 @@ def test_two_sets_of_one_method_walk_in_one_study(tmp_path):
     assert np.array_equal(study_target(st, "sefa_all/sefa1").vector, every.vectors[1])
     assert np.array_equal(study_target(st, "sefa/sefa1").vector, official.vectors[1])
     assert sorted(st.directions()) == ["sefa", "sefa_all"]
+
+
+# ---- distance: InterFaceGAN's absolute placement from the hyperplane n.x + offset = 0 ----------------------
+def test_distance_places_each_latent_at_signed_distance_alpha():
+    from probe.walks import signed_distance
+    z = 3 * torch.randn(5, 16, generator=torch.Generator().manual_seed(2))
+    v = 2.5 * _unit(16, 3)  # not unit: the walk uses the unit normal
+    n = torch.from_numpy(v / np.linalg.norm(v)).double()
+    alphas = [-3.0, -0.5, 0.0, 2.0]
+    for offset, scale in ((0.0, 1.0), (0.7, 1.0), (-1.3, 2.0)):
+        t = Target("direction", "interfacegan/a", "distance", vector=v, offset=offset, scale=scale)
+        out = apply(z, "z", t, alphas)
+        got = signed_distance(out, t).reshape(5, 4)
+        want = torch.tensor(alphas, dtype=torch.float64)[None].expand(5, 4) * scale
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)
+        assert torch.allclose(out.double() @ n + offset, want.reshape(-1), atol=1e-6, rtol=0)
+        # only the component along n changes: the projection onto the hyperplane is the sample's own
+        base = z.double().repeat_interleave(4, 0)
+        perp = lambda x: x - (x @ n)[:, None] * n  # noqa: E731
+        assert torch.allclose(perp(out.double()), perp(base), atol=1e-5, rtol=0)
+    assert not t.identity_at_zero and Target("direction", "a/b", "linear", vector=v).identity_at_zero
+    # alpha = 0 puts the latent ON the hyperplane (unlike every other direction walk)
+    zero = apply(z, "z", Target("direction", "m/a", "distance", vector=v, offset=0.4), [0.0])
+    assert torch.allclose(zero.double() @ n + 0.4, torch.zeros(5, dtype=torch.float64), atol=1e-6, rtol=0)
+    assert not torch.allclose(zero, z)
+
+
+def test_distance_in_ws_places_every_layer_of_the_range():
+    from probe.walks import signed_distance
+    ws = torch.randn(4, 6, 8, generator=torch.Generator().manual_seed(4))
+    v = _unit(8, 5)
+    t = Target("direction", "interfacegan/a@2", "distance", vector=v, layers=(2, 4), offset=0.25)
+    out = apply_rows(ws, "ws", t, torch.tensor([1.0, -2.0, 0.0, 3.0]))
+    d = signed_distance(out, t)                                    # [4, 2]: layers 2 and 3
+    assert d.shape == (4, 2)
+    assert torch.allclose(d, torch.tensor([1.0, -2.0, 0.0, 3.0], dtype=torch.float64)[:, None].expand(4, 2),
+                          atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[:, [0, 1, 4, 5]], ws[:, [0, 1, 4, 5]])  # layers outside the range untouched
+    every = Target("direction", "interfacegan/a", "distance", vector=v)
+    assert signed_distance(apply_rows(ws, "ws", every, torch.full((4,), 1.5)), every).sub(1.5).abs().max() < 1e-6
+    flat = Target("direction", "interfacegan/f", "distance", vector=_unit(48, 6), offset=-0.5)  # [num_ws * w_dim]
+    got = signed_distance(apply_rows(ws, "ws", flat, torch.tensor([0.5, 1.0, -1.0, 2.0])), flat)
+    assert torch.allclose(got, torch.tensor([0.5, 1.0, -1.0, 2.0], dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_distance_target_offset_from_the_set_and_round_trip():
+    ds = DirectionSet(["g", "g|a"], np.stack([_unit(4, 1), _unit(4, 2)]), "z", "interfacegan",
+                      info=[{"offset": 0.3}, {}])
+    t = direction(ds, 0, "distance")
+    assert (t.walk, t.offset) == ("distance", pytest.approx(0.3)) and direction(ds, 1, "distance").offset == 0.0
+    assert direction(ds, 0).offset == 0.0 and "offset" not in direction(ds, 0).to_dict()  # linear: no offset
+    rec = t.to_dict()
+    assert rec["offset"] == pytest.approx(0.3)
+    back = Target.from_dict(rec, t.vector)
+    assert back == t and back.offset == t.offset
+    assert back != Target.from_dict(dict(rec, offset=0.0), t.vector)
+    with pytest.raises(WalkError, match="walk 'distance' for 'z\\[1\\]' needs a direction target"):
+        Target("variable", "z[1]", "distance", index=1)
+    with pytest.raises(WalkError, match="has zero length"):
+        apply(torch.zeros(1, 4), "z", Target("direction", "a/b", "distance", vector=np.zeros(4)), [1.0])
+    with pytest.raises(WalkError, match="has dimension 4, but the latent has shape \\[6\\]"):
+        apply(torch.zeros(1, 6), "z", t, [1.0])
+
+
+def test_distance_walk_in_a_spec_runs_and_round_trips(tmp_path):
+    """A spec walks one InterFaceGAN set both ways (two file stems): the distance rows sit at alpha from the
+    boundary, alpha = 0 is rendered (not the base), and the stored targets rebuild the same walk."""
+    from probe.directions import InterFaceGAN
+    from probe.models import load_model
+    from probe.restudy import study_target
+    from probe.study import parse_spec, run_study
+    from probe.walks import signed_distance
+    g = load_model("tiny-dcgan")
+    est = InterFaceGAN("brightness", ratio=0.25, n_samples=120, seed=0).fit(g)
+    est.directions_.save(tmp_path / "interfacegan.npz")
+    est.directions_.save(tmp_path / "interfacegan_distance.npz")
+    data = {"name": "dist", "model": "tiny-dcgan", "measures": ["brightness"], "n_samples": 3, "seed": 0,
+            "space": "z", "alphas": [-1.0, 0.0, 1.0],
+            "targets": [{"kind": "directions", "file": "interfacegan.npz"},
+                        {"kind": "directions", "file": "interfacegan_distance.npz", "walk": "distance"}]}
+    spec = parse_spec(data, base=tmp_path)
+    assert parse_spec(spec.dump(), base=tmp_path).dump() == spec.dump()
+    assert spec.dump()["targets"][1]["walk"] == "distance"
+    st = run_study(spec, tmp_path / "study", progress=False)
+    iv = st.table("interventions")
+    walks = iv.groupby("target")["walk"].first().to_dict()
+    assert walks == {"interfacegan/brightness": "linear", "interfacegan_distance/brightness": "distance"}
+    t = study_target(st, "interfacegan_distance/brightness")
+    assert t.walk == "distance" and t.offset == pytest.approx(est.directions_.info[0]["offset"])
+    z = torch.as_tensor(st.latents())
+    placed = apply(z, "z", t, [-1.0, 0.0, 1.0])
+    assert torch.allclose(signed_distance(placed, t).reshape(3, 3),
+                          torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64).expand(3, 3), atol=1e-6, rtol=0)
+    at0 = iv[(iv["alpha"] == 0) & (iv["target"] == "interfacegan_distance/brightness")]
+    lin0 = iv[(iv["alpha"] == 0) & (iv["target"] == "interfacegan/brightness")]
+    assert (lin0["d_brightness"] == 0).all() and (at0["d_brightness"] != 0).any()  # rendered on the boundary
