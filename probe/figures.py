@@ -248,10 +248,11 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     n = len(rows)
     k = n if not max_rows else min(n, int(max_rows))
     fig.update_layout(title=title or f"{value} per {row} and measure (grey: q > {q_max:g})",
-                      height=max(300, 18 * k + 160), plot_bgcolor="white",
-                      margin=dict(t=110), meta=dict(rows=n, visible=k, order=order, colour=colour,
+                      height=max(320, 20 * k + 170), plot_bgcolor="white",
+                      margin=dict(t=130, b=30), meta=dict(rows=n, visible=k, order=order, colour=colour,
                                                     n_sig=int((q <= q_max).sum())))
-    ticks = [f"{c}<br>({u})" if u else str(c) for c, u in zip(cols, _units_of(raw_units if raw else units, cols))]
+    tick_units = _units_of(None if raw or isinstance(units, str) else units, cols)   # per-measure units only
+    ticks = [f"{c}<br>({u})" if u else str(c) for c, u in zip(cols, tick_units)]
     fig.update_xaxes(title_text="measure", side="top", tickvals=cols, ticktext=ticks, fixedrange=k < n)
     if k < n:   # a window of k rows; the rest scroll inside the plot (pan), axis labels stay in place
         fig.update_yaxes(title_text=f"{row} (rows 1-{k} of {n}; drag to scroll)", range=[k - 0.5, -0.5],
