@@ -108,3 +108,22 @@ def test_quickstart_notebook_runs_and_its_numbers_are_the_library_s(tmp_path):
     assert float(p.group(1)) > float(p.group(2)) + 5
 
     assert mimes.count("application/vnd.plotly.v1+json") == 4     # sample grid, walk strip, forest, inversion
+
+
+def _python_block(path: Path) -> str:
+    return re.search(r"```python\n(.*?)```", path.read_text(), re.S).group(1)
+
+
+def test_readme_example_is_the_api_page_s_and_runs(tmp_path):
+    code = _python_block(ROOT / "README.md")
+    assert code == _python_block(ROOT / "docs" / "api.md")
+    assert len(code.strip().splitlines()) <= 12
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()[1:]]
+    assert len(rows) == 3 and all(r[1] in {"w[0]", "w[1]", "w[2]"} for r in rows)   # index, target, measure, ...
+    assert (tmp_path / "effects.html").stat().st_size > 10_000
+    study = probe.open_study(tmp_path / "studies" / "hello")
+    assert len(study.table("effects")) == 3 * 6                     # 3 variables x 6 image measures
+    assert study.table("interventions").shape[0] == 16 * 3 * 3
