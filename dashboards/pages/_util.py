@@ -75,6 +75,7 @@ def table(df: pd.DataFrame, id: str, units: dict[str, str] | None = None, csv: s
                 d["valueFormatter"] = _number_formatter(str(c) in sci)
         else:
             d["filter"] = "agTextColumnFilter"
+            d["tooltipField"] = str(c)       # long text (descriptions) in full on hover
         cols.append(d)
     rows = [{str(c): _cell(v) for c, v in zip(df.columns, r)} for r in df.itertuples(index=False, name=None)]
     n = len(rows)
@@ -135,6 +136,43 @@ def plain(fig):
 def graph(id: str, fig=None, **kw) -> dcc.Graph:
     return dcc.Graph(id=id, figure=plain(fig) if fig is not None else {"data": [], "layout": {}},
                      config={"displaylogo": False}, **kw)
+
+
+def fitted(fig) -> tuple[dict, dict]:
+    """An image figure (sample grid, strip) that shrinks to its column: (figure without a fixed size, the graph's
+    style: full width up to the figure's own width, height following the width by the figure's aspect ratio)."""
+    w, h = fig.layout.width, fig.layout.height
+    fig.update_layout(width=None, height=None, autosize=True)
+    style = {"width": "100%"}
+    if w and h:
+        style.update(maxWidth=f"{int(w)}px", aspectRatio=f"{int(w)} / {int(h)}")
+    return plain(fig), style
+
+
+def fitted_graph(id: str, fig, **kw) -> dcc.Graph:
+    """dcc.Graph of an image figure that never overflows its column (see `fitted`)."""
+    figure, style = fitted(fig)
+    return dcc.Graph(id=id, figure=figure, style=style, responsive=True, config={"displaylogo": False}, **kw)
+
+
+def click_point(click) -> dict:
+    """The first point of a plotly clickData, PreventUpdate when there is none (a graph drawn or redrawn)."""
+    from dash.exceptions import PreventUpdate
+    pts = (click or {}).get("points") or []
+    if not pts:
+        raise PreventUpdate
+    return pts[0]
+
+
+def sci(x) -> str:
+    """A p or q value for text: scientific notation, never a bare "0" (1.2e-07; "< 1e-300" below doubles)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    if not np.isfinite(v):
+        return "n/a"
+    return "< 1e-300" if v == 0 else f"{v:.2e}"
 
 
 def field(label: str, comp) -> html.Div:

@@ -1,12 +1,14 @@
 """Overview: the study's model, measures, sample grid, counts and links."""
 from __future__ import annotations
 
+import dash
 from dash import Input, Output, dcc, html
 
 from probe import figures as F
 from probe.schema import TABLES
 
-from ._util import field, graph, missing, table
+from . import _progress
+from ._util import click_point, field, fitted, graph, missing, table
 
 KEY, PATH, NAME = "overview", "/", "Overview"
 
@@ -32,33 +34,47 @@ def layout(ctx):
               for t in TABLES]
     return html.Div([
         html.H2("Overview"),
+        _progress.banner(ctx),
         html.Div([
             html.Div([html.H3("Study"), html.Table(_counts(ctx), className="kv", id="ov-counts"),
                       html.P([html.A("manifest.json", href="/study-file/manifest.json", id="ov-manifest")]),
                       html.H3("Tables"), html.Ul(tables, id="ov-tables")], className="col"),
-            html.Div([html.H3("Measures"), table(mdf, "ov-measures")], className="col"),
+            html.Div([html.H3("Measures"), table(mdf, "ov-measures", headers={"lo": "low", "hi": "high"})],
+                     className="col"),
         ], className="row"),
         html.H3("Samples"),
         html.Div([field("images", dcc.Dropdown(id="ov-n", options=[8, 16, 32], value=16, clearable=False,
                                               style={"width": "90px"}))], className="controls"),
-        html.Div(id="ov-grid-box"),
-        html.Div(id="ov-detail"),
+        html.Div(id="ov-grid-msg"),
+        html.Div([html.Div(dcc.Graph(id="ov-grid", responsive=True, config={"displaylogo": False},
+                                     figure={"data": [], "layout": {}}), id="ov-grid-box", className="col"),
+                  html.Div(id="ov-detail", className="col")], className="row"),
     ])
 
 
 def register(app, ctx):
-    @app.callback(Output("ov-grid-box", "children"), Input("ov-n", "value"))
-    @ctx.guard()
+    _progress.register(app, ctx)
+
+    @app.callback(Output("ov-grid", "figure"), Output("ov-grid", "style"), Output("ov-grid-msg", "children"),
+                  Input("ov-n", "value"))
+    @ctx.guard(3, err_index=2)
     def grid(n):
         ids = list(range(min(int(n or 16), len(ctx.latents()))))
         fig = F.sample_grid(ctx.images(ids), sample_ids=ids, cols=8, title=f"first {len(ids)} samples")
-        return graph("ov-grid", fig)
+        figure, style = fitted(fig)
+        return figure, style, None
 
     @app.callback(Output("ov-detail", "children"), Input("ov-grid", "clickData"), prevent_initial_call=True)
     @ctx.guard()
     def detail(click):
-        sid = int(click["points"][0]["customdata"])
+        p = click_point(click)
+        if p.get("customdata") is None:
+            return dash.no_update
+        sid = int(p["customdata"])
         row = ctx.table("samples").set_index("sample_id").loc[sid]
-        return html.Div([html.Img(src=ctx.thumb(sid, 128)), html.Table(
-            [html.Tr([html.Td(k), html.Td(f"{v:.4g}" if isinstance(v, float) else str(v))]) for k, v in row.items()],
-            className="kv")], className="row", id="ov-sample")
+        info = ctx.study.measure_info
+        unit = {m: i.get("unit", "") for m, i in info.items()}
+        return html.Div([html.H4(f"sample {sid}"), html.Img(src=ctx.thumb(sid, 128)), html.Table(
+            [html.Tr([html.Td(k), html.Td(f"{v:.4g}" if isinstance(v, float) else str(v)), html.Td(unit.get(k, ""))])
+             for k, v in row.items()], className="kv")], id="ov-sample")
+

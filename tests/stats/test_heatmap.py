@@ -60,7 +60,7 @@ def test_row_window_caps_height():
     capped = F.correlation_heatmap(e, "slope", max_rows=30)
     assert full.layout.meta["rows"] == 100 and len(capped.data[1].y) == 100
     assert capped.layout.meta["visible"] == 30
-    assert capped.layout.height == 18 * 30 + 160 < full.layout.height
+    assert capped.layout.height == 20 * 30 + 170 < full.layout.height
     assert list(capped.layout.yaxis.range) == [29.5, -0.5]
     assert capped.layout.dragmode == "pan" and capped.layout.xaxis.fixedrange
 
