@@ -43,7 +43,7 @@ format: setup
 
 # the documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link or missing page fails
 docs: setup
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: setup chromium lint docs
 	$(PYTEST) $(foreach t,$(ISOLATED),--ignore=$(t))
