@@ -337,6 +337,38 @@ def summary_curves(s: pd.DataFrame, by: str, title: str, ytitle: str, keys: Sequ
     return fig
 
 
+def unit_curves(s: pd.DataFrame, units: dict[str, str], title: str, keys: Sequence[str] | None = None,
+                xtitle: str = "alpha") -> go.Figure:
+    """Curves of several measures vs alpha with one y-axis per unit (stacked panels sharing alpha), never two
+    units on one axis. s: per-alpha summary with a `measure` column (alpha, n, mean, lo, hi; as summary_curves);
+    units: {measure: unit} (measures with the same unit share a panel). layout.meta: units (panel order)."""
+    from plotly.subplots import make_subplots
+    _need(s, ["measure", "alpha", "mean", "lo", "hi", "n"], "unit_curves")
+    keys = list(dict.fromkeys(s["measure"])) if keys is None else list(keys)
+    panels = list(dict.fromkeys(str(units.get(k, "") or "") for k in keys))
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08 if len(panels) > 1 else 0)
+    for i, k in enumerate(keys):
+        r = panels.index(str(units.get(k, "") or "")) + 1
+        c = PALETTE[i % len(PALETTE)]
+        g = s[s["measure"] == k].sort_values("alpha")
+        band = np.r_[g["hi"].to_numpy(), g["lo"].to_numpy()[::-1]]
+        fig.add_trace(go.Scatter(x=np.r_[g["alpha"], g["alpha"].to_numpy()[::-1]], y=band, fill="toself",
+                                 mode="lines", fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup=str(k), name=f"{k} CI"), row=r, col=1)
+        fig.add_trace(go.Scatter(x=g["alpha"], y=g["mean"], mode="lines+markers", name=str(k), legendgroup=str(k),
+                                 line=dict(color=c), customdata=np.c_[g["lo"], g["hi"], g["n"]],
+                                 hovertemplate=f"{k}<br>alpha=%{{x:g}}<br>mean=%{{y:.3g}} {units.get(k, '')} "
+                                               "[%{customdata[0]:.3g}, %{customdata[1]:.3g}]<br>n=%{customdata[2]}"
+                                               "<extra></extra>"), row=r, col=1)
+    for r, u in enumerate(panels, 1):
+        fig.update_yaxes(title_text=f"change ({u})" if u else "change", gridcolor="#eee", row=r, col=1)
+        fig.update_xaxes(gridcolor="#eee", zeroline=True, zerolinecolor="#bbb", row=r, col=1)
+    fig.update_xaxes(title_text=xtitle, row=len(panels), col=1)
+    fig.update_layout(title=title, plot_bgcolor="white", hovermode="closest", height=220 * len(panels) + 140,
+                      meta=dict(units=panels))
+    return fig
+
+
 def measure_curves(df: pd.DataFrame, measure: str | Sequence[str], by: str = "target", delta: bool = True,
                    level: float = 0.95, title: str | None = None) -> go.Figure:
     """Mean of a measure vs alpha with a 95% CI band, one line per `by` value (interventions rows).
