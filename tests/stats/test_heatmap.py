@@ -76,3 +76,22 @@ def test_faded_insignificant_cells_keep_their_colour():
     assert f.data[1].zmax == pytest.approx(3.0)
     with pytest.raises(ProbeError, match="heatmap insignificant 'hide': use 'grey' or 'faded'"):
         F.correlation_heatmap(e, "slope", insignificant="hide")
+
+
+def test_unit_curves_one_axis_per_unit():
+    a = np.array([-2.0, 0.0, 2.0])
+    rows = []
+    for m, slope in (("male", 0.1), ("age", 3.0), ("smile", -0.05)):
+        for x in a:
+            rows.append({"measure": m, "alpha": x, "n": 8, "mean": slope * x, "lo": slope * x - 0.1,
+                         "hi": slope * x + 0.1})
+    s = pd.DataFrame(rows)
+    f = F.unit_curves(s, {"male": "probability", "age": "years", "smile": "probability"}, "t")
+    assert f.layout.meta["units"] == ["probability", "years"]
+    assert f.layout.yaxis.title.text == "change (probability)" and f.layout.yaxis2.title.text == "change (years)"
+    lines = [t for t in f.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["male", "age", "smile"]
+    assert [t.yaxis for t in lines] == ["y", "y2", "y"]
+    assert f.layout.height == 220 * 2 + 140
+    one = F.unit_curves(s[s["measure"] != "age"], {"male": "probability", "smile": "probability"}, "t")
+    assert one.layout.meta["units"] == ["probability"] and len(one.data) == 4
