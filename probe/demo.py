@@ -1,18 +1,164 @@
-"""The main job on the embedded face model: directions -> study -> statistics -> evaluation -> UMAP -> report."""
+"""The main job on the embedded face model: directions -> study -> statistics -> evaluation -> UMAP -> report.
+
+`run_demo` writes STUDY/progress.json (atomically, after every change) so that a dashboard opened on the study
+while the demo runs can say what is done and what is still coming. `DemoRunner` runs the demo in a worker
+thread that holds the study's write lock throughout; `probe demo` serves the dashboard from the main thread as
+soon as the first table (samples) exists, while the worker goes on (interventions, statistics, evaluation, UMAP,
+report). The dashboard only reads, and re-reads tables whose files changed.
+"""
 from __future__ import annotations
 
+import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from .errors import ProbeError
 
 DEFAULT_SPEC = Path("examples/faces_demo.toml")
+PROGRESS = "progress.json"
+STEPS = (("directions", "fitting direction sets (InterFaceGAN, DP-LaSE, GANSpace, SeFa, random)"),
+         ("study", "running the study (samples, then interventions)"),
+         ("statistics", "statistics (effects, correlations, controlling variables)"),
+         ("evaluation", "direction evaluation (specificity, density drift)"),
+         ("embedding", "UMAP embedding of samples and walks"),
+         ("report", "the HTML report"))
+FIRST_TABLE = "samples.parquet"   # the dashboard opens once this exists
+
+
+class DemoError(ProbeError):
+    """The demo could not run as asked; the message names the fix."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Progress:
+    """STUDY/progress.json: the demo's steps (name, label, state pending | running | done | failed, seconds),
+    its state (running | done | failed), the error of a failed step, and when the first table appeared."""
+
+    def __init__(self, out: str | Path, steps=STEPS):
+        import os
+        self.path = Path(out) / PROGRESS
+        self.t0 = time.perf_counter()
+        self.data = {"command": "probe demo", "pid": os.getpid(), "started": _now(), "updated": _now(),
+                     "state": "running", "error": None, "first_table_s": None,
+                     "steps": [{"name": n, "label": lab, "state": "pending", "seconds": None} for n, lab in steps]}
+        self._lock = threading.Lock()
+
+    def _step(self, name: str) -> dict:
+        return next(s for s in self.data["steps"] if s["name"] == name)
+
+    def _write(self) -> None:
+        from .store import atomic_write_json
+        self.data["updated"] = _now()
+        self.data["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
+        atomic_write_json(self.path, self.data)
+
+    def start(self, name: str) -> None:
+        with self._lock:
+            s = self._step(name)
+            s["state"], s["started_s"] = "running", round(time.perf_counter() - self.t0, 1)
+            self._write()
+
+    def done(self, name: str, seconds: float) -> None:
+        with self._lock:
+            s = self._step(name)
+            s["state"], s["seconds"] = "done", round(seconds, 1)
+            self._write()
+
+    def first_table(self) -> None:
+        with self._lock:
+            if self.data["first_table_s"] is None:
+                self.data["first_table_s"] = round(time.perf_counter() - self.t0, 1)
+                self._write()
+
+    def fail(self, name: str | None, error: BaseException) -> None:
+        with self._lock:
+            if name is not None:
+                self._step(name)["state"] = "failed"
+            self.data["state"], self.data["error"] = "failed", f"{type(error).__name__}: {error}"[:500]
+            self._write()
+
+    def finish(self) -> None:
+        with self._lock:
+            self.data["state"] = "done"
+            self._write()
+
+
+def read_progress(study_path: str | Path) -> dict | None:
+    """STUDY/progress.json as a dict, or None when the study has none (or it is unreadable)."""
+    import json
+    try:
+        d = json.loads((Path(study_path) / PROGRESS).read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and isinstance(d.get("steps"), list) else None
+
+
+def _study_parts(study_path: Path) -> tuple[int, int] | None:
+    """(parts written, parts planned) of a study whose interventions are being computed, from its manifest."""
+    import json
+    from .engine import plan_parts
+    try:
+        m = json.loads((study_path / "manifest.json").read_text())
+        spec = m.get("spec") or {}
+        total = len(plan_parts(int(m["n_samples"]), len(m["targets"]), len(m["alphas"]),
+                               int(spec.get("part_rows", 1024))))
+        return len(m.get("parts_done") or []), total
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid) -> bool:
+    import os
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def progress_text(study_path: str | Path, finished: bool = False) -> str | None:
+    """One line on what a running (or failed) demo has done and is doing, for the dashboard; None when the study
+    has no progress.json, or the demo finished (finished=True: a line saying so instead)."""
+    study_path = Path(study_path)
+    p = read_progress(study_path)
+    if p is None:
+        return None
+    steps = p["steps"]
+    if p.get("state") == "done":
+        return (f"probe demo finished: all {len(steps)} steps done in {p.get('elapsed_s', 0):.0f} s; reload the page "
+                f"to see every table.") if finished else None
+    done = [s["name"] for s in steps if s.get("state") == "done"]
+    cur = next((s for s in steps if s.get("state") == "running"), None)
+    if p.get("state") == "running" and not _alive(p.get("pid")):
+        at = f" during step {steps.index(cur) + 1}, {cur['name']}" if cur else ""
+        return (f"probe demo (PID {p.get('pid')}) is no longer running: it stopped{at}. Re-run probe demo to "
+                f"resume it; finished steps are kept.")
+    if p.get("state") == "failed":
+        bad = next((s for s in steps if s.get("state") == "failed"), None)
+        return (f"probe demo stopped at {'step ' + str(steps.index(bad) + 1) + ', ' + bad['name'] if bad else 'a step'}"
+                f": {p.get('error')}. Re-run probe demo to resume it; finished steps are kept.")
+    i = steps.index(cur) + 1 if cur else len(done)
+    now = f"step {i} of {len(steps)}: {cur['label']}" if cur else f"step {i} of {len(steps)}"
+    if cur is not None and cur["name"] == "study":
+        parts = _study_parts(study_path)
+        if parts is not None and parts[1]:
+            now += f", interventions part {parts[0]} of {parts[1]}"
+    left = [s["name"] for s in steps if s.get("state") == "pending"]
+    return (f"probe demo is still running ({now}). Done: {', '.join(done) or 'nothing yet'}. "
+            f"Still to come: {', '.join(left) or 'nothing'}. Pages fill in as their tables appear.")
 
 
 def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase_steps: int = 600,
                         progress: bool = True, log: Callable[[str], None] = print) -> None:
-    """Fit the demo's DirectionSets into ddir (skipping files that exist): interfacegan, dplase, ganspace, sefa, random."""
+    """Fit the demo's DirectionSets into ddir (skipping files that exist): the quick ones first (random, SeFa,
+    GANSpace), then InterFaceGAN (n_fit scored faces) and DP-LaSE (dplase_steps training steps)."""
     from .directions.base import fit_once
     from .directions.dplase import DPLaSE
     from .directions.ganspace import GANSpace
@@ -32,49 +178,151 @@ def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase
         return est.with_conditionals([("gender", ["age"])])
 
     ddir.mkdir(parents=True, exist_ok=True)
+    fit("random", lambda: RandomDirections(k, seed=0).fit(model).directions_)
+    fit("sefa", lambda: SeFa(k).fit(model).directions_)
+    fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, seed=0).fit(model).directions_)
     fit("interfacegan", interfacegan)
     fit("dplase", lambda: DPLaSE(k, site="b1", steps=dplase_steps, seed=0, progress=progress).fit(model).directions_)
-    fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, seed=0).fit(model).directions_)
-    fit("sefa", lambda: SeFa(k).fit(model).directions_)
-    fit("random", lambda: RandomDirections(k, seed=0).fit(model).directions_)
+
+
+def _watch_first_table(out: Path, prog: Progress, stop: threading.Event) -> None:
+    while not stop.is_set():
+        if (out / FIRST_TABLE).is_file():
+            prog.first_table()
+            return
+        stop.wait(0.25)
 
 
 def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000, dplase_steps: int = 600,
-             progress: bool = True, log: Callable[[str], None] = print, device: str | None = None):
-    """Run the whole face demo into `out` (resumable: finished steps are kept). Returns the Study.
+             progress: bool = True, log: Callable[[str], None] = print, device: str | None = None,
+             on_step: Callable[[str], None] | None = None, k: int = 6):
+    """Run the whole face demo into `out` (resumable: finished steps are kept); returns the Study.
 
-    device: auto | cpu | cuda | cuda:N for the fits and the study (default the spec's device, auto)."""
-    from .directions.evaluate import evaluate_study
-    from .embed import embed_study
-    from .models import load_model
-    from .stats import analyze
-    from .study import load_spec, run_study, spec_model
-    from reports.build import build_report
+    device: auto | cpu | cuda | cuda:N for the fits and the study (default the spec's device, auto).
+    k: directions per unsupervised method. Writes out/progress.json as it goes (`read_progress`,
+    `progress_text`). on_step(name) is called before each step of STEPS starts (tests use it to follow the run)."""
+    from .study import load_spec
 
     out, spec_path = Path(out), Path(spec)
     if not spec_path.is_file():
-        raise ProbeError(f"--spec {str(spec_path)!r} does not exist; run from the repository root or pass --spec")
+        raise DemoError(f"--spec {str(spec_path)!r} does not exist; run from the repository root or pass --spec")
     spec = load_spec(spec_path)
-    t0 = time.perf_counter()
-    log(f"[1/6] fitting direction sets on model {spec.model!r}")
-    from .models.zoo import model_options
     from .devices import resolve_device
     dev = resolve_device(device or spec.device, field="--device" if device else "device")
-    fit_demo_directions(load_model(spec_model(spec), **model_options(spec.dump())).to(dev), out / "directions", n_fit,
-                        dplase_steps=dplase_steps, progress=progress, log=log)
-    log(f"[2/6] running study {spec.name!r} -> {out}")
-    study = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress, device=str(dev))
-    log("[3/6] statistics (effects, correlations, controlling variables)")
-    tables = analyze(study)
-    log("[4/6] direction evaluation (specificity, density drift)")
-    ev = evaluate_study(study)
-    log("[5/6] UMAP embedding of samples and walks")
-    embed_study(study)
-    log("[6/6] report")
-    report = build_report(study, out / "report.html")
-    log(summary(tables, ev))
-    log(f"done in {time.perf_counter() - t0:.0f} s: study {out}, report {report}")
-    return study
+    out.mkdir(parents=True, exist_ok=True)
+    prog = Progress(out)
+    t0 = time.perf_counter()
+    state: dict = {}
+
+    def directions():
+        from .models import load_model
+        from .models.zoo import model_options
+        from .study import spec_model
+        log(f"    model {spec.model!r} on {dev}")
+        fit_demo_directions(load_model(spec_model(spec), **model_options(spec.dump())).to(dev), out / "directions",
+                            n_fit, k=k, dplase_steps=dplase_steps, progress=progress, log=log)
+
+    def study():
+        from .study import run_study
+        stop = threading.Event()
+        w = threading.Thread(target=_watch_first_table, args=(out, prog, stop), daemon=True)
+        w.start()
+        try:
+            state["study"] = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress,
+                                       device=str(dev))
+        finally:
+            stop.set()
+        prog.first_table()
+
+    def statistics():
+        from .stats import analyze
+        state["tables"] = analyze(state["study"])
+
+    def evaluation():
+        from .directions.evaluate import evaluate_study
+        state["evaluation"] = evaluate_study(state["study"])
+
+    def embedding():
+        from .embed import embed_study
+        embed_study(state["study"])
+
+    def report():
+        from reports.build import build_report
+        state["report"] = build_report(state["study"], out / "report.html")
+
+    run = {"directions": directions, "study": study, "statistics": statistics, "evaluation": evaluation,
+           "embedding": embedding, "report": report}
+    name = None
+    try:
+        for i, (name, label) in enumerate(STEPS, 1):
+            if on_step is not None:
+                on_step(name)
+            log(f"[{i}/{len(STEPS)}] {label}")
+            prog.start(name)
+            t = time.perf_counter()
+            run[name]()
+            prog.done(name, time.perf_counter() - t)
+            log(f"      ({time.perf_counter() - t:.0f} s)")
+        name = None
+    except BaseException as e:
+        prog.fail(name, e)
+        raise
+    prog.finish()
+    log(summary(state["tables"], state["evaluation"]))
+    log(f"done in {time.perf_counter() - t0:.0f} s: study {out}, report {state['report']}")
+    return state["study"]
+
+
+class DemoRunner:
+    """run_demo in a worker thread that holds the study's write lock; `wait_first_table()` returns once the
+    dashboard can open (the samples table exists), raising the demo's error if it failed before that."""
+
+    def __init__(self, out: str | Path, **kw):
+        self.out = Path(out)
+        self.kw = kw
+        self.error: BaseException | None = None
+        self.study = None
+        self._done = threading.Event()
+        self._locked = threading.Event()
+        self.thread = threading.Thread(target=self._work, name="probe-demo", daemon=True)
+
+    def _work(self) -> None:
+        from .store import study_lock
+        try:
+            with study_lock(self.out):
+                self._locked.set()
+                self.study = run_demo(self.out, **self.kw)
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            self.error = e
+        finally:
+            self._done.set()
+
+    def start(self) -> "DemoRunner":
+        self.thread.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def wait_first_table(self, timeout: float | None = None) -> bool:
+        """Block until the samples table exists or the demo ended. -> True when the dashboard can open."""
+        t0 = time.monotonic()
+        while not self._done.is_set():
+            if self._locked.is_set() and (self.out / FIRST_TABLE).is_file() and (self.out / "manifest.json").is_file():
+                return True
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                return False
+            self._done.wait(0.25)
+        if self.error is not None:
+            raise self.error
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the demo to end; re-raise its error."""
+        self._done.wait(timeout)
+        if self.error is not None:
+            raise self.error
 
 
 def summary(tables: dict, ev) -> str:
