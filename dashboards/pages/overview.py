@@ -8,7 +8,6 @@ from probe import figures as F
 from probe.schema import TABLES
 
 from . import _progress
-from . import _progress
 from ._util import click_point, field, fitted, graph, missing, table
 
 KEY, PATH, NAME = "overview", "/", "Overview"
@@ -36,7 +35,6 @@ def layout(ctx):
     return html.Div([
         html.H2("Overview"),
         _progress.banner(ctx),
-        _progress.banner(ctx),
         html.Div([
             html.Div([html.H3("Study"), html.Table(_counts(ctx), className="kv", id="ov-counts"),
                       html.P([html.A("manifest.json", href="/study-file/manifest.json", id="ov-manifest")]),
@@ -55,8 +53,6 @@ def layout(ctx):
 
 
 def register(app, ctx):
-    _progress.register(app, ctx)
-
     _progress.register(app, ctx)
 
     @app.callback(Output("ov-grid", "figure"), Output("ov-grid", "style"), Output("ov-grid-msg", "children"),
