@@ -27,7 +27,7 @@ from .models import load_model
 from .models.zoo import model_file, model_file_sha256, model_kind, model_options, resolve_model
 from .walks import Target
 
-_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # opened Study -> its Generator
+_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # opened Study -> its Generator
 _GUARD = threading.Lock()
 
 

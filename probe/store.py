@@ -8,18 +8,27 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import schema
 from .errors import printable
-from .io import (StoreError, _discard, _fsync_dir, atomic_write_bytes, atomic_write_json,
-                 atomic_write_parquet, json_default, study_lock, write_error)
+from .io import (
+    StoreError,
+    _discard,
+    _fsync_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_parquet,
+    json_default,
+    study_lock,
+    write_error,
+)
 
 MANIFEST = "manifest.json"
 DENSITY = "density.json"
@@ -240,7 +249,7 @@ class Study:
         self.trust_model = bool(trust_model)
 
     @classmethod
-    def create(cls, path: str | os.PathLike, manifest: dict) -> "Study":
+    def create(cls, path: str | os.PathLike, manifest: dict) -> Study:
         """Make a new study directory with this manifest (schema_version and status are filled in)."""
         path = Path(path)
         with study_lock(path):
@@ -254,7 +263,7 @@ class Study:
             return cls(path)
 
     @contextmanager
-    def lock(self) -> Iterator["Study"]:
+    def lock(self) -> Iterator[Study]:
         """Hold the study's write lock (see `study_lock`) and re-read the manifest under it."""
         with study_lock(self.path):
             self.manifest = _read_manifest(self.path / MANIFEST, self.path)
@@ -364,7 +373,7 @@ class Study:
                 raise StoreError(f"edits row: run_id {out['run_id']!r} is already in study {printable(self.name)!r}; "
                                  f"leave it out for a generated one")
             if out["created"] is None:
-                out["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                out["created"] = datetime.now(UTC).isoformat(timespec="seconds")
             rid = out["run_id"]
             for which, data in (("before", before_png), ("after", after_png)):
                 out[which] = f"{EDITS}/{rid}_{which}.png"

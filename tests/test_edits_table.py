@@ -2,7 +2,7 @@
 import errno
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from probe import schema
 from probe.cli import app
 from probe.io import StoreWriteError
-from probe.store import Study, StoreError
+from probe.store import StoreError, Study
 
 
 def png(value: int, size: int = 6) -> bytes:
@@ -43,7 +43,7 @@ def test_no_edits_is_an_empty_frame_with_the_schema(study):
 
 
 def test_add_edit_round_trip(study):
-    t0 = datetime.now(timezone.utc).replace(microsecond=0)
+    t0 = datetime.now(UTC).replace(microsecond=0)
     a = study.add_edit(DRAG, png(10), png(200))
     b = study.add_edit({"kind": "invert", "method": "invert", "model": "tiny-dcgan", "steps": 5, "psnr": 18.25,
                         "status": "stopped", "sample_id": 2}, png(30), png(40))
@@ -58,7 +58,7 @@ def test_add_edit_round_trip(study):
     assert json.loads(r.points) == DRAG["points"] and json.loads(r.quality) == {"drift_brightness": 0.02}
     assert (r.handle_dist_px, r.outside_change, r.seconds) == (0.5, 0.01, 1.5) and pd.isna(r.psnr)
     assert pd.isna(r.sample_id) and pd.isna(r.params)
-    assert t0 <= datetime.fromisoformat(r.created) <= datetime.now(timezone.utc)
+    assert t0 <= datetime.fromisoformat(r.created) <= datetime.now(UTC)
     inv = df.iloc[1]
     assert inv.psnr == 18.25 and inv.sample_id == 2 and pd.isna(inv.seed) and pd.isna(inv.points)
     assert inv.quality == "{}" and inv.status == "stopped"

@@ -10,7 +10,7 @@ from probe import schema
 from probe.errors import ProbeError
 from probe.io import atomic_write_bytes
 from probe.restudy import rerender, study_model, study_target
-from probe.store import Study, StoreError, conform
+from probe.store import StoreError, Study, conform
 
 
 def test_tiny_study_tables(tiny_study):
@@ -205,6 +205,7 @@ def _parted_copy(src, path, part_rows: int) -> tuple[Study, int]:
 
 def test_finish_streams_parts_into_the_same_table_as_a_concat(tiny_study, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
+
     from probe import store
     monkeypatch.setattr(store, "ROW_GROUP_ROWS", 100)          # row groups cut across part boundaries
     st, n = _parted_copy(tiny_study, tmp_path / "s", 37)
@@ -222,6 +223,7 @@ def test_finish_streams_parts_into_the_same_table_as_a_concat(tiny_study, tmp_pa
 
 def test_finish_write_failure_is_one_line_and_leaves_no_table(tiny_study, tmp_path, monkeypatch):
     import errno
+
     import pyarrow.parquet as pq
     st, n = _parted_copy(tiny_study, tmp_path / "s", 400)
 
