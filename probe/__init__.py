@@ -39,6 +39,7 @@ _API: dict[str, tuple[str, str]] = {
     "open_study": ("probe.store", "Study"),
     "Query": ("probe.query", "Query"),
     "render": ("probe.engine", "render"),
+    "rerender": ("probe.restudy", "rerender"),
     # statistics and embedding
     "analyze": ("probe.stats", "analyze"),
     "effects": ("probe.stats", "effects"),
@@ -65,7 +66,7 @@ _API: dict[str, tuple[str, str]] = {
 
 # submodules reachable as attributes without an explicit import (``probe.figures.effects_forest``)
 _SUBMODULES = ("models", "measures", "study", "store", "query", "stats", "embed", "directions", "edit", "walks",
-               "engine", "figures", "schema", "errors", "density")
+               "engine", "figures", "schema", "errors", "density", "restudy", "io")
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 
@@ -87,8 +88,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects
-    from . import (density, directions, edit, embed, engine, errors, figures, measures, models, query,  # noqa: F401
-                   schema, stats, store, study, walks)
+    from . import (density, directions, edit, embed, engine, errors, figures, io, measures, models,  # noqa: F401
+                   query, restudy, schema, stats, store, study, walks)
     from .directions.base import DirectionSet  # noqa: F401
     from .directions.dplase import DPLaSE  # noqa: F401
     from .directions.evaluate import evaluate as evaluate_directions  # noqa: F401
@@ -106,6 +107,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from .models.base import Generator  # noqa: F401
     from .models.zoo import list_models, load_model  # noqa: F401
     from .engine import render  # noqa: F401
+    from .restudy import rerender  # noqa: F401
     from .query import Query  # noqa: F401
     from .stats import analyze, controlling, correlations, effects  # noqa: F401
     from .store import Study  # noqa: F401
