@@ -556,3 +556,78 @@ def groundtruth_heatmap(gt: pd.DataFrame, title: str | None = None) -> go.Figure
     fig.update_xaxes(title_text="factor", side="bottom")
     fig.update_yaxes(title_text="direction", autorange="reversed", type="category")
     return fig
+
+
+# --- embedding explorer and drag before/after (dashboard) ---
+def embedding_explorer(emb: pd.DataFrame, color: str | None = None, walk_targets: Sequence[str] = (),
+                       walk_samples: Sequence[int] | None = None, keep=None, highlight: Sequence[int] = (),
+                       axis: str = "UMAP", unit: str | None = None, height: int = 560,
+                       title: str | None = None) -> go.Figure:
+    """Scatter of the samples of an embedding table with walks only for the picked targets (no legend flood).
+
+    emb: embedding rows (point_id, kind, sample_id, target, alpha, x, y; plus `color` on the sample rows).
+    walk_targets: targets whose trajectories are drawn (none by default); walk_samples: their samples (None =
+    every sample with walk points). keep: bool [n_samples rows] of the filter; samples that fail it are drawn
+    grey in a trace of their own ("filtered out"), never hidden. highlight: sample ids ringed (search).
+    Sample points carry customdata [sample_id, point_id]; walk points [sample_id, point_id, alpha, target], so a
+    selection can count samples only. Unselected points are muted (opacity), not hidden. Height is fixed.
+    """
+    _need(emb, ["point_id", "kind", "sample_id", "target", "alpha", "x", "y"], "embedding_explorer")
+    base = emb[emb["kind"] == "sample"]
+    if color is not None and color not in base.columns:
+        raise ProbeError(f"embedding_explorer: colour column {color!r} not found; use one of "
+                         f"{[c for c in base.columns if c not in ('kind', 'target')][:12]}")
+    keep = np.ones(len(base), bool) if keep is None else np.asarray(keep, bool).reshape(-1)
+    if len(keep) != len(base):
+        raise ProbeError(f"embedding_explorer: keep has {len(keep)} values for {len(base)} samples; pass one per "
+                         "sample row")
+    fig = go.Figure()
+    muted = dict(marker=dict(opacity=0.18))
+    out = base[~keep]
+    if len(out):
+        fig.add_trace(go.Scatter(x=out["x"], y=out["y"], mode="markers", name="filtered out",
+                                 marker=dict(size=6, color=GREY), customdata=np.c_[out["sample_id"], out["point_id"]],
+                                 unselected=muted, hovertemplate="sample_id=%{customdata[0]} (filtered out)"
+                                                                 "<extra></extra>"))
+    inn = base[keep]
+    marker = dict(size=8, line=dict(width=0.5, color="white"))
+    label = color if not unit else f"{color} ({unit})"
+    if color is not None:
+        marker.update(color=inn[color], colorscale="Viridis", showscale=True,
+                      colorbar=dict(title=dict(text=label, side="right"), thickness=12, len=0.8))
+    else:
+        marker.update(color=PALETTE[0])
+    fig.add_trace(go.Scatter(x=inn["x"], y=inn["y"], mode="markers", name="samples", marker=marker,
+                             customdata=np.c_[inn["sample_id"], inn["point_id"]], unselected=muted,
+                             hovertemplate="sample_id=%{customdata[0]}" + (f"<br>{label}=%{{marker.color:.3g}}"
+                                                                          if color else "") + "<extra></extra>"))
+    walks = emb[(emb["kind"] != "sample") & emb["target"].isin(list(walk_targets))]
+    if walk_samples is not None:
+        walks = walks[walks["sample_id"].isin([int(s) for s in walk_samples])]
+    for i, t in enumerate(walk_targets):
+        g = walks[walks["target"] == t].sort_values(["sample_id", "alpha"])
+        if g.empty:
+            continue
+        xs, ys, cd, size = [], [], [], []
+        for _, h in g.groupby("sample_id", sort=False):
+            xs += [*h["x"], None]
+            ys += [*h["y"], None]
+            cd += [*([int(s), int(p), float(a), str(t)] for s, p, a in zip(h["sample_id"], h["point_id"], h["alpha"])),
+                   [None, None, None, None]]
+            size += [*(4 + 2 * np.abs(h["alpha"].to_numpy(float))), 0]
+        c = PALETTE[(i + 1) % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"walk {t}", customdata=cd,
+                                 line=dict(width=1.5, color=c), marker=dict(size=size, color=c), unselected=muted,
+                                 hovertemplate=f"walk {t}<br>sample_id=%{{customdata[0]}}<br>alpha=%{{customdata[2]:g}}"
+                                               "<extra></extra>"))
+    hl = base[base["sample_id"].isin([int(s) for s in highlight])]
+    if len(hl):
+        fig.add_trace(go.Scatter(x=hl["x"], y=hl["y"], mode="markers", name="found", hoverinfo="skip",
+                                 marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d62728"))))
+    fig.update_layout(title=title or f"{axis} of the sample latents" + (f" (colour: {label})" if color else ""),
+                      plot_bgcolor="white", height=int(height), margin=dict(l=50, r=20, t=50, b=45),
+                      legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.75)", font=dict(size=11)),
+                      uirevision=axis, clickmode="event+select", hovermode="closest")
+    fig.update_xaxes(title_text=f"{axis} 1", gridcolor="#eee", zeroline=False)
+    fig.update_yaxes(title_text=f"{axis} 2", gridcolor="#eee", zeroline=False)
+    return fig

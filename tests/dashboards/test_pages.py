@@ -72,30 +72,6 @@ def test_correlations_cell_click_scatter_strip_controlling(dash_duo, full_study)
     _no_console_errors(dash_duo)
 
 
-def test_embedding_hover_click_lasso(dash_duo, full_study):
-    _open(dash_duo, full_study, "/embedding")
-    sel = "#em-scatter .scatterlayer .trace:last-of-type .point"
-    dash_duo.wait_for_element(sel, timeout=T)
-    assert "walk random/d0" in dash_duo.find_element("#em-scatter").text
-    pts = dash_duo.find_elements(sel)
-    assert len(pts) == 24
-    ActionChains(dash_duo.driver).move_to_element(pts[5]).perform()
-    dash_duo.wait_for_element("#em-tip-img", timeout=T)
-    assert dash_duo.find_element("#em-tip-img").get_attribute("src").startswith("data:image/png;base64,")
-    _click_point(dash_duo, sel, 5)
-    dash_duo.wait_for_element("#em-clicked", timeout=T)
-    assert len(dash_duo.find_elements("#em-neighbours .em-nb")) == 6
-    # box-select the whole plot: every sample lands in the table
-    dash_duo.find_element('#em-scatter .modebar-btn[data-val="select"]').click()
-    area = dash_duo.find_element("#em-scatter .nsewdrag")
-    w, h = area.size["width"], area.size["height"]
-    ActionChains(dash_duo.driver).move_to_element_with_offset(area, 2, 2).click_and_hold() \
-        .move_by_offset(w // 2, h // 2).move_by_offset(w // 2 - 4, h // 2 - 4).release().perform()
-    dash_duo.wait_for_text_to_equal("#em-n-selected", "24 samples selected", timeout=T)
-    assert len(dash_duo.find_elements("#em-table tbody tr")) > 1
-    _no_console_errors(dash_duo)
-
-
 def test_walks_curves_density_strip_compare(dash_duo, full_study):
     _open(dash_duo, full_study, "/walks")
     dash_duo.wait_for_element("#wk-curves .main-svg", timeout=T)
@@ -113,22 +89,6 @@ def test_walks_curves_density_strip_compare(dash_duo, full_study):
     assert "random/d0" in dash_duo.find_element("#wk-gt-heatmap").text
     methods = [c.text for c in dash_duo.find_elements("#wk-gt-scores td[data-dash-column='method']")]
     assert "random" in methods and len(methods) == len(set(methods))
-    _no_console_errors(dash_duo)
-
-
-def test_edits_gallery_and_live_slider(dash_duo, full_study):
-    _open(dash_duo, full_study, "/edits")
-    dash_duo.wait_for_element("#ed-gallery-fig .main-svg", timeout=T)
-    assert "dplase" in dash_duo.find_element("#ed-gallery-fig").text
-    dash_duo.wait_for_contains_text("#ed-live-label", "alpha=0", timeout=T)
-    src0 = dash_duo.find_element("#ed-live-img").get_attribute("src")
-    box = dash_duo.find_element("#ed-alpha input")  # the slider's number box (dash 4)
-    dash_duo.clear_input(box)
-    box.send_keys("3\n")
-    dash_duo.wait_for_contains_text("#ed-live-label", "alpha=3", timeout=T)
-    assert dash_duo.find_element("#ed-live-img").get_attribute("src") != src0
-    dash_duo.select_dcc_dropdown("#ed-set", index=1)
-    dash_duo.wait_for_contains_text("#ed-gallery-fig", "interfacegan", timeout=T)
     _no_console_errors(dash_duo)
 
 
