@@ -180,3 +180,33 @@ def test_cli_study_is_checked_before_the_run(tmp_path):
                                  "--out", str(tmp_path / "d.png"), "--study", str(tmp_path / "nope")])
     assert isinstance(r.exception, StoreError) and "does not exist; make one with probe run" in str(r.exception)
     assert not (tmp_path / "d.png").exists()
+
+
+def test_a_writer_holding_the_study_waits_nothing_is_written(study):
+    import subprocess
+    import sys
+
+    from probe.io import StudyBusyError
+    code = ("import sys, time; from probe.io import study_lock\n"
+            "with study_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(study.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        with pytest.raises(StudyBusyError, match=rf"is in use by another probe process \(PID {p.pid}\)"):
+            study.add_edit(DRAG, png(1), png(2))
+    finally:
+        p.kill()
+        p.wait()
+    assert not (study.path / "edits").exists() and not study.has("edits")
+    assert study.add_edit(DRAG, png(1), png(2)) == "drag-0001"
+
+
+def test_tmp_files_of_dead_writers_in_edits_are_swept(study):
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (study.path / "edits").mkdir()
+    stale = study.path / "edits" / f".drag-0001_after.png.{dead.pid}.tmp"
+    stale.write_bytes(b"half a png")
+    study.add_edit(DRAG, png(1), png(2))
+    assert not stale.exists() and study.edit_png("drag-0001") == png(2)
