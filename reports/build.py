@@ -320,6 +320,7 @@ def _effects(study, sec: Section, figs: _Figs, max_measures: int) -> list[str]:
     e = e.assign(abs_slope=e["slope"].abs()).sort_values(["q", "abs_slope"], ascending=[True, False])
     t = e[["method", "target", "measure", "slope", "slope_lo", "slope_hi", "r2", "p", "q", "n"]].rename(
         columns={"slope_lo": "CI lo (95%)", "slope_hi": "CI hi (95%)"})
+    _effect_heatmap(study, sec, figs, e)
     have = set(e["measure"])
     focus = [m for m in focus_measures(study) if m in have][:max_measures]
     for m in focus:
@@ -329,6 +330,30 @@ def _effects(study, sec: Section, figs: _Figs, max_measures: int) -> list[str]:
     _table(sec, t, "Effects (OLS slope of d_measure on alpha; q: Benjamini-Hochberg over all rows)",
            source="effects.parquet")
     return _diverse(e["target"].tolist(), e["method"].tolist())
+
+
+def _effect_heatmap(study, sec: Section, figs: _Figs, e: pd.DataFrame) -> None:
+    """Standardised slopes (slope / sd of the measure over the samples) of the HEAT_ROWS targets with the
+    largest significant |standardised slope|, rows ordered by effect; raw slopes with units in the hover."""
+    from probe import figures, stats
+    try:
+        se = stats.standardised_effects(study, e)
+    except ProbeError as err:
+        sec.add("text", "Standardised effects", text=f"standardised effects not available: {err}")
+        return
+    se = se[np.isfinite(se["std_slope"])]
+    if se.empty:
+        sec.add("text", "Standardised effects", text="no measure varies over the samples: nothing to standardise by")
+        return
+    sig = se[se["q"] <= 0.05]
+    top = (sig if len(sig) else se).assign(a=lambda d: d["std_slope"].abs()).groupby("target")["a"].max()
+    keep = top.sort_values(ascending=False).index[:HEAT_ROWS]
+    n = se["target"].nunique()
+    units = {m: f"{_unit(study, m)} per unit alpha".strip() for m in se["measure"].unique()}
+    figs.safe(sec, lambda: figures.correlation_heatmap(
+        se[se["target"].isin(keep)], value="std_slope", units="sd per unit alpha", raw="slope", raw_units=units,
+        order="effect", title=f"standardised slope (measure sds per unit alpha) of the {len(keep)} of {n} targets "
+                              f"with the largest effects (grey: q > 0.05)"), "Standardised effects")
 
 
 def _diverse(targets: list[str], methods: list[str]) -> list[str]:

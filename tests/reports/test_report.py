@@ -50,7 +50,8 @@ def _add_edits(study: Study) -> None:
     d.mkdir()
     md0 = float(np.linalg.norm(r.handles - r.targets, axis=1).mean())      # drag-eval columns (probe.edit.evaluate)
     pd.DataFrame([{"method": "draggan", "points": 1, "pair": 0, "md_before": md0, "md_after": float(r.distances.mean()),
-                   "seconds": r.seconds, "steps": r.steps, "converged": r.converged, "outside_change": 0.01}]
+                   "seconds": r.seconds, "steps": r.steps, "converged": r.converged, "outside_change": 0.01,
+                   "status": "ok", "degraded": False, "max_drift": 0.02}]
                  ).to_csv(d / "drag_eval.csv", index=False)
 
 
@@ -222,6 +223,30 @@ def test_report_opens_with_findings(report, full_study):
     heads = re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html)
     assert heads == focus_measures(full_study)[:6]
     assert not re.search(r">0</td>", html.split('id="effects"')[1].split("</section>")[0])   # no p/q printed as 0
+
+
+def _figure_after(html: str, heading: str) -> dict:
+    part = html.split(f"<h3>{heading}</h3>", 1)[1]
+    raw = re.search(r'<script type="application/json" class="fig-data"[^>]*>(.*?)</script>', part, re.S).group(1)
+    return json.loads(raw)
+
+
+def test_effect_heatmap_is_standardised(report, full_study):
+    fig = _figure_after(report.read_text(), "Standardised effects")
+    e, s = full_study.table("effects"), full_study.table("samples")
+    assert fig["layout"]["meta"]["rows"] == e["target"].nunique() <= 30 and fig["layout"]["height"] <= 800
+    sig = fig["data"][1]
+    cols, rows = sig["x"], sig["y"]
+    j = cols.index("brightness")
+    want = e[e["measure"] == "brightness"].set_index("target")["slope"] / s["brightness"].std(ddof=1)
+    cd = sig["customdata"]
+    if isinstance(cd, dict):                                    # plotly's typed-array JSON
+        import base64
+        shape = [int(x) for x in str(cd["shape"]).split(",")]
+        cd = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=np.dtype(cd["dtype"])).reshape(shape)
+    got = {r: float(cd[i][j][0]) for i, r in enumerate(rows)}
+    assert all(abs(got[t] - want[t]) <= 1e-9 * max(1.0, abs(want[t])) for t in rows)
+    assert "sd per unit alpha" in json.dumps(sig["text"]) and "fraction per unit alpha" in json.dumps(sig["text"])
 
 
 def test_forest_plots_only_for_the_studys_measures(full_study, tmp_path):
