@@ -95,7 +95,7 @@ class Target:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, vector: np.ndarray | None = None) -> "Target":
+    def from_dict(cls, d: dict, vector: np.ndarray | None = None) -> Target:
         return cls(d["kind"], d["name"], d["walk"], vector, d.get("index"), d.get("site"), d.get("channels"),
                    d.get("layers"), d.get("mode", "shift"), float(d.get("scale", 1.0)), d.get("method", ""),
                    d.get("source"), float(d.get("offset", 0.0)))

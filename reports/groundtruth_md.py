@@ -8,7 +8,7 @@ Method order and labels come from probe.directions.registry.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

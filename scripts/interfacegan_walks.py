@@ -36,6 +36,7 @@ def run(out: str | Path, quick: bool = False, n_fit: int | None = None, n_sample
         log=print) -> pd.DataFrame:
     """Fit, run the two-walk study, evaluate; returns one row per direction and walk (COLUMNS)."""
     import torch
+
     from probe.directions import InterFaceGAN, evaluate_study
     from probe.directions.base import DirectionSet
     from probe.io import atomic_write_bytes

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import typer
 
-from . import app, echo
-from ..errors import ProbeError
 from ..directions.registry import ORDER
+from ..errors import ProbeError
+from . import app, echo
 from .model_options import device_option, on_device
-
 
 
 def _csv(s: str | None) -> list[str]:

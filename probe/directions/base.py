@@ -76,7 +76,7 @@ class DirectionSet:
     def vector(self, name: str) -> np.ndarray:
         return self.vectors[self.names.index(name)]
 
-    def subset(self, names: list[str]) -> "DirectionSet":
+    def subset(self, names: list[str]) -> DirectionSet:
         idx = [self.names.index(n) for n in names]
         return DirectionSet([self.names[i] for i in idx], self.vectors[idx], self.space, self.method, self.model,
                             self.weights_hash, [self.layers[i] for i in idx], self.site,
@@ -114,7 +114,7 @@ class DirectionSet:
         return atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DirectionSet":
+    def load(cls, path: str | os.PathLike) -> DirectionSet:
         """Read a .npz written by `save` (no pickle); DirectionError (one line) for anything else."""
         path = Path(path)
         if not path.is_file():

@@ -27,9 +27,8 @@ completeness, gap and strength compare directions of one method at their walked 
 every direction as a unit vector in w with the same alphas, in units of the RMS std of w: `w_spread`).
 """
 from __future__ import annotations
-from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -217,7 +216,7 @@ class GroundTruthScore(DirectionEstimator):
         self.categorical = categorical
         self.circular = circular
 
-    def fit(self, X, samples: pd.DataFrame | None = None) -> "GroundTruthScore":
+    def fit(self, X, samples: pd.DataFrame | None = None) -> GroundTruthScore:
         """X: a probe.store.Study (complete), or an interventions DataFrame together with `samples`."""
         if isinstance(X, pd.DataFrame):
             if samples is None:
@@ -245,7 +244,7 @@ class GroundTruthScore(DirectionEstimator):
         return self._score(imp)
 
     @classmethod
-    def from_table(cls, groundtruth: pd.DataFrame) -> "GroundTruthScore":
+    def from_table(cls, groundtruth: pd.DataFrame) -> GroundTruthScore:
         """Rebuild the fitted scores from a stored `groundtruth` table (no study needed): its measures are the
         factors, those of kind 'class' the categorical ones (circular factors are not recorded: {})."""
         need = ["method", "target", "measure", "kind", "effect", "spread", "importance"]
@@ -258,7 +257,7 @@ class GroundTruthScore(DirectionEstimator):
         est.factors_used_, est.categorical_used_, est.circular_used_ = factors, cat, {}
         return est._score(groundtruth[need])
 
-    def _score(self, imp: pd.DataFrame) -> "GroundTruthScore":
+    def _score(self, imp: pd.DataFrame) -> GroundTruthScore:
         factors = self.factors_used_
         long, assign, fac, scores = [], [], [], []
         for method, g in imp.groupby("method", sort=True):

@@ -322,7 +322,7 @@ class DPLaSE(DirectionEstimator):
         q, r = torch.linalg.qr(gamma.detach().T)
         return (q * torch.sign(torch.diagonal(r))).T.contiguous()  # orthonormal
 
-    def fit(self, model, density=None) -> "DPLaSE":
+    def fit(self, model, density=None) -> DPLaSE:
         """Train on `model`; density: fitted GaussianDensity for space w (fitted on 4096 w samples if None)."""
         if self.space not in ("z", "w"):
             raise DirectionError(f"DPLaSE: space must be 'z' or 'w', got {self.space!r}")

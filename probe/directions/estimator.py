@@ -22,7 +22,7 @@ class DirectionEstimator(BaseEstimator):
 
     method: str = ""
 
-    def set_params(self, **params) -> "DirectionEstimator":
+    def set_params(self, **params) -> DirectionEstimator:
         valid = self.get_params(deep=False)
         for k in params:
             if k not in valid:

@@ -1,7 +1,7 @@
 """Evaluate every direction walked in a study: per-measure slopes, specificity, density drift."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -56,7 +56,7 @@ class GANSpace(DirectionEstimator):
         return comps.numpy(), (vals / total).numpy(), mean
 
     @torch.no_grad()
-    def fit(self, model) -> "GANSpace":
+    def fit(self, model) -> GANSpace:
         space = self.space or ("w" if "w" in model.spaces else "z")
         if space not in ("w", "z"):
             raise DirectionError(f"GANSpace: space must be 'w' or 'z', got {space!r}")

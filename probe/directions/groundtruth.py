@@ -8,8 +8,8 @@ probe.directions.pipeline.fit_methods; Markdown tables are written by the caller
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pandas as pd
 

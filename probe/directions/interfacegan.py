@@ -11,7 +11,7 @@ probe.walks uses to place a latent at a signed distance from the boundary.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -153,7 +153,7 @@ class InterFaceGAN(DirectionEstimator):
         info["acc_all_median"] = float(((x[ok] @ n > -clf.intercept_[0]) == (s[ok] > np.median(s[ok]))).mean())
         return _unit(n), info
 
-    def fit(self, latents, scores=None, model=None, executor=None) -> "InterFaceGAN":
+    def fit(self, latents, scores=None, model=None, executor=None) -> InterFaceGAN:
         """latents [N, D] (z / w) or [N, L, D] (ws); scores [N] (one measure), [N, M] or {measure: [N]}.
 
         fit(model): sample n_samples latents of `model` with `seed`, render and score them with the measures
@@ -171,7 +171,7 @@ class InterFaceGAN(DirectionEstimator):
             raise DirectionError("InterFaceGAN.fit: pass latents and their scores, or a model to sample from")
         return self._fit(latents, scores, model)
 
-    def _fit(self, latents, scores, model) -> "InterFaceGAN":
+    def _fit(self, latents, scores, model) -> InterFaceGAN:
         x = _as_np(latents)
         if isinstance(scores, Mapping):
             missing = [m for m in self.measures if m not in scores]
@@ -252,6 +252,7 @@ def sample_and_score(model, measures, n: int, seed: int = 0, space: str = "z", b
     executor (probe.executors): renders and scores on its workers, which load `model_name` (default model.name)
     with the model's options; measures are then names. Same scores as in this process."""
     from tqdm.auto import tqdm
+
     from ..measures import MeasureSet
     model.check_space(space)
     z = model.sample(int(n), seed)

@@ -1,8 +1,8 @@
 """Fit several direction methods into one directions/ folder: the pipeline the demo and `probe gt-score` share."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from .base import DirectionError, fit_once
 from .registry import ORDER, FitContext, get

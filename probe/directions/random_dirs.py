@@ -23,7 +23,7 @@ class RandomDirections(DirectionEstimator):
     def __init__(self, K: int = 8, seed: int = 0, space: str = "z"):
         self.K, self.seed, self.space = K, seed, space
 
-    def fit(self, model) -> "RandomDirections":
+    def fit(self, model) -> RandomDirections:
         dim = model.dim(self.space) if self.space != "ws" else model.w_dim
         v = random_orthonormal(int(self.K), dim, self.seed)
         lay = [None] * len(v)

@@ -1,7 +1,7 @@
 """SeFa: closed-form directions, the top eigenvectors of A^T A for the first latent-consuming weights A."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from torch import nn
@@ -90,7 +90,7 @@ class SeFa(DirectionEstimator):
                  affines: str = "official"):
         self.n_components, self.layers, self.normalize, self.affines = n_components, layers, normalize, affines
 
-    def fit(self, model) -> "SeFa":
+    def fit(self, model) -> SeFa:
         if self.affines not in AFFINE_MODES:
             raise DirectionError(f"SeFa: affines {self.affines!r} unknown; use one of {list(AFFINE_MODES)}")
         if "w" in model.spaces and hasattr(model.module, "synthesis"):

@@ -32,6 +32,7 @@ def test_result_is_orthonormal_with_masks(trained, tiny_dcgan, tmp_path):
 def _linear_model(sv):
     """z [8] -> a linear site with known singular values -> img; DP-LaSE should find the top right vectors."""
     from torch import nn
+
     from probe.models.dcgan import TorchGenerator
     g = torch.Generator().manual_seed(0)
     u, _ = torch.linalg.qr(torch.randn(48, 8, generator=g))
@@ -95,8 +96,16 @@ def test_isodensity_walks_keep_logp_linear_walks_drift(space, tiny_dcgan, tiny_s
 
 
 # ---- options: defaults are today's fit; each option does what it says ---------------------------------------
-from probe.directions.dplase import (channel_group_table, channel_groups, cluster_channels, decorrelation_terms,  # noqa: E402
-                                     draw_steps, keep_mass, self_expression, site_features)
+from probe.directions.dplase import (  # noqa: E402
+    channel_group_table,
+    channel_groups,
+    cluster_channels,
+    decorrelation_terms,
+    draw_steps,
+    keep_mass,
+    self_expression,
+    site_features,
+)
 
 DEFAULTS = dict(decorrelation="flat-cos2", step_distribution="signed-uniform", directions_per_latent="all",
                 final_qr=True, variation_weight=1.0, variation_scale="feature-energy", subspace="top-fraction",
@@ -291,6 +300,7 @@ def test_bad_options_get_one_line(kw, msg, tiny_stylegan):
 def test_sweep_quick(tmp_path, tiny_stylegan):
     import importlib.util
     from pathlib import Path
+
     import pandas as pd
     path = Path(__file__).resolve().parents[2] / "scripts" / "dplase_sweep.py"
     spec = importlib.util.spec_from_file_location("dplase_sweep", path)
