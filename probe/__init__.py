@@ -55,9 +55,12 @@ _API: dict[str, tuple[str, str]] = {
     "SeFa": ("probe.directions.sefa", "SeFa"),
     "RandomDirections": ("probe.directions.random_dirs", "RandomDirections"),
     "evaluate_directions": ("probe.directions.evaluate", "evaluate"),
+    "direction_methods": ("probe.directions.registry", "METHODS"),
+    "fit_methods": ("probe.directions.pipeline", "fit_methods"),
     # editing
     "DragGAN": ("probe.edit.drag", "DragGAN"),
     "FreeDrag": ("probe.edit.drag", "FreeDrag"),
+    "Inversion": ("probe.edit.invert", "Inversion"),
     "invert": ("probe.edit.invert", "invert"),
     "style_mix": ("probe.edit.mix", "style_mix"),
     # errors
@@ -88,27 +91,27 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects
-    from . import (density, directions, edit, embed, engine, errors, figures, io, measures, models,  # noqa: F401
-                   query, restudy, schema, stats, store, study, walks)
     from .directions.base import DirectionSet  # noqa: F401
     from .directions.dplase import DPLaSE  # noqa: F401
     from .directions.evaluate import evaluate as evaluate_directions  # noqa: F401
     from .directions.ganspace import GANSpace  # noqa: F401
     from .directions.interfacegan import InterFaceGAN  # noqa: F401
+    from .directions.pipeline import fit_methods  # noqa: F401
     from .directions.random_dirs import RandomDirections  # noqa: F401
+    from .directions.registry import METHODS as direction_methods  # noqa: F401
     from .directions.sefa import SeFa  # noqa: F401
     from .edit.drag import DragGAN, FreeDrag  # noqa: F401
-    from .edit.invert import invert  # noqa: F401
+    from .edit.invert import Inversion, invert  # noqa: F401
     from .edit.mix import style_mix  # noqa: F401
     from .embed import LatentEmbedding, embed_study  # noqa: F401
+    from .engine import render  # noqa: F401
     from .errors import ProbeError  # noqa: F401
     from .measures import Measure, MeasureInfo, MeasureSet  # noqa: F401
     from .measures import catalog as measure_catalog  # noqa: F401
     from .models.base import Generator  # noqa: F401
     from .models.zoo import list_models, load_model  # noqa: F401
-    from .engine import render  # noqa: F401
-    from .restudy import rerender  # noqa: F401
     from .query import Query  # noqa: F401
+    from .restudy import rerender  # noqa: F401
     from .stats import analyze, controlling, correlations, effects  # noqa: F401
     from .store import Study  # noqa: F401
     from .store import Study as open_study  # noqa: F401
