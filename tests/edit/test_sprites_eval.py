@@ -128,3 +128,14 @@ def test_sprites_model_uses_factor_cnn_and_cli_dispatch(tmp_path):
     assert df["method"].tolist() == ["draggan", "freedrag", "oracle-local", "oracle-shift"]
     assert "drift_sprite_shape" in df and (df["steps"] <= 2).all()
     assert "shape changed (share)" in (tmp_path / "drag_eval.md").read_text()
+
+
+def test_cli_protocol_comes_from_the_model_or_the_flag(tmp_path):
+    r = CliRunner().invoke(app, ["drag-eval", "--model", "tiny-dcgan", "--protocol", "dots"])
+    assert r.exit_code != 0 and str(r.exception) == "--protocol: 'dots' unknown; use one of landmarks, centres"
+    r = CliRunner().invoke(app, ["drag-eval", "--model", "tiny-dcgan", "--protocol", "centres", "--pairs", "1",
+                                 "--steps", "1", "--no-oracles", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "drag_eval.csv")
+    assert df["method"].tolist() == ["draggan", "freedrag"] and "drift_brightness" in df  # generic centre: luma
+    assert "mean abs Δ hue" in (tmp_path / "drag_eval.md").read_text()
