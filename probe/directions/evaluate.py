@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
-from ..stats import effects_from_query
 from .base import DirectionError
 
 DIRECTIONS = {"target_kind": "direction"}
@@ -15,6 +14,7 @@ DIRECTIONS = {"target_kind": "direction"}
 
 def _slopes(q, measures: list[str]) -> pd.DataFrame:
     """(method, target, measure) -> slope, slope_lo, slope_hi (probe.stats OLS of d_<measure> on alpha)."""
+    from ..stats import effects_from_query  # here: importing the package (and evaluate) stays light
     eff = effects_from_query(q, measures, where=DIRECTIONS)
     return eff[["method", "target", "measure", "slope", "slope_lo", "slope_hi"]].reset_index(drop=True)
 
