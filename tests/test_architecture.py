@@ -100,6 +100,7 @@ def imports(module: str, source: str, is_package: bool, known: set[str]) -> set[
 
 
 def graph(root: Path = ROOT, packages=PACKAGES) -> dict[str, set[str]]:
+    """{module: modules it imports}."""
     mods = modules(root, packages)
     known = set(mods)
     return {m: imports(m, f.read_text(), f.name == "__init__.py", known) for m, f in mods.items()}

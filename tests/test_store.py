@@ -252,11 +252,15 @@ def test_study_model_is_loaded_once_per_opened_study(tiny_study):
         rerender(st, [24], "z[0]", [1.0])
 
 
-def test_store_loads_no_model_code():
-    """The store reads and writes files; models, walks and the engine are not imported by it."""
+def test_store_loads_no_model_code(tiny_study):
+    """The store reads and writes files: reading a study's tables, latents and directions imports no model, walk,
+    engine, measure or study code (nor torch)."""
     import subprocess
     import sys
-    code = ("import sys, probe.store; bad = sorted(m for m in sys.modules if m.startswith(('probe.models', "
-            "'probe.walks', 'probe.engine', 'probe.measures', 'probe.restudy', 'torch'))); print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = ("import sys; from probe.store import Study; st = Study(sys.argv[1]); st.table('samples'); st.latents(); "
+            "assert list(st.directions()) == ['random'] and len(st.edits()) == 0; "
+            "print(sorted(m for m in sys.modules if m.startswith(('probe.models', 'probe.walks', 'probe.engine', "
+            "'probe.measures', 'probe.restudy', 'probe.study', 'torch'))))")
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_study.path)], capture_output=True, text=True,
+                         check=True).stdout
     assert out.strip() == "[]"
