@@ -631,3 +631,14 @@ def embedding_explorer(emb: pd.DataFrame, color: str | None = None, walk_targets
     fig.update_xaxes(title_text=f"{axis} 1", gridcolor="#eee", zeroline=False)
     fig.update_yaxes(title_text=f"{axis} 2", gridcolor="#eee", zeroline=False)
     return fig
+
+
+def drag_mask_regions(fig: go.Figure, boxes: Sequence[Sequence[float]], draw: bool = False) -> go.Figure:
+    """Add a drag mask's regions (boxes [x0, y0, x1, y1] in image px, 1 = may change) to a `drag_canvas` figure
+    as translucent rectangles; draw=True lets the user draw further rectangles on it (dragmode drawrect)."""
+    style = dict(line=dict(color="#ffd400", width=2), fillcolor="rgba(255,212,0,0.18)")
+    for x0, y0, x1, y1 in boxes:
+        fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, xref="x", yref="y", editable=False, **style)
+    if draw:
+        fig.update_layout(dragmode="drawrect", newshape=dict(**style, layer="above"))
+    return fig

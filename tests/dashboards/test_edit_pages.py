@@ -5,8 +5,19 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-from tests.dashboards.ui import (T, above_fold, box_select_all, error_texts, hover, no_errors, no_sideways_scroll,
-                                 open_page, plot_height, traces, wait_until)
+from tests.dashboards.ui import (
+    T,
+    above_fold,
+    box_select_all,
+    error_texts,
+    hover,
+    no_errors,
+    no_sideways_scroll,
+    open_page,
+    plot_height,
+    traces,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -142,3 +153,171 @@ def test_edits_named_directions_live_editor_above_fold(dash_duo, full_study):
     assert f"d0: {d0['measure']} " in dash_duo.find_element("#ed-gallery-fig").text
     no_sideways_scroll(dash_duo)
     no_errors(dash_duo)
+
+
+def _study_copy(study, tmp_path):
+    """A private copy of a session study (the Drag page writes edits into its study)."""
+    import shutil
+
+    from probe.store import Study
+    shutil.copytree(study.path, tmp_path / "study")
+    return Study(tmp_path / "study")
+
+
+def _place_points(duo, a=(0.3, 0.4), b=(0.6, 0.5)):
+    from tests.dashboards.ui import click_xy
+    duo.wait_for_element("#dg-canvas .main-svg", timeout=T)
+    click_xy(duo, "dg-canvas", *a)
+    duo.wait_for_contains_text("#dg-points-text", "1 handle(s), 0 target(s)", timeout=T)
+    click_xy(duo, "dg-canvas", *b)
+    duo.wait_for_contains_text("#dg-points-text", "1 handle(s), 1 target(s)", timeout=T)
+
+
+def _set_steps(duo, n):
+    steps = duo.find_element("#dg-steps")
+    duo.clear_input(steps)
+    steps.send_keys(str(n))
+
+
+def test_drag_before_after_verdict_saved_one_job_reset(dash_duo, full_study, tmp_path):
+    study = _study_copy(full_study, tmp_path)
+    app = open_page(dash_duo, study, "/drag")
+    _place_points(dash_duo)
+    no_sideways_scroll(dash_duo)
+    _set_steps(dash_duo, 3)
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_element("#dg-verdict", timeout=T)
+    # before and after side by side; the after image shows the handle's live position and path
+    before, after = dash_duo.find_element("#dg-canvas"), dash_duo.find_element("#dg-after")
+    assert abs(before.location["y"] - after.location["y"]) < 4 and after.location["x"] > before.location["x"]
+    names = [t["name"] for t in traces(dash_duo, "dg-after")]
+    assert names[0] == "image" and "path 0" in names and "handles" in names
+    assert dash_duo.find_element("#dg-live-points").text.startswith("handles now: (")
+    # an honest verdict with the quality numbers, never a bare "done"
+    v = dash_duo.find_element("#dg-verdict").text
+    assert v.split(":")[0] in ("ok", "not reached", "image degraded", "the handle never moved (0.0 px); the drag "
+                                                                    "failed") and "done" not in v
+    q = dash_duo.find_element("#dg-quality").text
+    assert "change outside the handle region" in q and "/ 255" in q and "largest measure drift" in q
+    # the run is saved into the study (edits table + before/after images) for the report
+    dash_duo.wait_for_contains_text("#dg-saved", "saved into the study as drag-0001", timeout=T)
+    ed = study.edits()
+    assert list(ed["run_id"]) == ["drag-0001"] and ed["kind"].iloc[0] == "drag" and ed["sample_id"].iloc[0] == 0
+    assert ed["status"].iloc[0] in ("ok", "degraded") and ed["steps"].iloc[0] <= 3
+    assert (study.path / ed["before"].iloc[0]).is_file() and (study.path / ed["after"].iloc[0]).is_file()
+    # one job at a time: a Run during a run is refused with a message, and no second job starts
+    _set_steps(dash_duo, 2000)
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-counter", "draggan: step", timeout=T)
+    assert dash_duo.find_elements("#dg-verdict") == []            # the old result cleared on the new run
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-refused", "refused: a draggan is already running", timeout=T)
+    assert sum(j["state"] == "running" for j in app.probe_ctx.jobs.values()) == 1
+    assert sum(j["kind"] == "drag" for j in app.probe_ctx.jobs.values()) == 2
+    dash_duo.find_element("#dg-stop").click()
+    dash_duo.wait_for_contains_text("#dg-counter", "(stopped)", timeout=T)
+    dash_duo.wait_for_contains_text("#dg-verdict", "stopped", timeout=T)
+    wait_until(lambda: len(study.edits()) == 2, what="the stopped run saved")
+    assert study.edits()["status"].iloc[1] == "stopped"
+    # messages clear on a new run
+    _set_steps(dash_duo, 2)
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-counter", "(done)", timeout=T)
+    assert dash_duo.find_elements("#dg-refused") == []
+    dash_duo.wait_for_element("#dg-verdict", timeout=T)
+    # Reset: points, result and messages gone, the after panel blank
+    dash_duo.find_element("#dg-reset").click()
+    dash_duo.wait_for_contains_text("#dg-points-text", "0 handle(s), 0 target(s)", timeout=T)
+    dash_duo.wait_for_text_to_equal("#dg-counter", "idle", timeout=T)
+    assert dash_duo.find_elements("#dg-verdict") == [] and dash_duo.find_element("#dg-live-points").text == ""
+    assert [t["name"] for t in traces(dash_duo, "dg-after")] == ["image"]
+    no_errors(dash_duo)
+
+
+def test_drag_mask_region_and_upload(dash_duo, full_study, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    study = _study_copy(full_study, tmp_path)
+    open_page(dash_duo, study, "/drag")
+    dash_duo.wait_for_element("#dg-canvas .main-svg", timeout=T)
+    # a mask region: drawn as a rectangle on the image, the drag holds everything outside it
+    dash_duo.find_elements("#dg-tool label")[1].click()
+    wait_until(lambda: dash_duo.driver.execute_script(
+        "return document.querySelector('#dg-canvas .js-plotly-plot')._fullLayout.dragmode") == "drawrect")
+    area = dash_duo.find_element("#dg-canvas .nsewdrag")
+    w, h = area.size["width"], area.size["height"]
+    ActionChains(dash_duo.driver).move_to_element_with_offset(area, int(0.2 * w), int(0.2 * h)).click_and_hold() \
+        .move_by_offset(int(0.3 * w), int(0.2 * h)).move_by_offset(int(0.2 * w), int(0.2 * h)).release().perform()
+    dash_duo.wait_for_contains_text("#dg-mask-count", "mask: 1 region(s) may change", timeout=T)
+    dash_duo.find_elements("#dg-tool label")[0].click()
+    _place_points(dash_duo, (0.35, 0.4), (0.55, 0.5))
+    _set_steps(dash_duo, 2)
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-saved", "saved into the study as drag-0001", timeout=T)
+    import json
+    boxes = json.loads(study.edits()["params"].iloc[0])["mask_boxes"]
+    assert len(boxes) == 1 and boxes[0][0] < boxes[0][2]
+    dash_duo.find_element("#dg-clear-mask").click()
+    wait_until(lambda: dash_duo.find_element("#dg-mask-text").text == "", what="the mask cleared")
+    # an upload that is not an image: a message, no traceback; a real one is inverted, then shown
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    dash_duo.find_element("#dg-upload input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text("#dg-msg", "'notes.txt' is not an image; choose a PNG or JPEG", timeout=T)
+    assert "Traceback" not in dash_duo.find_element("#page").text
+    from PIL import Image
+    good = tmp_path / "photo.png"
+    Image.new("RGB", (40, 48), (200, 120, 60)).save(good)
+    inv = dash_duo.find_element("#dg-inv-steps")
+    dash_duo.clear_input(inv)
+    inv.send_keys("5")
+    dash_duo.select_dcc_dropdown("#dg-offset-site", value="none")
+    dash_duo.find_element("#dg-upload input[type=file]").send_keys(str(good))
+    dash_duo.wait_for_element("#dg-inverted", timeout=T)
+    assert "psnr" in dash_duo.find_element("#dg-inverted").text
+    assert dash_duo.find_element("#dg-msg").text == "inverting photo.png ..."
+    _place_points(dash_duo)
+    _set_steps(dash_duo, 2)
+    dash_duo.find_element("#dg-run").click()
+    dash_duo.wait_for_contains_text("#dg-saved", "saved into the study as drag-0002", timeout=T)
+    assert dash_duo.find_element("#dg-msg").text == ""              # the upload message cleared by the new run
+    assert study.edits()["sample_id"].isna().iloc[1]                 # an uploaded photo has no sample id
+    no_errors(dash_duo)
+
+
+# ---- the pages' pure parts ------------------------------------------------------------------------------------
+def test_verdict_is_honest():
+    from dashboards.pages.drag import verdict
+    still = [[[10.0, 10.0]], [[10.0, 10.0]], [[10.2, 10.0]]]           # the handle never moved
+    assert verdict("ok", still, [[30, 10]], {}) == (
+        "warn", "the handle never moved (0.2 px); the drag failed: try more steps or another method")
+    went = [[[10.0, 10.0]], [[20.0, 10.0]], [[29.5, 10.0]]]
+    assert verdict("ok", went, [[30, 10]], {"degraded": False})[0] == "ok"
+    assert verdict("ok", went, [[30, 10]], {"degraded": True, "reason": "change outside 40/255 > 20"}) == (
+        "warn", "image degraded: change outside 40/255 > 20")
+    assert verdict("degraded", went[:2], [[30, 10]], {}) == (
+        "warn", "not reached: a handle is still 10.0 px from its target (moved up to 10.0 px)")
+    assert verdict("stopped", still, [[30, 10]], {})[0] == "stopped"
+
+
+def test_mask_boxes_and_ids():
+    import numpy as np
+
+    from dashboards.pages.drag import boxes_from_relayout, mask_array
+    from dashboards.pages.embedding import EmbeddingInputError, parse_ids, selected_samples
+    from probe.errors import ProbeError
+    boxes = boxes_from_relayout({"shapes": [{"type": "rect", "x0": 2.2, "y0": 3.0, "x1": 5.0, "y1": 1.0},
+                                            {"type": "line", "x0": 0, "y0": 0, "x1": 9, "y1": 9},
+                                            {"type": "rect", "x0": 40, "y0": 40, "x1": 90, "y1": 99}]}, 16)
+    assert boxes == [[2.2, 3.0, 5.0, 1.0], [15.5, 15.5, 15.5, 15.5]][:1]   # the off-image box is clipped away
+    m = mask_array(boxes, 16)
+    assert m.shape == (16, 16) and m.sum() == 4 * 3 and m[1:4, 2:6].all()
+    assert boxes_from_relayout({"autosize": True}, 16) is None and mask_array([], 16) is None
+    assert isinstance(EmbeddingInputError("x"), ProbeError)
+    assert parse_ids("3, 10-12 3", 20) == [3, 10, 11, 12]
+    for bad, msg in (("x1", "find: 'x1' is not a sample id; type ids and ranges like 3, 10-12"),
+                     ("5-30", "find: '5-30' is outside the sample ids 0..19")):
+        with pytest.raises(EmbeddingInputError, match="^" + msg.replace("(", r"\(") + "$"):
+            parse_ids(bad, 20)
+    sel = {"points": [{"customdata": [4, 4]}, {"customdata": [4, 30, 2.0, "z[0]"]}, {"customdata": [7, 7]},
+                      {"customdata": [9, 31, -1.0, "z[0]"]}, {}]}
+    assert selected_samples(sel) == [4, 7] and np.array_equal(selected_samples(None), [])
