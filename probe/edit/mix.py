@@ -197,7 +197,8 @@ def transfer_markdown(df) -> str:
     """mix_transfer as a Markdown table: a row per ws layer range, a column per measure."""
     wide = df.pivot(index="layers", columns="measure", values="transfer")
     wide = wide.reindex(index=list(dict.fromkeys(df["layers"])), columns=list(dict.fromkeys(df["measure"])))
-    head = ["ws layers from B"] + [str(c).removeprefix("sprite_") for c in wide.columns]
+    from ..measures import short_names
+    head = ["ws layers from B"] + short_names(wide.columns)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for idx, r in wide.iterrows():
         lines.append(f"| {idx} | " + " | ".join("–" if np.isnan(v) else f"{v:.2f}" for v in r) + " |")

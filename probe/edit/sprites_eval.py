@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..measures.base import difference, measure_kinds
+from ..measures.base import difference, measure_kinds, short_names
 from ..models.base import Generator
 from .drag import DragError, make_drag
 from .evaluate import EDIT_COLUMNS, edit_rows, summarize, to_markdown
@@ -127,13 +127,14 @@ def drift_markdown(summary: pd.DataFrame, infos=None) -> str:
     `probe.measures.measure_kinds` takes; default the built-in measures of those names)."""
     drift = [c for c in summary.columns if c.startswith("drift_")]
     lines = to_markdown(summary).split("\n")
-    kinds = measure_kinds(infos if infos is not None else {c.removeprefix("drift_"): {} for c in drift})
+    names = [c.removeprefix("drift_") for c in drift]
+    kinds = measure_kinds(infos if infos is not None else {m: {} for m in names})
+    short = dict(zip(names, short_names(names)))
 
     def label(c):
         m = c.removeprefix("drift_")
-        short = m.removeprefix("sprite_")
         categorical = kinds.get(m, ("continuous", None))[0] == "categorical"
-        return f"{short} changed (share)" if categorical else f"mean abs Δ {short}"
+        return f"{short[m]} changed (share)" if categorical else f"mean abs Δ {short[m]}"
     lines[0] += " " + " | ".join(label(c) for c in drift) + " |"
     lines[1] += "---|" * len(drift)
     for i, (_, r) in enumerate(summary.iterrows()):

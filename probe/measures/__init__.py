@@ -12,7 +12,7 @@ import torch
 
 from ..userfile import call_factory
 from .base import (Measure, MeasureError, MeasureInfo, categorical, check_img, circular, difference, measure_kinds,
-                   to_uint8, wrap)
+                   short_names, to_uint8, wrap)
 from .image import ImageStats
 
 
@@ -122,4 +122,4 @@ class MeasureSet:
 
 
 __all__ = ["Measure", "MeasureError", "MeasureInfo", "MeasureSet", "ImageStats", "catalog", "check_img",
-           "to_uint8", "GROUPS", "measure_kinds", "categorical", "circular", "wrap", "difference"]
+           "to_uint8", "GROUPS", "measure_kinds", "categorical", "circular", "wrap", "difference", "short_names"]

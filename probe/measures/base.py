@@ -128,3 +128,19 @@ def difference(x, y, kind: str, period: float | None = None) -> np.ndarray:
     if kind == "circular":
         return wrap(x - y, period)
     return x - y
+
+
+def short_names(names) -> list[str]:
+    """Measure names without the `prefix_` they all share, for table headers: ["sprite_x", "sprite_hue"] ->
+    ["x", "hue"]; names without a common prefix (or a single name) are kept."""
+    names = [str(n) for n in names]
+    if len(names) < 2:
+        return names
+    head = names[0]
+    cut = 0
+    for i, ch in enumerate(head):
+        if any(len(n) <= i or n[i] != ch for n in names[1:]):
+            break
+        if ch == "_":
+            cut = i + 1
+    return [n[cut:] if all(len(m) > cut for m in names) else n for n in names]

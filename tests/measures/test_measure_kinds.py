@@ -43,3 +43,14 @@ def test_wrap_and_difference():
     np.testing.assert_allclose(difference([85, 10], [5, 80], "circular", 90), [-10, 20])
     np.testing.assert_allclose(difference([1, 2.2], [1, 3], "categorical"), [0, 1])
     np.testing.assert_allclose(difference([3.0], [1.5], "continuous"), [1.5])
+
+
+def test_short_names_drop_only_a_shared_prefix():
+    from probe.measures import short_names
+    assert short_names(["sprite_shape", "sprite_scale", "sprite_hue"]) == ["shape", "scale", "hue"]
+    assert short_names(["brightness", "centroid_x"]) == ["brightness", "centroid_x"]
+    assert short_names(["sprite_x", "hue"]) == ["sprite_x", "hue"]
+    assert short_names(["face_x", "face_y", "face_scale"]) == ["x", "y", "scale"]
+    assert short_names(["a_b", "a_b_c"]) == ["b", "b_c"]
+    assert short_names(["a_", "a_b"]) == ["a_", "a_b"]  # stripping would leave an empty name
+    assert short_names(["sprite_shape"]) == ["sprite_shape"]
