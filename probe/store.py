@@ -1,6 +1,8 @@
-"""The study directory: the ONLY writer of tables. Every file is written atomically (tmp + fsync + os.replace).
+"""The study directory: the ONLY writer of tables. Every file is written atomically (`probe.io`: tmp + fsync +
+os.replace) under the study lock.
 
-Layout and columns: see `probe.schema`. `Study(path)` opens a directory and refuses a newer schema_version.
+Layout and columns: see `probe.schema`. `Study(path)` opens a directory and refuses a newer schema_version. The
+store reads and writes files only; it never loads a model (re-rendering a study's rows is `probe.restudy`).
 """
 from __future__ import annotations
 
