@@ -1,7 +1,7 @@
 """The main job on the embedded face model: directions -> study -> statistics -> evaluation -> UMAP -> report.
 
 `run_demo` writes STUDY/progress.json (atomically, after every change) so that a dashboard opened on the study
-while the demo runs can say what is done and what is still coming. `DemoRunner` runs the demo in a worker
+while the demo runs can say what is done and what is still coming (dashboards/pages/_progress.py reads it). `DemoRunner` runs the demo in a worker
 thread that holds the study's write lock throughout; `probe demo` serves the dashboard from the main thread as
 soon as the first table (samples) exists, while the worker goes on (interventions, statistics, evaluation, UMAP,
 report). The dashboard only reads, and re-reads tables whose files changed.
@@ -88,73 +88,6 @@ class Progress:
             self._write()
 
 
-def read_progress(study_path: str | Path) -> dict | None:
-    """STUDY/progress.json as a dict, or None when the study has none (or it is unreadable)."""
-    import json
-    try:
-        d = json.loads((Path(study_path) / PROGRESS).read_text())
-    except (OSError, ValueError):
-        return None
-    return d if isinstance(d, dict) and isinstance(d.get("steps"), list) else None
-
-
-def _study_parts(study_path: Path) -> tuple[int, int] | None:
-    """(parts written, parts planned) of a study whose interventions are being computed, from its manifest."""
-    import json
-    from .engine import plan_parts
-    try:
-        m = json.loads((study_path / "manifest.json").read_text())
-        spec = m.get("spec") or {}
-        total = len(plan_parts(int(m["n_samples"]), len(m["targets"]), len(m["alphas"]),
-                               int(spec.get("part_rows", 1024))))
-        return len(m.get("parts_done") or []), total
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _alive(pid) -> bool:
-    import os
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def progress_text(study_path: str | Path, finished: bool = False) -> str | None:
-    """One line on what a running (or failed) demo has done and is doing, for the dashboard; None when the study
-    has no progress.json, or the demo finished (finished=True: a line saying so instead)."""
-    study_path = Path(study_path)
-    p = read_progress(study_path)
-    if p is None:
-        return None
-    steps = p["steps"]
-    if p.get("state") == "done":
-        return (f"probe demo finished: all {len(steps)} steps done in {p.get('elapsed_s', 0):.0f} s; reload the page "
-                f"to see every table.") if finished else None
-    done = [s["name"] for s in steps if s.get("state") == "done"]
-    cur = next((s for s in steps if s.get("state") == "running"), None)
-    if p.get("state") == "running" and not _alive(p.get("pid")):
-        at = f" during step {steps.index(cur) + 1}, {cur['name']}" if cur else ""
-        return (f"probe demo (PID {p.get('pid')}) is no longer running: it stopped{at}. Re-run probe demo to "
-                f"resume it; finished steps are kept.")
-    if p.get("state") == "failed":
-        bad = next((s for s in steps if s.get("state") == "failed"), None)
-        return (f"probe demo stopped at {'step ' + str(steps.index(bad) + 1) + ', ' + bad['name'] if bad else 'a step'}"
-                f": {p.get('error')}. Re-run probe demo to resume it; finished steps are kept.")
-    i = steps.index(cur) + 1 if cur else len(done)
-    now = f"step {i} of {len(steps)}: {cur['label']}" if cur else f"step {i} of {len(steps)}"
-    if cur is not None and cur["name"] == "study":
-        parts = _study_parts(study_path)
-        if parts is not None and parts[1]:
-            now += f", interventions part {parts[0]} of {parts[1]}"
-    left = [s["name"] for s in steps if s.get("state") == "pending"]
-    return (f"probe demo is still running ({now}). Done: {', '.join(done) or 'nothing yet'}. "
-            f"Still to come: {', '.join(left) or 'nothing'}. Pages fill in as their tables appear.")
-
-
 def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase_steps: int = 600,
                         progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Fit the demo's DirectionSets into ddir (skipping files that exist): the quick ones first (random, SeFa,
@@ -199,8 +132,8 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
     """Run the whole face demo into `out` (resumable: finished steps are kept); returns the Study.
 
     device: auto | cpu | cuda | cuda:N for the fits and the study (default the spec's device, auto).
-    k: directions per unsupervised method. Writes out/progress.json as it goes (`read_progress`,
-    `progress_text`). on_step(name) is called before each step of STEPS starts (tests use it to follow the run)."""
+    k: directions per unsupervised method. Writes out/progress.json as it goes (`Progress`; the dashboard's
+    Overview banner reads it). on_step(name) is called before each step of STEPS starts (tests use it to follow the run)."""
     from .study import load_spec
 
     out, spec_path = Path(out), Path(spec)
@@ -284,6 +217,7 @@ class DemoRunner:
         self.study = None
         self._done = threading.Event()
         self._locked = threading.Event()
+        self._serving = False
         self.thread = threading.Thread(target=self._work, name="probe-demo", daemon=True)
 
     def _work(self) -> None:
@@ -294,6 +228,10 @@ class DemoRunner:
                 self.study = run_demo(self.out, **self.kw)
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             self.error = e
+            if self._serving:       # the main thread is serving the dashboard: say it here too
+                from .errors import printable
+                self.kw.get("log", print)(f"error: probe demo stopped: {printable(str(e))}; the dashboard stays up. "
+                                          f"Run probe demo again to resume it.")
         finally:
             self._done.set()
 
@@ -310,6 +248,7 @@ class DemoRunner:
         t0 = time.monotonic()
         while not self._done.is_set():
             if self._locked.is_set() and (self.out / FIRST_TABLE).is_file() and (self.out / "manifest.json").is_file():
+                self._serving = True
                 return True
             if timeout is not None and time.monotonic() - t0 > timeout:
                 return False

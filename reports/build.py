@@ -431,7 +431,7 @@ def _walks(study, sec: Section, figs: _Figs, q, order: list[str], n_walks: int,
         img = _thumbs(img, thumb)
         figs.block(sec, figures.image_strip(img, alphas, sample_ids=ids, title=f"walk {t}",
                                             scale=_fit_scale(img.shape[-1], len(alphas), 120)), f"Walk strip: {t}")
-    ms = [f"d_{m}" for m in study.measures if f"d_{m}" in q.columns][:max_measures]
+    ms = [f"d_{m}" for m in focus_measures(study) if f"d_{m}" in q.columns][:max_measures]
     s = q.alpha_summary([*ms, "dlogp"], by=["target"], where={"target": chosen})
     for c in [*ms, "dlogp"]:
         figs.safe(sec, lambda c=c: figures.summary_curves(s[s["value"] == c], "target",
@@ -463,7 +463,7 @@ def _edits(study, sec: Section, thumb: int) -> None:
 
 # ---- public --------------------------------------------------------------------------------------------
 def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4, n_rows: int = 3,
-                   max_measures: int = 6, thumb: int = 96) -> dict:
+                   max_measures: int = 8, thumb: int = 96) -> dict:
     """Everything the template needs: sections with blocks (figures as escaped JSON), names, plotly.js."""
     import plotly
     import plotly.offline
@@ -505,7 +505,7 @@ def build_report(study, out_path: str | os.PathLike, cdn: bool = False, **kw) ->
     """Write the report of `study` (Study or directory) to out_path, atomically; returns the path.
 
     cdn=True loads plotly.js from the CDN (small file, needs a network); otherwise it is inlined once.
-    kw: n_grid (24 samples), n_walks (4 targets), n_rows (3 samples per strip), max_measures (6), thumb (96 px).
+    kw: n_grid (24 samples), n_walks (4 targets), n_rows (3 samples per strip), max_measures (8), thumb (96 px).
     """
     from probe.io import atomic_write_bytes
     out = Path(out_path)

@@ -7,7 +7,8 @@ import sys
 import threading
 
 from benchmarks.load_dashboard import Callback
-from probe.demo import STEPS, DemoRunner, Progress, progress_text, read_progress
+from dashboards.pages._progress import PROGRESS, progress_text, read_progress
+from probe.demo import PROGRESS as WRITTEN, STEPS, DemoRunner, Progress
 
 MINI = """name = "faces-demo-mini"
 model = "faces"
@@ -55,6 +56,7 @@ def _tick(app):
 
 
 def test_progress_text_follows_the_steps(tmp_path):
+    assert PROGRESS == WRITTEN                                  # the file the demo writes is the one the banner reads
     p = Progress(tmp_path)
     p.start("directions")
     assert progress_text(tmp_path) == ("probe demo is still running (step 1 of 6: fitting direction sets (InterFaceGAN, "

@@ -221,7 +221,7 @@ def test_report_opens_with_findings(report, full_study):
         if sid not in ("findings", "groundtruth"):
             assert f'<li><a href="#{sid}">' in html                           # links down
     heads = re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html)
-    assert heads == focus_measures(full_study)[:6]
+    assert heads == focus_measures(full_study)[:8]
     assert not re.search(r">0</td>", html.split('id="effects"')[1].split("</section>")[0])   # no p/q printed as 0
 
 
