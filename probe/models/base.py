@@ -170,6 +170,11 @@ class Generator:
         g._origin = weakref.ref(self)
         return g
 
+    def __getstate__(self):  # copies and pickles leave out the link to the cached original (a weakref)
+        state = dict(self.__dict__)
+        state.pop("_origin", None)
+        return state
+
     def clone(self) -> "Generator":
         """An independent copy: own module and own weights (for callers that train or modify it)."""
         return self._copy("clone it", "build a new one in your factory instead")

@@ -92,3 +92,11 @@ def test_models_from_files_get_generic_defaults(tmp_path):
 def test_bad_defaults_name_the_field():
     with pytest.raises(ModelError, match=r"^drag_eval: protocol 'dots' unknown; use one of \['landmarks', 'centres'\]$"):
         ModelDefaults(drag_eval="dots")
+
+
+def test_models_pickle_without_their_cache_link():
+    import pickle
+    g = load_model("tiny-dcgan")
+    z = g.sample(2, 0)
+    back = pickle.loads(pickle.dumps(g))
+    assert back._origin is None and torch.equal(back.synthesize(z), g.synthesize(z))
