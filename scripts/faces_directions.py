@@ -7,10 +7,11 @@ Reproduces the "Measured on the face model" numbers of docs/readme/40-directions
 - the gender walk: 256 fresh samples (seed 2), z + alpha * n for alpha in -3..3, mean P(male) and mean age per
   alpha, for the gender normal and for gender|age (age at ratio 0.3 projected out);
 - conditional manipulation: the pooled OLS slope of age on alpha along gender, gender|age(0.3), gender|age(0.2);
-- isodensity vs linear: |dlogp| of a random unit direction walked both ways (256 samples, seed 2).
+- isodensity vs linear: |dlogp| of a random unit direction walked both ways (256 samples, seed 2);
+- factorisations: SeFa's top eigenvalues, GANSpace's explained variance at site b1 (5000 samples).
 
-    python scripts/faces_directions.py                 # about 7,000 face renders + scores; minutes on a CPU
-    python scripts/faces_directions.py --json out.json
+    python scripts/faces_directions.py                 # about 8,000 face renders + scores; minutes on a CPU
+    python scripts/faces_directions.py --parts factorisations --json out.json
 """
 from __future__ import annotations
 
@@ -47,18 +48,42 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=3000, help="latents the boundaries are fitted on (seed 1)")
     ap.add_argument("--walk", type=int, default=256, help="fresh samples walked (seed 2)")
+    ap.add_argument("--parts", default="boundaries,factorisations", help="boundaries (with the walks), factorisations")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
+    parts = set(a.parts.split(","))
 
+    import probe
+
+    t0 = time.perf_counter()
+    faces = probe.load_model("faces")
+    res = {}
+    if "factorisations" in parts:
+        sefa = probe.SeFa(n_components=5).fit(faces)
+        gs = probe.GANSpace(n_components=2, n_samples=5000, space="z", site="b1").fit(faces)
+        res["sefa_eigenvalues"] = [round(float(e), 1) for e in sefa.eigenvalues_[:5]]
+        res["ganspace_b1_explained"] = [round(float(r), 4) for r in gs.explained_variance_ratio_[:2]]
+        print(f"SeFa top eigenvalues: {res['sefa_eigenvalues']}")
+        print(f"GANSpace at b1: PC0 explains {res['ganspace_b1_explained'][0]:.1%}, "
+              f"PC1 {res['ganspace_b1_explained'][1]:.1%} of the activation variance")
+    if "boundaries" in parts:
+        res.update(_boundaries(faces, a.n, a.walk))
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"{res['seconds']} s")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+def _boundaries(faces, n: int, n_walk: int) -> dict:
     import probe
     from probe.density import logp_normal
     from probe.directions.interfacegan import project, sample_and_score
     from probe.walks import Target, apply
 
-    t0 = time.perf_counter()
-    faces = probe.load_model("faces")
     measures = probe.MeasureSet(["gender", "age"])
-    lat, scores = sample_and_score(faces, measures, a.n, seed=1)
+    lat, scores = sample_and_score(faces, measures, n, seed=1)
     fits = {r: probe.InterFaceGAN(["gender", "age"], ratio=r).fit(lat, scores) for r in (0.1, 0.2, 0.3)}
     b = fits[0.1].directions_
     gender, age = b.vector("gender"), b.vector("age")
@@ -67,7 +92,7 @@ def main(argv=None) -> dict:
                         "age_ratio_0.3": fits[0.3].accuracy_["age"]},
            "cos_gender_age": float(gender @ age), "cos_gender_age_ratio_0.3": float(gender @ age3)}
 
-    z = faces.sample(a.walk, 2)
+    z = faces.sample(n_walk, 2)
     walks = {"gender": _walk_means(faces, measures, z, gender),
              "gender|age": _walk_means(faces, measures, z, project(gender, [age3]))}
     res["walk"] = {k: {m: [round(v, 3) for v in vals] for m, vals in w.items()} for k, w in walks.items()}
@@ -85,7 +110,6 @@ def main(argv=None) -> dict:
         d = (logp_normal(out) - lp0).abs()
         dlogp[walk] = {"mean": float(d.mean()), "max": float(d.max())}
     res["dlogp_random_walk"] = dlogp
-    res["seconds"] = round(time.perf_counter() - t0, 1)
 
     print(f"held-out accuracy (ratio 0.1): gender {res['accuracy']['gender']:.3f}, age {res['accuracy']['age']:.3f}"
           f"; age at ratio 0.3: {res['accuracy']['age_ratio_0.3']:.3f}")
@@ -97,10 +121,6 @@ def main(argv=None) -> dict:
     print("age drift (years per unit alpha): " + ", ".join(f"{k} {s:.3f}" for k, s in drift.items()))
     print("|dlogp| of a random unit direction: " + ", ".join(
         f"{w} mean {d['mean']:.3g} max {d['max']:.3g}" for w, d in dlogp.items()))
-    print(f"{res['seconds']} s")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
     return res
 
 
