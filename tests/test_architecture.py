@@ -33,6 +33,7 @@ FLOORS = [
     (10, "entry points: the command line, the demo, the notebook API (package probe)",
      ("probe.cli", "probe.demo", "probe")),
 ]
+EXACT = {"probe"}   # prefixes that name one module only (the package's __init__), not everything under it
 
 # Modules of a lower floor that a module may still not import: (importer prefix, imported prefixes, allowed, why)
 FORBIDDEN = [
@@ -56,7 +57,7 @@ def floor_of(module: str) -> int | None:
     best, floor = -1, None
     for f, _, prefixes in FLOORS:
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best:
+            if (module == p or (p not in EXACT and module.startswith(p + "."))) and len(p) > best:
                 best, floor = len(p), f
     return floor
 
@@ -157,6 +158,7 @@ def test_the_graph_reads_every_kind_of_import(tmp_path):
         "def f():\n    from .models.zoo import load_model\n    import probe.walks\n")
     (tmp_path / "probe" / "models" / "base.py").write_text("from .. import store\nfrom ..models import zoo\n")
     got = graph(tmp_path, ("probe",))
+    assert floor_of("probe") == 10 and floor_of("probe.newthing") is None and floor_of("probe.models.x") == 3
     assert got["probe.store"] == {"probe.errors", "probe.models.zoo", "probe.walks"}
     assert got["probe.models.base"] == {"probe.store", "probe.models.zoo"}
     v = violations(got)
