@@ -1,6 +1,7 @@
 """Generator adapters and the model zoo."""
 from .base import Generator, ModelError, SPACES
-from .dcgan import TorchGenerator, load_faces
+from .dcgan import TorchGenerator
+from .faces import load_faces
 from .stylegan import StyleGANGenerator
 from .zoo import ZOO, list_models, load_model, wrap
 

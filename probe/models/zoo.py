@@ -22,7 +22,8 @@ from torch import nn
 
 from ..userfile import call_factory
 from .base import GENERIC, Generator, ModelDefaults, ModelError
-from .dcgan import TorchGenerator, load_faces
+from .dcgan import TorchGenerator
+from .faces import load_faces
 from .stylegan import StyleGANGenerator
 
 

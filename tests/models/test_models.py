@@ -23,7 +23,7 @@ def test_unknown_model_names_the_options():
 
 
 def test_faces_loads_weights_only(monkeypatch):
-    from probe.models import dcgan
+    from probe.models import faces as faces_module
     calls = []
     real = torch.load
 
@@ -31,8 +31,8 @@ def test_faces_loads_weights_only(monkeypatch):
         calls.append(k)
         return real(*a, **k)
 
-    monkeypatch.setattr(dcgan.torch, "load", spy)
-    g = dcgan.load_faces()
+    monkeypatch.setattr(faces_module.torch, "load", spy)
+    g = faces_module.load_faces()
     assert calls and all(k.get("weights_only") is True for k in calls)
     assert g.z_dim == 100 and g.resolution == 64 and g.spaces == ("z",)
 
