@@ -95,7 +95,27 @@ def test_cli_errors_are_one_line(study):
     assert r.exit_code != 0 and "write PRIMAL:COND" in str(r.exception)
     r = CliRunner().invoke(app, ["discover", str(study.path), "--method", "interfacegan", "--ratio", "a=b"])
     assert r.exit_code != 0 and "measure=value pairs" in str(r.exception)
+    r = CliRunner().invoke(app, ["discover", str(study.path), "--method", "sefa", "--steps", "5"])
+    assert r.exit_code != 0 and str(r.exception) == "--steps does not apply to --method sefa; drop it"
+    r = CliRunner().invoke(app, ["discover", str(study.path), "--method", "random", "--from-study"])
+    assert r.exit_code != 0 and "--from-study applies to supervised methods" in str(r.exception)
     p = subprocess.run([sys.executable, "-c", "from probe.cli import main; main()", "discover", str(study.path),
                         "--method", "pca"], capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.strip().startswith("error:") and "--method 'pca' unknown" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_method_summary_is_the_median_specificity_per_method(study):
+    from probe.directions import method_summary
+    df = evaluate(study)
+    s = method_summary(df)
+    assert s["method"].tolist() == ["interfacegan", "random"]           # the registry's order
+    per = df[df["is_target"]].set_index("target")
+    rnd = s.set_index("method").loc["random"]
+    assert rnd["directions"] == 2
+    assert rnd["specificity"] == pytest.approx(np.median(per.loc[["random/random0", "random/random1"], "specificity"]))
+    assert rnd["dlogp_abs_max"] == pytest.approx(per.loc[["random/random0", "random/random1"], "dlogp_abs_max"].max())
+    by_walk = method_summary(df, by=("method", "walk"))
+    assert by_walk[["method", "walk"]].values.tolist() == [["interfacegan", "linear"], ["random", "isodensity"]]
+    with pytest.raises(DirectionError, match=r"evaluation table lacks columns \['specificity'\]"):
+        method_summary(df.drop(columns="specificity"))
