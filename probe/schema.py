@@ -25,7 +25,7 @@ SAMPLE_COLUMNS = {"sample_id": "int64", "seed": "int64", "space": "string", "nor
                   "logp": "float64", "chi2_pct": "float64"}
 
 # target_kind: variable | direction | channel ; target examples: "z[17]", "interfacegan/gender", "b2:c41"
-# walk: linear | isodensity | layers | channel | variable ; step: index of alpha in the plan's alpha list
+# walk: linear | isodensity | layers | channel | variable | distance ; step: index of alpha in the plan's alpha list
 INTERVENTION_COLUMNS = {"sample_id": "int64", "target_kind": "string", "target": "string", "method": "string",
                         "walk": "string", "step": "int64", "alpha": "float64", "norm": "float64",
                         "logp": "float64", "dlogp": "float64"}
