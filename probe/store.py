@@ -385,7 +385,8 @@ class Study:
         return rid
 
     def edit_png(self, run_id: str, which: str = "after") -> bytes:
-        """PNG bytes of an edits row's image; which: before | after."""
+        """PNG bytes of an edits row's image; which: before | after. Only files inside STUDY/edits/ are read (a
+        table naming another path is refused as damaged)."""
         if which not in ("before", "after"):
             raise StoreError(f"edit_png: which must be 'before' or 'after', got {which!r}")
         df = self.edits()
@@ -393,7 +394,11 @@ class Study:
         if not len(rows):
             raise StoreError(f"run_id {printable(str(run_id))!r} is not in the edits table of study "
                              f"{printable(self.name)!r}; run ids are e.g. {list(df['run_id'])[-5:]}")
-        p = self.path / str(rows.iloc[-1][which])
+        name = str(rows.iloc[-1][which])
+        p = self.path / name
+        if not p.resolve().is_relative_to((self.path / EDITS).resolve()):
+            raise StoreError(f"edits row {printable(str(run_id))!r}: {which} image {printable(name)!r} is not in "
+                             f"{EDITS}/ of the study; the edits table is damaged: re-record the run")
         try:
             return p.read_bytes()
         except OSError as e:

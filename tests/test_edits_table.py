@@ -210,3 +210,15 @@ def test_tmp_files_of_dead_writers_in_edits_are_swept(study):
     stale.write_bytes(b"half a png")
     study.add_edit(DRAG, png(1), png(2))
     assert not stale.exists() and study.edit_png("drag-0001") == png(2)
+
+
+def test_images_are_read_only_from_the_edits_folder(study, tmp_path):
+    study.add_edit(DRAG, png(1), png(2))
+    (tmp_path / "secret.png").write_bytes(png(9))
+    df = study.edits()
+    df.loc[0, "after"] = "../secret.png"
+    study.write_table("edits", df)
+    with pytest.raises(StoreError, match=r"^edits row 'drag-0001': after image '\.\./secret\.png' is not in edits/ "
+                                         r"of the study; the edits table is damaged: re-record the run$"):
+        study.edit_png("drag-0001", "after")
+    assert study.edit_png("drag-0001", "before") == png(1)
