@@ -34,7 +34,7 @@ class FitContext:
 
     @property
     def flat_space(self) -> str:
-        """The space of the walk-free methods: `space` with ws read as w (they fit one vector for all layers)."""
+        """`space` with ws read as w: DP-LaSE, GANSpace and random fit one w vector that ws walks broadcast."""
         sp = self.space or ("w" if "w" in self.model.spaces else "z")
         return "w" if sp == "ws" else sp
 
