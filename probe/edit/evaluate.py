@@ -2,7 +2,9 @@
 
 Pairs of generated faces (A, B): drag A's dlib landmarks to B's, re-detect the landmarks on the edited image and
 report the mean distance (MD) to the targets, before ("no edit") and after, with time per edit, optimisation
-steps, and the mean absolute pixel change outside discs around the handles and targets (0..255 units).
+steps, the mean absolute pixel change outside discs around the handles and targets (0..255 units), and the
+quality verdict of `probe.edit.quality` (status, tracked handle distance, largest drift of the model's default
+measures, degraded): drags run under a `QualityGuard`, which stops an edit once its image degrades.
 """
 from __future__ import annotations
 
@@ -15,22 +17,12 @@ import torch.nn.functional as F
 
 from ..models.base import Generator
 from .drag import DragError, make_drag
+from .quality import MAX_DRIFT, MAX_OUTSIDE, QualityGuard, outside_change
+
+__all__ = ["EDIT_COLUMNS", "drag_eval", "edit_rows", "oracle_warp", "outside_change", "summarize", "to_markdown"]
 
 EDIT_COLUMNS = ["method", "points", "pair", "md_before", "md_after", "seconds", "steps", "converged",
-                "outside_change"]
-
-
-def outside_change(before: torch.Tensor, after: torch.Tensor, points: np.ndarray, radius: float) -> float:
-    """Mean |after - before| (0..255) over pixels farther than `radius` from every point.  # img [3, H, W]"""
-    h, w = before.shape[-2:]
-    yy, xx = np.mgrid[0:h, 0:w]
-    far = np.ones((h, w), bool)
-    for x, y in points:
-        far &= (xx - x) ** 2 + (yy - y) ** 2 > radius ** 2
-    if not far.any():
-        return float("nan")
-    diff = (after - before).abs().mean(0).cpu().numpy() * 127.5
-    return float(diff[far].mean())
+                "outside_change", "status", "handle_px", "max_drift", "degraded"]
 
 
 def oracle_warp(img: torch.Tensor, handles: np.ndarray, targets: np.ndarray, sigma: float | None) -> torch.Tensor:
@@ -57,15 +49,17 @@ ORACLES = {"oracle-local": lambda res: res / 16, "oracle-shift": lambda res: Non
 
 
 def edit_rows(model: Generator, z: torch.Tensor, img: torch.Tensor, handles: np.ndarray, targets: np.ndarray,
-              drags: dict, locate, radius: float, oracles: bool = True, base: dict | None = None):
+              drags: dict, locate, radius: float, oracles: bool = True, base: dict | None = None,
+              guard: QualityGuard | None = None):
     """Score every drag of one image A (and the oracle warps) by locating the dragged points on each result.
 
     z [1, z_dim], img [3, H, W]: image A; handles, targets [k, 2] (x, y px); drags: {method: DragGAN | FreeDrag};
     locate(img [3, H, W]) -> (points [k, 2], {extra column: value}); base: columns set in every row (points,
-    pair). Yields one row per method: EDIT_COLUMNS + the extra columns.
+    pair); guard: run each drag under this QualityGuard (early stop on degradation; status, handle_px, max_drift
+    and degraded come from its verdict). Yields one row per method: EDIT_COLUMNS + the extra columns.
     """
     res = img.shape[-1]
-    edits = {name: d.run(model, z, "z", handles, targets) for name, d in drags.items()}
+    edits = {name: d.run(model, z, "z", handles, targets, guard=guard) for name, d in drags.items()}
     if oracles:
         edits.update({name: oracle_warp(img, handles, targets, sigma(res)) for name, sigma in ORACLES.items()})
     md0 = float(np.linalg.norm(handles - targets, axis=1).mean())
@@ -77,7 +71,11 @@ def edit_rows(model: Generator, z: torch.Tensor, img: torch.Tensor, handles: np.
                "md_after": float(np.linalg.norm(pts - targets, axis=1).mean()),
                "seconds": 0.0 if warp else r.seconds, "steps": 0 if warp else r.steps,
                "converged": np.nan if warp else r.converged,
-               "outside_change": outside_change(img, after, np.concatenate([handles, targets]), radius), **extra}
+               "outside_change": outside_change(img, after, np.concatenate([handles, targets]), radius),
+               "status": "warp" if warp else r.status,
+               "handle_px": 0.0 if warp else float(r.distances.mean()),
+               "max_drift": np.nan if warp or r.quality is None else r.quality.max_drift,
+               "degraded": np.nan if warp or r.quality is None else bool(r.quality.degraded), **extra}
 
 
 def detectable(imgs: torch.Tensor) -> np.ndarray:
@@ -90,7 +88,8 @@ def detectable(imgs: torch.Tensor) -> np.ndarray:
 
 def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Sequence[str] = ("draggan", "freedrag"),
               settings: Sequence[int] = (1, 5), drag_kwargs: dict | None = None, radius: float | None = None,
-              progress=None, oracles: bool = True) -> pd.DataFrame:
+              progress=None, oracles: bool = True, drags: dict | None = None, guard: QualityGuard | None = None,
+              checked: bool = True) -> pd.DataFrame:
     """One row per edit (EDIT_COLUMNS): method, points (1 | 5), pair, MD before/after (px), seconds, steps, ...
 
     Faces: draws from model.sample(., seed) that dlib's HOG detector finds a face in (the protocol uses faces an
@@ -100,7 +99,9 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
     (default H / 8). oracles: also score two ideal drags done as warps of image A (`oracle_warp`): "oracle-local"
     (each handle's content moved exactly onto its target, Gaussian falloff sigma = H / 16) and "oracle-shift" (the
     whole image translated by the mean displacement). They calibrate the metric: the MD a perfect edit of that
-    extent would get from landmark re-detection.
+    extent would get from landmark re-detection. drags: {label: DragGAN | FreeDrag} scored instead of `methods`
+    (to compare settings side by side); checked: run each drag under `guard` (default QualityGuard(radius=radius,
+    every=10)), which stops it once its image degrades.
     """
     from ..measures.faces import face_landmarks
     if n_pairs < 1:
@@ -109,9 +110,11 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
     if bad:
         raise DragError(f"--points: settings must be 1 and/or 5 landmarks, got {bad}")
     drag_kwargs = drag_kwargs or {}
-    drags = {m: make_drag(m, **drag_kwargs.get(m, {})) for m in methods}
+    drags = drags if drags is not None else {m: make_drag(m, **drag_kwargs.get(m, {})) for m in methods}
     res = model.resolution
     radius = res / 8 if radius is None else radius
+    if checked and guard is None:
+        guard = QualityGuard(radius=radius, every=10)
     z = model.sample(8 * n_pairs + 16, seed)
     with torch.no_grad():
         imgs = model.synthesize(z, "z")
@@ -129,7 +132,7 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
             def locate(img, idx=idx):  # re-detect the dragged landmarks
                 return np.asarray(face_landmarks(img[None]), dtype=np.float64)[0][idx], {}
             for row in edit_rows(model, z[2 * i:2 * i + 1], imgs[2 * i], a[idx], b[idx], drags, locate, radius,
-                                 oracles, {"points": k, "pair": i}):
+                                 oracles, {"points": k, "pair": i}, guard if checked else None):
                 rows.append(row)
                 if progress is not None:
                     progress(row)
@@ -137,31 +140,45 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
 
 
 def summarize(edits: pd.DataFrame) -> pd.DataFrame:
-    """One row per (method, points) with a leading "no edit" row per setting: MD, time, steps, outside change."""
+    """One row per (method, points) with a leading "no edit" row per setting: MD, time, steps, outside change,
+    ok (share of runs with status "ok"), flagged (share the quality verdict calls degraded), drift (mean largest
+    measure drift) and false_ok (runs reported "ok" whose final image is over a quality threshold; the target is 0).
+    """
     out = []
     for k, g in edits.groupby("points"):
         first = g[g["method"] == g["method"].iloc[0]]
         out.append({"method": "no edit", "points": k, "pairs": len(first), "md": first["md_before"].mean(),
                     "md_median": first["md_before"].median(), "seconds": 0.0, "steps": 0.0, "converged": np.nan,
-                    "outside_change": 0.0})
+                    "outside_change": 0.0, "ok": np.nan, "flagged": np.nan, "drift": np.nan, "false_ok": np.nan})
         for m, gm in g.groupby("method", sort=False):
+            warp = (gm["status"] == "warp").all()
+            bad = (gm["outside_change"] > MAX_OUTSIDE) | (gm["max_drift"].astype(float) > MAX_DRIFT)
             out.append({"method": m, "points": k, "pairs": len(gm), "md": gm["md_after"].mean(),
                         "md_median": gm["md_after"].median(), "seconds": gm["seconds"].mean(),
                         "steps": gm["steps"].mean(), "converged": gm["converged"].mean(),
-                        "outside_change": gm["outside_change"].mean()})
+                        "outside_change": gm["outside_change"].mean(),
+                        "ok": np.nan if warp else (gm["status"] == "ok").mean(),
+                        "flagged": np.nan if warp else gm["degraded"].astype(float).mean(),
+                        "drift": np.nan if warp else gm["max_drift"].astype(float).mean(),
+                        "false_ok": np.nan if warp else int(((gm["status"] == "ok") & bad).sum())})
     return pd.DataFrame(out)
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table (no extra dependency)."""
-    cols = ["method", "points", "pairs", "md", "md_median", "seconds", "steps", "converged", "outside_change"]
+    cols = ["method", "points", "pairs", "md", "md_median", "seconds", "steps", "converged", "outside_change",
+            "ok", "flagged", "drift", "false_ok"]
     head = ["method", "points", "pairs", "MD (px)", "median MD", "time / edit (s)", "steps", "converged",
-            "change outside (0-255)"]
+            "change outside (0-255)", "status ok", "flagged degraded", "max drift", "ok but degraded"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def opt(v, f):
+        return "–" if pd.isna(v) else f.format(v)
     for _, r in summary[cols].iterrows():
         cells = [str(r["method"]), str(int(r["points"])), str(int(r["pairs"]))]
         cells += [f"{r[c]:.2f}" for c in ("md", "md_median", "seconds")]
-        cells += [f"{r['steps']:.1f}", "–" if pd.isna(r["converged"]) else f"{r['converged']:.2f}",
-                  f"{r['outside_change']:.2f}"]
+        cells += [f"{r['steps']:.1f}", opt(r["converged"], "{:.2f}"), f"{r['outside_change']:.2f}",
+                  opt(r["ok"], "{:.2f}"), opt(r["flagged"], "{:.2f}"), opt(r["drift"], "{:.2f}"),
+                  opt(r["false_ok"], "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -6,8 +6,9 @@ StyleGAN2-ADA projector: Adam, learning rate ramped up over the first 5 % of ste
 (mean of 10,000 mapped z), or the best of `n_init` z (z = 0 and seeded draws) for z-only models, with a norm
 regulariser that keeps z near the prior's shell (|z| ~ sqrt(z_dim)).
 
-Photographs of faces are first aligned to the face model's framing: a similarity transform that maps the 5 dlib
-landmarks onto `FACE_TEMPLATE`, the mean landmarks of generated faces.
+Photographs are first aligned to a face model's framing (models whose zoo entry sets `defaults.align_faces`): a
+similarity transform that maps the 5 dlib landmarks onto `FACE_TEMPLATE`, the mean landmarks of generated faces
+(`probe.measures.face_align`).
 """
 from __future__ import annotations
 
@@ -15,19 +16,16 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import ProbeError
+from ..measures.face_align import FACE_TEMPLATE, FaceAlignError  # noqa: F401 - FACE_TEMPLATE re-exported
+from ..measures.face_align import align_face as _align_face
 from ..models.base import Generator
-
-# Mean 5-point dlib landmarks (x, y) of 256 generated faces of the `faces` model, as fractions of the image size.
-# How: probe.measures.faces.face_landmarks on model.synthesize(model.sample(256, 2026)), mean over faces, / 64.
-# Order: outer/inner corner of the eye on the image's right, outer/inner corner of the left one, base of the nose.
-FACE_TEMPLATE = np.array([[0.7239, 0.4261], [0.5932, 0.4319], [0.2676, 0.4296], [0.4005, 0.4331], [0.5017, 0.7028]])
-FACE_MODELS = {"faces"}
 
 
 class InversionError(ProbeError):
@@ -40,7 +38,7 @@ class InversionResult:
 
     offsets: {site: [1, C, h, w]} feature offsets of an extended inversion (empty otherwise); render with
     `with model.offsets(res.offsets): model.synthesize(res.latent, res.space)`. psnr_latent: PSNR of the latent
-    alone (before the offsets).
+    alone (before the offsets). status: "ok" (ran every step) | "stopped" (`Inversion.stop()` ended it early).
     """
 
     latent: torch.Tensor
@@ -54,6 +52,7 @@ class InversionResult:
     aligned: bool = False
     offsets: dict = field(default_factory=dict)
     psnr_latent: float | None = None
+    status: str = "ok"
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -102,65 +101,13 @@ def _resize(a: np.ndarray, res: int) -> np.ndarray:  # centre square crop, then 
     return np.asarray(Image.fromarray(a).resize((res, res), Image.LANCZOS))
 
 
-def detect_face(photo: np.ndarray) -> tuple[int, int, int, int]:
-    """The largest face box (left, top, right, bottom) in a photo, dlib's HOG detector.  # photo [H, W, 3] uint8"""
-    import dlib
-    boxes = dlib.get_frontal_face_detector()(photo, 1)
-    if len(boxes) == 0:
-        raise InversionError("no face found in the image; crop it to the face and pass align=False (--no-align)")
-    b = max(boxes, key=lambda r: r.width() * r.height())
-    return b.left(), b.top(), b.right(), b.bottom()
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray):
-    from skimage.transform import SimilarityTransform
-    if hasattr(SimilarityTransform, "from_estimate"):
-        tf = SimilarityTransform.from_estimate(src, dst)
-        if not tf:
-            raise InversionError("face alignment failed: the 5 landmarks are degenerate; pass align=False")
-        return tf
-    tf = SimilarityTransform()
-    tf.estimate(src, dst)
-    return tf
-
-
-def _warp(photo: np.ndarray, src: np.ndarray, res: int, over: int = 4) -> np.ndarray:
-    """Similarity-warp so that photo points `src` [5, 2] land on the template; render at over*res, area-downsample."""
-    from skimage.transform import warp
-    big = res * over
-    tf = _similarity(FACE_TEMPLATE * big, src)  # output (template) coords -> photo coords
-    out = warp(photo, tf, output_shape=(big, big), order=1, mode="edge", preserve_range=True)
-    out = out.reshape(res, over, res, over, 3).mean((1, 3))
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 def align_face(photo, resolution: int, iterations: int = 2) -> torch.Tensor:
-    """Crop and align a face photo to the face model's framing.  # -> img [3, R, R] in [-1, 1]
-
-    Finds the face (HOG detector), reads the 5 landmarks, fits the similarity transform onto FACE_TEMPLATE and
-    repeats on the aligned image, so that the landmarks are read in the same framing as for generated faces.
-    """
-    from ..measures.faces import face_landmarks
-    a = _to_uint8(photo)
-    x0, y0, x1, y1 = detect_face(a)
-    s = max(x1 - x0, y1 - y0) * 1.3
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    crop_box = np.array([cx - s / 2, cy - s / 2])
-    crop = _warp_box(a, crop_box, s, 128)
-    lm = face_landmarks(_from_uint8(crop)[None])[0] * (s / 128) + crop_box  # photo coords
-    out = _warp(a, lm, resolution)
-    for _ in range(iterations - 1):  # refine: landmarks read on the aligned framing, mapped back to the photo
-        lm_out = face_landmarks(_from_uint8(out)[None])[0]
-        lm = _similarity(FACE_TEMPLATE * resolution, lm)(lm_out)  # where the aligned image's landmarks lie in the photo
-        out = _warp(a, lm, resolution)
-    return _from_uint8(out)
-
-
-def _warp_box(a: np.ndarray, corner: np.ndarray, side: float, res: int) -> np.ndarray:
-    from skimage.transform import AffineTransform, warp
-    tf = AffineTransform(scale=side / res, translation=corner)
-    return np.clip(warp(a, tf, output_shape=(res, res), order=1, mode="edge", preserve_range=True) + 0.5,
-                   0, 255).astype(np.uint8)
+    """Crop and align a face photo (PIL, uint8 [H, W, 3] or path) to the face model's framing
+    (`probe.measures.face_align`).  # -> img [3, R, R] in [-1, 1]"""
+    try:
+        return _align_face(_to_uint8(photo), resolution, iterations)
+    except FaceAlignError as e:
+        raise InversionError(str(e)) from None
 
 
 def prepare_image(model: Generator, img, align: bool | None = None) -> tuple[torch.Tensor, bool]:
@@ -185,7 +132,7 @@ def prepare_image(model: Generator, img, align: bool | None = None) -> tuple[tor
                              f"file path, got {type(img).__name__}")
     a = _to_uint8(img)
     if align is None:
-        align = model.name in FACE_MODELS
+        align = model.defaults.align_faces
     if align:
         return align_face(a, res), True
     return _from_uint8(_resize(a, res)), False
@@ -236,89 +183,149 @@ def _start(model: Generator, space: str, target: torch.Tensor, n_init: int, seed
     return (w0 if space == "w" else w0[:, None].repeat(1, model.num_ws, 1)), std
 
 
-def invert(model: Generator, img, space: str | None = None, steps: int = 400, lr: float = 0.1,
-           ssim_weight: float = 0.5, noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0,
-           align: bool | None = None, callback=None, offset_site: str | None = None, offset_steps: int = 200,
-           offset_lr: float = 0.01, offset_reg: float = 1.0) -> InversionResult:
-    """Invert an image into the model's latent.  # img [3, H, W] | PIL | uint8 [H, W, 3] | path -> latent [1, *shape]
+@dataclass
+class InversionStep:
+    """State after one optimisation step. stage: "latent" | "offset"; latent [1, *shape(space)] after the step;
+    img [3, H, W] in [-1, 1]: the render the step's loss was computed on (before the update)."""
 
-    space: None picks w where the model has a mapping network, else z; "ws" optimises W+ (more fidelity, less
-    editability). reg: weight of the z norm regulariser ((|z|/sqrt(z_dim) - 1)^2). callback(step, loss) is called
-    each step. Result: latent, space, reconstruction img, aligned target, psnr and psnr_init (dB), loss history.
+    step: int
+    stage: str
+    loss: float
+    latent: torch.Tensor
+    img: torch.Tensor
 
-    offset_site: an extended inversion. After the latent, an additive offset to that site's features
-    [1, C, h, w] is optimised (latent fixed) for offset_steps with Adam(offset_lr), penalised by
-    offset_reg * mean(offset^2) / mean(feature^2). The latent stays the editable part; the offset carries the
-    detail the latent cannot hold (identity, expression), as W+ or feature-space inversion do for StyleGANs.
+
+class Inversion:
+    """GAN inversion as an editing method: construct with parameters, iterate `steps(model, img)`.
+
+    Parameters: space (None: w where the model has a mapping network, else z; "ws" optimises W+), max_steps,
+    lr, ssim_weight, noise, reg (z norm regulariser (|z|/sqrt(z_dim) - 1)^2), n_init, seed, align (None: the
+    model's `defaults.align_faces`), offset_site (an extended inversion: after the latent, an additive offset
+    to that site's features [1, C, h, w] is optimised with the latent fixed, for offset_steps with Adam(offset_lr),
+    penalised by offset_reg * mean(offset^2) / mean(feature^2)).
+
+    `steps(...)` yields an `InversionStep` per optimisation step and finally the `InversionResult`, like the drag
+    methods: stop early by not iterating further, or call `stop()` (the generator then yields the result of the
+    current latent, status "stopped", and skips any remaining stage). `run(...)` drains it. Resume a stopped run
+    with `steps(model, img, start=result.latent)` (start replaces the initial latent; the schedule restarts).
     """
-    t0 = time.perf_counter()
-    space = space or ("w" if "w" in model.spaces else "z")
-    model.check_space(space)
-    if steps < 1 or lr <= 0:
-        raise InversionError(f"steps must be >= 1 and lr > 0; got steps={steps}, lr={lr}")
-    if offset_site is not None:
-        if offset_site not in model.sites:
-            raise InversionError(f"offset_site: site {offset_site!r} does not exist in model {model.name!r}; "
-                                 f"use one of {list(model.sites)}")
-        if offset_steps < 1 or offset_lr <= 0 or offset_reg < 0:
+
+    method = "invert"
+
+    def __init__(self, space: str | None = None, max_steps: int = 400, lr: float = 0.1, ssim_weight: float = 0.5,
+                 noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0, align: bool | None = None,
+                 offset_site: str | None = None, offset_steps: int = 200, offset_lr: float = 0.01,
+                 offset_reg: float = 1.0):
+        if max_steps < 1 or lr <= 0:
+            raise InversionError(f"steps must be >= 1 and lr > 0; got steps={max_steps}, lr={lr}")
+        if offset_site is not None and (offset_steps < 1 or offset_lr <= 0 or offset_reg < 0):
             raise InversionError(f"offset_steps must be >= 1, offset_lr > 0 and offset_reg >= 0; got "
                                  f"{offset_steps}, {offset_lr}, {offset_reg}")
-    target, aligned = prepare_image(model, img, align)
-    target = target.to(model.device)[None]
-    lat0, std = _start(model, space, target, n_init, seed, ssim_weight)
-    lat = lat0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([lat], lr=lr, betas=(0.9, 0.999))
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    with torch.no_grad():
-        p_init = psnr(model.synthesize(lat0, space), target)
-    history = []
-    for i in range(steps):
-        t = i / steps
-        ramp = 0.5 - 0.5 * math.cos(min(1.0, (1.0 - t) / 0.25) * math.pi)
-        for g in opt.param_groups:
-            g["lr"] = lr * ramp * min(1.0, (i + 1) / (0.05 * steps))
-        sigma = std * noise * max(0.0, 1.0 - t / 0.75) ** 2
-        x = lat + torch.randn(lat.shape, generator=gen).to(lat.device) * sigma
-        loss = image_loss(model.synthesize(x, space), target, ssim_weight).sum()
-        if space == "z" and reg:
-            loss = loss + reg * (lat.norm(dim=1) / math.sqrt(model.z_dim) - 1).square().sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
-        if callback is not None:
-            callback(i, history[-1])
-    lat = lat.detach().clone()
-    with torch.no_grad():
-        out = model.synthesize(lat, space)
-    p_lat, offsets = psnr(out, target), {}
-    if offset_site is not None:
-        offsets = _fit_offset(model, lat, space, target, offset_site, offset_steps, offset_lr, offset_reg,
-                              ssim_weight, history, callback)
-        with torch.no_grad(), model.offsets(offsets):
+        self.space, self.max_steps, self.lr, self.ssim_weight = space, int(max_steps), float(lr), float(ssim_weight)
+        self.noise, self.reg, self.n_init, self.seed, self.align = float(noise), float(reg), int(n_init), int(seed), align
+        self.offset_site, self.offset_steps = offset_site, int(offset_steps)
+        self.offset_lr, self.offset_reg = float(offset_lr), float(offset_reg)
+        self._stop = False
+
+    def params(self) -> dict:
+        """The constructor parameters (JSON-serialisable)."""
+        return {k: getattr(self, k) for k in ("space", "max_steps", "lr", "ssim_weight", "noise", "reg", "n_init",
+                                              "seed", "align", "offset_site", "offset_steps", "offset_lr",
+                                              "offset_reg")}
+
+    def stop(self) -> None:
+        """Ask a running `steps` generator to finish after the current step (thread-safe: a flag)."""
+        self._stop = True
+
+    def run(self, model: Generator, img, start: torch.Tensor | None = None) -> "InversionResult":
+        """Drain `steps` and return the InversionResult."""
+        for item in self.steps(model, img, start):
+            pass
+        return item
+
+    def steps(self, model: Generator, img, start: torch.Tensor | None = None) -> Iterator:
+        """Yield InversionStep per step, then InversionResult.  # img [3, H, W] | PIL | uint8 [H, W, 3] | path"""
+        self._stop = False
+        t0 = time.perf_counter()
+        space = self.space or ("w" if "w" in model.spaces else "z")
+        model.check_space(space)
+        site = self.offset_site
+        if site is not None and site not in model.sites:
+            raise InversionError(f"offset_site: site {site!r} does not exist in model {model.name!r}; "
+                                 f"use one of {list(model.sites)}")
+        target, aligned = prepare_image(model, img, self.align)
+        target = target.to(model.device)[None]
+        steps, lr, sw = self.max_steps, self.lr, self.ssim_weight
+        lat0, std = _start(model, space, target, self.n_init, self.seed, sw)
+        if start is not None:
+            lat0 = model.check_latent(torch.as_tensor(start), space).detach().clone().to(model.device)
+        lat = lat0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([lat], lr=lr, betas=(0.9, 0.999))
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        with torch.no_grad():
+            p_init = psnr(model.synthesize(lat0, space), target)
+        history, status = [], "ok"
+        for i in range(steps):
+            if self._stop:
+                status = "stopped"
+                break
+            t = i / steps
+            ramp = 0.5 - 0.5 * math.cos(min(1.0, (1.0 - t) / 0.25) * math.pi)
+            for g in opt.param_groups:
+                g["lr"] = lr * ramp * min(1.0, (i + 1) / (0.05 * steps))
+            sigma = std * self.noise * max(0.0, 1.0 - t / 0.75) ** 2
+            x = lat + torch.randn(lat.shape, generator=gen).to(lat.device) * sigma
+            rendered = model.synthesize(x, space)
+            loss = image_loss(rendered, target, sw).sum()
+            if space == "z" and self.reg:
+                loss = loss + self.reg * (lat.norm(dim=1) / math.sqrt(model.z_dim) - 1).square().sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            history.append(float(loss.detach()))
+            yield InversionStep(i, "latent", history[-1], lat.detach().clone(), rendered[0].detach())
+        lat = lat.detach().clone()
+        with torch.no_grad():
             out = model.synthesize(lat, space)
-    return InversionResult(lat, space, out[0].cpu(), target[0].cpu(), psnr(out, target), p_init,
-                           history, time.perf_counter() - t0, aligned, offsets, p_lat)
+        p_lat, offsets = psnr(out, target), {}
+        if site is not None and status == "ok":
+            delta = yield from self._offset_steps(model, lat, space, target, site, history)
+            offsets = {site: delta}
+            if self._stop:
+                status = "stopped"
+            with torch.no_grad(), model.offsets(offsets):
+                out = model.synthesize(lat, space)
+        yield InversionResult(lat, space, out[0].cpu(), target[0].cpu(), psnr(out, target), p_init,
+                              history, time.perf_counter() - t0, aligned, offsets, p_lat, status)
+
+    def _offset_steps(self, model, lat, space, target, site, history):
+        """Stage 2 of an extended inversion: yields steps, returns the offset [1, C, h, w] (latent held fixed)."""
+        with torch.no_grad():
+            f = model.features(lat, space, [site])[site]
+        power = float(f.square().mean()) + 1e-12
+        delta = torch.zeros_like(f).requires_grad_(True)
+        opt = torch.optim.Adam([delta], lr=self.offset_lr)
+        for _ in range(self.offset_steps):
+            if self._stop:
+                break
+            with model.offsets({site: delta}):
+                x = model.synthesize(lat, space)
+            loss = image_loss(x, target, self.ssim_weight).sum() + self.offset_reg * delta.square().mean() / power
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            history.append(float(loss.detach()))
+            yield InversionStep(len(history) - 1, "offset", history[-1], lat, x[0].detach())
+        return delta.detach().clone()
 
 
-def _fit_offset(model, lat, space, target, site, steps, lr, reg, ssim_weight, history, callback) -> dict:
-    """Stage 2 of an extended inversion: {site: offset [1, C, h, w]} with the latent held fixed."""
-    with torch.no_grad():
-        f = model.features(lat, space, [site])[site]
-    power = float(f.square().mean()) + 1e-12
-    delta = torch.zeros_like(f).requires_grad_(True)
-    opt = torch.optim.Adam([delta], lr=lr)
-    for i in range(steps):
-        with model.offsets({site: delta}):
-            x = model.synthesize(lat, space)
-        loss = image_loss(x, target, ssim_weight).sum() + reg * delta.square().mean() / power
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
-        if callback is not None:
-            callback(len(history) - 1, history[-1])
-    return {site: delta.detach().clone()}
+def invert(model: Generator, img, space: str | None = None, steps: int = 400, lr: float = 0.1,
+           ssim_weight: float = 0.5, noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0,
+           align: bool | None = None, offset_site: str | None = None, offset_steps: int = 200,
+           offset_lr: float = 0.01, offset_reg: float = 1.0) -> InversionResult:
+    """`Inversion(...).run(model, img)` in one call (steps -> max_steps).  # -> InversionResult, latent [1, *shape]"""
+    return Inversion(space, steps, lr, ssim_weight, noise, reg, n_init, seed, align, offset_site, offset_steps,
+                     offset_lr, offset_reg).run(model, img)
 
 
 def comparison_png(panels: list[torch.Tensor], path, size: int = 256) -> Path:

@@ -10,10 +10,10 @@ from probe.edit.drag import scaled
 Z0 = torch.zeros(1, 2)  # blob centred at (16, 16)
 
 
-@pytest.mark.parametrize("method", [DragGAN(lr=0.05, max_steps=60), FreeDrag(lr=0.05, max_steps=60)])
+@pytest.mark.parametrize("method", [DragGAN(lr=0.05, max_steps=60, d_stop=1), FreeDrag(lr=0.05, max_steps=60)])
 def test_blob_moves_to_target(blob, method):
     res = method.run(blob, Z0, "z", [[16, 16]], [[21, 16]])
-    assert isinstance(res, DragResult) and res.converged
+    assert isinstance(res, DragResult) and res.converged and res.status == "ok" and res.reason == "arrived"
     assert res.distances[0] <= 1.0
     cx = 16 + 4 * float(res.latent[0, 0])  # where the generator now draws the blob
     assert 19 < cx < 23 and abs(float(res.latent[0, 1])) < 0.25  # FreeDrag may lag its handle by < 2 px
@@ -45,12 +45,15 @@ def test_stop_criterion_and_max_steps(tiny_dcgan):
     assert near.steps == 0 and near.converged and len(near.trajectory) == 1
     capped = DragGAN(max_steps=4, d_stop=0).run(tiny_dcgan, z, "z", [[5, 5]], [[25, 25]])
     assert capped.steps == 4 and not capped.converged and len(capped.losses) == 4
+    assert capped.status == "degraded" and capped.reason == "handles short of their targets after 4 steps"
     assert not torch.equal(capped.latent, z)
 
 
-def test_freedrag_line_search_stays_on_segment(tiny_dcgan):
+@pytest.mark.parametrize("search", ["clip", "end"])
+def test_freedrag_line_search_stays_on_segment(tiny_dcgan, search):
     h, t = np.array([[6.0, 8.0]]), np.array([[24.0, 20.0]])
-    res = FreeDrag(max_steps=40, d=64).run(tiny_dcgan, tiny_dcgan.sample(1, 3), "z", h, t)
+    # "end" may roll back behind the handle (as the official get_each_point); not on this run
+    res = FreeDrag(max_steps=40, d=64, search=search).run(tiny_dcgan, tiny_dcgan.sample(1, 3), "z", h, t)
     u = (t - h)[0] / np.linalg.norm(t - h)
     rel = res.trajectory[:, 0] - h[0]
     along, across = rel @ u, rel @ np.array([-u[1], u[0]])
@@ -113,7 +116,147 @@ def test_drag_renders_fixed_offsets(blob):
 
 def test_per_model_defaults(faces, tiny_dcgan):
     d = DragGAN()
-    assert (d.setting(faces, "r1", 3), d.setting(faces, "r2", 12)) == (48, 24)  # tuned on the face model
-    assert (d.setting(tiny_dcgan, "r1", 3), d.setting(tiny_dcgan, "r2", 12)) == (3, 12)  # the paper's
-    assert DragGAN(r1=5).setting(faces, "r1", 3) == 5  # what the caller gives wins
+    assert (d.setting(faces, "r1"), d.setting(faces, "r2")) == (48, 24)  # tuned on the face model
+    assert (d.setting(tiny_dcgan, "r1"), d.setting(tiny_dcgan, "r2")) == (3, 12)  # the paper's
+    assert DragGAN(r1=5).setting(faces, "r1") == 5  # what the caller gives wins
     assert default_site(faces, "draggan") == "b2" and default_site(faces, "freedrag") == "b4"
+    assert d.resolved(faces)["lr"] == 0.02 and FreeDrag().resolved(faces)["template"] == "mean"  # the tuned variant
+
+
+def test_official_defaults_are_the_defaults(tiny_dcgan, tiny_stylegan):
+    dg = DragGAN().resolved(tiny_dcgan)  # 32 px, no tuned values
+    assert {k: dg[k] for k in ("r1", "r2", "lam", "lr", "skip", "d_stop", "padding", "layers")} == \
+        {"r1": 3, "r2": 12, "lam": 20, "lr": 0.001, "skip": 1.0, "d_stop": 2.0, "padding": "zeros", "layers": 6}
+    assert DragGAN._official_stop(1024) == 4.0  # max(2, 2 h / 512)
+    fd = FreeDrag().resolved(tiny_stylegan)
+    assert {k: fd[k] for k in ("l", "d", "sub_steps", "lam", "lr", "d_stop", "template", "sampling", "substop",
+                               "arrival", "loss_points", "search", "extra_steps", "mask_mean", "partial")} == \
+        {"l": 0.3, "d": 12, "sub_steps": 5, "lam": 10, "lr": 0.002, "d_stop": 1.0, "template": "grid",
+         "sampling": "native", "substop": "after", "arrival": "official", "loss_points": "all", "search": "end",
+         "extra_steps": 10, "mask_mean": "region", "partial": True}
+    assert FreeDrag(extra_steps=None).resolved(tiny_dcgan)["extra_steps"] is None  # None: no cap, not "unset"
+    with pytest.raises(DragError, match=r"template: 'avg' is not an option; use one of \['grid', 'mean'\]"):
+        FreeDrag(template="avg")
+    with pytest.raises(DragError, match=r"padding: 'reflect' is not an option"):
+        DragGAN(padding="reflect")
+
+
+def _same(a, b):
+    return torch.equal(a.latent, b.latent) and a.trajectory.shape == b.trajectory.shape and \
+        np.array_equal(a.trajectory, b.trajectory)
+
+
+FD_CASES = {  # option -> (its non-official value, handles, targets, extra run kwargs); each run is 40 steps
+    "template": ("mean", [[6.0, 8.0]], [[24.0, 20.0]], {}),
+    "sampling": ("resized", [[6.0, 8.0]], [[24.0, 20.0]], {}),
+    "substop": ("before", [[6.0, 8.0]], [[24.0, 20.0]], {}),
+    "arrival": ("frozen", [[6.0, 8.0]], [[24.0, 20.0]], {}),
+    "loss_points": ("active", [[6.0, 8.0], [20.0, 20.0]], [[24.0, 20.0], [20.0, 20.0]], {}),  # 2nd: no move
+    "search": ("clip", [[10.0, 10.0]], [[14.0, 10.0]], {"d": 100}),   # range (6 px) longer than the line
+    "mask_mean": ("image", [[6.0, 8.0]], [[24.0, 20.0]], {"mask": "left"}),
+}
+
+
+@pytest.mark.parametrize("option", list(FD_CASES))
+def test_each_freedrag_option_changes_the_trajectory(tiny_dcgan, option):
+    value, h, t, kw = FD_CASES[option]
+    kw = dict(kw)
+    mask = None
+    if kw.pop("mask", None):
+        mask = np.zeros((32, 32))
+        mask[:, :16] = 1  # the left half may change
+    z = tiny_dcgan.sample(1, 3)
+    official = FreeDrag(max_steps=40, **kw).run(tiny_dcgan, z, "z", h, t, mask=mask)
+    other = FreeDrag(max_steps=40, **kw, **{option: value}).run(tiny_dcgan, z, "z", h, t, mask=mask)
+    assert not _same(official, other)
+
+
+def test_freedrag_extra_steps_cap(blob):
+    # the point is placed within d_stop early but its feature matches slowly: the cap cuts later sub-drags short
+    kw = dict(max_steps=60, d_stop=5, d=100)
+    capped = FreeDrag(extra_steps=0, **kw).run(blob, Z0, "z", [[16, 16]], [[22, 16]])
+    free = FreeDrag(extra_steps=None, **kw).run(blob, Z0, "z", [[16, 16]], [[22, 16]])
+    assert not _same(capped, free) and len(capped.trajectory) > 2 * len(free.trajectory)  # more, shorter sub-drags
+
+
+DG_CASES = {  # option -> (value, handles, targets, base kwargs)
+    "skip": (2.0, [[6.0, 6.0], [20.0, 20.0]], [[26.0, 6.0], [21.5, 20.0]], {"d_stop": 2.0}),
+    "padding": ("border", [[1.0, 1.0]], [[12.0, 12.0]], {"r1": 48}),
+    "lr": (0.02, [[6.0, 8.0]], [[24.0, 20.0]], {}),
+}
+
+
+@pytest.mark.parametrize("option", list(DG_CASES))
+def test_each_draggan_option_changes_the_trajectory(tiny_dcgan, option):
+    value, h, t, kw = DG_CASES[option]
+    z = tiny_dcgan.sample(1, 3)
+    official = DragGAN(max_steps=8, **kw).run(tiny_dcgan, z, "z", h, t)
+    other = DragGAN(max_steps=8, **kw, **{option: value}).run(tiny_dcgan, z, "z", h, t)
+    assert not _same(official, other)
+
+
+def test_draggan_official_stop_threshold(blob):
+    # official: supervision continues down to 1 px, but the run stops once every handle is within 2 px
+    res = DragGAN(lr=0.05, max_steps=60).run(blob, Z0, "z", [[16, 16]], [[21, 16]])
+    assert res.status == "ok" and res.distances[0] <= 2.0
+    tight = DragGAN(lr=0.05, max_steps=60, d_stop=1.0).run(blob, Z0, "z", [[16, 16]], [[21, 16]])
+    assert tight.steps > res.steps and tight.distances[0] <= 1.0
+
+
+@pytest.mark.parametrize("model", ["tiny_dcgan", "tiny_stylegan"])
+def test_partial_forward_gives_the_full_forward_features(model, request):
+    from probe.edit.drag import _Latent
+    g = request.getfixturevalue(model)
+    lat = _Latent(g, g.sample(1, 2), "z", 6)
+    site = default_site(g, "freedrag")
+    with torch.no_grad():
+        part = lat.partial(g, site)
+        _, full = lat.forward(g, [site])
+    assert torch.equal(part, full[site]) and not g.site_modules[site]._forward_hooks
+    h, t = [[8.0, 8.0]], [[20.0, 14.0]]
+    runs = [FreeDrag(max_steps=12, partial=p).run(g, g.sample(1, 2), "z", h, t) for p in (True, False)]
+    assert _same(*runs) and torch.equal(runs[0].img, runs[1].img)
+
+
+@pytest.mark.parametrize("method", [DragGAN(lr=0.05, max_steps=50, d_stop=0), FreeDrag(lr=0.05, max_steps=50)])
+def test_stop_ends_with_the_current_latent(blob, method):
+    it = method.steps(blob, Z0, "z", [[16, 16]], [[28, 16]])
+    seen = []
+    for item in it:
+        if isinstance(item, DragStep):
+            seen.append(item)
+            if len(seen) == 3:
+                method.stop()
+    res = item
+    assert isinstance(res, DragResult) and res.status == "stopped" and res.reason == "stopped"
+    assert res.steps == 3 and not res.converged
+    assert torch.equal(res.latent, seen[-1].latent)  # the step record carries the latent after its update
+    again = method.run(blob, res.latent, res.space, res.points, [[28, 16]])  # resume from where it stopped
+    assert again.status != "stopped" and again.steps > 0  # a new run clears the stop flag
+
+
+def test_extended_latent_and_locality(blob):
+    h, t = [[16, 16]], [[21, 16]]
+    plain = DragGAN(lr=0.05, max_steps=20, d_stop=0).run(blob, Z0, "z", h, t)
+    ext = DragGAN(lr=0.05, max_steps=20, d_stop=0, extend="feat").run(blob, Z0, "z", h, t)
+    assert list(plain.offsets) == [] and list(ext.offsets) == ["feat"] and ext.offsets["feat"].shape == (1, 8, 32, 32)
+    assert float(ext.offsets["feat"].abs().max()) > 0 and not torch.equal(ext.latent, plain.latent)
+    with torch.no_grad(), blob.offsets(ext.offsets):
+        again = blob.synthesize(ext.latent, "z")[0]
+    assert torch.allclose(again, ext.img, atol=1e-6)  # the result renders with its optimised offset
+    from probe.edit.quality import outside_change
+    with torch.no_grad():
+        before = blob.synthesize(Z0, "z")[0]
+    pts = np.array(h + t, float)
+    local = DragGAN(lr=0.05, max_steps=20, d_stop=0, local=500, local_radius=64).run(blob, Z0, "z", h, t)
+    assert outside_change(before, local.img, pts, 4) < outside_change(before, plain.img, pts, 4)
+    assert float(local.latent.norm()) < 0.8 * float(plain.latent.norm())  # the image outside holds the blob back
+    with pytest.raises(DragError, match="extend: site 'b9' does not exist"):
+        DragGAN(extend="b9").run(blob, Z0, "z", h, t)
+
+
+def test_handle_region_covers_the_segment():
+    from probe.edit.drag import handle_region
+    near = handle_region(32, np.array([[4.0, 16.0]]), np.array([[28.0, 16.0]]), 2)
+    assert near[16, 4] and near[16, 16] and near[16, 28] and near[18, 16] and not near[19, 16]
+    assert not near[16, 31] and not near[10, 16]

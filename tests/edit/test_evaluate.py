@@ -29,6 +29,13 @@ def test_drag_eval_on_faces(faces):
         edits.groupby("points")["md_before"].first().tolist()
     md = to_markdown(summary)
     assert md.splitlines()[0].startswith("| method | points | pairs | MD (px)") and md.count("\n") == 11
+    assert md.splitlines()[0].endswith("| status ok | flagged degraded | max drift | ok but degraded |")
+    assert set(drags["status"]) <= {"ok", "degraded", "stopped"} and (edits.loc[~edits.index.isin(drags.index),
+                                                                               "status"] == "warp").all()
+    assert (drags["handle_px"] >= 0).all() and drags["degraded"].isin([True, False]).all()
+    assert (drags["max_drift"] >= 0).all()  # the face model's measures were scored on every edit
+    # a run reported "ok" is never over a quality threshold (the guard turns it into "degraded")
+    assert (summary.loc[summary["method"].isin(["draggan", "freedrag"]), "false_ok"] == 0).all()
 
 
 def test_drag_eval_bad_settings(faces):

@@ -105,3 +105,50 @@ def test_offset_regulariser_shrinks_the_offset(blob):
 def test_extended_inversion_bad_site(blob):
     with pytest.raises(InversionError, match="offset_site: site 'b9' does not exist"):
         invert(blob, torch.zeros(3, 32, 32), steps=1, offset_site="b9")
+
+
+def test_inversion_object_yields_steps_with_the_same_numbers(blob):
+    from probe.edit import Inversion, InversionResult, InversionStep
+    target = _two_blobs(blob)
+    kw = dict(n_init=4, seed=3, offset_site="feat", offset_steps=10, offset_lr=0.05, offset_reg=0.01)
+    items = list(Inversion(max_steps=20, **kw).steps(blob, target))
+    steps, res = items[:-1], items[-1]
+    assert isinstance(res, InversionResult) and all(isinstance(s, InversionStep) for s in steps)
+    assert [s.stage for s in steps] == ["latent"] * 20 + ["offset"] * 10 and [s.step for s in steps] == list(range(30))
+    assert [s.loss for s in steps] == res.history and steps[0].img.shape == (3, 32, 32)
+    assert torch.equal(steps[19].latent, res.latent)  # the latent after the last latent step
+    # the numbers of the function this object replaced, for the same seed (pinned before the change)
+    assert res.psnr == pytest.approx(46.63791535562987, abs=1e-6)
+    assert res.psnr_latent == pytest.approx(38.91259091276143, abs=1e-6)
+    assert res.psnr_init == pytest.approx(37.96717499991686, abs=1e-6)
+    assert res.latent[0].tolist() == pytest.approx([1.245999813079834, -1.0324537754058838], abs=1e-6)
+    assert res.status == "ok"
+    same = invert(blob, target, steps=20, **kw)
+    assert torch.equal(same.latent, res.latent) and same.psnr == res.psnr and same.history == res.history
+
+
+def test_inversion_stop_and_resume(blob):
+    from probe.edit import Inversion, InversionStep
+    target = _two_blobs(blob)
+    inv = Inversion(max_steps=40, n_init=4, offset_site="feat", offset_steps=20)
+    seen = 0
+    for item in inv.steps(blob, target):
+        if isinstance(item, InversionStep):
+            seen += 1
+            if seen == 5:
+                inv.stop()  # as the dashboard's Stop does, from the job thread
+    res = item
+    assert res.status == "stopped" and len(res.history) == 5 and res.offsets == {}  # the offset stage is skipped
+    assert res.psnr == pytest.approx(psnr(blob.synthesize(res.latent, "z")[0], target), abs=1e-4)
+    again = inv.run(blob, target, start=res.latent)  # resume from the stopped latent; the flag is cleared
+    assert again.status == "ok" and len(again.history) == 60 and list(again.offsets) == ["feat"]
+    assert again.psnr_init == pytest.approx(res.psnr, abs=1e-4)  # it starts where the stopped run ended
+
+
+def test_inversion_parameters_are_checked(blob):
+    from probe.edit import Inversion
+    with pytest.raises(InversionError, match="steps must be >= 1 and lr > 0; got steps=0"):
+        Inversion(max_steps=0)
+    with pytest.raises(InversionError, match="offset_steps must be >= 1"):
+        Inversion(offset_site="feat", offset_steps=0)
+    assert Inversion(max_steps=7).params()["max_steps"] == 7
