@@ -5,8 +5,9 @@ python -m benchmarks.run demo                 (or python -m benchmarks.bench_dem
 
 Runs `probe demo --out TMP --port FREE` in a new process (imports, model load and all), on the real demo spec
 (examples/faces_demo.toml, 5,000 faces for InterFaceGAN, 600 DP-LaSE steps); --quick runs a reduced demo (32
-samples, 16 variables, 1,000 faces, 100 DP-LaSE steps) for a loaded machine. Budget: first look <= 120 s on 2
-quiet cores. The study directory is removed afterwards.
+samples, 16 variables, 1,000 faces, 100 DP-LaSE steps) for a loaded machine; --no-wait stops at the first look.
+Budget: first look <= 120 s on 2 quiet cores. CPU seconds of the demo process are printed beside the wall times
+(less sensitive to other jobs on a shared machine). The study directory is removed afterwards.
 """
 from __future__ import annotations
 
@@ -61,6 +62,15 @@ def _overview(url: str) -> str | None:
     return body if "ov-counts" in body else None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process (Linux /proc), threads included."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> dict:
     from dashboards.pages._progress import read_progress
     argv = sys.argv[1:] if argv is None else argv
@@ -86,11 +96,14 @@ def main(argv: list[str] | None = None) -> dict:
             if body is None:
                 time.sleep(0.5)
         out["first_look_s"] = time.perf_counter() - t0
+        out["first_look_cpu_s"] = cpu_seconds(proc.pid)
         out["error_box"] = "probe-error" in body
         p = read_progress(tmp / "study") or {}
         out["first_look_steps_done"] = [s["name"] for s in p.get("steps", []) if s.get("state") == "done"]
-        print(f"first look (GET / 200 + Overview content): {out['first_look_s']:.1f} s after `probe demo` started; "
-              f"steps done by then: {', '.join(out['first_look_steps_done']) or 'none'}", flush=True)
+        cpu = out["first_look_cpu_s"]
+        print(f"first look (GET / 200 + Overview content): {out['first_look_s']:.1f} s after `probe demo` started"
+              + (f", {cpu:.1f} s of CPU time in the demo process" if cpu is not None else "")
+              + f"; steps done by then: {', '.join(out['first_look_steps_done']) or 'none'}", flush=True)
         if wait:
             while True:
                 p = read_progress(tmp / "study") or {}
@@ -98,9 +111,10 @@ def main(argv: list[str] | None = None) -> dict:
                     break
                 time.sleep(1.0)
             out["all_done_s"] = time.perf_counter() - t0
+            out["all_done_cpu_s"] = cpu_seconds(proc.pid)
             out["state"] = p.get("state")
             out["steps_s"] = {s["name"]: s.get("seconds") for s in p.get("steps", [])}
-            print(f"all steps {out['state']} after {out['all_done_s']:.1f} s: "
+            print(f"all steps {out['state']} after {out['all_done_s']:.1f} s ({out['all_done_cpu_s'] or 0:.0f} s CPU): "
                   + ", ".join(f"{k} {v:.0f} s" for k, v in out["steps_s"].items() if v is not None), flush=True)
             out["overview_after"] = _overview(url) is not None
     finally:
