@@ -100,3 +100,12 @@ def test_models_pickle_without_their_cache_link():
     z = g.sample(2, 0)
     back = pickle.loads(pickle.dumps(g))
     assert back._origin is None and torch.equal(back.synthesize(z), g.synthesize(z))
+
+
+def test_describe_records_the_default_measures():
+    assert load_model("tiny-stylegan").describe()["default_measures"] == ["image"]
+    from probe.models.zoo import SPRITES_DEFAULTS
+    g = load_model("tiny-stylegan")
+    g.defaults = SPRITES_DEFAULTS  # an instance's own defaults (a factory may set them) stay its own
+    assert g.describe()["default_measures"] == ["sprites"]
+    assert load_model("tiny-stylegan").describe()["default_measures"] == ["image"]
