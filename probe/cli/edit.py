@@ -99,13 +99,17 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
     kw = {"max_steps": steps, "site": site} | ({"lr": lr} if lr is not None else {})
     d = make_drag(method, **kw)
     offs = g.check_offsets(_load_offsets(offsets))
-    res = d.run(g, lat, space, [h for h, _ in pairs], [t for _, t in pairs], offsets=offs)
+    from ..edit.quality import QualityGuard, edit_record
+    res = d.run(g, lat, space, [h for h, _ in pairs], [t for _, t in pairs], offsets=offs, guard=QualityGuard())
     with g.offsets(offs):
         before = g.synthesize(g.check_latent(lat, space), space)[0]
     comparison_png([before, res.img], out)
     np.save(out.with_suffix(".npy"), res.latent.cpu().numpy())
-    typer.echo(f"{method}: {res.steps} steps in {res.seconds:.2f} s, converged={res.converged}, "
+    typer.echo(f"{method}: {res.status} ({res.reason}), {res.steps} steps in {res.seconds:.2f} s, "
                f"points {res.points.round(1).tolist()} (targets {res.targets.round(1).tolist()})")
+    q = res.quality
+    typer.echo(f"quality: handle {q.handle_px:.1f} px from target, change outside {q.outside_change:.1f}/255, "
+               f"largest measure drift {q.max_drift:.2f} of its range")
     typer.echo(f"wrote {out} and {out.with_suffix('.npy')} (space {res.space})")
     if st is not None:
         from ..edit.drag import default_site
@@ -115,7 +119,9 @@ def drag_cmd(model: str = typer.Option("faces", "--model", help="zoo name, file.
                "handle_dist_px": float(res.distances.mean()) if len(res.distances) else None,
                "params": {"max_steps": steps, "lr": lr, "latent": str(latent) if latent else None,
                           "offsets": str(offsets) if offsets else None},
-               "status": "ok" if res.converged else "degraded", "seconds": res.seconds}
+               "status": res.status, "seconds": res.seconds}
+        rec = edit_record(res)
+        row.update(outside_change=rec["outside_change"], quality=rec["quality"])
         typer.echo(f"recorded {_record_edit(st, row, before, res.img)} in {st.path}/edits.parquet")
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -184,6 +184,7 @@ class _Latent:
             self.param = lat.detach().clone().requires_grad_(True)
         self.start = self.param.detach().clone()
         self.offsets = model.check_offsets(offsets)
+        extend = None if extend in (None, "", "none") else extend
         self.extend, self.delta, self.power = extend, None, 1.0
         if extend is not None:
             if extend not in model.sites:
@@ -377,9 +378,9 @@ class DragGAN(_DragBase):
     when every handle is this close], skip [1 px: a handle this close is not supervised], padding ["zeros": the
     shifted reads outside the image read 0; "border" repeats the edge], site, layers [6] (ws rows optimised),
     reg [0] (mean |latent - latent0|), keep_norm [False] (z: hold |z|), extend [None] (a site whose feature
-    offset is optimised with the latent), extend_reg [1] (its penalty, mean(offset^2) / mean(feature^2)), local
-    [0] (weight of mean |img - img0| outside the handle region, the pixels farther than local_radius [64 px at 512]
-    from every handle -> target segment).
+    offset is optimised with the latent; "none" switches off a tuned one), extend_reg [1] (its penalty,
+    mean(offset^2) / mean(feature^2)), local [0] (weight of mean |img - img0| outside the handle region, the pixels
+    farther than local_radius [64 px at 512] from every handle -> target segment).
     """
 
     method = "draggan"

@@ -8,7 +8,7 @@ measures, degraded): drags run under a `QualityGuard`, which stops an edit once 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -237,7 +237,7 @@ class Inversion:
         """Ask a running `steps` generator to finish after the current step (thread-safe: a flag)."""
         self._stop = True
 
-    def run(self, model: Generator, img, start: torch.Tensor | None = None) -> "InversionResult":
+    def run(self, model: Generator, img, start: torch.Tensor | None = None) -> InversionResult:
         """Drain `steps` and return the InversionResult."""
         for item in self.steps(model, img, start):
             pass

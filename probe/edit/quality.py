@@ -22,8 +22,8 @@ with status "degraded" and the image of the step that crossed the threshold, nev
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -125,7 +125,7 @@ class QualityGuard:
         from ..measures import MeasureSet
         return MeasureSet(list(names))
 
-    def bind(self, model: Generator, before: torch.Tensor, handles, targets) -> "QualityGuard":
+    def bind(self, model: Generator, before: torch.Tensor, handles, targets) -> QualityGuard:
         """Fix the start image [3, H, W] and the points [K, 2] later checks compare against."""
         self._set = self._measure_set(model)
         self._before = before.detach().cpu()

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from probe.edit import DragGAN, FreeDrag
-from probe.edit.quality import (MAX_DRIFT, MAX_OUTSIDE, EditQuality, QualityError, QualityGuard, edit_record,
-                                measure_drift, outside_change)
+from probe.edit.quality import (
+    MAX_DRIFT,
+    MAX_OUTSIDE,
+    EditQuality,
+    QualityError,
+    QualityGuard,
+    edit_record,
+    measure_drift,
+    outside_change,
+)
 from probe.measures.base import MeasureInfo
 
 Z0 = torch.zeros(1, 2)
