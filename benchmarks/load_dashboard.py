@@ -173,6 +173,7 @@ def views(app) -> list[tuple[str, Callback, list[dict]]]:
     tn = st.target_names
     emb = app.probe_ctx.table("embedding")
     samples = emb[emb["kind"] == "sample"][["sample_id", "x", "y"]]
+    walked = sorted(emb.loc[emb["kind"] != "sample", "target"].unique())   # the Embedding page draws picked walks
     pts = [{"customdata": [int(s)], "x": float(x), "y": float(y)} for s, x, y in samples.itertuples(index=False)]
     route = Callback(app, "page.children")
     out = [(f"page {p}", route, [{"url.pathname": p}]) for p in ("/", "/correlations", "/walks", "/embedding")]
@@ -186,7 +187,7 @@ def views(app) -> list[tuple[str, Callback, list[dict]]]:
                 [{"wk-compare.value": tn[i:i + 4], "wk-cmp-measure.value": ms[i % len(ms)]}
                  for i in range(0, max(1, len(tn) - 3), max(1, len(tn) // 20))]))
     out.append(("embedding scatter", Callback(app, "em-scatter.figure"),
-                [{"em-color.value": c, "em-walks.value": w} for w in (["walks"], []) for c in [*ms, "logp", "norm"]]))
+                [{"em-color.value": c, "em-walks.value": w} for w in (walked[:2], []) for c in [*ms, "logp", "norm"]]))
     out.append(("embedding lasso", Callback(app, "em-selection.children"),
                 [{"em-scatter.selectedData": {"points": pts[i:i + 40]}} for i in range(0, min(len(pts), 400), 40)]))
     return out

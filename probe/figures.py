@@ -625,8 +625,8 @@ def embedding_explorer(emb: pd.DataFrame, color: str | None = None, walk_targets
         fig.add_trace(go.Scatter(x=hl["x"], y=hl["y"], mode="markers", name="found", hoverinfo="skip",
                                  marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d62728"))))
     fig.update_layout(title=title or f"{axis} of the sample latents" + (f" (colour: {label})" if color else ""),
-                      plot_bgcolor="white", height=int(height), margin=dict(l=50, r=20, t=50, b=45),
-                      legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.75)", font=dict(size=11)),
+                      plot_bgcolor="white", height=int(height), margin=dict(l=50, r=20, t=80, b=45),
+                      legend=dict(orientation="h", x=0, y=1.01, yanchor="bottom", font=dict(size=11)),
                       uirevision=axis, clickmode="event+select", hovermode="closest")
     fig.update_xaxes(title_text=f"{axis} 1", gridcolor="#eee", zeroline=False)
     fig.update_yaxes(title_text=f"{axis} 2", gridcolor="#eee", zeroline=False)

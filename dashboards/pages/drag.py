@@ -335,7 +335,9 @@ def _result(job) -> html.Div:
             ("distance to target (px)", ", ".join(_fmt(d) for d in job["distances"])),
             ("change outside the handle region", f"{_fmt(q.get('outside_change'))} / 255"),
             ("largest measure drift", f"{_fmt(q.get('max_drift'), '.2f')} of its range")]
-    rows += [(f"drift of {k[6:]}", _fmt(v, ".2f")) for k, v in q.items() if k.startswith("drift_")][:8]
+    drift = sorted(((k[6:], v) for k, v in q.items() if k.startswith("drift_") and v is not None
+                    and math.isfinite(float(v))), key=lambda kv: -float(kv[1]))
+    rows += [(f"drift of {k}", _fmt(v, ".2f")) for k, v in drift[:4]]      # the largest four
     saved = (html.Div(f"saved into the study as {job['saved']} (edits table)", id="dg-saved") if job.get("saved")
              else html.Div(f"not saved: {job['save_error']}", className="probe-warning", id="dg-saved")
              if job.get("save_error") else None)

@@ -12,7 +12,9 @@ def open_page(duo, study, path="/", **app_kw):
     """Start the app for `study` at 1280x800 and load `path`."""
     app = create_app(study.path, **app_kw)
     duo.start_server(app)
-    duo.driver.set_window_size(W, H)
+    duo.driver.set_window_size(W, H + 140)
+    duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",       # the viewport itself is W x H
+                               {"width": W, "height": H, "deviceScaleFactor": 1, "mobile": False})
     duo.driver.get(duo.server_url + path)
     duo.wait_for_element("#page", timeout=T)
     return app
