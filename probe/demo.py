@@ -90,17 +90,12 @@ class Progress:
 
 def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase_steps: int = 600,
                         progress: bool = True, log: Callable[[str], None] = print) -> None:
-    """Fit the demo's DirectionSets into ddir (skipping files that exist): the quick ones first (random, SeFa,
-    GANSpace), then InterFaceGAN (n_fit scored faces) and DP-LaSE (dplase_steps training steps)."""
+    """Fit the demo's DirectionSets into ddir (skipping files that exist), through the shared pipeline
+    (probe.directions.pipeline.fit_methods): the quick ones first (random, SeFa, GANSpace), then InterFaceGAN
+    (n_fit scored faces, with the conditional gender|age) and DP-LaSE (dplase_steps training steps at site b1)."""
     from .directions.base import fit_once
-    from .directions.dplase import DPLaSE
-    from .directions.ganspace import GANSpace
     from .directions.interfacegan import fit_from_model
-    from .directions.random_dirs import RandomDirections
-    from .directions.sefa import SeFa
-
-    def fit(stem, make):
-        fit_once(ddir / f"{stem}.npz", make, log)
+    from .directions.pipeline import fit_methods
 
     def interfacegan():
         # age needs a wider split on this model (its scorer is weak): see docs/readme/40-directions.md
@@ -111,11 +106,10 @@ def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase
         return est.with_conditionals([("gender", ["age"])])
 
     ddir.mkdir(parents=True, exist_ok=True)
-    fit("random", lambda: RandomDirections(k, seed=0).fit(model).directions_)
-    fit("sefa", lambda: SeFa(k).fit(model).directions_)
-    fit("ganspace", lambda: GANSpace(k, n_samples=n_fit, seed=0).fit(model).directions_)
-    fit("interfacegan", interfacegan)
-    fit("dplase", lambda: DPLaSE(k, site="b1", steps=dplase_steps, seed=0, progress=progress).fit(model).directions_)
+    fit_methods(model, ddir, ["random", "sefa", "ganspace"], k=k, n_fit=n_fit, seed=0, progress=progress, log=log)
+    fit_once(ddir / "interfacegan.npz", interfacegan, log)
+    fit_methods(model, ddir, ["dplase"], k=k, n_fit=n_fit, seed=0, progress=progress, log=log,
+                options={"dplase": {"site": "b1", "steps": dplase_steps}})
 
 
 def _watch_first_table(out: Path, prog: Progress, stop: threading.Event) -> None:
