@@ -227,11 +227,12 @@ class Generator:
         return self
 
     def describe(self) -> dict:
-        """Identity and provenance (recorded as a study's `model_info`), with the measures the model names."""
+        """Identity and provenance (recorded as a study's `model_info`); `default_measures` only when the model
+        declares its own defaults (a zoo entry, or a factory setting them), not the generic ones."""
+        own = {"default_measures": list(self.defaults.measures)} if self.defaults != GENERIC else {}
         return {"name": self.name, "z_dim": self.z_dim, "w_dim": self.w_dim, "num_ws": self.num_ws,
                 "resolution": self.resolution, "spaces": list(self.spaces), "sites": list(self.sites),
-                "weights_hash": self.weights_hash, "default_measures": list(self.defaults.measures),
-                **self.options(), **dict(self.info)}
+                "weights_hash": self.weights_hash, **own, **self.options(), **dict(self.info)}
 
     # ---- checks ---------------------------------------------------------------------------
     def check_space(self, space: str) -> None:
