@@ -39,6 +39,17 @@ def parse_q(text) -> float:
     return q
 
 
+def parse_min(text) -> float:
+    """The |effect| box's text -> a threshold >= 0 (standardised slope in sd / alpha, or |r|)."""
+    try:
+        v = float(str(text).strip())
+    except (TypeError, ValueError):
+        raise QError(f"|effect| threshold {text!r} is not a number; type one >= 0, e.g. 0.1") from None
+    if not np.isfinite(v) or v < 0:
+        raise QError(f"|effect| threshold {v:g} must be a finite number >= 0; type e.g. 0.1")
+    return v
+
+
 def _units(ctx) -> dict[str, str]:
     return {m: str(i.get("unit", "") or "") for m, i in ctx.study.measure_info.items()}
 
@@ -69,8 +80,11 @@ def layout(ctx):
                                          options=[{"label": lab, "value": v} for v, lab in ORDERS.items()])),
             field("q <=", dcc.Input(id="co-q", type="text", value="0.05", debounce=True, inputMode="decimal",
                                     style={"width": "90px"}, placeholder="0.05 or 1e-6")),
-            dcc.Checklist(id="co-sig", options=[{"label": "only rows with a cell at q <= threshold", "value": "sig"}],
-                          value=[]),
+            dcc.Checklist(id="co-sig", value=[], options=[
+                {"label": "only rows with a cell at q <= threshold and |effect| >=", "value": "sig"}]),
+            dcc.Input(id="co-min", type="text", value="0", debounce=True, inputMode="decimal",
+                      style={"width": "70px"}, placeholder="0.1"),
+            html.Span("sd / alpha (r in the r view)", className="probe-count"),
         ], className="controls"),
         html.Div(id="co-heat-msg"),
         html.Div([
@@ -128,29 +142,31 @@ def _cell_text(ctx, which: str, name: str, measure: str) -> str:
 
 def register(app, ctx):
     @app.callback(Output("co-heat", "figure"), Output("co-heat-msg", "children"), Input("co-value", "value"),
-                  Input("co-q", "value"), Input("co-sig", "value"), Input("co-order", "value"))
+                  Input("co-q", "value"), Input("co-sig", "value"), Input("co-order", "value"),
+                  Input("co-min", "value"))
     @ctx.guard(2, err_index=1)
-    def heat(which, q_text, sig, order):
-        q = parse_q(q_text)
+    def heat(which, q_text, sig, order, min_text):
+        q, lo = parse_q(q_text), parse_min(min_text)
         if which not in VIEWS:
             raise ProbeError(f"value {which!r}: pick one of {', '.join(VIEWS)}")
         if order not in ORDERS:
             raise ProbeError(f"rows {order!r}: pick one of {', '.join(ORDERS)}")
         table_name = "correlations" if which == "r" else "effects"
-        return ctx.memo(("co-heat", which, q, bool(sig), order), lambda: _heat(which, q, bool(sig), order),
+        return ctx.memo(("co-heat", which, q, bool(sig), order, lo), lambda: _heat(which, q, bool(sig), order, lo),
                         f"{table_name}.parquet", "samples.parquet", "manifest.json")
 
-    def _heat(which, q, sig, order):
+    def _heat(which, q, sig, order, lo):
         df = ctx.table("correlations") if which == "r" else _std_effects(ctx)
         row = "variable" if which == "r" else "target"
         n_all = df[row].nunique()
         note = None
-        if sig:
-            keep = df.loc[df["q"] <= q, row].unique()
+        if sig:   # a cell counts when significant and at least `lo` large (standardised, comparable across units)
+            size = df["r"] if which == "r" else df["std_slope"]
+            keep = df.loc[(df["q"] <= q) & (size.abs() >= lo), row].unique()
             if len(keep) == 0:
                 return ({"data": [], "layout": {"height": 120}},
-                        html.Div(f"no {row} has a cell with q <= {q:g}; raise the threshold", id="co-empty",
-                                 className="probe-note"))
+                        html.Div(f"no {row} has a cell with q <= {q:g} and |effect| >= {lo:g}; relax a threshold",
+                                 id="co-empty", className="probe-note"))
             df = df[df[row].isin(keep)]
         n = df[row].nunique()
         kw = dict(q_max=q, order=order, max_rows=HEAT_ROWS, insignificant="faded")
@@ -167,7 +183,7 @@ def register(app, ctx):
                                                        f"(faded: q > {q:g})", **kw)
         fig.update_layout(clickmode="event")
         n_sig = fig.layout.meta["n_sig"]
-        parts = [f"{n} of {n_all} {row}s" + (f" (only those with a cell at q <= {q:g})" if sig else ""),
+        parts = [f"{n} of {n_all} {row}s" + (f" (only those with a cell at q <= {q:g} and |effect| >= {lo:g})" if sig else ""),
                  f"{n_sig} cells at q <= {q:g}"]
         if n > HEAT_ROWS:
             parts.append(f"rows 1-{HEAT_ROWS} in view: drag the heatmap up or down for the rest")
