@@ -15,8 +15,10 @@ def models_cmd(describe: str = typer.Option(None, "--describe", help="load this 
     """List the model zoo, or describe one model."""
     from ..models import list_models, load_model
     if describe:
-        for k, v in load_model(describe, **options(truncation_psi, noise_mode, class_idx)).describe().items():
-            typer.echo(f"{k:>13}: {v}")
+        info = load_model(describe, **options(truncation_psi, noise_mode, class_idx)).describe()
+        width = max(map(len, info), default=0)
+        for k, v in info.items():
+            typer.echo(f"{k:>{width}}: {v}")
         return
     for m in list_models():
         typer.echo(f"{m['name']:<14} {m['description']}")
