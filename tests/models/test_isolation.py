@@ -109,3 +109,15 @@ def test_describe_records_the_default_measures():
     g.defaults = SPRITES_DEFAULTS  # an instance's own defaults (a factory may set them) stay its own
     assert g.describe()["default_measures"] == ["sprites"]
     assert "default_measures" not in load_model("tiny-stylegan").describe()  # generic: nothing declared
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_moving_one_callers_model_to_cuda_leaves_the_other_on_the_cpu():
+    a, b = load_model("tiny-stylegan"), load_model("tiny-stylegan")
+    z = b.sample(2, 0)
+    ref = b.synthesize(z)
+    g = a.to("cuda")
+    assert g.device.type == "cuda" and a.device.type == "cpu" and b.device.type == "cpu"
+    assert torch.allclose(g.synthesize(z).cpu(), ref, atol=1e-4) and torch.equal(b.synthesize(z), ref)
+    a.module.to("cuda")  # even the module of a fresh copy moves alone
+    assert b.device.type == "cpu" and load_model("tiny-stylegan").device.type == "cpu"
