@@ -54,7 +54,7 @@ def test_overview_grid_click_and_nav(dash_duo, full_study):
 def test_correlations_cell_click_scatter_strip_controlling(dash_duo, full_study):
     _open(dash_duo, full_study, "/correlations")
     dash_duo.wait_for_contains_text("#co-heat", "random/d0", timeout=T)  # default: intervention slopes
-    dash_duo.find_elements("#co-value label")[0].click()                  # r over samples
+    dash_duo.find_elements("#co-value label")[2].click()                  # r over samples
     dash_duo.wait_for_contains_text("#co-heat", "r per variable", timeout=T)
     _click_xy(dash_duo, "co-heat", 0.1, 0.1)  # a cell in the first row (z[0]), first measure
     dash_duo.wait_for_contains_text("#co-cell", " x ", timeout=T)
@@ -86,7 +86,7 @@ def test_walks_curves_density_strip_compare(dash_duo, full_study):
     assert "specificity" in dash_duo.find_element("#wk-eval").text
     dash_duo.wait_for_element("#wk-gt-heatmap .main-svg", timeout=T)      # ground-truth scores (probe gt-score)
     assert "random/d0" in dash_duo.find_element("#wk-gt-heatmap").text
-    methods = [c.text for c in dash_duo.find_elements("#wk-gt-scores td[data-dash-column='method']")]
+    methods = [c.text for c in dash_duo.find_elements("#wk-gt-scores .ag-cell[col-id='method']")]
     assert "random" in methods and len(methods) == len(set(methods))
     _no_console_errors(dash_duo)
 
