@@ -33,9 +33,11 @@ chromium:
 # process of their own: forking a process that holds other threads' runtime state is not safe.
 ISOLATED := tests/test_executors.py tests/test_lock.py
 
-# ruff check (rules in pyproject.toml). `make format` rewrites the tree: ruff format, then the safe lint fixes.
+# ruff check + ruff format --check (settings in pyproject.toml). `make format` rewrites the tree to pass both:
+# ruff format, then the safe lint fixes.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: setup
 	$(BIN)/ruff format .
