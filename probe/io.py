@@ -4,6 +4,7 @@ Every writer of a study (the store, directions, embeddings, the trainer, reports
 `atomic_write_bytes` (tmp + fsync + os.replace: readers see the old or the new file, never half) and holds
 `study_lock` (flock on `<study>/.lock`). OS errors become one-line `StoreWriteError`s naming the path and the fix.
 """
+
 from __future__ import annotations
 
 import errno
@@ -53,9 +54,11 @@ _WRITE_FIX = {
 def write_error(e: OSError, path: str | os.PathLike) -> StoreWriteError:
     """One-line StoreWriteError for an OSError while writing `path`: the reason, the path and the fix."""
     reason, fix = _WRITE_FIX.get(e.errno, (e.strerror or type(e).__name__, "check the disk and the directory"))
-    return StoreWriteError(f"cannot write {str(path)!r}: {reason} [{errno.errorcode.get(e.errno, e.errno)}]; "
-                           f"{fix}, then run the command again (probe run continues with --resume); "
-                           f"files already written are intact")
+    return StoreWriteError(
+        f"cannot write {str(path)!r}: {reason} [{errno.errorcode.get(e.errno, e.errno)}]; "
+        f"{fix}, then run the command again (probe run continues with --resume); "
+        f"files already written are intact"
+    )
 
 
 # ---- atomic writes -------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ def json_default(o):
 
 
 # ---- the study lock ------------------------------------------------------------------------------
-_HELD: dict[str, list] = {}   # realpath -> [fd, depth] of the locks this process holds
+_HELD: dict[str, list] = {}  # realpath -> [fd, depth] of the locks this process holds
 _THREADS: dict[str, threading.RLock] = {}
 _THREADS_GUARD = threading.Lock()
 _TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
@@ -241,8 +244,10 @@ def _acquire(path: Path) -> int:
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise write_error(e, lock) from None
-            raise StudyBusyError(f"study {str(path)!r} is in use by another probe process (PID {pid}); "
-                                 f"wait for it to finish or use another --out") from None
+            raise StudyBusyError(
+                f"study {str(path)!r} is in use by another probe process (PID {pid}); "
+                f"wait for it to finish or use another --out"
+            ) from None
         try:  # a holder that released meanwhile unlinked the file we opened: lock the new one
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
@@ -264,7 +269,7 @@ def _rmdir_empty(made: list[Path]) -> None:
 
 
 def _after_fork_in_child() -> None:
-    _HELD.clear()     # the parent's locks are not this process's
+    _HELD.clear()  # the parent's locks are not this process's
     _THREADS.clear()
 
 

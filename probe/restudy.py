@@ -11,6 +11,7 @@ Trust: a study whose model is code (file.py:factory, TorchScript) loads it only 
 (`Study(path, model=...)`, the `--model` of a command) or passed `trust_model` (`--trust-model`); a model file
 whose sha256 differs from the one recorded at run time is refused.
 """
+
 from __future__ import annotations
 
 import threading
@@ -27,7 +28,7 @@ from .models import load_model
 from .models.zoo import model_file, model_file_sha256, model_kind, model_options, resolve_model
 from .walks import Target
 
-_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # opened Study -> its Generator
+_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # opened Study -> its Generator
 _GUARD = threading.Lock()
 
 
@@ -58,32 +59,42 @@ def check_model(study) -> str:
     f = model_file(name)
     code = ("python", "torchscript")
     if f is not None and not f.is_file() and study.manifest.get("model_kind") in code:
-        kind = study.manifest["model_kind"]   # a missing file cannot be inspected: the stricter rule applies
+        kind = study.manifest["model_kind"]  # a missing file cannot be inspected: the stricter rule applies
     want = study.manifest.get("model_file_sha256")
     arg = resolve_model(study.model_arg, Path.cwd()) if study.model_arg else None
     if arg is not None and arg != name:
         same_fn = kind != "python" or (".py:" in arg and arg.rpartition(":")[2] == name.rpartition(":")[2])
         if not (want and same_fn and model_file_sha256(arg) == want):
-            fix = (f"pass --model {_shown(name)} or --trust-model" if kind in code else
-                   "drop --model (only file.py:factory and TorchScript models need it) or give the same file "
-                   "moved")
-            raise ModelTrustError(f"--model {printable(study.model_arg)!r} is not the model of study "
-                                  f"{printable(study.name)!r} ({_shown(name)!r}); {fix}")
-        name = arg   # the recorded file, moved: the user named it
+            fix = (
+                f"pass --model {_shown(name)} or --trust-model"
+                if kind in code
+                else "drop --model (only file.py:factory and TorchScript models need it) or give the same file moved"
+            )
+            raise ModelTrustError(
+                f"--model {printable(study.model_arg)!r} is not the model of study "
+                f"{printable(study.name)!r} ({_shown(name)!r}); {fix}"
+            )
+        name = arg  # the recorded file, moved: the user named it
     elif arg is None and kind in code and not study.trust_model:
         what = "a Python file" if kind == "python" else "a TorchScript archive (code)"
-        raise ModelTrustError(f"study {printable(study.name)!r} was made with model {_shown(name)!r}, "
-                              f"{what}; it is not run when a study is opened: pass --model "
-                              f"{_shown(name)} (or --trust-model) to allow it")
+        raise ModelTrustError(
+            f"study {printable(study.name)!r} was made with model {_shown(name)!r}, "
+            f"{what}; it is not run when a study is opened: pass --model "
+            f"{_shown(name)} (or --trust-model) to allow it"
+        )
     f = model_file(name)
     if want and f is not None:
         if not f.is_file():
-            raise StoreError(f"model file {_shown(str(f))!r} of study {printable(study.name)!r} does not "
-                             f"exist; restore it or pass --model with the moved file")
+            raise StoreError(
+                f"model file {_shown(str(f))!r} of study {printable(study.name)!r} does not "
+                f"exist; restore it or pass --model with the moved file"
+            )
         have = model_file_sha256(name)
         if have != want:
-            raise ModelTrustError(f"model file {_shown(str(f))!r} changed since the study was run (sha256 "
-                                  f"{have[:12]}… != {want[:12]}…); re-run the study or restore the file")
+            raise ModelTrustError(
+                f"model file {_shown(str(f))!r} changed since the study was run (sha256 "
+                f"{have[:12]}… != {want[:12]}…); re-run the study or restore the file"
+            )
     return name
 
 
@@ -98,8 +109,10 @@ def study_model(study):
     m = load_model(name, **model_options(study.manifest.get("spec")))
     want = study.manifest.get("weights_hash")
     if want and m.weights_hash != want:
-        raise StoreError(f"model {_shown(name)!r} now has weights hash {m.weights_hash}, but the study "
-                         f"was run with {want}; restore those weights or re-run the study")
+        raise StoreError(
+            f"model {_shown(name)!r} now has weights hash {m.weights_hash}, but the study "
+            f"was run with {want}; restore those weights or re-run the study"
+        )
     m = m.to(study.device)
     with _GUARD:
         return _MODELS.setdefault(study, m)
@@ -109,8 +122,7 @@ def study_target(study, target: str) -> Target:
     """Rebuild a walks.Target from its table string (e.g. 'z[17]', 'random/d0', 'b2:c41')."""
     recs = {t["name"]: t for t in study.manifest.get("targets", [])}
     if target not in recs:
-        raise StoreError(f"target {target!r} is not in study {study.name!r}; targets are e.g. "
-                         f"{list(recs)[:6]}")
+        raise StoreError(f"target {target!r} is not in study {study.name!r}; targets are e.g. {list(recs)[:6]}")
     rec = recs[target]
     vec = None
     if rec["kind"] == "direction":

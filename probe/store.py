@@ -4,6 +4,7 @@ os.replace) under the study lock.
 Layout and columns: see `probe.schema`. `Study(path)` opens a directory and refuses a newer schema_version. The
 store reads and writes files only; it never loads a model (re-rendering a study's rows is `probe.restudy`).
 """
+
 from __future__ import annotations
 
 import json
@@ -41,17 +42,29 @@ PARTS = "parts"
 # groups); the merge holds at most one pending group (~1M rows x the columns, ~100-200 MB) besides one part.
 ROW_GROUP_ROWS = 1 << 20
 
-TABLE_COLUMNS = {"samples": schema.SAMPLE_COLUMNS, "interventions": schema.INTERVENTION_COLUMNS,
-                 "effects": schema.EFFECT_COLUMNS, "correlations": schema.CORRELATION_COLUMNS,
-                 "controlling": schema.CONTROLLING_COLUMNS, "embedding": schema.EMBEDDING_COLUMNS,
-                 "evaluation": schema.EVALUATION_COLUMNS, "groundtruth": schema.GROUNDTRUTH_COLUMNS,
-                 "edits": schema.EDIT_COLUMNS}
-MAKERS = {"samples": "probe run SPEC.toml --out STUDY", "interventions": "probe run SPEC.toml --out STUDY",
-          "effects": "probe stats STUDY", "correlations": "probe stats STUDY", "controlling": "probe stats STUDY",
-          "embedding": "probe embed STUDY", "evaluation": "probe discover STUDY (probe.directions.evaluate)",
-          "groundtruth": "probe gt-score --out STUDY (probe.directions.groundtruth)",
-          "edits": "probe drag --study STUDY, probe invert IMAGE --study STUDY or the dashboard's Drag page"}
-EDITS = "edits"   # folder of the edits table's images: <run_id>_before.png, <run_id>_after.png
+TABLE_COLUMNS = {
+    "samples": schema.SAMPLE_COLUMNS,
+    "interventions": schema.INTERVENTION_COLUMNS,
+    "effects": schema.EFFECT_COLUMNS,
+    "correlations": schema.CORRELATION_COLUMNS,
+    "controlling": schema.CONTROLLING_COLUMNS,
+    "embedding": schema.EMBEDDING_COLUMNS,
+    "evaluation": schema.EVALUATION_COLUMNS,
+    "groundtruth": schema.GROUNDTRUTH_COLUMNS,
+    "edits": schema.EDIT_COLUMNS,
+}
+MAKERS = {
+    "samples": "probe run SPEC.toml --out STUDY",
+    "interventions": "probe run SPEC.toml --out STUDY",
+    "effects": "probe stats STUDY",
+    "correlations": "probe stats STUDY",
+    "controlling": "probe stats STUDY",
+    "embedding": "probe embed STUDY",
+    "evaluation": "probe discover STUDY (probe.directions.evaluate)",
+    "groundtruth": "probe gt-score --out STUDY (probe.directions.groundtruth)",
+    "edits": "probe drag --study STUDY, probe invert IMAGE --study STUDY or the dashboard's Drag page",
+}
+EDITS = "edits"  # folder of the edits table's images: <run_id>_before.png, <run_id>_after.png
 _PNG = b"\x89PNG\r\n\x1a\n"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -59,6 +72,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def _flush(writer, pending: list, n: int) -> int:
     """Write the first n rows of the pending arrow tables as one row group; keep the rest -> rows left."""
     import pyarrow as pa
+
     t = pa.concat_tables(pending)
     writer.write_table(t.slice(0, n), row_group_size=n)
     rest = t.slice(n)
@@ -76,8 +90,10 @@ def conform(table: str, df: pd.DataFrame, measures: Sequence[str] = ()) -> pd.Da
         cols.update({f"d_{m}": "float64" for m in measures})
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise StoreError(f"table {table!r} lacks required columns {missing}; see probe.schema "
-                         f"(schema_version {schema.SCHEMA_VERSION})")
+        raise StoreError(
+            f"table {table!r} lacks required columns {missing}; see probe.schema "
+            f"(schema_version {schema.SCHEMA_VERSION})"
+        )
     out = {}
     for c in df.columns:
         col = df[c].reset_index(drop=True)
@@ -91,13 +107,28 @@ def conform(table: str, df: pd.DataFrame, measures: Sequence[str] = ()) -> pd.Da
     return pd.DataFrame(out, columns=list(df.columns))
 
 
-_MANIFEST_TYPES = {"model": (str, "a string"), "measures": (dict, "an object"), "name": (str, "a string"),
-                   "space": (str, "a string"), "status": (str, "a string"), "alphas": (list, "a list"),
-                   "targets": (list, "a list"), "parts_done": (list, "a list"), "spec": (dict, "an object"),
-                   "n_samples": (int, "an integer")}
+_MANIFEST_TYPES = {
+    "model": (str, "a string"),
+    "measures": (dict, "an object"),
+    "name": (str, "a string"),
+    "space": (str, "a string"),
+    "status": (str, "a string"),
+    "alphas": (list, "a list"),
+    "targets": (list, "a list"),
+    "parts_done": (list, "a list"),
+    "spec": (dict, "an object"),
+    "n_samples": (int, "an integer"),
+}
 _MANIFEST_REQUIRED = ("model", "measures")
-_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
-               bool: "true/false", type(None): "null"}
+_JSON_NAMES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
 
 
 def _read_manifest(mf: Path, path: Path) -> dict:
@@ -117,8 +148,10 @@ def _check_manifest(m, mf: Path, path: Path) -> dict:
     if not isinstance(v, int) or isinstance(v, bool):
         raise StoreError(f"{mf} has no integer schema_version; it was not written by latent-probe")
     if v > schema.SCHEMA_VERSION:
-        raise StoreError(f"study {str(path)!r} has schema_version {v}, newer than this latent-probe reads "
-                         f"({schema.SCHEMA_VERSION}); upgrade latent-probe")
+        raise StoreError(
+            f"study {str(path)!r} has schema_version {v}, newer than this latent-probe reads "
+            f"({schema.SCHEMA_VERSION}); upgrade latent-probe"
+        )
     for k in _MANIFEST_REQUIRED:
         if k not in m:
             raise StoreError(f"{mf}: field {k!r} is missing; {fix}")
@@ -126,8 +159,10 @@ def _check_manifest(m, mf: Path, path: Path) -> dict:
         if k in m and (not isinstance(m[k], t) or isinstance(m[k], bool)):
             got = _JSON_NAMES.get(type(m[k]), type(m[k]).__name__)
             raise StoreError(f"{mf}: field {k!r} must be {what}, got {got}; {fix}")
-    if not all(isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("kind"), str)
-               for x in m.get("targets", [])):
+    if not all(
+        isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("kind"), str)
+        for x in m.get("targets", [])
+    ):
         raise StoreError(f"{mf}: field 'targets' must list objects with a name and a kind; {fix}")
     if not all(isinstance(x, dict) for x in m["measures"].values()):
         raise StoreError(f"{mf}: field 'measures' must map each measure to an object of its info; {fix}")
@@ -157,8 +192,9 @@ def _edit_number(field: str, v, integer: bool = False, lo: float | None = None):
     what = "an integer" if integer else "a number"
     if v is None or (not integer and isinstance(v, float) and v != v):
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer) if integer else (int, float, np.integer,
-                                                                                    np.floating)):
+    if isinstance(v, bool) or not isinstance(
+        v, (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    ):
         raise StoreError(f"edits row: {field!r} must be {what} or None, got {type(v).__name__} {v!r}")
     v = int(v) if integer else float(v)
     if lo is not None and v < lo:
@@ -175,8 +211,10 @@ def edit_row(row: dict, n_samples: int | None = None) -> dict:
     cols = schema.EDIT_COLUMNS
     unknown = [k for k in row if k not in cols]
     if unknown:
-        raise StoreError(f"edits row: unknown column {unknown[0]!r}; columns are {list(cols)} (put further named "
-                         f"scores in 'quality', e.g. {{'drift_age': 0.4}})")
+        raise StoreError(
+            f"edits row: unknown column {unknown[0]!r}; columns are {list(cols)} (put further named "
+            f"scores in 'quality', e.g. {{'drift_age': 0.4}})"
+        )
     for k in ("before", "after"):
         if row.get(k) is not None:
             raise StoreError(f"edits row: {k!r} is set by Study.add_edit (edits/<run_id>_{k}.png); leave it out")
@@ -198,14 +236,18 @@ def edit_row(row: dict, n_samples: int | None = None) -> dict:
     if out["space"] is not None and out["space"] not in ("z", "w", "ws"):
         raise StoreError(f"edits row: 'space' must be one of ['z', 'w', 'ws'] or None, got {out['space']!r}")
     if out["run_id"] is not None and not _RUN_ID.match(out["run_id"]):
-        raise StoreError(f"edits row: 'run_id' {printable(out['run_id'])!r} must be 1-64 letters, digits, '_', '.' "
-                         f"or '-' (it names the image files); leave it out for a generated one")
+        raise StoreError(
+            f"edits row: 'run_id' {printable(out['run_id'])!r} must be 1-64 letters, digits, '_', '.' "
+            f"or '-' (it names the image files); leave it out for a generated one"
+        )
     if out["created"] is not None:
         try:
             datetime.fromisoformat(out["created"])
         except ValueError:
-            raise StoreError(f"edits row: 'created' must be an ISO 8601 time (e.g. 2026-01-31T12:00:00+00:00), got "
-                             f"{printable(out['created'])!r}; leave it out for now") from None
+            raise StoreError(
+                f"edits row: 'created' must be an ISO 8601 time (e.g. 2026-01-31T12:00:00+00:00), got "
+                f"{printable(out['created'])!r}; leave it out for now"
+            ) from None
     if "steps" not in row:
         raise StoreError("edits row: 'steps' is missing; give the number of steps the run took")
     out["steps"] = _edit_number("steps", row["steps"], integer=True, lo=0)
@@ -218,8 +260,9 @@ def edit_row(row: dict, n_samples: int | None = None) -> dict:
     for k in ("handle_dist_px", "outside_change", "seconds"):
         out[k] = _edit_number(k, row.get(k), lo=0)
     out["psnr"] = _edit_number("psnr", row.get("psnr"))
-    out["points"] = _edit_json("points", row.get("points"),
-                               'give {"handles": [[x, y], ...], "targets": [[x, y], ...], "final": [[x, y], ...]}')
+    out["points"] = _edit_json(
+        "points", row.get("points"), 'give {"handles": [[x, y], ...], "targets": [[x, y], ...], "final": [[x, y], ...]}'
+    )
     out["params"] = _edit_json("params", row.get("params"), "give the method's parameters as a dict")
     out["quality"] = _edit_json("quality", row.get("quality"), "give named scores as a dict") or "{}"
     return out
@@ -232,7 +275,7 @@ def _empty(columns: dict) -> pd.DataFrame:
 class Study:
     """A study directory: manifest.json, latents.npy, Parquet tables, directions/.  See probe.schema."""
 
-    device = "cpu"   # where the study's model computes: auto | cpu | cuda | cuda:N (commands set their --device)
+    device = "cpu"  # where the study's model computes: auto | cpu | cuda | cuda:N (commands set their --device)
 
     def __init__(self, path: str | os.PathLike, model: str | None = None, trust_model: bool = False):
         """Open a study. `model`: the model the user named on the command line (`--model`), `trust_model`: the
@@ -243,8 +286,9 @@ class Study:
         mf = self.path / MANIFEST
         if not mf.is_file():
             what = "does not exist" if not self.path.exists() else "is not a study (no manifest.json)"
-            raise StoreError(f"study directory {str(self.path)!r} {what}; make one with "
-                             f"probe run SPEC.toml --out {self.path}")
+            raise StoreError(
+                f"study directory {str(self.path)!r} {what}; make one with probe run SPEC.toml --out {self.path}"
+            )
         self.manifest = _read_manifest(mf, self.path)
         self._density = None
         self.model_arg = model
@@ -256,8 +300,7 @@ class Study:
         path = Path(path)
         with study_lock(path):
             if (path / MANIFEST).exists():
-                raise StoreError(f"{str(path)!r} already holds a study; open it with Study(path) or choose a new "
-                                 f"path")
+                raise StoreError(f"{str(path)!r} already holds a study; open it with Study(path) or choose a new path")
             m = {"schema_version": schema.SCHEMA_VERSION, "status": "running", "parts_done": [], **manifest}
             m["schema_version"] = schema.SCHEMA_VERSION
             _check_manifest(json.loads(json.dumps(m, default=json_default)), path / MANIFEST, path)
@@ -325,11 +368,15 @@ class Study:
         """Read a table; a StoreError names the command that makes it when absent."""
         p = self._table_path(table)
         if table == "interventions" and self.status != "complete":
-            raise StoreError(f"study {str(self.path)!r} is incomplete (status {self.status!r}); finish it with "
-                             f"probe run SPEC.toml --out {self.path} --resume")
+            raise StoreError(
+                f"study {str(self.path)!r} is incomplete (status {self.status!r}); finish it with "
+                f"probe run SPEC.toml --out {self.path} --resume"
+            )
         if not p.is_file():
-            raise StoreError(f"study {str(self.path)!r} has no {table} table yet; make it with "
-                             f"{MAKERS[table].replace('STUDY', str(self.path))}")
+            raise StoreError(
+                f"study {str(self.path)!r} has no {table} table yet; make it with "
+                f"{MAKERS[table].replace('STUDY', str(self.path))}"
+            )
         try:
             return pd.read_parquet(p)
         except Exception as e:  # noqa: BLE001 - corrupt file: one line
@@ -359,8 +406,9 @@ class Study:
         for name, data in (("before_png", before_png), ("after_png", after_png)):
             if not isinstance(data, (bytes, bytearray)) or not bytes(data[:8]) == _PNG:
                 got = type(data).__name__ if not isinstance(data, (bytes, bytearray)) else "bytes that are not a PNG"
-                raise StoreError(f"add_edit: {name} must be PNG bytes (e.g. probe.figures.img_to_png_bytes(img)), "
-                                 f"got {got}")
+                raise StoreError(
+                    f"add_edit: {name} must be PNG bytes (e.g. probe.figures.img_to_png_bytes(img)), got {got}"
+                )
         n = self.manifest.get("n_samples")
         out = edit_row(row, int(n) if n is not None else None)
         with study_lock(self.path):
@@ -372,8 +420,10 @@ class Study:
                     k += 1
                 out["run_id"] = f"{out['kind']}-{k:04d}"
             elif out["run_id"] in taken:
-                raise StoreError(f"edits row: run_id {out['run_id']!r} is already in study {printable(self.name)!r}; "
-                                 f"leave it out for a generated one")
+                raise StoreError(
+                    f"edits row: run_id {out['run_id']!r} is already in study {printable(self.name)!r}; "
+                    f"leave it out for a generated one"
+                )
             if out["created"] is None:
                 out["created"] = datetime.now(UTC).isoformat(timespec="seconds")
             rid = out["run_id"]
@@ -392,13 +442,17 @@ class Study:
         df = self.edits()
         rows = df[df["run_id"] == run_id]
         if not len(rows):
-            raise StoreError(f"run_id {printable(str(run_id))!r} is not in the edits table of study "
-                             f"{printable(self.name)!r}; run ids are e.g. {list(df['run_id'])[-5:]}")
+            raise StoreError(
+                f"run_id {printable(str(run_id))!r} is not in the edits table of study "
+                f"{printable(self.name)!r}; run ids are e.g. {list(df['run_id'])[-5:]}"
+            )
         name = str(rows.iloc[-1][which])
         p = self.path / name
         if not p.resolve().is_relative_to((self.path / EDITS).resolve()):
-            raise StoreError(f"edits row {printable(str(run_id))!r}: {which} image {printable(name)!r} is not in "
-                             f"{EDITS}/ of the study; the edits table is damaged: re-record the run")
+            raise StoreError(
+                f"edits row {printable(str(run_id))!r}: {which} image {printable(name)!r} is not in "
+                f"{EDITS}/ of the study; the edits table is damaged: re-record the run"
+            )
         try:
             return p.read_bytes()
         except OSError as e:
@@ -435,6 +489,7 @@ class Study:
         a time plus at most one pending row group; the same rows and schema as a pandas concat of the parts."""
         import pyarrow as pa
         import pyarrow.parquet as pq
+
         path = self._table_path("interventions")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         writer, sch, pending, rows = None, None, [], 0
@@ -451,8 +506,11 @@ class Study:
                     while rows >= ROW_GROUP_ROWS:
                         rows = _flush(writer, pending, ROW_GROUP_ROWS)
                 if writer is None:
-                    empty = conform("interventions", pd.DataFrame(
-                        {c: pd.Series(dtype=t) for c, t in schema.INTERVENTION_COLUMNS.items()}), ())
+                    empty = conform(
+                        "interventions",
+                        pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.INTERVENTION_COLUMNS.items()}),
+                        (),
+                    )
                     writer = pq.ParquetWriter(tmp, pa.Table.from_pandas(empty, preserve_index=False).schema)
                     writer.write_table(pa.Table.from_pandas(empty, preserve_index=False))
                 elif rows:
@@ -483,25 +541,33 @@ class Study:
         """Base latents, row = sample_id.  # [N, *shape(space)] float32"""
         p = self.path / LATENTS
         if not p.is_file():
-            raise StoreError(f"study {str(self.path)!r} has no latents.npy; rebuild it from the seed with "
-                             f"probe run SPEC.toml --out {self.path} --resume (the study's spec)")
+            raise StoreError(
+                f"study {str(self.path)!r} has no latents.npy; rebuild it from the seed with "
+                f"probe run SPEC.toml --out {self.path} --resume (the study's spec)"
+            )
         try:
             with open(p, "rb") as f:
                 head = f.read(6)
         except OSError as e:
             raise StoreError(f"{p} is unreadable ({e.strerror}); check its permissions") from None
         if head != b"\x93NUMPY":
-            raise StoreError(f"{p} is not a .npy array (no NUMPY header); it is written by probe run: rebuild it "
-                             f"with probe run SPEC.toml --out {self.path} --resume after removing it")
+            raise StoreError(
+                f"{p} is not a .npy array (no NUMPY header); it is written by probe run: rebuild it "
+                f"with probe run SPEC.toml --out {self.path} --resume after removing it"
+            )
         try:
             lat = np.load(p, allow_pickle=False)
         except Exception as e:  # noqa: BLE001 - corrupt, truncated or pickled file: one line
-            raise StoreError(f"{p} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); it is "
-                             f"written by probe run: re-run the study") from None
+            raise StoreError(
+                f"{p} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); it is "
+                f"written by probe run: re-run the study"
+            ) from None
         n = self.manifest.get("n_samples")
         if lat.dtype.kind != "f" or lat.ndim < 2 or (n is not None and len(lat) != int(n)):
-            raise StoreError(f"{p} holds {lat.dtype} {list(lat.shape)}, not the study's {n} float latents "
-                             f"[N, *shape]; re-run the study")
+            raise StoreError(
+                f"{p} holds {lat.dtype} {list(lat.shape)}, not the study's {n} float latents "
+                f"[N, *shape]; re-run the study"
+            )
         if not np.isfinite(lat).all():
             raise StoreError(f"{p} holds NaN or inf latents (corrupted); re-run the study")
         return lat
@@ -510,16 +576,20 @@ class Study:
         """The GaussianDensity fitted on sampled w (spaces w / ws), or None for z."""
         if self._density is None and (self.path / DENSITY).is_file():
             from .density import GaussianDensity
+
             try:
                 self._density = GaussianDensity.from_dict(json.loads((self.path / DENSITY).read_text()))
             except Exception as e:  # noqa: BLE001 - corrupt file: one line
-                raise StoreError(f"{self.path / DENSITY} is unreadable ({type(e).__name__}); it is written by "
-                                 f"probe run: re-run the study") from None
+                raise StoreError(
+                    f"{self.path / DENSITY} is unreadable ({type(e).__name__}); it is written by "
+                    f"probe run: re-run the study"
+                ) from None
         return self._density
 
     def directions(self) -> dict:
         """{file stem: DirectionSet} from directions/*.npz."""
         from .directions.base import DirectionSet
+
         return {p.stem: DirectionSet.load(p) for p in sorted((self.path / "directions").glob("*.npz"))}
 
     def save_directions(self, ds, stem: str | None = None) -> Path:

@@ -4,6 +4,7 @@ The graph is read with `ast` from the source files (module-level and function-le
 under `if TYPE_CHECKING:` count too). A module's floor is the floor of the longest matching prefix in FLOORS; a
 module may import modules of its own floor and of lower floors only. docs/architecture.md draws these floors.
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,31 +18,50 @@ PACKAGES = ("probe", "dashboards", "reports")
 # (floor, what lives there, module prefixes); a longer prefix wins over a shorter one (probe.directions.base is
 # the DirectionSet file format, on the data floor, while the rest of probe.directions fits and scores directions)
 FLOORS = [
-    (0, "foundation: errors, user files, devices, atomic I/O and the study lock, table contracts",
-     ("probe.errors", "probe.userfile", "probe.devices", "probe.io", "probe.schema")),
-    (1, "data formats the store reads: the latent density, the DirectionSet file",
-     ("probe.density", "probe.directions.base")),
+    (
+        0,
+        "foundation: errors, user files, devices, atomic I/O and the study lock, table contracts",
+        ("probe.errors", "probe.userfile", "probe.devices", "probe.io", "probe.schema"),
+    ),
+    (
+        1,
+        "data formats the store reads: the latent density, the DirectionSet file",
+        ("probe.density", "probe.directions.base"),
+    ),
     (2, "the store: reads and writes a study's files", ("probe.store",)),
     (3, "models: generators, adapters, the zoo", ("probe.models",)),
     (4, "latent walks", ("probe.walks",)),
     (5, "the engine and the measures", ("probe.engine", "probe.measures")),
     (6, "running and re-rendering studies", ("probe.study", "probe.restudy", "probe.executors")),
-    (7, "analyses: directions, editing, embedding, statistics, queries, training",
-     ("probe.directions", "probe.edit", "probe.embed", "probe.stats", "probe.query", "probe.train")),
+    (
+        7,
+        "analyses: directions, editing, embedding, statistics, queries, training",
+        ("probe.directions", "probe.edit", "probe.embed", "probe.stats", "probe.query", "probe.train"),
+    ),
     (8, "figures", ("probe.figures",)),
     (9, "dashboard and report", ("dashboards", "reports")),
-    (10, "entry points: the command line, the demo, the notebook API (package probe)",
-     ("probe.cli", "probe.demo", "probe")),
+    (
+        10,
+        "entry points: the command line, the demo, the notebook API (package probe)",
+        ("probe.cli", "probe.demo", "probe"),
+    ),
 ]
-EXACT = {"probe"}   # prefixes that name one module only (the package's __init__), not everything under it
+EXACT = {"probe"}  # prefixes that name one module only (the package's __init__), not everything under it
 
 # Modules of a lower floor that a module may still not import: (importer prefix, imported prefixes, allowed, why)
 FORBIDDEN = [
-    ("probe.store", ("probe.models", "probe.walks", "probe.engine", "probe.measures", "probe.restudy"), (),
-     "the store only reads and writes files; re-rendering lives in probe.restudy"),
-    ("probe.figures", ("probe.directions",),
-     ("probe.directions.base", "probe.directions.registry", "probe.directions.disentanglement"),
-     "figures draw tables; they may read the direction file format, registry and metrics, not fit directions"),
+    (
+        "probe.store",
+        ("probe.models", "probe.walks", "probe.engine", "probe.measures", "probe.restudy"),
+        (),
+        "the store only reads and writes files; re-rendering lives in probe.restudy",
+    ),
+    (
+        "probe.figures",
+        ("probe.directions",),
+        ("probe.directions.base", "probe.directions.registry", "probe.directions.disentanglement"),
+        "figures draw tables; they may read the direction file format, registry and metrics, not fit directions",
+    ),
 ]
 
 # Edges that break the rules today, each with why it is tolerated: {(importer, imported): reason}. The test fails
@@ -84,12 +104,15 @@ def imports(module: str, source: str, is_package: bool, known: set[str]) -> set[
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = here[:len(here) - (node.level - 1)]
+                base = here[: len(here) - (node.level - 1)]
                 prefix = ".".join(base + ([node.module] if node.module else []))
             else:
                 prefix = node.module
-            names = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix for a in node.names
-                     if not (a.name.startswith("__") and a.name.endswith("__"))]   # __version__: metadata
+            names = [
+                f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix
+                for a in node.names
+                if not (a.name.startswith("__") and a.name.endswith("__"))
+            ]  # __version__: metadata
         else:
             continue
         for n in names:
@@ -155,18 +178,26 @@ def test_the_graph_reads_every_kind_of_import(tmp_path):
         (tmp_path / "probe" / f).write_text("")
     (tmp_path / "probe" / "store.py").write_text(
         "from . import errors\nfrom .errors import ProbeError\n\n"
-        "def f():\n    from .models.zoo import load_model\n    import probe.walks\n")
+        "def f():\n    from .models.zoo import load_model\n    import probe.walks\n"
+    )
     (tmp_path / "probe" / "models" / "base.py").write_text("from .. import store\nfrom ..models import zoo\n")
     got = graph(tmp_path, ("probe",))
     assert floor_of("probe") == 10 and floor_of("probe.newthing") is None and floor_of("probe.models.x") == 3
     assert got["probe.store"] == {"probe.errors", "probe.models.zoo", "probe.walks"}
     assert got["probe.models.base"] == {"probe.store", "probe.models.zoo"}
     v = violations(got)
-    assert v[("probe.store", "probe.models.zoo")] == ("probe.store -> probe.models.zoo: the store only reads and "
-                                                      "writes files; re-rendering lives in probe.restudy")
+    assert v[("probe.store", "probe.models.zoo")] == (
+        "probe.store -> probe.models.zoo: the store only reads and writes files; re-rendering lives in probe.restudy"
+    )
     assert sorted(v) == [("probe.store", "probe.models.zoo"), ("probe.store", "probe.walks")]  # models may read it
-    assert violations({"probe.store": {"probe.density"}, "probe.models.zoo": {"probe.train.nets"},
-                       "probe.figures": {"probe.directions.base", "probe.directions.groundtruth"}}) == {
+    assert violations(
+        {
+            "probe.store": {"probe.density"},
+            "probe.models.zoo": {"probe.train.nets"},
+            "probe.figures": {"probe.directions.base", "probe.directions.groundtruth"},
+        }
+    ) == {
         ("probe.models.zoo", "probe.train.nets"): "probe.models.zoo (floor 3) -> probe.train.nets (floor 7)",
         ("probe.figures", "probe.directions.groundtruth"): "probe.figures -> probe.directions.groundtruth: figures "
-        "draw tables; they may read the direction file format, registry and metrics, not fit directions"}
+        "draw tables; they may read the direction file format, registry and metrics, not fit directions",
+    }

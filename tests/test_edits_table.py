@@ -1,4 +1,5 @@
 """The edits table: one row per drag or inversion run, images beside it, written atomically under the study lock."""
+
 import errno
 import io
 import json
@@ -22,10 +23,21 @@ def png(value: int, size: int = 6) -> bytes:
     return buf.getvalue()
 
 
-DRAG = {"kind": "drag", "method": "draggan", "model": "tiny-dcgan", "site": "b2", "space": "z", "steps": 12,
-        "seed": 3, "points": {"handles": [[10, 12]], "targets": [[14, 12]], "final": [[13.5, 12.0]]},
-        "handle_dist_px": 0.5, "outside_change": 0.01, "quality": {"drift_brightness": 0.02}, "status": "ok",
-        "seconds": 1.5}
+DRAG = {
+    "kind": "drag",
+    "method": "draggan",
+    "model": "tiny-dcgan",
+    "site": "b2",
+    "space": "z",
+    "steps": 12,
+    "seed": 3,
+    "points": {"handles": [[10, 12]], "targets": [[14, 12]], "final": [[13.5, 12.0]]},
+    "handle_dist_px": 0.5,
+    "outside_change": 0.01,
+    "quality": {"drift_brightness": 0.02},
+    "status": "ok",
+    "seconds": 1.5,
+}
 
 
 @pytest.fixture
@@ -45,10 +57,22 @@ def test_no_edits_is_an_empty_frame_with_the_schema(study):
 def test_add_edit_round_trip(study):
     t0 = datetime.now(UTC).replace(microsecond=0)
     a = study.add_edit(DRAG, png(10), png(200))
-    b = study.add_edit({"kind": "invert", "method": "invert", "model": "tiny-dcgan", "steps": 5, "psnr": 18.25,
-                        "status": "stopped", "sample_id": 2}, png(30), png(40))
-    c = study.add_edit({**DRAG, "run_id": "mine.1", "created": "2026-01-31T12:00:00+00:00", "status": "degraded"},
-                       png(50), png(60))
+    b = study.add_edit(
+        {
+            "kind": "invert",
+            "method": "invert",
+            "model": "tiny-dcgan",
+            "steps": 5,
+            "psnr": 18.25,
+            "status": "stopped",
+            "sample_id": 2,
+        },
+        png(30),
+        png(40),
+    )
+    c = study.add_edit(
+        {**DRAG, "run_id": "mine.1", "created": "2026-01-31T12:00:00+00:00", "status": "degraded"}, png(50), png(60)
+    )
     assert (a, b, c) == ("drag-0001", "invert-0002", "mine.1")
     df = Study(study.path).edits()
     assert list(df.columns) == list(schema.EDIT_COLUMNS) and list(df.run_id) == [a, b, c]
@@ -68,29 +92,38 @@ def test_add_edit_round_trip(study):
     assert (study.path / r.before).read_bytes() == png(10) and study.edit_png(a, "after") == png(200)
     assert study.edit_png(b, "before") == png(30)
     assert sorted(p.name for p in (study.path / "edits").iterdir()) == sorted(
-        f"{i}_{w}.png" for i in (a, b, c) for w in ("before", "after"))
+        f"{i}_{w}.png" for i in (a, b, c) for w in ("before", "after")
+    )
     assert not list(study.path.rglob(".*.tmp")) and not (study.path / ".lock").exists()
 
 
-@pytest.mark.parametrize("row, message", [
-    ({**DRAG, "colour": 1}, "edits row: unknown column 'colour'; columns are ['run_id', 'kind', "),
-    ({**DRAG, "kind": "warp"}, "edits row: 'kind' must be one of ['drag', 'invert'], got 'warp'"),
-    ({**DRAG, "status": "done"}, "edits row: 'status' must be one of ['ok', 'degraded', 'stopped'], got 'done'"),
-    ({**DRAG, "method": ""}, "edits row: 'method' must be a non-empty string, got ''"),
-    ({k: v for k, v in DRAG.items() if k != "steps"}, "edits row: 'steps' is missing; give the number of steps"),
-    ({**DRAG, "steps": 2.5}, "edits row: 'steps' must be an integer or None, got float 2.5"),
-    ({**DRAG, "steps": -1}, "edits row: 'steps' must be >= 0, got -1"),
-    ({**DRAG, "sample_id": 4}, "edits row: 'sample_id' 4 is not a sample of the study (0..3)"),
-    ({**DRAG, "handle_dist_px": "far"}, "edits row: 'handle_dist_px' must be a number or None, got str 'far'"),
-    ({**DRAG, "points": "{oops"}, "edits row: 'points' is not valid JSON text; give {\"handles\""),
-    ({**DRAG, "quality": 3}, "edits row: 'quality' must be a dict, a list or JSON text, got int; give named scores"),
-    ({**DRAG, "space": "q"}, "edits row: 'space' must be one of ['z', 'w', 'ws'] or None, got 'q'"),
-    ({**DRAG, "before": "x.png"}, "edits row: 'before' is set by Study.add_edit (edits/<run_id>_before.png); "
-                                  "leave it out"),
-    ({**DRAG, "run_id": "../x"}, "edits row: 'run_id' '../x' must be 1-64 letters, digits"),
-    ({**DRAG, "created": "yesterday"}, "edits row: 'created' must be an ISO 8601 time"),
-    (["drag"], "edits row: expected a dict of columns, got a list"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({**DRAG, "colour": 1}, "edits row: unknown column 'colour'; columns are ['run_id', 'kind', "),
+        ({**DRAG, "kind": "warp"}, "edits row: 'kind' must be one of ['drag', 'invert'], got 'warp'"),
+        ({**DRAG, "status": "done"}, "edits row: 'status' must be one of ['ok', 'degraded', 'stopped'], got 'done'"),
+        ({**DRAG, "method": ""}, "edits row: 'method' must be a non-empty string, got ''"),
+        ({k: v for k, v in DRAG.items() if k != "steps"}, "edits row: 'steps' is missing; give the number of steps"),
+        ({**DRAG, "steps": 2.5}, "edits row: 'steps' must be an integer or None, got float 2.5"),
+        ({**DRAG, "steps": -1}, "edits row: 'steps' must be >= 0, got -1"),
+        ({**DRAG, "sample_id": 4}, "edits row: 'sample_id' 4 is not a sample of the study (0..3)"),
+        ({**DRAG, "handle_dist_px": "far"}, "edits row: 'handle_dist_px' must be a number or None, got str 'far'"),
+        ({**DRAG, "points": "{oops"}, "edits row: 'points' is not valid JSON text; give {\"handles\""),
+        (
+            {**DRAG, "quality": 3},
+            "edits row: 'quality' must be a dict, a list or JSON text, got int; give named scores",
+        ),
+        ({**DRAG, "space": "q"}, "edits row: 'space' must be one of ['z', 'w', 'ws'] or None, got 'q'"),
+        (
+            {**DRAG, "before": "x.png"},
+            "edits row: 'before' is set by Study.add_edit (edits/<run_id>_before.png); leave it out",
+        ),
+        ({**DRAG, "run_id": "../x"}, "edits row: 'run_id' '../x' must be 1-64 letters, digits"),
+        ({**DRAG, "created": "yesterday"}, "edits row: 'created' must be an ISO 8601 time"),
+        (["drag"], "edits row: expected a dict of columns, got a list"),
+    ],
+)
 def test_bad_rows_are_one_line_and_write_nothing(study, row, message):
     with pytest.raises(StoreError) as e:
         study.add_edit(row, png(1), png(2))
@@ -99,8 +132,11 @@ def test_bad_rows_are_one_line_and_write_nothing(study, row, message):
 
 
 def test_images_must_be_png_and_run_ids_unique(study):
-    with pytest.raises(StoreError, match=r"^add_edit: after_png must be PNG bytes \(e\.g\. probe\.figures\."
-                                         r"img_to_png_bytes\(img\)\), got bytes that are not a PNG$"):
+    with pytest.raises(
+        StoreError,
+        match=r"^add_edit: after_png must be PNG bytes \(e\.g\. probe\.figures\."
+        r"img_to_png_bytes\(img\)\), got bytes that are not a PNG$",
+    ):
         study.add_edit(DRAG, png(1), b"GIF89a....")
     with pytest.raises(StoreError, match="^add_edit: before_png must be PNG bytes .*got ndarray$"):
         study.add_edit(DRAG, np.zeros(3), png(1))
@@ -108,20 +144,25 @@ def test_images_must_be_png_and_run_ids_unique(study):
     with pytest.raises(StoreError, match="^edits row: run_id 'x' is already in study 's'; leave it out"):
         study.add_edit({**DRAG, "run_id": "x"}, png(3), png(4))
     assert study.edit_png("x", "after") == png(2) and len(study.edits()) == 1
-    with pytest.raises(StoreError, match="^run_id 'y' is not in the edits table of study 's'; run ids are e.g. "
-                                         r"\['x'\]$"):
+    with pytest.raises(
+        StoreError,
+        match="^run_id 'y' is not in the edits table of study 's'; run ids are e.g. "
+        r"\['x'\]$",
+    ):
         study.edit_png("y")
 
 
 def _fail_writes(monkeypatch, when):
     """Make the low-level write raise ENOSPC for target files whose name satisfies `when`."""
     import probe.io as pio
+
     real = pio._write_file
 
     def write(path, data):
         if when(path.name):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, data)
+
     monkeypatch.setattr(pio, "_write_file", write)
 
 
@@ -149,16 +190,46 @@ def test_a_failed_table_write_keeps_the_old_table(study, monkeypatch):
 
 def test_cli_drag_and_invert_record_rows(tiny_study, tmp_path):
     import shutil
+
     shutil.copytree(tiny_study.path, tmp_path / "s")
     runner = CliRunner()
-    r = runner.invoke(app, ["drag", "--model", "tiny-dcgan", "--seed", "3", "--point", "10,12->14,12", "--steps", "3",
-                            "--out", str(tmp_path / "d.png"), "--study", str(tmp_path / "s")])
+    r = runner.invoke(
+        app,
+        [
+            "drag",
+            "--model",
+            "tiny-dcgan",
+            "--seed",
+            "3",
+            "--point",
+            "10,12->14,12",
+            "--steps",
+            "3",
+            "--out",
+            str(tmp_path / "d.png"),
+            "--study",
+            str(tmp_path / "s"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert f"recorded drag-0001 in {tmp_path / 's'}/edits.parquet" in r.output
     img = tmp_path / "in.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(img)
-    r = runner.invoke(app, ["invert", str(img), "--model", "tiny-dcgan", "--out", str(tmp_path / "inv"), "--steps",
-                            "3", "--study", str(tmp_path / "s")])
+    r = runner.invoke(
+        app,
+        [
+            "invert",
+            str(img),
+            "--model",
+            "tiny-dcgan",
+            "--out",
+            str(tmp_path / "inv"),
+            "--steps",
+            "3",
+            "--study",
+            str(tmp_path / "s"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     st = Study(tmp_path / "s")
     df = st.edits()
@@ -176,8 +247,22 @@ def test_cli_drag_and_invert_record_rows(tiny_study, tmp_path):
 
 
 def test_cli_study_is_checked_before_the_run(tmp_path):
-    r = CliRunner().invoke(app, ["drag", "--model", "tiny-dcgan", "--point", "1,1->2,2", "--steps", "1",
-                                 "--out", str(tmp_path / "d.png"), "--study", str(tmp_path / "nope")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "drag",
+            "--model",
+            "tiny-dcgan",
+            "--point",
+            "1,1->2,2",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "d.png"),
+            "--study",
+            str(tmp_path / "nope"),
+        ],
+    )
     assert isinstance(r.exception, StoreError) and "does not exist; make one with probe run" in str(r.exception)
     assert not (tmp_path / "d.png").exists()
 
@@ -187,8 +272,11 @@ def test_a_writer_holding_the_study_waits_nothing_is_written(study):
     import sys
 
     from probe.io import StudyBusyError
-    code = ("import sys, time; from probe.io import study_lock\n"
-            "with study_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)\n")
+
+    code = (
+        "import sys, time; from probe.io import study_lock\n"
+        "with study_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)\n"
+    )
     p = subprocess.Popen([sys.executable, "-c", code, str(study.path)], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "held"
@@ -203,6 +291,7 @@ def test_a_writer_holding_the_study_waits_nothing_is_written(study):
 
 def test_tmp_files_of_dead_writers_in_edits_are_swept(study):
     import subprocess
+
     dead = subprocess.Popen(["true"])
     dead.wait()
     (study.path / "edits").mkdir()
@@ -218,7 +307,10 @@ def test_images_are_read_only_from_the_edits_folder(study, tmp_path):
     df = study.edits()
     df.loc[0, "after"] = "../secret.png"
     study.write_table("edits", df)
-    with pytest.raises(StoreError, match=r"^edits row 'drag-0001': after image '\.\./secret\.png' is not in edits/ "
-                                         r"of the study; the edits table is damaged: re-record the run$"):
+    with pytest.raises(
+        StoreError,
+        match=r"^edits row 'drag-0001': after image '\.\./secret\.png' is not in edits/ "
+        r"of the study; the edits table is damaged: re-record the run$",
+    ):
         study.edit_png("drag-0001", "after")
     assert study.edit_png("drag-0001", "before") == png(1)

@@ -1,4 +1,5 @@
 """probe.store: the study directory, tables, schema versions; probe.io: atomic writes; probe.restudy: re-rendering."""
+
 import json
 
 import numpy as np
@@ -63,6 +64,7 @@ def test_render_reproduces_rows(tiny_study):
     st = tiny_study
     df = st.table("interventions")
     from probe.measures import MeasureSet
+
     ms = MeasureSet(["image"])
     for name in ("z[2]", "random/d1", "b2:c3"):
         t = study_target(st, name)
@@ -81,8 +83,10 @@ def test_target_unknown(tiny_study):
 
 def test_missing_tables_name_command(tiny_study, tmp_path):
     import shutil
-    shutil.copytree(tiny_study.path, tmp_path / "s", ignore=shutil.ignore_patterns("effects.parquet",
-                                                                                    "embedding.parquet"))
+
+    shutil.copytree(
+        tiny_study.path, tmp_path / "s", ignore=shutil.ignore_patterns("effects.parquet", "embedding.parquet")
+    )
     st = Study(tmp_path / "s")
     with pytest.raises(StoreError, match=f"no effects table yet; make it with probe stats {tmp_path / 's'}"):
         st.table("effects")
@@ -109,10 +113,18 @@ def test_write_table_checks_and_roundtrip(tmp_path):
     st = Study.create(tmp_path / "s", {"name": "x", "model": "tiny-dcgan", "measures": {}})
     assert st.manifest["schema_version"] == schema.SCHEMA_VERSION and st.status == "running"
     with pytest.raises(StoreError, match="lacks required columns \\['q', 'n'\\]"):
-        st.write_table("correlations", pd.DataFrame({"variable": ["z[0]"], "measure": ["m"], "r": [0.1],
-                                                     "p": [0.5]}))
-    df = pd.DataFrame({"variable": ["z[0]", "z[1]"], "measure": ["m", "m"], "r": [0.1, -0.2], "p": [0.5, 0.01],
-                       "q": [0.5, 0.02], "n": [10, 10], "extra": [1, 2]})
+        st.write_table("correlations", pd.DataFrame({"variable": ["z[0]"], "measure": ["m"], "r": [0.1], "p": [0.5]}))
+    df = pd.DataFrame(
+        {
+            "variable": ["z[0]", "z[1]"],
+            "measure": ["m", "m"],
+            "r": [0.1, -0.2],
+            "p": [0.5, 0.01],
+            "q": [0.5, 0.02],
+            "n": [10, 10],
+            "extra": [1, 2],
+        }
+    )
     st.write_table("correlations", df)
     back = st.table("correlations")
     assert list(back.columns) == list(df.columns) and back.n.dtype == np.int64
@@ -134,6 +146,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
+
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
         atomic_write_bytes(p, b"new")
@@ -141,8 +154,12 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
 
 def test_conform_casts_measure_columns():
-    df = pd.DataFrame({c: pd.Series([1], dtype="int64" if t == "int64" else None) if t != "string" else ["a"]
-                       for c, t in schema.SAMPLE_COLUMNS.items()})
+    df = pd.DataFrame(
+        {
+            c: pd.Series([1], dtype="int64" if t == "int64" else None) if t != "string" else ["a"]
+            for c, t in schema.SAMPLE_COLUMNS.items()
+        }
+    )
     df["gender"] = [1]
     out = conform("samples", df, ["gender"])
     assert out.gender.dtype == np.float64 and out.norm.dtype == np.float64
@@ -171,11 +188,13 @@ def test_direction_save_failure_is_one_line_and_keeps_the_old_file(tmp_path, mon
 
     from probe import io as pio
     from probe.directions.base import DirectionSet
+
     p = DirectionSet(["d0"], np.eye(1, 4), "z", "random").save(tmp_path / "random.npz")
     before = p.read_bytes()
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(pio, "_write_file", full)
     with pytest.raises(pio.StoreWriteError, match=r"cannot write .*random\.npz': no space left on device"):
         DirectionSet(["d0", "d1"], np.eye(2, 4), "z", "random").save(p)
@@ -185,21 +204,24 @@ def test_direction_save_failure_is_one_line_and_keeps_the_old_file(tmp_path, mon
 def test_create_checks_the_manifest_before_writing(tmp_path):
     with pytest.raises(StoreError) as e:
         Study.create(tmp_path / "s", {"name": "x", "model": "tiny-dcgan", "measures": None})
-    assert str(e.value) == (f"{tmp_path / 's' / 'manifest.json'}: field 'measures' must be an object, got null; it was "
-                            f"not written by latent-probe or is damaged; re-run the study")
+    assert str(e.value) == (
+        f"{tmp_path / 's' / 'manifest.json'}: field 'measures' must be an object, got null; it was "
+        f"not written by latent-probe or is damaged; re-run the study"
+    )
     assert not (tmp_path / "s").exists()
 
 
 def _parted_copy(src, path, part_rows: int) -> tuple[Study, int]:
     """A running copy of study `src` (manifest + latents) whose interventions are written as parts of part_rows."""
     import shutil
+
     m = {k: v for k, v in src.manifest.items() if k not in ("schema_version", "status", "parts_done")}
     st = Study.create(path, m)
     shutil.copy(src.path / "latents.npy", st.path / "latents.npy")
     iv = src.table("interventions")
     n = -(-len(iv) // part_rows)
     for k in range(n):
-        st.write_part(k, iv.iloc[k * part_rows:(k + 1) * part_rows])
+        st.write_part(k, iv.iloc[k * part_rows : (k + 1) * part_rows])
     return st, n
 
 
@@ -207,7 +229,8 @@ def test_finish_streams_parts_into_the_same_table_as_a_concat(tiny_study, tmp_pa
     import pyarrow.parquet as pq
 
     from probe import store
-    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 100)          # row groups cut across part boundaries
+
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 100)  # row groups cut across part boundaries
     st, n = _parted_copy(tiny_study, tmp_path / "s", 37)
     old = pd.concat([pd.read_parquet(st.part_path(k)) for k in range(n)], ignore_index=True)
     old = conform("interventions", old, st.measures)
@@ -225,17 +248,21 @@ def test_finish_write_failure_is_one_line_and_leaves_no_table(tiny_study, tmp_pa
     import errno
 
     import pyarrow.parquet as pq
+
     st, n = _parted_copy(tiny_study, tmp_path / "s", 400)
 
     def full(self, table, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
     with pytest.raises(StoreError) as e:
         st.finish(n)
     p = st.path / "interventions.parquet"
-    assert str(e.value) == (f"cannot write {str(p)!r}: no space left on device [ENOSPC]; free disk space, then run "
-                            f"the command again (probe run continues with --resume); files already written are "
-                            f"intact")
+    assert str(e.value) == (
+        f"cannot write {str(p)!r}: no space left on device [ENOSPC]; free disk space, then run "
+        f"the command again (probe run continues with --resume); files already written are "
+        f"intact"
+    )
     assert not p.exists() and not list(st.path.glob(".*.tmp")) and Study(st.path).status == "running"
     assert Study(st.path).parts_done == list(range(n))
 
@@ -257,10 +284,14 @@ def test_store_loads_no_model_code(tiny_study):
     engine, measure or study code (nor torch)."""
     import subprocess
     import sys
-    code = ("import sys; from probe.store import Study; st = Study(sys.argv[1]); st.table('samples'); st.latents(); "
-            "assert list(st.directions()) == ['random'] and len(st.edits()) == 0; "
-            "print(sorted(m for m in sys.modules if m.startswith(('probe.models', 'probe.walks', 'probe.engine', "
-            "'probe.measures', 'probe.restudy', 'probe.study', 'torch'))))")
-    out = subprocess.run([sys.executable, "-c", code, str(tiny_study.path)], capture_output=True, text=True,
-                         check=True).stdout
+
+    code = (
+        "import sys; from probe.store import Study; st = Study(sys.argv[1]); st.table('samples'); st.latents(); "
+        "assert list(st.directions()) == ['random'] and len(st.edits()) == 0; "
+        "print(sorted(m for m in sys.modules if m.startswith(('probe.models', 'probe.walks', 'probe.engine', "
+        "'probe.measures', 'probe.restudy', 'probe.study', 'torch'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_study.path)], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
