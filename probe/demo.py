@@ -93,23 +93,13 @@ def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase
     """Fit the demo's DirectionSets into ddir (skipping files that exist), through the shared pipeline
     (probe.directions.pipeline.fit_methods): the quick ones first (random, SeFa, GANSpace), then InterFaceGAN
     (n_fit scored faces, with the conditional gender|age) and DP-LaSE (dplase_steps training steps at site b1)."""
-    from .directions.base import fit_once
-    from .directions.interfacegan import fit_from_model
     from .directions.pipeline import fit_methods
-
-    def interfacegan():
-        # age needs a wider split on this model (its scorer is weak): see docs/readme/40-directions.md
-        est = fit_from_model(model, ["gender", "age", "yaw"], n=n_fit, seed=1, progress=progress,
-                             ratio={"gender": 0.1, "age": 0.3, "yaw": 0.1})
-        for name, acc in est.accuracy_.items():
-            log(f"    boundary {name:<8} held-out accuracy {acc:.3f}")
-        return est.with_conditionals([("gender", ["age"])])
-
-    ddir.mkdir(parents=True, exist_ok=True)
-    fit_methods(model, ddir, ["random", "sefa", "ganspace"], k=k, n_fit=n_fit, seed=0, progress=progress, log=log)
-    fit_once(ddir / "interfacegan.npz", interfacegan, log)
-    fit_methods(model, ddir, ["dplase"], k=k, n_fit=n_fit, seed=0, progress=progress, log=log,
-                options={"dplase": {"site": "b1", "steps": dplase_steps}})
+    # age needs a wider split on this model (its scorer is weak): see docs/readme/40-directions.md
+    fit_methods(model, ddir, ["random", "sefa", "ganspace", "interfacegan", "dplase"],
+                measures=["gender", "age", "yaw"], k=k, n_fit=n_fit, seed=0, progress=progress, log=log,
+                options={"interfacegan": {"seed": 1, "ratio": {"gender": 0.1, "age": 0.3, "yaw": 0.1},
+                                          "conditions": [("gender", ["age"])]},
+                         "dplase": {"site": "b1", "steps": dplase_steps}})
 
 
 def _watch_first_table(out: Path, prog: Progress, stop: threading.Event) -> None:
@@ -266,8 +256,8 @@ def summary(tables: dict, ev) -> str:
         top = ctl[ctl["measure"] == m].sort_values("rank").head(5)
         items = ", ".join(f"{r.target} ({r.effect:+.3f}, q={r.q:.1e})" for r in top.itertuples())
         lines.append(f"controlling variables for {m}: {items or 'none significant'}")
-    best = ev[ev["is_target"]].groupby("method").agg(specificity=("specificity", "median"),
-                                                      dlogp=("dlogp_abs_mean", "mean"))
+    from .directions.evaluate import method_summary  # the one per-method summary (median specificity)
+    best = method_summary(ev)
     lines.append("direction methods (median specificity, mean |dlogp|):")
-    lines += [f"  {m:<13} {r.specificity:6.2f}  {r.dlogp:.3g}" for m, r in best.iterrows()]
+    lines += [f"  {r.method:<13} {r.specificity:6.2f}  {r.dlogp_abs_mean:.3g}" for r in best.itertuples()]
     return "\n".join(lines)

@@ -77,9 +77,9 @@ def fmt_p(v: Any) -> str:
 
 
 def fmt(v: Any) -> str:
-    """Table cell text: floats to 3 significant digits (p and q below 1e-3 in e-notation)."""
-    if v is None:
-        return ""
+    """Table cell text: floats to 3 significant digits (below 1e-3 in e-notation); missing values as "–"."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return "–"
     if isinstance(v, (float, np.floating)):
         if math.isnan(v):
             return "–"
@@ -372,9 +372,10 @@ def _directions(study, sec: Section, figs: _Figs, q) -> None:
     if study.has("evaluation"):
         ev = study.table("evaluation")
         figs.safe(sec, lambda: figures.method_comparison(ev), "Specificity vs density drift")
-        g = ev.groupby("method").agg(directions=("target", "nunique"), specificity_mean=("specificity", "mean"),
-                                     dlogp_abs_mean=("dlogp_abs_mean", "mean"), dlogp_abs_max=("dlogp_abs_max", "max"))
-        _table(sec, g.reset_index(), "Per method")
+        from probe.directions.evaluate import method_summary  # the one per-method summary (median specificity)
+        by = ("method", "walk") if "walk" in ev.columns else ("method",)
+        g = method_summary(ev, by=by).rename(columns={"specificity": "specificity (median)"})
+        _table(sec, g, "Per method" + (" and walk" if "walk" in by else ""))
         _table(sec, ev[[c for c in schema.EVALUATION_COLUMNS if c in ev.columns]], "Per direction and measure",
                source="evaluation.parquet")
     else:
