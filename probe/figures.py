@@ -205,12 +205,21 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     if colour not in ("shared", "measure"):
         raise ProbeError(f"heatmap colour {colour!r}: use 'shared' (one scale) or 'measure' (one per column)")
     vals = list(dict.fromkeys([value, "p", "q", *([raw] if raw else [])]))
-    d = df.groupby([row, "measure"], as_index=False)[vals].first()
-    rows = sorted(d[row].unique(), key=_natural)
-    cols = list(dict.fromkeys(df["measure"]))
-    piv = {c: d.pivot(index=row, columns="measure", values=c).reindex(index=rows, columns=cols) for c in vals}
-    v, p, q = (piv[c].to_numpy(float) for c in (value, "p", "q"))
-    rv = piv[raw].to_numpy(float) if raw else v
+    rcode, rows = pd.factorize(df[row].astype(str), sort=False)
+    ccode, cols = pd.factorize(df["measure"].astype(str), sort=False)
+    cols = list(cols)
+    nat = np.array(sorted(range(len(rows)), key=lambda i: _natural(rows[i])), dtype=np.int64)
+    rank = np.empty(len(rows), np.int64)
+    rank[nat] = np.arange(len(rows))
+    rows = [str(rows[i]) for i in nat]
+    first = ~pd.Series(rank[rcode] * max(1, len(cols)) + ccode).duplicated().to_numpy()   # first row per cell
+    piv = {}
+    for c in vals:
+        a = np.full((len(rows), len(cols)), np.nan)
+        a[rank[rcode][first], ccode[first]] = df[c].to_numpy(float)[first]
+        piv[c] = a
+    v, p, q = piv[value], piv["p"], piv["q"]
+    rv = piv[raw] if raw else v
     perm = _row_order(np.where(q <= q_max, v, 0.0), rows, order)
     rows = [rows[i] for i in perm]
     v, p, q, rv = v[perm], p[perm], q[perm], rv[perm]
@@ -227,9 +236,12 @@ def correlation_heatmap(df: pd.DataFrame, value: str = "r", q_max: float = 0.05,
     ns = np.where(q <= q_max, np.nan, np.where(np.isnan(q), np.nan, 0.0 if insignificant == "grey" else shown))
     custom = np.dstack([v, p, q, rv] if raw else [v, p, q])
     vu, ru = _units_of(units, cols), _units_of(raw_units, cols)
-    text = [[vu[j] + (f"<br>{raw}={rv[i, j]:.3g} {ru[j]}" if raw else "") for j in range(len(cols))]
-            for i in range(len(rows))]
-    hover = (f"{row}=%{{y}}<br>measure=%{{x}}<br>{value}=%{{customdata[0]:.3g}} %{{text}}"
+    text = None
+    if raw or any(vu):      # per-cell hover text only when there are units to show
+        text = np.empty((len(rows), len(cols)), dtype=object)
+        for j in range(len(cols)):
+            text[:, j] = [vu[j] + (f"<br>{raw}={x:.3g} {ru[j]}" if raw else "") for x in rv[:, j]]
+    hover = (f"{row}=%{{y}}<br>measure=%{{x}}<br>{value}=%{{customdata[0]:.3g}}{' %{text}' if text is not None else ''}"
              "<br>p=%{customdata[1]:.2e}<br>q=%{customdata[2]:.2e}<extra></extra>")
     if colour == "measure":
         m, bar = 1.0, dict(title="share of the column's<br>largest |value|")
