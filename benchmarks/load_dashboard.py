@@ -177,11 +177,13 @@ def views(app) -> list[tuple[str, Callback, list[dict]]]:
     pts = [{"customdata": [int(s)], "x": float(x), "y": float(y)} for s, x, y in samples.itertuples(index=False)]
     route = Callback(app, "page.children")
     out = [(f"page {p}", route, [{"url.pathname": p}]) for p in ("/", "/correlations", "/walks", "/embedding")]
-    heat = Callback(app, "co-heat-box.children")
-    qs = [0.05, 0.01, 0.1, 0.2, 0.5]
-    for which in ("effects", "correlations"):
-        out.append((f"heatmap {which}", heat, [{"co-value.value": which, "co-q.value": q, "co-sig.value": sig}
-                                               for sig in ([], ["sig"]) for q in qs]))
+    heat = Callback(app, "co-heat.figure")
+    qs = ["0.05", "0.01", "0.1", "1e-6", "0.5"]
+    for which in ("std", "slope", "r"):
+        out.append((f"heatmap {which}", heat, [{"co-value.value": which, "co-q.value": q, "co-sig.value": sig,
+                                                "co-order.value": order, "co-min.value": "0.1" if sig else "0"}
+                                               for sig in ([], ["sig"]) for q in qs
+                                               for order in (("effect", "cluster") if q == "0.05" else ("effect",))]))
     out.append(("controlling", Callback(app, "co-controlling.children"), [{"co-measure.value": m} for m in ms]))
     out.append(("walks compare", Callback(app, "wk-compare-box.children"),
                 [{"wk-compare.value": tn[i:i + 4], "wk-cmp-measure.value": ms[i % len(ms)]}
