@@ -176,7 +176,7 @@ def test_walk_targets_one_per_method_first():
 
 def test_fmt_and_thumbs():
     assert fmt(0.123456) == "0.123" and fmt(3.2e-7) == "3.20e-07" and fmt(float("nan")) == "–"
-    assert fmt(np.int64(7)) == "7" and fmt("a<b") == "a<b"
+    assert fmt(np.int64(7)) == "7" and fmt("a<b") == "a<b" and fmt(pd.NA) == "–" and fmt(None) == "–"
     t = _thumbs(torch.rand(2, 5, 3, 128, 128) * 2 - 1, 48)
     assert tuple(t.shape) == (2, 5, 3, 48, 48) and t.min() >= -1.01 and t.max() <= 1.01
     small = torch.zeros(1, 3, 32, 32)
