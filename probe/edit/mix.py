@@ -7,8 +7,8 @@ column show the sources; `grid_png` writes it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -152,6 +152,7 @@ def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
     ({measure: period}) override it. Columns: layers, start, end, measure, transfer, pairs.
     """
     import pandas as pd
+
     from ..measures import MeasureSet, measure_kinds, wrap
     check_style_model(model)
     if measures is None:

@@ -12,8 +12,8 @@ leave its shape, scale, rotation and hue alone.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from ..measures.base import difference, measure_kinds, short_names
 from ..models.base import Generator
 from .drag import DragError, make_drag
 from .evaluate import EDIT_COLUMNS, edit_rows, summarize, to_markdown
+
 
 def centre_spec(model: Generator, centre: Sequence[str] | None = None,
                 measures: Sequence[str] | None = None) -> tuple[tuple[str, str], list[str]]:

@@ -5,14 +5,25 @@ Measures are named individually (`gender`, `brightness`) or by group (`faces`, `
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..userfile import call_factory
-from .base import (Measure, MeasureError, MeasureInfo, categorical, check_img, circular, difference, measure_kinds,
-                   short_names, to_uint8, wrap)
+from .base import (
+    Measure,
+    MeasureError,
+    MeasureInfo,
+    categorical,
+    check_img,
+    circular,
+    difference,
+    measure_kinds,
+    short_names,
+    to_uint8,
+    wrap,
+)
 from .image import ImageStats
 
 

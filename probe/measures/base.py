@@ -1,7 +1,7 @@
 """Measure protocol: images -> named attribute scores, each with a declared unit and range."""
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch

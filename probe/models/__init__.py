@@ -1,5 +1,5 @@
 """Generator adapters and the model zoo."""
-from .base import Generator, ModelError, SPACES
+from .base import SPACES, Generator, ModelError
 from .dcgan import TorchGenerator
 from .faces import load_faces
 from .stylegan import StyleGANGenerator

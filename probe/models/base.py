@@ -9,15 +9,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import weakref
-from contextlib import contextmanager, ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
+from torch import nn
 
 from ..errors import ProbeError
-from torch import nn
 
 SPACES = ("z", "w", "ws")
 
@@ -144,14 +145,14 @@ class Generator:
         p = next(self.module.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 
-    def to(self, device) -> "Generator":
+    def to(self, device) -> Generator:
         """This model on `device` (auto | cpu | cuda | cuda:N, or a torch.device): itself when already there, else a
         copy whose module, sites and tensors live on the device (the original stays where it was)."""
         from ..devices import resolve_device
         dev = resolve_device(device)
         return self if dev == self.device else self._moved(dev)
 
-    def fresh(self) -> "Generator":
+    def fresh(self) -> Generator:
         """A copy with its own module objects whose parameters and buffers share this one's storage: hooks,
         options, `requires_grad` flags and `.module.to(...)` on the copy leave this one alone; the weights are not
         copied (an in-place change of a weight reaches both: change weights on `clone()`). Parameters are frozen
@@ -175,11 +176,11 @@ class Generator:
         state.pop("_origin", None)
         return state
 
-    def clone(self) -> "Generator":
+    def clone(self) -> Generator:
         """An independent copy: own module and own weights (for callers that train or modify it)."""
         return self._copy("clone it", "build a new one in your factory instead")
 
-    def _copy(self, why: str, fix: str) -> "Generator":
+    def _copy(self, why: str, fix: str) -> Generator:
         try:
             g = copy.deepcopy(self)
         except Exception as e:  # noqa: BLE001 - user modules may refuse copying
@@ -188,7 +189,7 @@ class Generator:
         g._range_checked = self._checked()
         return g
 
-    def _moved(self, dev: torch.device) -> "Generator":
+    def _moved(self, dev: torch.device) -> Generator:
         g = self._copy(f"move it to {dev}", "build it on that device in your factory or use --device cpu")
         g.module.to(dev)
         for k, v in vars(g).items():
@@ -217,7 +218,7 @@ class Generator:
         return {}
 
     def with_options(self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-                     c=None) -> "Generator":
+                     c=None) -> Generator:
         """This model with rendering options; a plain z -> img model takes only the defaults."""
         for option, v, default in (("truncation_psi", truncation_psi, 1.0), ("noise_mode", noise_mode, "const"),
                                    ("class_idx", class_idx, None), ("c", c, None)):

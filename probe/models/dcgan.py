@@ -2,7 +2,7 @@
 `probe.models.faces`)."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

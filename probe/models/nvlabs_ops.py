@@ -8,7 +8,7 @@ Used by `probe.models.stylegan2` and `probe.models.stylegan3`.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -124,7 +124,7 @@ class StyleGANGenerator(Generator):
                 "class_idx": self.class_idx, "c": list(self.c) if self.c is not None else None}
 
     def with_options(self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-                     c=None) -> "StyleGANGenerator":
+                     c=None) -> StyleGANGenerator:
         """A copy rendering with these options; it shares the (frozen) module with this adapter."""
         opts = check_options(self.name, self.c_dim, truncation_psi, noise_mode, class_idx, c)
         g = copy.copy(self)

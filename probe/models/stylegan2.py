@@ -17,8 +17,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nvlabs_ops import (ACTIVATIONS, bias_act, check_activation, conv2d_resample, modulated_conv2d,
-                         normalize_2nd_moment, setup_filter, upsample2d)
+from .nvlabs_ops import (
+    ACTIVATIONS,
+    bias_act,
+    check_activation,
+    conv2d_resample,
+    modulated_conv2d,
+    normalize_2nd_moment,
+    setup_filter,
+    upsample2d,
+)
 
 NOISE_MODES = ("const", "random", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")

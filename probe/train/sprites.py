@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..measures.sprites import FACTORS, RANGES, SHAPES, UNITS  # the factor definitions, shared with the measure
+from ..measures.sprites import FACTORS, RANGES, SHAPES, UNITS  # noqa: F401 - the factor definitions, shared with the measure
 
 RES = 64
 SUPERSAMPLE = 4

@@ -124,8 +124,11 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
         if ck["arch"] != arch or ck["config"] != config:
             raise ValueError(f"{ckpt} was made with arch {ck['arch']!r} and config {ck['config']}; "
                              f"use another --out or the same settings")
-        G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
-        opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        G.load_state_dict(ck["G"])
+        D.load_state_dict(ck["D"])
+        G_ema.load_state_dict(ck["G_ema"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
         lr_g = [lr * d["mapping_lr_mul"], lr] if arch == "stylegan" else [lr]
         for opt, lrs in ((opt_g, lr_g), (opt_d, [lr * c])):  # this run's learning rates, not the saved ones
             for g, v in zip(opt.param_groups, lrs):
@@ -201,7 +204,8 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
             t0 = now
             rec = {"iter": done, "loss_d": run["d"] / run["n"], "loss_g": run["g"] / run["n"], "r1": run["r1"],
                    "elapsed_s": round(elapsed, 1), "s_per_iter": round((now - t_start) / max(done - start, 1), 3)}
-            logf.write(json.dumps(rec) + "\n"); logf.flush()
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
             log(json.dumps(rec))
             run = {"d": 0.0, "g": 0.0, "r1": run["r1"], "n": 0}
         if done % ckpt_every == 0 or done == iters:

@@ -128,6 +128,7 @@ def _sg2():
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
     from test_adapter import sg2_net
+
     from probe.models import StyleGANGenerator
     return StyleGANGenerator(sg2_net(), name="sg2")
 

@@ -9,8 +9,7 @@ from typer.testing import CliRunner
 from probe.cli import app
 from probe.edit.drag import DragError
 from probe.edit.evaluate import EDIT_COLUMNS
-from probe.edit.sprites_eval import (CentreMeasure, centre_spec, drift_markdown, sprite_drag_eval,
-                                     summarize_drift)
+from probe.edit.sprites_eval import CentreMeasure, centre_spec, drift_markdown, sprite_drag_eval, summarize_drift
 from probe.models.dcgan import TorchGenerator
 
 

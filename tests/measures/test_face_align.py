@@ -21,6 +21,7 @@ def test_errors_name_the_fix():
 def test_aligned_astronaut_lands_on_the_template():
     pytest.importorskip("dlib")
     from skimage import data
+
     from probe.measures.faces import face_landmarks
     img = align_face(data.astronaut(), 64)
     assert img.shape == (3, 64, 64) and float(img.min()) >= -1 and float(img.max()) <= 1

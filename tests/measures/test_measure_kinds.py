@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from probe.measures import (MeasureError, MeasureInfo, MeasureSet, categorical, circular, difference,
-                            measure_kinds, wrap)
+from probe.measures import MeasureError, MeasureInfo, MeasureSet, categorical, circular, difference, measure_kinds, wrap
 
 
 def test_kinds_from_measure_set():

@@ -1,6 +1,5 @@
 """Generator protocol, adapters, the zoo and user-model loading (with their error messages)."""
 import os
-import textwrap
 
 import pytest
 import torch

@@ -30,7 +30,9 @@ def test_quality_cli_scores_a_training_run(tmp_path):
     """`probe train quality --model RUN/generator.pt`: a run is scored before it is shipped; an untrained tiny
     generator is far from the data."""
     import json
+
     from typer.testing import CliRunner
+
     from probe.cli import app
     from probe.train.trainer import train_gan
     path = train_gan("stylegan", iters=1, batch=4, seed=0, out=tmp_path / "run", tiny=True, sample_every=0,

@@ -58,6 +58,7 @@ def test_zoo_loader_wraps_trainer_dcgan(tmp_path, monkeypatch):
     assert g.features(g.sample(2, 0), "z", ["b8"])["b8"].shape[-1] == 8
     monkeypatch.setattr(zoo, "_weights", lambda name: tmp_path / "missing.pt")
     import pytest
+
     from probe.models import ModelError
     with pytest.raises(ModelError, match="probe train gan"):
         zoo._sprites("missing.pt", "x")
