@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from . import app
 from ..errors import ProbeError
+from . import app
 from .model_options import class_option, device_option, noise_option, on_device, options, psi_option
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from . import app
 from ..errors import ProbeError
+from . import app
 
 train_app = typer.Typer(no_args_is_help=True, help="Train on the procedural sprites dataset (CPU).")
 app.add_typer(train_app, name="train")
@@ -63,6 +63,7 @@ def quality_cmd(model: str = typer.Option("sprites", "--model", help="generator 
                 out: Path = typer.Option(None, "--out", "-o", help="write the numbers as JSON here")) -> None:
     """Factor distributions (generated vs data) and Frechet distance in factor-CNN features."""
     import json
+
     from ..train.quality import format_quality, quality
     q = quality(model, n=n, seed=seed, truncation_psi=truncation)
     typer.echo(format_quality(q))
