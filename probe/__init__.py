@@ -12,6 +12,7 @@ The names a notebook needs, imported on first use (``import probe`` loads neithe
 
 Submodules (``probe.figures``, ``probe.stats``, ``probe.directions`` ...) load the same way.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -68,8 +69,25 @@ _API: dict[str, tuple[str, str]] = {
 }
 
 # submodules reachable as attributes without an explicit import (``probe.figures.effects_forest``)
-_SUBMODULES = ("models", "measures", "study", "store", "query", "stats", "embed", "directions", "edit", "walks",
-               "engine", "figures", "schema", "errors", "density", "restudy", "io")
+_SUBMODULES = (
+    "models",
+    "measures",
+    "study",
+    "store",
+    "query",
+    "stats",
+    "embed",
+    "directions",
+    "edit",
+    "walks",
+    "engine",
+    "figures",
+    "schema",
+    "errors",
+    "density",
+    "restudy",
+    "io",
+)
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 
@@ -82,7 +100,7 @@ def __getattr__(name: str):
         value = importlib.import_module(f"probe.{name}")
     else:
         raise AttributeError(f"module 'probe' has no attribute {name!r}; the notebook API is {', '.join(__all__)}")
-    globals()[name] = value   # later look-ups skip __getattr__
+    globals()[name] = value  # later look-ups skip __getattr__
     return value
 
 

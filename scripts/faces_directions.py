@@ -13,6 +13,7 @@ Reproduces the "Measured on the face model" numbers of docs/readme/40-directions
     python scripts/faces_directions.py                 # about 8,000 face renders + scores; minutes on a CPU
     python scripts/faces_directions.py --parts factorisations --json out.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ def _walk_means(model, measures, z: torch.Tensor, normal: np.ndarray) -> dict[st
     """Mean of each measure per alpha along z + alpha * normal.  # z [N, z_dim], normal [z_dim]"""
     from probe.engine import render
     from probe.walks import Target
+
     t = Target("direction", "walk", "linear", vector=normal.astype(np.float32))
-    img = render(model, z, "z", t, ALPHAS)                               # [N, A, 3, H, W]
+    img = render(model, z, "z", t, ALPHAS)  # [N, A, 3, H, W]
     out = {m: [] for m in measures.names}
     for a in range(len(ALPHAS)):
         s = measures(img[:, a])
@@ -64,8 +66,10 @@ def main(argv=None) -> dict:
         res["sefa_eigenvalues"] = [round(float(e), 1) for e in sefa.eigenvalues_[:5]]
         res["ganspace_b1_explained"] = [round(float(r), 4) for r in gs.explained_variance_ratio_[:2]]
         print(f"SeFa top eigenvalues: {res['sefa_eigenvalues']}")
-        print(f"GANSpace at b1: PC0 explains {res['ganspace_b1_explained'][0]:.1%}, "
-              f"PC1 {res['ganspace_b1_explained'][1]:.1%} of the activation variance")
+        print(
+            f"GANSpace at b1: PC0 explains {res['ganspace_b1_explained'][0]:.1%}, "
+            f"PC1 {res['ganspace_b1_explained'][1]:.1%} of the activation variance"
+        )
     if "boundaries" in parts:
         res.update(_boundaries(faces, a.n, a.walk))
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -88,17 +92,27 @@ def _boundaries(faces, n: int, n_walk: int) -> dict:
     b = fits[0.1].directions_
     gender, age = b.vector("gender"), b.vector("age")
     age2, age3 = fits[0.2].directions_.vector("age"), fits[0.3].directions_.vector("age")
-    res = {"accuracy": {"gender": fits[0.1].accuracy_["gender"], "age": fits[0.1].accuracy_["age"],
-                        "age_ratio_0.3": fits[0.3].accuracy_["age"]},
-           "cos_gender_age": float(gender @ age), "cos_gender_age_ratio_0.3": float(gender @ age3)}
+    res = {
+        "accuracy": {
+            "gender": fits[0.1].accuracy_["gender"],
+            "age": fits[0.1].accuracy_["age"],
+            "age_ratio_0.3": fits[0.3].accuracy_["age"],
+        },
+        "cos_gender_age": float(gender @ age),
+        "cos_gender_age_ratio_0.3": float(gender @ age3),
+    }
 
     z = faces.sample(n_walk, 2)
-    walks = {"gender": _walk_means(faces, measures, z, gender),
-             "gender|age": _walk_means(faces, measures, z, project(gender, [age3]))}
+    walks = {
+        "gender": _walk_means(faces, measures, z, gender),
+        "gender|age": _walk_means(faces, measures, z, project(gender, [age3])),
+    }
     res["walk"] = {k: {m: [round(v, 3) for v in vals] for m, vals in w.items()} for k, w in walks.items()}
-    drift = {"gender": _slope(ALPHAS, walks["gender"]["age"]),
-             "gender|age(0.3)": _slope(ALPHAS, walks["gender|age"]["age"]),
-             "gender|age(0.2)": _slope(ALPHAS, _walk_means(faces, measures, z, project(gender, [age2]))["age"])}
+    drift = {
+        "gender": _slope(ALPHAS, walks["gender"]["age"]),
+        "gender|age(0.3)": _slope(ALPHAS, walks["gender|age"]["age"]),
+        "gender|age(0.2)": _slope(ALPHAS, _walk_means(faces, measures, z, project(gender, [age2]))["age"]),
+    }
     res["age_slope_per_unit"] = drift
 
     v = np.random.default_rng(0).standard_normal(faces.z_dim)
@@ -111,16 +125,20 @@ def _boundaries(faces, n: int, n_walk: int) -> dict:
         dlogp[walk] = {"mean": float(d.mean()), "max": float(d.max())}
     res["dlogp_random_walk"] = dlogp
 
-    print(f"held-out accuracy (ratio 0.1): gender {res['accuracy']['gender']:.3f}, age {res['accuracy']['age']:.3f}"
-          f"; age at ratio 0.3: {res['accuracy']['age_ratio_0.3']:.3f}")
+    print(
+        f"held-out accuracy (ratio 0.1): gender {res['accuracy']['gender']:.3f}, age {res['accuracy']['age']:.3f}"
+        f"; age at ratio 0.3: {res['accuracy']['age_ratio_0.3']:.3f}"
+    )
     print(f"cos(gender, age) = {res['cos_gender_age']:.2f} (age at ratio 0.3: {res['cos_gender_age_ratio_0.3']:.2f})")
     print("alpha                  " + " ".join(f"{al:>6}" for al in ALPHAS))
     for k, w in res["walk"].items():
         print(f"mean P(male), {k:<9}" + " ".join(f"{x:6.3f}" for x in w["gender"]))
         print(f"mean age, {k:<13}" + " ".join(f"{x:6.2f}" for x in w["age"]))
     print("age drift (years per unit alpha): " + ", ".join(f"{k} {s:.3f}" for k, s in drift.items()))
-    print("|dlogp| of a random unit direction: " + ", ".join(
-        f"{w} mean {d['mean']:.3g} max {d['max']:.3g}" for w, d in dlogp.items()))
+    print(
+        "|dlogp| of a random unit direction: "
+        + ", ".join(f"{w} mean {d['mean']:.3g} max {d['max']:.3g}" for w, d in dlogp.items())
+    )
     return res
 
 

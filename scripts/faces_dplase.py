@@ -11,6 +11,7 @@ samples (seed 3) stepped by t = step_size along every direction with the density
     python scripts/faces_dplase.py                # the default 600 steps: minutes on a 2-core CPU
     python scripts/faces_dplase.py --steps 50     # a quick look
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,8 @@ import torch
 def site_change(model, z: torch.Tensor, vectors: np.ndarray, site: str, t: float) -> torch.Tensor:
     """Flattened feature change per sample and direction.  # z [N, D], vectors [K, D] -> [N, K, C*h*w]"""
     from probe.directions.dplase import density_preserve, site_features
-    f0 = site_features(model, z, "z", site).flatten(1)                               # [N, F]
+
+    f0 = site_features(model, z, "z", site).flatten(1)  # [N, F]
     out = []
     for g in torch.as_tensor(vectors, dtype=torch.float32):
         z1 = density_preserve(z, z + t * g)
@@ -36,7 +38,7 @@ def site_change(model, z: torch.Tensor, vectors: np.ndarray, site: str, t: float
 def scores(delta: torch.Tensor) -> dict[str, float]:
     """Mean squared feature change, and mean off-diagonal cos^2 between directions.  # delta [N, K, F]"""
     u = delta / delta.norm(dim=2, keepdim=True).clamp_min(1e-12)
-    cos2 = (u @ u.transpose(1, 2)).square()                                          # [N, K, K]
+    cos2 = (u @ u.transpose(1, 2)).square()  # [N, K, K]
     k = delta.shape[1]
     off = (cos2.sum((1, 2)) - cos2.diagonal(dim1=1, dim2=2).sum(1)) / (k * (k - 1))
     return {"variation": float(delta.square().sum(2).mean()), "cos2_offdiag": float(off.mean())}
@@ -66,16 +68,21 @@ def main(argv=None) -> dict:
         res[name] = scores(site_change(faces, z, est.directions_.vectors, a.site, dp.step_size))
     alphas = [-3, -2, -1, 0, 1, 2, 3]
     lp0 = logp_normal(z).repeat_interleave(len(alphas))
-    d = [(logp_normal(apply(z, "z", direction(dp.directions_, i, "isodensity"), alphas)) - lp0).abs()
-         for i in range(a.k)]
+    d = [
+        (logp_normal(apply(z, "z", direction(dp.directions_, i, "isodensity"), alphas)) - lp0).abs() for i in range(a.k)
+    ]
     res["dlogp_isodensity"] = {"mean": float(torch.cat(d).mean()), "max": float(torch.cat(d).max())}
 
     print(f"DP-LaSE K={a.k} at {a.site}, {dp.steps} steps: fitted in {res['fit_seconds']} s")
     for name in ("random", "dplase"):
-        print(f"{name:>7}: feature variation {res[name]['variation']:.4g}, "
-              f"off-diagonal cos^2 {res[name]['cos2_offdiag']:.4f}")
-    print(f"|dlogp| of the isodensity walks: mean {res['dlogp_isodensity']['mean']:.2g}, "
-          f"max {res['dlogp_isodensity']['max']:.2g}")
+        print(
+            f"{name:>7}: feature variation {res[name]['variation']:.4g}, "
+            f"off-diagonal cos^2 {res[name]['cos2_offdiag']:.4f}"
+        )
+    print(
+        f"|dlogp| of the isodensity walks: mean {res['dlogp_isodensity']['mean']:.2g}, "
+        f"max {res['dlogp_isodensity']['max']:.2g}"
+    )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

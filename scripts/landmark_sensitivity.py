@@ -9,6 +9,7 @@ of `faces` (seed 0), with the drag evaluation's oracle warps (probe.edit.evaluat
 
     python scripts/landmark_sensitivity.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,26 +34,35 @@ def main(argv=None) -> dict:
 
     faces = probe.load_model("faces")
     with torch.no_grad():
-        img = faces.synthesize(faces.sample(a.n, 0), "z")                      # [N, 3, 64, 64]
-    p0 = face_landmarks(img)                                                    # [N, 5, 2]
+        img = faces.synthesize(faces.sample(a.n, 0), "z")  # [N, 3, 64, 64]
+    p0 = face_landmarks(img)  # [N, 5, 2]
     ok = np.isfinite(p0).all((1, 2))
     shifted = torch.stack([oracle_warp(x, np.zeros((1, 2)), np.array([[SHIFT, 0.0]]), None) for x in img])
-    d_shift = np.linalg.norm(face_landmarks(shifted) - p0, axis=2)             # [N, 5]
+    d_shift = np.linalg.norm(face_landmarks(shifted) - p0, axis=2)  # [N, 5]
     nose = p0[:, 4]
-    local = torch.stack([oracle_warp(x, nose[i:i + 1], nose[i:i + 1] + [SHIFT, 0.0], 6.0) if ok[i] else x
-                         for i, x in enumerate(img)])
+    local = torch.stack(
+        [
+            oracle_warp(x, nose[i : i + 1], nose[i : i + 1] + [SHIFT, 0.0], 6.0) if ok[i] else x
+            for i, x in enumerate(img)
+        ]
+    )
     d_local = np.linalg.norm(face_landmarks(local)[:, 4] - nose, axis=1)
     up = F.interpolate(local, scale_factor=4, mode="bilinear", align_corners=False)
-    p_up = (face_landmarks(up) + 0.5) / 4 - 0.5                                 # pixel centres back to 64 px
+    p_up = (face_landmarks(up) + 0.5) / 4 - 0.5  # pixel centres back to 64 px
     d_up = np.linalg.norm(p_up[:, 4] - nose, axis=1)
-    res = {"faces_with_landmarks": int(ok.sum()), "n": a.n,
-           "whole_shift_read_per_landmark": [round(float(v), 2) for v in np.nanmean(d_shift[ok], 0)],
-           "local_warp_read_nose": round(float(np.nanmean(d_local[ok])), 2),
-           "local_warp_read_nose_upsampled_4x": round(float(np.nanmean(d_up[ok])), 2)}
+    res = {
+        "faces_with_landmarks": int(ok.sum()),
+        "n": a.n,
+        "whole_shift_read_per_landmark": [round(float(v), 2) for v in np.nanmean(d_shift[ok], 0)],
+        "local_warp_read_nose": round(float(np.nanmean(d_local[ok])), 2),
+        "local_warp_read_nose_upsampled_4x": round(float(np.nanmean(d_up[ok])), 2),
+    }
     print(f"{res['faces_with_landmarks']} of {a.n} faces with landmarks")
     print(f"whole image shifted {SHIFT:g} px: landmarks read to move {res['whole_shift_read_per_landmark']} px")
-    print(f"nose base warped {SHIFT:g} px (sigma 6): read to move {res['local_warp_read_nose']} px; "
-          f"at 4x upsampling {res['local_warp_read_nose_upsampled_4x']} px")
+    print(
+        f"nose base warped {SHIFT:g} px (sigma 6): read to move {res['local_warp_read_nose']} px; "
+        f"at 4x upsampling {res['local_warp_read_nose_upsampled_4x']} px"
+    )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

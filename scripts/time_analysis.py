@@ -11,6 +11,7 @@ Reproduces the "Measured" list of docs/readme/30-analysis.md:
     python scripts/time_analysis.py                  # the UMAP JIT dominates: about a minute or two on a CPU
     python scripts/time_analysis.py --json out.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,12 @@ def main(argv=None) -> dict:
     _, res["effects, 280,000 rows (14,000 tests)"] = _timed(lambda: effects_from_table(big, MEASURES))
     rng = np.random.default_rng(1)
     lat = rng.standard_normal((300, 100)).astype(np.float32)
-    samples = pd.DataFrame({"sample_id": np.arange(300),
-                            **{m: lat[:, i] * 0.3 + rng.standard_normal(300) for i, m in enumerate(MEASURES)}})
+    samples = pd.DataFrame(
+        {"sample_id": np.arange(300), **{m: lat[:, i] * 0.3 + rng.standard_normal(300) for i, m in enumerate(MEASURES)}}
+    )
     cor, res["correlations, 300 samples x 100 variables x 7 measures"] = _timed(
-        lambda: correlations_from_arrays(lat, samples, MEASURES, "z"))
+        lambda: correlations_from_arrays(lat, samples, MEASURES, "z")
+    )
     _, res["controlling"] = _timed(lambda: controlling(eff, cor))
     walk = rng.standard_normal((7168, 100)).astype(np.float32)
     _, res["UMAP first fit in the process (JIT), 300 x 100"] = _timed(lambda: LatentEmbedding().fit(lat))

@@ -7,6 +7,7 @@ Each number is one call in this process, in order, so the first image costs incl
     python scripts/time_dashboard.py                       # study in studies/time-dashboard
     python scripts/time_dashboard.py --json out.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,15 @@ import json
 import time
 from pathlib import Path
 
-SPEC = {"name": "time-dashboard", "model": "faces", "measures": ["image"], "n_samples": 64, "seed": 0,
-        "alphas": [-2, -1, 0, 1, 2], "targets": [{"kind": "variables", "indices": [0, 1, 2, 3]}]}
+SPEC = {
+    "name": "time-dashboard",
+    "model": "faces",
+    "measures": ["image"],
+    "n_samples": 64,
+    "seed": 0,
+    "alphas": [-2, -1, 0, 1, 2],
+    "targets": [{"kind": "variables", "indices": [0, 1, 2, 3]}],
+}
 
 
 def _timed(fn):
@@ -31,25 +39,30 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
 
     import probe
+
     probe.run_study(SPEC, a.out, resume=True, progress=False)
     res = {}
     _, res["import dashboards.app"] = _timed(lambda: __import__("dashboards.app"))
     from dashboards.app import Context, create_app
     from dashboards.pages import PAGES
+
     _, res["create_app"] = _timed(lambda: create_app(a.out))
     ctx = Context(probe.open_study(a.out))
     for page in PAGES:
         _, res[f"layout {page.NAME}"] = _timed(lambda page=page: page.layout(ctx))
     _, res["first grid of 16 images (model load included)"] = _timed(
-        lambda: probe.figures.sample_grid(ctx.images(list(range(16)))))
+        lambda: probe.figures.sample_grid(ctx.images(list(range(16))))
+    )
     _, res["walk strip, 4 samples x 5 alphas"] = _timed(
-        lambda: probe.figures.image_strip(ctx.render([0, 1, 2, 3], "z[0]", SPEC["alphas"]), SPEC["alphas"]))
+        lambda: probe.figures.image_strip(ctx.render([0, 1, 2, 3], "z[0]", SPEC["alphas"]), SPEC["alphas"])
+    )
     _, res["re-render of one image at one alpha"] = _timed(lambda: ctx.render([5], "z[1]", [1.5]))
     model = probe.load_model("faces")
     z = model.sample(1, 3)
     for cls in (probe.DragGAN, probe.FreeDrag):
         _, res[f"{cls.__name__}, 10 steps"] = _timed(
-            lambda cls=cls: cls(max_steps=10, d_stop=0).run(model, z, "z", [[30, 40]], [[36, 40]]))
+            lambda cls=cls: cls(max_steps=10, d_stop=0).run(model, z, "z", [[30, 40]], [[36, 40]])
+        )
     for k, s in res.items():
         print(f"{k:<48} {s:8.3f} s")
     if a.json:

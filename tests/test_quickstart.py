@@ -1,4 +1,5 @@
 """The notebook API (`import probe`) and examples/quickstart.ipynb, executed in a real kernel (nbclient)."""
+
 import json
 import os
 import re
@@ -17,8 +18,14 @@ HEAVY = ("torch", "dash", "plotly", "pandas", "duckdb", "umap", "sklearn")
 
 
 def _python(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -29,12 +36,15 @@ def test_import_probe_loads_no_heavy_module():
 
 
 def test_every_api_name_resolves_without_dash():
-    got = json.loads(_python(
-        "import json, sys, probe\n"
-        "names = {n: type(getattr(probe, n)).__name__ for n in probe.__all__}\n"
-        "print(json.dumps({'names': names, 'dash': 'dash' in sys.modules, 'dir': sorted(dir(probe))}))"))
+    got = json.loads(
+        _python(
+            "import json, sys, probe\n"
+            "names = {n: type(getattr(probe, n)).__name__ for n in probe.__all__}\n"
+            "print(json.dumps({'names': names, 'dash': 'dash' in sys.modules, 'dir': sorted(dir(probe))}))"
+        )
+    )
     assert set(got["names"]) == set(probe.__all__)
-    assert got["dash"] is False                      # figures are plotly; only the dashboard imports dash
+    assert got["dash"] is False  # figures are plotly; only the dashboard imports dash
     assert set(probe.__all__) <= set(got["dir"])
     assert got["names"]["figures"] == "module" and got["names"]["load_model"] == "function"
     assert got["names"]["GANSpace"] == "type"
@@ -45,14 +55,18 @@ def test_api_names_are_the_library_objects():
     from probe.models.zoo import load_model
     from probe.stats import effects
     from probe.store import Study
+
     assert probe.load_model is load_model and probe.effects is effects and probe.FreeDrag is FreeDrag
     assert probe.open_study is Study and probe.Study is Study
     assert probe.figures is sys.modules["probe.figures"]
 
 
 def test_unknown_name_says_what_exists():
-    with pytest.raises(AttributeError, match=r"module 'probe' has no attribute 'load_modle'; the notebook API is "
-                                             r".*load_model"):
+    with pytest.raises(
+        AttributeError,
+        match=r"module 'probe' has no attribute 'load_modle'; the notebook API is "
+        r".*load_model",
+    ):
         probe.load_modle  # noqa: B018
 
 
@@ -85,19 +99,19 @@ def test_quickstart_notebook_runs_and_its_numbers_are_the_library_s(tmp_path):
     model = probe.load_model("tiny-stylegan")
     img = model.synthesize(model.sample(8, seed=0), "z")
     want = probe.MeasureSet(["image"])(img)["brightness"]
-    np.testing.assert_allclose(shown, want, atol=6e-5)          # printed to 4 decimals
+    np.testing.assert_allclose(shown, want, atol=6e-5)  # printed to 4 decimals
 
     # the study it wrote: 32 samples x (4 variables + 3 GANSpace directions) x 5 alphas
     assert "samples 32 interventions 1120" in text
     study = probe.open_study(tmp_path / "studies" / "quickstart")
     assert study.table("interventions").shape[0] == 1120 and set(study.measures) >= {"brightness", "hue"}
     effects = study.table("effects")
-    assert effects.shape[0] == 7 * 6                              # 7 targets x 6 image measures
+    assert effects.shape[0] == 7 * 6  # 7 targets x 6 image measures
     m = re.search(r"effects (\d+) rows; strongest: (\S+) (\S+) slope (-?[\d.]+)", text)
     top = effects.sort_values("q").iloc[0]
     assert (int(m.group(1)), m.group(2), m.group(3)) == (42, top["target"], top["measure"])
     assert float(m.group(4)) == pytest.approx(top["slope"], abs=5e-5)
-    rows = re.findall(r"^(ganspace/pc\d)\s+(\w+)\s+([\d.]+)\s", plain, re.M)   # evaluation: one row per direction
+    rows = re.findall(r"^(ganspace/pc\d)\s+(\w+)\s+([\d.]+)\s", plain, re.M)  # evaluation: one row per direction
     assert [t for t, _, _ in rows] == ["ganspace/pc0", "ganspace/pc1", "ganspace/pc2"]
     assert all(m in study.measures and 0 < float(s) for _, m, s in rows)
 
@@ -107,7 +121,7 @@ def test_quickstart_notebook_runs_and_its_numbers_are_the_library_s(tmp_path):
     p = re.search(r"inversion psnr ([\d.]+) dB \(start ([\d.]+) dB\)", text)
     assert float(p.group(1)) > float(p.group(2)) + 5
 
-    assert mimes.count("application/vnd.plotly.v1+json") == 4     # sample grid, walk strip, forest, inversion
+    assert mimes.count("application/vnd.plotly.v1+json") == 4  # sample grid, walk strip, forest, inversion
 
 
 def _python_block(path: Path) -> str:
@@ -118,12 +132,18 @@ def test_readme_example_is_the_api_page_s_and_runs(tmp_path):
     code = _python_block(ROOT / "README.md")
     assert code == _python_block(ROOT / "docs" / "api.md")
     assert len(code.strip().splitlines()) <= 12
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr
     rows = [line.split() for line in out.stdout.splitlines()[1:]]
-    assert len(rows) == 3 and all(r[1] in {"w[0]", "w[1]", "w[2]"} for r in rows)   # index, target, measure, ...
+    assert len(rows) == 3 and all(r[1] in {"w[0]", "w[1]", "w[2]"} for r in rows)  # index, target, measure, ...
     assert (tmp_path / "effects.html").stat().st_size > 10_000
     study = probe.open_study(tmp_path / "studies" / "hello")
-    assert len(study.table("effects")) == 3 * 6                     # 3 variables x 6 image measures
+    assert len(study.table("effects")) == 3 * 6  # 3 variables x 6 image measures
     assert study.table("interventions").shape[0] == 16 * 3 * 3
