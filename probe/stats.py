@@ -6,7 +6,7 @@ One-regressor OLS (d_<measure> ~ 1 + alpha) and Pearson r are computed in closed
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

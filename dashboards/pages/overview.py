@@ -8,7 +8,7 @@ from probe import figures as F
 from probe.schema import TABLES
 
 from . import _progress
-from ._util import click_point, field, fitted, graph, missing, table
+from ._util import click_point, field, fitted, missing, table
 
 KEY, PATH, NAME = "overview", "/", "Overview"
 
