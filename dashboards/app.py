@@ -38,6 +38,10 @@ class PathError(ProbeError):
     """A path asked for by the browser lies outside the study root."""
 
 
+class SummaryPending(ProbeError):
+    """The per-alpha summary of an older study is still being computed (shown as a note, not an error)."""
+
+
 class JobBusy(ProbeError):
     """A second background job asked for while one runs (per browser session and per model)."""
 
@@ -77,6 +81,7 @@ class Context:
         self._memo: OrderedDict = OrderedDict()
         self._memo_lock = threading.Lock()
         self._summary_lock = threading.Lock()
+        self._summary_job: dict | None = None
         self.jobs: dict[str, dict] = {}
         self._jobs_lock = threading.Lock()
         self._manifest_key = self._manifest_stamp()
@@ -137,8 +142,16 @@ class Context:
         return hit[1]
 
     def iv_targets(self):
-        """Distinct targets of the interventions (target, target_kind, method, walk), cached per file version."""
-        return self.memo(("iv-targets",), lambda: self.query().targets(), *self.IV)
+        """Distinct targets of the interventions (target, target_kind, method, walk) sorted by target, cached per
+        file version: from the per-alpha summary when it is ready, else a DuckDB scan of the target columns."""
+        def make():
+            try:
+                full = self._summary(wait=self.SUMMARY_WAIT_S)
+            except SummaryPending:
+                return self.query().targets()
+            d = full[["target", "target_kind", "method", "walk"]].drop_duplicates("target")
+            return d.sort_values("target", kind="stable").reset_index(drop=True)
+        return self.memo(("iv-targets",), make, *self.IV)
 
     def iv_count(self) -> int:
         return self.memo(("iv-count",), lambda: self.query().count(), *self.IV)
@@ -147,18 +160,40 @@ class Context:
         """Per-alpha mean / CI of interventions columns `values` (d_<measure>, dlogp, logp, norm) for `targets`
         (default all), per target (by=("target",)) or for one target (by=()): rows of one cached summary of every
         target x alpha x column (Query.alpha_summary, one DuckDB scan per file version)."""
-        with self._summary_lock:      # concurrent first requests wait for one scan
-            full = self.memo(("iv-summary",), self._full_summary, *self.IV)
+        full = self._summary(wait=self.SUMMARY_WAIT_S)
         s = full[full["value"].isin(list(values))]
         if targets is not None:
             s = s[s["target"].isin([str(t) for t in targets])]
-        s = s.reset_index(drop=True)
+        s = s.drop(columns=["target_kind", "method", "walk"]).reset_index(drop=True)
         return s if tuple(by) == ("target",) else s.drop(columns="target")
 
-    def _full_summary(self):
-        q = self.query()
-        cols = [f"d_{m}" for m in self.study.measures if f"d_{m}" in q.columns]
-        return q.alpha_summary([*cols, *(c for c in ("dlogp", "logp", "norm") if c in q.columns)], by=["target"])
+    SUMMARY_WAIT_S = 2.0   # a request waits this long for a summary being computed, then shows a note
+
+    def _summary(self, wait: float):
+        """The study's per-(target, alpha) summary (probe.query.study_alpha_summary: alpha_summary.parquet when
+        it is fresh, else one DuckDB scan in a background thread, stored for the next open), cached per version
+        of interventions.parquet. SummaryPending (one line) when the scan takes longer than `wait` seconds."""
+        key = self.stamp(*self.IV)
+        with self._summary_lock:      # concurrent first requests share one computation
+            job = self._summary_job
+            if job is None or job["key"] != key or job["error"] is not None:
+                job = {"key": key, "done": threading.Event(), "value": None, "error": None}
+                self._summary_job = job
+
+                def run(job=job):
+                    from probe.query import study_alpha_summary
+                    try:
+                        job["value"] = study_alpha_summary(self.study, write=True)
+                    except Exception as e:  # noqa: BLE001 - raised in the requests that wait for it
+                        job["error"] = e
+                    job["done"].set()
+                threading.Thread(target=run, name="probe-summary", daemon=True).start()
+        if not job["done"].wait(wait):
+            raise SummaryPending(f"summarising {self.iv_count():,} rows of interventions.parquet (once per study, "
+                                 f"then stored in alpha_summary.parquet); choose again in a few seconds")
+        if job["error"] is not None:
+            raise job["error"]
+        return job["value"]
 
     def directions(self) -> dict:
         """The study's DirectionSets by stem, cached until directions/ changes."""
@@ -194,7 +229,7 @@ class Context:
         with self._lock:
             return study_model(self.study)
 
-    def images(self, sample_ids) -> "np.ndarray":
+    def images(self, sample_ids) -> np.ndarray:
         """Base images of samples.  # [N, 3, H, W] in [-1, 1] (torch tensor)"""
         import torch
 
@@ -293,7 +328,7 @@ class Context:
                 except Exception as e:  # noqa: BLE001
                     msg = str(e) if isinstance(e, ProbeError) else f"{type(e).__name__}: {e}"
                     out = [dash.no_update] * n_out
-                    out[err_index] = error_box(msg)
+                    out[err_index] = note_box(msg) if isinstance(e, SummaryPending) else error_box(msg)
                     return out[0] if n_out == 1 else tuple(out)
             return wrapped
         return deco

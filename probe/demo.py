@@ -149,6 +149,8 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
                                        device=str(dev))
         finally:
             stop.set()
+        from .query import study_alpha_summary
+        study_alpha_summary(state["study"], write=True)     # what the dashboard's walk views read
         prog.first_table()
 
     def statistics():

@@ -185,6 +185,7 @@ class Query:
         s = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*by, "alpha", "n", "mean",
                                                                                       "sd", "value"])
         s = self._types(s.sort_values(["value", *by, "alpha"], kind="stable").reset_index(drop=True))
+        s["value"] = s["value"].astype("string")
         s["n"] = s["n"].astype(np.int64)
         s["mean"] = s["mean"].astype(float)
         s["sd"] = s["sd"].astype(float)
@@ -221,3 +222,71 @@ class Query:
                 r[k] = d[f"{k}{i}"].to_numpy(float)
             out.append(r[r["n"] > 0])
         return pd.concat(out, ignore_index=True)
+
+
+# ---- the stored per-(target, alpha) summary ---------------------------------------------------------------------
+SUMMARY_TABLE = "alpha_summary"
+SUMMARY_EXTRA = ("dlogp", "logp", "norm")   # summarised besides d_<measure>
+SUMMARY_BY = ("target", "target_kind", "method", "walk")   # one target per group: kind, method, walk ride along
+
+
+def summary_values(study, columns: Sequence[str]) -> list[str]:
+    """The interventions columns the stored summary covers: d_<measure> per study measure, then dlogp, logp, norm
+    (those present in `columns`)."""
+    cols = set(columns)
+    return [*(f"d_{m}" for m in study.measures if f"d_{m}" in cols), *(c for c in SUMMARY_EXTRA if c in cols)]
+
+
+def compute_alpha_summary(study, q: Query | None = None) -> pd.DataFrame:
+    """Query.alpha_summary of every summary column per (target, alpha): one DuckDB scan of interventions.parquet.
+
+    -> [target, target_kind, method, walk, value, alpha, n, mean, sd, lo, hi], one row per (column, target,
+    alpha) with n > 0, sorted by value, target, alpha."""
+    q = q if q is not None else Query(study)
+    return q.alpha_summary(summary_values(study, q.columns), by=list(SUMMARY_BY))
+
+
+def summary_fresh(study) -> bool:
+    """Whether alpha_summary.parquet exists and is not older than interventions.parquet (mtime)."""
+    p, iv = Path(study.path) / f"{SUMMARY_TABLE}.parquet", Path(study.path) / "interventions.parquet"
+    try:
+        return p.stat().st_mtime_ns >= iv.stat().st_mtime_ns
+    except OSError:
+        return False
+
+
+def read_alpha_summary(study) -> pd.DataFrame | None:
+    """The stored summary when it is fresh (`summary_fresh`), with the dtypes of Query.alpha_summary; else None
+    (absent, stale or unreadable: callers scan instead)."""
+    from .io import StoreError
+    if not summary_fresh(study):
+        return None
+    try:
+        s = study.table(SUMMARY_TABLE)
+    except StoreError:
+        return None
+    return s.reset_index(drop=True)
+
+
+def write_alpha_summary(study, s: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compute (unless given) and store alpha_summary.parquet of a complete study (atomic, under the study lock).
+    The runner calls this once the interventions are merged; readers use it while it is fresh.  -> the summary"""
+    s = compute_alpha_summary(study) if s is None else s
+    study.write_table(SUMMARY_TABLE, s)
+    return s
+
+
+def study_alpha_summary(study, write: bool = False) -> pd.DataFrame:
+    """The per-(target, alpha) summary: the stored file when fresh, else one scan (stored when `write`; a study
+    directory that cannot be written is left as it is)."""
+    from .io import StoreError
+    s = read_alpha_summary(study)
+    if s is not None:
+        return s
+    s = compute_alpha_summary(study)
+    if write:
+        try:
+            write_alpha_summary(study, s)
+        except (StoreError, OSError):
+            pass
+    return s

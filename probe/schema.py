@@ -13,6 +13,8 @@ study/
   controlling.parquet    CONTROLLING_COLUMNS
   embedding.parquet      EMBEDDING_COLUMNS
   evaluation.parquet     EVALUATION_COLUMNS
+  alpha_summary.parquet  ALPHA_SUMMARY_COLUMNS: per (interventions column, target, alpha) mean / sd / CI, written
+                         when the study completes; valid while not older than interventions.parquet
   groundtruth.parquet    GROUNDTRUTH_COLUMNS
   edits.parquet          EDIT_COLUMNS: one row per drag or inversion run (`Study.add_edit`)
   edits/                 <run_id>_before.png, <run_id>_after.png of each edits row
@@ -85,6 +87,22 @@ EMBEDDING_COLUMNS = {
     "alpha": "float64",
     "x": "float64",
     "y": "float64",
+}
+
+# per (value, target, alpha) of the interventions (probe.query.write_alpha_summary): value is the column
+# summarised (d_<measure>, dlogp, logp, norm); n finite rows, their mean, sd (0 when n = 1) and t CI [lo, hi]
+ALPHA_SUMMARY_COLUMNS = {
+    "target": "string",
+    "target_kind": "string",
+    "method": "string",
+    "walk": "string",
+    "value": "string",
+    "alpha": "float64",
+    "n": "int64",
+    "mean": "float64",
+    "sd": "float64",
+    "lo": "float64",
+    "hi": "float64",
 }
 
 # per direction, from the engine's tables (probe.directions.evaluate): how specific and density-safe each walk is

@@ -52,6 +52,7 @@ TABLE_COLUMNS = {
     "evaluation": schema.EVALUATION_COLUMNS,
     "groundtruth": schema.GROUNDTRUTH_COLUMNS,
     "edits": schema.EDIT_COLUMNS,
+    "alpha_summary": schema.ALPHA_SUMMARY_COLUMNS,
 }
 MAKERS = {
     "samples": "probe run SPEC.toml --out STUDY",
@@ -63,6 +64,7 @@ MAKERS = {
     "evaluation": "probe discover STUDY (probe.directions.evaluate)",
     "groundtruth": "probe gt-score --out STUDY (probe.directions.groundtruth)",
     "edits": "probe drag --study STUDY, probe invert IMAGE --study STUDY or the dashboard's Drag page",
+    "alpha_summary": "probe run SPEC.toml --out STUDY (or probe.query.write_alpha_summary(study))",
 }
 EDITS = "edits"  # folder of the edits table's images: <run_id>_before.png, <run_id>_after.png
 _PNG = b"\x89PNG\r\n\x1a\n"

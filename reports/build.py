@@ -433,7 +433,9 @@ def _walks(study, sec: Section, figs: _Figs, q, order: list[str], n_walks: int,
         figs.block(sec, figures.image_strip(img, alphas, sample_ids=ids, title=f"walk {t}",
                                             scale=_fit_scale(img.shape[-1], len(alphas), 120)), f"Walk strip: {t}")
     ms = [f"d_{m}" for m in focus_measures(study) if f"d_{m}" in q.columns][:max_measures]
-    s = q.alpha_summary([*ms, "dlogp"], by=["target"], where={"target": chosen})
+    from probe.query import study_alpha_summary
+    full = study_alpha_summary(study, write=True)     # alpha_summary.parquet when fresh, else one scan (stored)
+    s = full[full["value"].isin([*ms, "dlogp"]) & full["target"].isin(chosen)].reset_index(drop=True)
     for c in [*ms, "dlogp"]:
         figs.safe(sec, lambda c=c: figures.summary_curves(s[s["value"] == c], "target",
                                                           f"{c} vs alpha (mean, 95% CI)", c), f"Curves: {c}")

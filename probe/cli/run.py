@@ -21,7 +21,7 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
                                        "device, auto)")) -> None:
     """Run a study: perturb latents, render, measure, write Parquet tables."""
     from ..errors import printable
-    from ..query import Query
+    from ..query import Query, study_alpha_summary
     from ..executors import make_executor
     ex = make_executor(executor, address, workers)
     from ..study import PLAIN_NAME, SpecError, load_spec, run_study
@@ -34,6 +34,7 @@ def run_cmd(spec: Path = typer.Argument(..., help="study spec (TOML); see docs: 
         out = Path("studies") / s.name
     with ex:
         st = run_study(s, out, resume=resume, progress=progress, yes=yes, executor=ex, device=device)
+    study_alpha_summary(st, write=True)     # the dashboard's and report's per-(target, alpha) summary
     n = Query(st).count()
     typer.echo(f"study {printable(st.name)!r} complete: {st.manifest['n_samples']} samples, "
                f"{len(st.target_names)} targets, {n} intervention rows -> {printable(st.path)}")
