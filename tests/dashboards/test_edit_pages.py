@@ -56,6 +56,8 @@ def test_embedding_walks_on_demand_hover_selection(dash_duo, full_study, tmp_pat
     assert len(dash_duo.find_elements("#em-table .ag-row")) > 1
     # unselected points are muted, not hidden (after a selection every trace keeps its points)
     assert len(_trace_points(dash_duo, "em-scatter", 0)) == 24
+    assert dash_duo.driver.execute_script("return document.querySelector('#em-scatter .js-plotly-plot')"
+                                          "._fullData.map(t => t.unselected.marker.opacity)") == [0.18, 0.18]
     # the selection downloads as sample ids
     dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     dash_duo.find_element("#em-download-btn").click()
