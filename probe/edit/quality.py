@@ -116,14 +116,16 @@ class QualityGuard:
         self.measures, self.radius = measures, radius
         self.max_outside, self.max_drift, self.every, self.early_stop = float(max_outside), float(max_drift), \
             int(every), bool(early_stop)
-        self._set = None
+        self._set, self._names = None, None
 
     def _measure_set(self, model: Generator):
-        names = self.measures if self.measures is not None else tuple(getattr(model, "default_measures", ()))
+        names = tuple(self.measures if self.measures is not None else getattr(model, "default_measures", ()))
         if not names:
             return None
-        from ..measures import MeasureSet
-        return MeasureSet(list(names))
+        if self._set is None or self._names != names:  # one set per guard: its providers load once
+            from ..measures import MeasureSet
+            self._set, self._names = MeasureSet(list(names)), names
+        return self._set
 
     def bind(self, model: Generator, before: torch.Tensor, handles, targets) -> QualityGuard:
         """Fix the start image [3, H, W] and the points [K, 2] later checks compare against."""
