@@ -350,8 +350,12 @@ def _effect_heatmap(study, sec: Section, figs: _Figs, e: pd.DataFrame) -> None:
     keep = top.sort_values(ascending=False).index[:HEAT_ROWS]
     n = se["target"].nunique()
     units = {m: f"{_unit(study, m)} per unit alpha".strip() for m in se["measure"].unique()}
+    focus = focus_measures(study)
+    rank = {m: i for i, m in enumerate(focus + [m for m in study.measures if m not in focus])}
+    shown = se[se["target"].isin(keep)]
+    shown = shown.iloc[np.argsort(shown["measure"].map(rank).fillna(len(rank)).to_numpy(), kind="stable")]
     figs.safe(sec, lambda: figures.correlation_heatmap(
-        se[se["target"].isin(keep)], value="std_slope", units="sd per unit alpha", raw="slope", raw_units=units,
+        shown, value="std_slope", units="sd per unit alpha", raw="slope", raw_units=units,
         order="effect", title=f"standardised slope (measure sds per unit alpha) of the {len(keep)} of {n} targets "
                               f"with the largest effects (grey: q > 0.05)"), "Standardised effects")
 

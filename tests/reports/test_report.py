@@ -256,6 +256,7 @@ def test_forest_plots_only_for_the_studys_measures(full_study, tmp_path):
     html = build_report(Study(s.path), tmp_path / "r.html", cdn=True).read_text()
     assert re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html) == ["contrast"]
     assert "Measures the study was about: contrast." in html
+    assert _figure_after(html, "Standardised effects")["data"][1]["x"][0] == "contrast"   # its column first
 
 
 def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
