@@ -10,6 +10,7 @@ Long work (drag, inversion) runs in a background thread from the app's job regis
 page keeps the job id in a dcc.Store and polls it with a dcc.Interval; Stop sets the job's stop flag. Steps,
 points, upload bytes and pixels are bounded here on the server (`dashboards.limits`), not only in the inputs.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,7 +29,7 @@ from ..limits import LIMITS, Limits
 from ._util import field, graph
 
 KEY, PATH, NAME = "drag", "/drag", "Drag"
-MIN_SIDE = 16   # as probe.edit.invert: smaller images cannot be inverted
+MIN_SIDE = 16  # as probe.edit.invert: smaller images cannot be inverted
 OFFSET_STEPS = 200
 
 
@@ -39,6 +40,7 @@ class UploadError(ProbeError):
 def _header(raw: bytes):
     """PNG / JPEG image object with only its header read (size known, pixels not decoded), or None."""
     from PIL import JpegImagePlugin, PngImagePlugin
+
     for cls in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
         try:
             return cls(io.BytesIO(raw))
@@ -51,37 +53,42 @@ def decode_upload(contents: str | None, filename: str | None, limits: Limits = L
     """dcc.Upload contents (data URI) -> uint8 [H, W, 3]; UploadError (one line) if it is not a PNG / JPEG image
     or exceeds `limits` (bytes, then pixels from the header, before any decoding)."""
     from PIL import Image
-    filename = None if filename is None else str(filename)[:120]   # echoed in messages
+
+    filename = None if filename is None else str(filename)[:120]  # echoed in messages
     if not contents or "," not in contents:
         raise UploadError("upload: no file content; choose a PNG or JPEG image")
     if len(contents) > limits.max_upload_bytes * 4 // 3 + 1024:
-        raise UploadError(f"upload {filename!r} is over {limits.max_upload_bytes / 2**20:g} MiB; use a smaller "
-                          "image")
+        raise UploadError(f"upload {filename!r} is over {limits.max_upload_bytes / 2**20:g} MiB; use a smaller image")
     try:
         raw = base64.b64decode(contents.split(",", 1)[1], validate=False)
     except ValueError:
         raise UploadError(f"upload {filename!r} could not be decoded; choose a PNG or JPEG image") from None
     if len(raw) > limits.max_upload_bytes:
-        raise UploadError(f"upload {filename!r} is {len(raw) / 2**20:.1f} MiB; use an image under "
-                          f"{limits.max_upload_bytes / 2**20:g} MiB")
+        raise UploadError(
+            f"upload {filename!r} is {len(raw) / 2**20:.1f} MiB; use an image under "
+            f"{limits.max_upload_bytes / 2**20:g} MiB"
+        )
     im = _header(raw)
     if im is None:
         raise UploadError(f"upload {filename!r} is not an image; choose a PNG or JPEG file")
     w, h = im.size
     if w * h > limits.max_pixels:
-        raise UploadError(f"upload {filename!r}: image too large ({w} x {h} px, limit {limits.max_pixels}); "
-                          "scale it down")
+        raise UploadError(
+            f"upload {filename!r}: image too large ({w} x {h} px, limit {limits.max_pixels}); scale it down"
+        )
     if min(w, h) < MIN_SIDE:
         raise UploadError(f"upload {filename!r} is {w}x{h} pixels; use an image of at least {MIN_SIDE}x{MIN_SIDE}")
     try:
         im.load()
         return np.asarray(im.convert("RGB"))
     except Image.DecompressionBombError:
-        raise UploadError(f"upload {filename!r}: image too large ({w} x {h} px, limit {limits.max_pixels}); "
-                          "scale it down") from None
+        raise UploadError(
+            f"upload {filename!r}: image too large ({w} x {h} px, limit {limits.max_pixels}); scale it down"
+        ) from None
     except Exception:  # noqa: BLE001 - a truncated or corrupt file
-        raise UploadError(f"upload {filename!r} is not a readable image (truncated or corrupt); choose a PNG or "
-                          "JPEG file") from None
+        raise UploadError(
+            f"upload {filename!r} is not a readable image (truncated or corrupt); choose a PNG or JPEG file"
+        ) from None
 
 
 def bounded_steps(value, what: str, limits: Limits = LIMITS) -> int:
@@ -126,7 +133,7 @@ def _source(ctx, src: dict) -> tuple[torch.Tensor, str, dict]:
     lat = ctx.latents()
     if not 0 <= sid < len(lat):
         raise ProbeError(f"sample_id must lie in 0..{len(lat) - 1}")
-    return torch.from_numpy(lat[sid:sid + 1].copy()), ctx.study.space, {}
+    return torch.from_numpy(lat[sid : sid + 1].copy()), ctx.study.space, {}
 
 
 def _image(ctx, src: dict) -> torch.Tensor:
@@ -207,71 +214,161 @@ CANVAS_PX = 320
 def layout(ctx):
     n = len(ctx.latents())
     sites = list(ctx.model().sites)
-    return html.Div([
-        html.H2("Drag"),
-        dcc.Store(id="dg-src", data={"kind": "sample", "sample_id": 0}),
-        dcc.Store(id="dg-points", data={"handles": [], "targets": []}),
-        dcc.Store(id="dg-mask", data={"boxes": []}),
-        dcc.Store(id="dg-job"),
-        dcc.Interval(id="dg-poll", interval=400, disabled=True),
-        html.Div([field("sample_id", dcc.Input(id="dg-sample", type="number", value=0, min=0, max=n - 1, step=1,
-                                               debounce=True, style={"width": "80px"})),
-                  dcc.Upload(id="dg-upload", children=html.Button("Upload an image to invert", id="dg-upload-btn"),
-                             multiple=False, max_size=ctx.limits.max_upload_bytes),
-                  field("inversion steps", dcc.Input(id="dg-inv-steps", type="number", value=100, min=1,
-                                                     max=ctx.limits.max_steps,
-                                                     step=1, style={"width": "80px"})),
-                  field("detail offset", dcc.Dropdown(
-                      id="dg-offset-site", clearable=False, style={"width": "110px"},
-                      value=_offset_site(ctx.model(), sites),
-                      options=[{"label": "none", "value": "none"}] + [{"label": s, "value": s} for s in sites]))],
-                 className="controls"),
-        html.Div([field("method", dcc.RadioItems(id="dg-method", inline=True, value="draggan", options=[
-                      {"label": "DragGAN", "value": "draggan"}, {"label": "FreeDrag", "value": "freedrag"}])),
-                  field("max steps", dcc.Input(id="dg-steps", type="number", value=50, min=1,
-                                               max=ctx.limits.max_steps, step=1, style={"width": "80px"})),
-                  field("click to", dcc.RadioItems(id="dg-tool", inline=True, value="points", options=[
-                      {"label": "place points", "value": "points"},
-                      {"label": "draw mask region", "value": "mask"}])),
-                  html.Button("Run", id="dg-run"), html.Button("Stop", id="dg-stop"),
-                  html.Button("Reset", id="dg-reset", title="clear points, mask, result and messages"),
-                  html.Button("Clear points", id="dg-clear"), html.Button("Clear mask", id="dg-clear-mask")],
-                 className="controls"),
-        html.Div(id="dg-msg"),
-        html.Div(id="dg-busy"),
-        html.Div("idle", id="dg-counter", className="counter"),
-        html.Div([
-            html.Div([html.H4("before: click a handle, then its target"), graph("dg-canvas"),
-                      html.Div(id="dg-points-text"), html.Div(id="dg-mask-text")], className="col dg-col"),
-            html.Div([html.H4("after"), graph("dg-after", _blank_after()),
-                      html.Div(id="dg-live-points")], className="col dg-col"),
-            html.Div(id="dg-result", className="col dg-col"),
-        ], className="row"),
-    ])
+    return html.Div(
+        [
+            html.H2("Drag"),
+            dcc.Store(id="dg-src", data={"kind": "sample", "sample_id": 0}),
+            dcc.Store(id="dg-points", data={"handles": [], "targets": []}),
+            dcc.Store(id="dg-mask", data={"boxes": []}),
+            dcc.Store(id="dg-job"),
+            dcc.Interval(id="dg-poll", interval=400, disabled=True),
+            html.Div(
+                [
+                    field(
+                        "sample_id",
+                        dcc.Input(
+                            id="dg-sample",
+                            type="number",
+                            value=0,
+                            min=0,
+                            max=n - 1,
+                            step=1,
+                            debounce=True,
+                            style={"width": "80px"},
+                        ),
+                    ),
+                    dcc.Upload(
+                        id="dg-upload",
+                        children=html.Button("Upload an image to invert", id="dg-upload-btn"),
+                        multiple=False,
+                        max_size=ctx.limits.max_upload_bytes,
+                    ),
+                    field(
+                        "inversion steps",
+                        dcc.Input(
+                            id="dg-inv-steps",
+                            type="number",
+                            value=100,
+                            min=1,
+                            max=ctx.limits.max_steps,
+                            step=1,
+                            style={"width": "80px"},
+                        ),
+                    ),
+                    field(
+                        "detail offset",
+                        dcc.Dropdown(
+                            id="dg-offset-site",
+                            clearable=False,
+                            style={"width": "110px"},
+                            value=_offset_site(ctx.model(), sites),
+                            options=[{"label": "none", "value": "none"}] + [{"label": s, "value": s} for s in sites],
+                        ),
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(
+                [
+                    field(
+                        "method",
+                        dcc.RadioItems(
+                            id="dg-method",
+                            inline=True,
+                            value="draggan",
+                            options=[
+                                {"label": "DragGAN", "value": "draggan"},
+                                {"label": "FreeDrag", "value": "freedrag"},
+                            ],
+                        ),
+                    ),
+                    field(
+                        "max steps",
+                        dcc.Input(
+                            id="dg-steps",
+                            type="number",
+                            value=50,
+                            min=1,
+                            max=ctx.limits.max_steps,
+                            step=1,
+                            style={"width": "80px"},
+                        ),
+                    ),
+                    field(
+                        "click to",
+                        dcc.RadioItems(
+                            id="dg-tool",
+                            inline=True,
+                            value="points",
+                            options=[
+                                {"label": "place points", "value": "points"},
+                                {"label": "draw mask region", "value": "mask"},
+                            ],
+                        ),
+                    ),
+                    html.Button("Run", id="dg-run"),
+                    html.Button("Stop", id="dg-stop"),
+                    html.Button("Reset", id="dg-reset", title="clear points, mask, result and messages"),
+                    html.Button("Clear points", id="dg-clear"),
+                    html.Button("Clear mask", id="dg-clear-mask"),
+                ],
+                className="controls",
+            ),
+            html.Div(id="dg-msg"),
+            html.Div(id="dg-busy"),
+            html.Div("idle", id="dg-counter", className="counter"),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H4("before: click a handle, then its target"),
+                            graph("dg-canvas"),
+                            html.Div(id="dg-points-text"),
+                            html.Div(id="dg-mask-text"),
+                        ],
+                        className="col dg-col",
+                    ),
+                    html.Div(
+                        [html.H4("after"), graph("dg-after", _blank_after()), html.Div(id="dg-live-points")],
+                        className="col dg-col",
+                    ),
+                    html.Div(id="dg-result", className="col dg-col"),
+                ],
+                className="row",
+            ),
+        ]
+    )
 
 
 def _blank_after():
-    return F.drag_canvas(np.full((64, 64, 3), 245, np.uint8), title="run a drag to see the result here",
-                         size=CANVAS_PX)
+    return F.drag_canvas(np.full((64, 64, 3), 245, np.uint8), title="run a drag to see the result here", size=CANVAS_PX)
 
 
 def _drag_job(ctx, src, handles, targets, method, steps, mask, boxes):
     from probe.edit.drag import DragResult, DragStep, make_drag
     from probe.edit.quality import QualityGuard, edit_record
+
     lat, space, offsets = _source(ctx, src)
     model = ctx.model()
     before = _image(ctx, src)
     drag = make_drag(method, max_steps=int(steps))
-    items = QualityGuard().watch(drag, model, lat, space, handles, targets,
-                                 drag.steps(model, lat, space, handles, targets, mask=mask, offsets=offsets),
-                                 offsets=offsets)
+    items = QualityGuard().watch(
+        drag,
+        model,
+        lat,
+        space,
+        handles,
+        targets,
+        drag.steps(model, lat, space, handles, targets, mask=mask, offsets=offsets),
+        offsets=offsets,
+    )
 
     def fn(job):
         traj = [np.asarray(handles, float)]
         stopping = False
         while True:
             if job["stop"].is_set() and not stopping:
-                drag.stop()          # the generator finishes with the current latent, status "stopped"
+                drag.stop()  # the generator finishes with the current latent, status "stopped"
                 stopping = True
             with ctx._lock:
                 item = next(items, None)
@@ -280,28 +377,47 @@ def _drag_job(ctx, src, handles, targets, method, steps, mask, boxes):
             if isinstance(item, DragStep):
                 traj.append(np.asarray(item.points, float))
                 q = item.quality.as_dict() if item.quality is not None else {}
-                job.update(step=item.step + 1, loss=float(item.loss), img=item.img.detach(),
-                           points=np.asarray(item.points, float).tolist(), trajectory=np.stack(traj),
-                           outside=q.get("outside_change"))
+                job.update(
+                    step=item.step + 1,
+                    loss=float(item.loss),
+                    img=item.img.detach(),
+                    points=np.asarray(item.points, float).tolist(),
+                    trajectory=np.stack(traj),
+                    outside=q.get("outside_change"),
+                )
             elif isinstance(item, DragResult):
                 q = item.quality.as_dict() if item.quality is not None else {}
-                job.update(img=item.img.detach(), trajectory=item.trajectory, steps=item.steps,
-                           points=np.asarray(item.points, float).tolist(), seconds=item.seconds,
-                           distances=item.distances.tolist(), status=item.status, reason=item.reason, quality=q,
-                           latent=item.latent.detach(), space=item.space)
+                job.update(
+                    img=item.img.detach(),
+                    trajectory=item.trajectory,
+                    steps=item.steps,
+                    points=np.asarray(item.points, float).tolist(),
+                    seconds=item.seconds,
+                    distances=item.distances.tolist(),
+                    status=item.status,
+                    reason=item.reason,
+                    quality=q,
+                    latent=item.latent.detach(),
+                    space=item.space,
+                )
                 row = edit_record(item)
-                row.update(model=ctx.study.model_name, sample_id=src.get("sample_id") if src.get("kind") == "sample"
-                           else None, params={**row["params"], "mask_boxes": boxes or []})
+                row.update(
+                    model=ctx.study.model_name,
+                    sample_id=src.get("sample_id") if src.get("kind") == "sample" else None,
+                    params={**row["params"], "mask_boxes": boxes or []},
+                )
                 try:
                     job["saved"] = ctx.study.add_edit(row, F.img_to_png_bytes(before), F.img_to_png_bytes(item.img))
                 except ProbeError as e:
                     job["save_error"] = str(e)
         items.close()
+
     return fn
 
 
 def _invert_job(ctx, photo, steps, offset_site):
     from probe.edit.invert import Inversion, InversionResult, InversionStep
+
     inv = Inversion(max_steps=int(steps), offset_site=offset_site, offset_steps=OFFSET_STEPS)
 
     def fn(job):
@@ -317,8 +433,14 @@ def _invert_job(ctx, photo, steps, offset_site):
             if isinstance(item, InversionStep):
                 job.update(step=item.step + 1, loss=float(item.loss))
             elif isinstance(item, InversionResult):
-                job.update(latent=item.latent.detach(), space=item.space, img=item.img.detach(), psnr=item.psnr,
-                           offsets=item.offsets)
+                job.update(
+                    latent=item.latent.detach(),
+                    space=item.space,
+                    img=item.img.detach(),
+                    psnr=item.psnr,
+                    offsets=item.offsets,
+                )
+
     return fn
 
 
@@ -331,58 +453,93 @@ def _result(job) -> html.Div:
     q = job.get("quality") or {}
     level, text = verdict(job.get("status", "degraded"), job["trajectory"], job["targets"], q)
     cls = {"ok": "probe-ok", "stopped": "probe-note", "warn": "probe-warning"}[level]
-    rows = [("steps", f"{job['steps']} in {job['seconds']:.1f} s"),
-            ("distance to target (px)", ", ".join(_fmt(d) for d in job["distances"])),
-            ("change outside the handle region", f"{_fmt(q.get('outside_change'))} / 255"),
-            ("largest measure drift", f"{_fmt(q.get('max_drift'), '.2f')} of its range")]
-    drift = sorted(((k[6:], v) for k, v in q.items() if k.startswith("drift_") and v is not None
-                    and math.isfinite(float(v))), key=lambda kv: -float(kv[1]))
-    rows += [(f"drift of {k}", _fmt(v, ".2f")) for k, v in drift[:4]]      # the largest four
-    saved = (html.Div(f"saved into the study as {job['saved']} (edits table)", id="dg-saved") if job.get("saved")
-             else html.Div(f"not saved: {job['save_error']}", className="probe-warning", id="dg-saved")
-             if job.get("save_error") else None)
-    return html.Div([html.Div(text, className=cls, id="dg-verdict"),
-                     html.Table([html.Tr([html.Td(k), html.Td(v)]) for k, v in rows], className="kv",
-                                id="dg-quality"), saved])
+    rows = [
+        ("steps", f"{job['steps']} in {job['seconds']:.1f} s"),
+        ("distance to target (px)", ", ".join(_fmt(d) for d in job["distances"])),
+        ("change outside the handle region", f"{_fmt(q.get('outside_change'))} / 255"),
+        ("largest measure drift", f"{_fmt(q.get('max_drift'), '.2f')} of its range"),
+    ]
+    drift = sorted(
+        ((k[6:], v) for k, v in q.items() if k.startswith("drift_") and v is not None and math.isfinite(float(v))),
+        key=lambda kv: -float(kv[1]),
+    )
+    rows += [(f"drift of {k}", _fmt(v, ".2f")) for k, v in drift[:4]]  # the largest four
+    saved = (
+        html.Div(f"saved into the study as {job['saved']} (edits table)", id="dg-saved")
+        if job.get("saved")
+        else html.Div(f"not saved: {job['save_error']}", className="probe-warning", id="dg-saved")
+        if job.get("save_error")
+        else None
+    )
+    return html.Div(
+        [
+            html.Div(text, className=cls, id="dg-verdict"),
+            html.Table([html.Tr([html.Td(k), html.Td(v)]) for k, v in rows], className="kv", id="dg-quality"),
+            saved,
+        ]
+    )
 
 
 def _points_text(pts) -> str:
     return f"{len(pts['handles'])} handle(s), {len(pts['targets'])} target(s): " + "; ".join(
-        f"({h[0]:g}, {h[1]:g}) -> ({t[0]:g}, {t[1]:g})" for h, t in zip(pts["handles"], pts["targets"]))
+        f"({h[0]:g}, {h[1]:g}) -> ({t[0]:g}, {t[1]:g})" for h, t in zip(pts["handles"], pts["targets"])
+    )
 
 
 def register(app, ctx):
-    @app.callback(Output("dg-src", "data"), Output("dg-job", "data", allow_duplicate=True),
-                  Output("dg-msg", "children"), Output("dg-poll", "disabled", allow_duplicate=True),
-                  Input("dg-sample", "value"), Input("dg-upload", "contents"), State("dg-upload", "filename"),
-                  State("dg-inv-steps", "value"), State("dg-offset-site", "value"), State("dg-job", "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("dg-src", "data"),
+        Output("dg-job", "data", allow_duplicate=True),
+        Output("dg-msg", "children"),
+        Output("dg-poll", "disabled", allow_duplicate=True),
+        Input("dg-sample", "value"),
+        Input("dg-upload", "contents"),
+        State("dg-upload", "filename"),
+        State("dg-inv-steps", "value"),
+        State("dg-offset-site", "value"),
+        State("dg-job", "data"),
+        prevent_initial_call=True,
+    )
     @ctx.guard(4, err_index=2)
     def source(sid, contents, filename, inv_steps, offset_site, jid):
         from dash import ctx as cbctx
+
         if cbctx.triggered_id == "dg-upload":
             photo = decode_upload(contents, filename, ctx.limits)
             inv_steps = bounded_steps(inv_steps, "inversion steps", ctx.limits)
             site = None if offset_site in (None, "none") else str(offset_site)
             if site is not None and site not in ctx.model().sites:
-                raise ProbeError(f"detail offset: site {site!r} does not exist; use none or one of "
-                                 f"{list(ctx.model().sites)}")
+                raise ProbeError(
+                    f"detail offset: site {site!r} does not exist; use none or one of {list(ctx.model().sites)}"
+                )
             busy = ctx.job(jid)
             if busy and busy["state"] == "running":
                 raise ProbeError(f"a {busy['kind']} is already running; press Stop or wait before uploading")
             total = inv_steps + (OFFSET_STEPS if site else 0)
             jid = ctx.start_job(_invert_job(ctx, photo, inv_steps, site), kind="invert", total=total)
-            return {"kind": "upload", "job": jid}, jid, html.Div(f"inverting {filename} ...",
-                                                                 className="probe-note"), False
+            return (
+                {"kind": "upload", "job": jid},
+                jid,
+                html.Div(f"inverting {filename} ...", className="probe-note"),
+                False,
+            )
         if sid is None or not 0 <= int(sid) < len(ctx.latents()):
             raise ProbeError(f"sample_id must be an integer in 0..{len(ctx.latents()) - 1}")
         return {"kind": "sample", "sample_id": int(sid)}, no_update, None, no_update
 
-    @app.callback(Output("dg-points", "data"), Input("dg-canvas", "clickData"), Input("dg-clear", "n_clicks"),
-                  Input("dg-reset", "n_clicks"), Input("dg-src", "data"), State("dg-points", "data"),
-                  State("dg-tool", "value"), prevent_initial_call=True)
+    @app.callback(
+        Output("dg-points", "data"),
+        Input("dg-canvas", "clickData"),
+        Input("dg-clear", "n_clicks"),
+        Input("dg-reset", "n_clicks"),
+        Input("dg-src", "data"),
+        State("dg-points", "data"),
+        State("dg-tool", "value"),
+        prevent_initial_call=True,
+    )
     def points(click, _clear, _reset, _src, pts, tool):
         from dash import ctx as cbctx
+
         if cbctx.triggered_id != "dg-canvas":
             return {"handles": [], "targets": []}
         if not click or tool == "mask":
@@ -394,54 +551,91 @@ def register(app, ctx):
         pts[key] = [*pts[key], xy]
         return pts
 
-    @app.callback(Output("dg-mask", "data"), Output("dg-mask-text", "children"),
-                  Input("dg-canvas", "relayoutData"), Input("dg-clear-mask", "n_clicks"),
-                  Input("dg-reset", "n_clicks"), Input("dg-src", "data"), State("dg-mask", "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("dg-mask", "data"),
+        Output("dg-mask-text", "children"),
+        Input("dg-canvas", "relayoutData"),
+        Input("dg-clear-mask", "n_clicks"),
+        Input("dg-reset", "n_clicks"),
+        Input("dg-src", "data"),
+        State("dg-mask", "data"),
+        prevent_initial_call=True,
+    )
     @ctx.guard(2, err_index=1)
     def mask(relayout, _clear, _reset, src, cur):
         from dash import ctx as cbctx
+
         if cbctx.triggered_id != "dg-canvas":
             return {"boxes": []}, ""
-        img = _image(ctx, src) if src.get("kind") != "upload" or (ctx.job(src.get("job")) or {}).get(
-            "state") == "done" else None
+        img = (
+            _image(ctx, src)
+            if src.get("kind") != "upload" or (ctx.job(src.get("job")) or {}).get("state") == "done"
+            else None
+        )
         boxes = boxes_from_relayout(relayout, img.shape[-1] if img is not None else 1 << 20, ctx.limits)
         if boxes is None:
             raise PreventUpdate
-        txt = (f"mask: {len(boxes)} region(s) may change, the rest is held" if boxes else
-               "mask: none (the whole image may change)")
+        txt = (
+            f"mask: {len(boxes)} region(s) may change, the rest is held"
+            if boxes
+            else "mask: none (the whole image may change)"
+        )
         return {"boxes": boxes}, html.Span(txt, id="dg-mask-count")
 
-    @app.callback(Output("dg-canvas", "figure"), Output("dg-points-text", "children"), Input("dg-points", "data"),
-                  Input("dg-src", "data"), Input("dg-mask", "data"), Input("dg-tool", "value"))
+    @app.callback(
+        Output("dg-canvas", "figure"),
+        Output("dg-points-text", "children"),
+        Input("dg-points", "data"),
+        Input("dg-src", "data"),
+        Input("dg-mask", "data"),
+        Input("dg-tool", "value"),
+    )
     @ctx.guard(2, err_index=1)
     def canvas(pts, src, mask_data, tool):
         pts = pts or {"handles": [], "targets": []}
         if src.get("kind") == "upload":
             job = ctx.job(src.get("job"))
             if not job or "img" not in job or job["state"] == "running":
-                return F.drag_canvas(np.full((64, 64, 3), 230, np.uint8), title="inverting ...",
-                                     size=CANVAS_PX), ""
+                return F.drag_canvas(np.full((64, 64, 3), 230, np.uint8), title="inverting ...", size=CANVAS_PX), ""
         img = _image(ctx, src)
-        fig = F.drag_canvas(img, pts["handles"], pts["targets"][:len(pts["handles"])], size=CANVAS_PX)
+        fig = F.drag_canvas(img, pts["handles"], pts["targets"][: len(pts["handles"])], size=CANVAS_PX)
         F.drag_mask_regions(fig, (mask_data or {}).get("boxes") or [], draw=tool == "mask")
         return fig, _points_text(pts)
 
-    @app.callback(Output("dg-job", "data"), Output("dg-poll", "disabled"), Output("dg-result", "children"),
-                  Output("dg-busy", "children"), Output("dg-msg", "children", allow_duplicate=True),
-                  Output("dg-live-points", "children", allow_duplicate=True),
-                  Input("dg-run", "n_clicks"), State("dg-src", "data"), State("dg-points", "data"),
-                  State("dg-method", "value"), State("dg-steps", "value"), State("dg-mask", "data"),
-                  State("dg-job", "data"), prevent_initial_call=True)
+    @app.callback(
+        Output("dg-job", "data"),
+        Output("dg-poll", "disabled"),
+        Output("dg-result", "children"),
+        Output("dg-busy", "children"),
+        Output("dg-msg", "children", allow_duplicate=True),
+        Output("dg-live-points", "children", allow_duplicate=True),
+        Input("dg-run", "n_clicks"),
+        State("dg-src", "data"),
+        State("dg-points", "data"),
+        State("dg-method", "value"),
+        State("dg-steps", "value"),
+        State("dg-mask", "data"),
+        State("dg-job", "data"),
+        prevent_initial_call=True,
+    )
     @ctx.guard(6, err_index=3)
     def run(_n, src, pts, method, steps, mask_data, jid):
         busy = ctx.job(jid)
-        if busy and busy["state"] == "running":   # one job at a time: a second Run is refused, visibly
+        if busy and busy["state"] == "running":  # one job at a time: a second Run is refused, visibly
             what = "inversion" if busy["kind"] == "invert" else busy.get("method", "drag")
-            return (no_update, no_update, no_update,
-                    html.Div(f"refused: a {what} is already running (step {busy['step']} / {busy['total']}); "
-                             "press Stop or wait until it ends", className="probe-warning", id="dg-refused"),
-                    no_update, no_update)
+            return (
+                no_update,
+                no_update,
+                no_update,
+                html.Div(
+                    f"refused: a {what} is already running (step {busy['step']} / {busy['total']}); "
+                    "press Stop or wait until it ends",
+                    className="probe-warning",
+                    id="dg-refused",
+                ),
+                no_update,
+                no_update,
+            )
         handles, targets = bounded_points(pts, ctx.limits)
         steps = bounded_steps(steps, "max steps", ctx.limits)
         boxes = (mask_data or {}).get("boxes") or []
@@ -450,33 +644,44 @@ def register(app, ctx):
         jid = ctx.start_job(fn, kind="drag", total=steps, method=method, handles=handles, targets=targets)
         return jid, False, None, None, None, ""
 
-    @app.callback(Output("dg-stop", "n_clicks"), Input("dg-stop", "n_clicks"), State("dg-job", "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("dg-stop", "n_clicks"), Input("dg-stop", "n_clicks"), State("dg-job", "data"), prevent_initial_call=True
+    )
     def stop(n, jid):
         job = ctx.job(jid)
         if job:
             job["stop"].set()
         raise PreventUpdate
 
-    @app.callback(Output("dg-result", "children", allow_duplicate=True),
-                  Output("dg-busy", "children", allow_duplicate=True),
-                  Output("dg-msg", "children", allow_duplicate=True),
-                  Output("dg-after", "figure", allow_duplicate=True),
-                  Output("dg-live-points", "children", allow_duplicate=True),
-                  Output("dg-counter", "children", allow_duplicate=True),
-                  Input("dg-reset", "n_clicks"), State("dg-job", "data"), prevent_initial_call=True)
+    @app.callback(
+        Output("dg-result", "children", allow_duplicate=True),
+        Output("dg-busy", "children", allow_duplicate=True),
+        Output("dg-msg", "children", allow_duplicate=True),
+        Output("dg-after", "figure", allow_duplicate=True),
+        Output("dg-live-points", "children", allow_duplicate=True),
+        Output("dg-counter", "children", allow_duplicate=True),
+        Input("dg-reset", "n_clicks"),
+        State("dg-job", "data"),
+        prevent_initial_call=True,
+    )
     def reset(_n, jid):
         job = ctx.job(jid)
         if job and job["state"] == "running":
             job["stop"].set()
         return None, None, None, _blank_after(), "", "idle"
 
-    @app.callback(Output("dg-counter", "children"), Output("dg-canvas", "figure", allow_duplicate=True),
-                  Output("dg-after", "figure"), Output("dg-live-points", "children"),
-                  Output("dg-poll", "disabled", allow_duplicate=True),
-                  Output("dg-result", "children", allow_duplicate=True),
-                  Input("dg-poll", "n_intervals"), State("dg-job", "data"), State("dg-points", "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("dg-counter", "children"),
+        Output("dg-canvas", "figure", allow_duplicate=True),
+        Output("dg-after", "figure"),
+        Output("dg-live-points", "children"),
+        Output("dg-poll", "disabled", allow_duplicate=True),
+        Output("dg-result", "children", allow_duplicate=True),
+        Input("dg-poll", "n_intervals"),
+        State("dg-job", "data"),
+        State("dg-points", "data"),
+        prevent_initial_call=True,
+    )
     def poll(_n, jid, pts):
         job = ctx.job(jid)
         if not job:
@@ -488,23 +693,38 @@ def register(app, ctx):
         canvas, after, live, result = no_update, no_update, no_update, no_update
         if job["kind"] == "drag":
             if "img" in job:
-                after = F.drag_canvas(job["img"], job.get("points", job["handles"]), job["targets"],
-                                      job.get("trajectory"), size=CANVAS_PX)
+                after = F.drag_canvas(
+                    job["img"], job.get("points", job["handles"]), job["targets"], job.get("trajectory"), size=CANVAS_PX
+                )
             if "points" in job:
-                live = html.Span("handles now: " + "; ".join(
-                    f"({p[0]:.1f}, {p[1]:.1f}), {math.dist(p, t):.1f} px from ({t[0]:g}, {t[1]:g})"
-                    for p, t in zip(job["points"], job["targets"])), id="dg-live-text")
+                live = html.Span(
+                    "handles now: "
+                    + "; ".join(
+                        f"({p[0]:.1f}, {p[1]:.1f}), {math.dist(p, t):.1f} px from ({t[0]:g}, {t[1]:g})"
+                        for p, t in zip(job["points"], job["targets"])
+                    ),
+                    id="dg-live-text",
+                )
         elif not running and "img" in job:
-            canvas = F.drag_canvas(job["img"], (pts or {}).get("handles", []), [], size=CANVAS_PX,
-                                   title=f"inverted (psnr {job['psnr']:.1f} dB)" if "psnr" in job else None)
+            canvas = F.drag_canvas(
+                job["img"],
+                (pts or {}).get("handles", []),
+                [],
+                size=CANVAS_PX,
+                title=f"inverted (psnr {job['psnr']:.1f} dB)" if "psnr" in job else None,
+            )
         if job["state"] == "error":
             result = html.Div(job["error"], className="probe-error", id="dg-error")
         elif not running and job["kind"] == "drag" and "distances" in job:
             result = _result(job)
         elif not running and job["kind"] == "drag":
-            result = html.Div(f"{job['state']} after {job['step']} steps (no result)", className="probe-warning",
-                              id="dg-verdict")
+            result = html.Div(
+                f"{job['state']} after {job['step']} steps (no result)", className="probe-warning", id="dg-verdict"
+            )
         elif not running:
-            result = html.Div(f"inversion {job['state']}: psnr {job.get('psnr', float('nan')):.1f} dB; "
-                              "click points on the inverted image", id="dg-inverted")
+            result = html.Div(
+                f"inversion {job['state']}: psnr {job.get('psnr', float('nan')):.1f} dB; "
+                "click points on the inverted image",
+                id="dg-inverted",
+            )
         return counter, canvas, after, live, not running, result

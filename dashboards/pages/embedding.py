@@ -5,6 +5,7 @@ point shows the image of that point: a sample's own image, or a walk point re-re
 `Study.render` (the same pixels the engine measured) and cached. A box / lasso selection counts samples only
 (walk points are not samples), lists them, and downloads their sample ids; unselected points are muted.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,11 +23,11 @@ from ._util import field, graph, missing, plain, table
 
 KEY, PATH, NAME = "embedding", "/embedding", "Embedding"
 K_NEIGHBOURS = 6
-MAX_WALK_TARGETS = 8      # trajectories drawn at once (more would bring back the legend flood)
-PLOT_HEIGHT = 600         # px; fixed, so neither legend nor colour bar squeezes the plot
+MAX_WALK_TARGETS = 8  # trajectories drawn at once (more would bring back the legend flood)
+PLOT_HEIGHT = 600  # px; fixed, so neither legend nor colour bar squeezes the plot
 THUMB_PX = 128
-WALK_THUMBS_KEPT = 512    # re-rendered walk points kept (least recently used dropped)
-MAX_FIND = 64             # sample ids one search may ring
+WALK_THUMBS_KEPT = 512  # re-rendered walk points kept (least recently used dropped)
+MAX_FIND = 64  # sample ids one search may ring
 
 
 class EmbeddingInputError(ProbeError):
@@ -102,17 +103,23 @@ def pca_table(emb: pd.DataFrame, latents: np.ndarray, study) -> pd.DataFrame:
 
     from probe.restudy import study_target
     from probe.walks import apply_rows
+
     x = latents.reshape(len(latents), -1).astype(np.float64)
     mu = x.mean(0)
     _, _, vt = np.linalg.svd(x - mu, full_matrices=False)
-    axes = vt[:2].T                                                     # [D, 2]
+    axes = vt[:2].T  # [D, 2]
     out = emb.copy()
     smp = out["kind"] == "sample"
     out.loc[smp, ["x", "y"]] = (x[out.loc[smp, "sample_id"].to_numpy()] - mu) @ axes
     density = study.density() if (~smp).any() else None
     for t, g in out[~smp].groupby("target", sort=False):
-        walked = apply_rows(torch.from_numpy(latents[g["sample_id"].to_numpy()].copy()), study.space, study_target(study, t),
-                            torch.as_tensor(g["alpha"].to_numpy(np.float32)), density).numpy()
+        walked = apply_rows(
+            torch.from_numpy(latents[g["sample_id"].to_numpy()].copy()),
+            study.space,
+            study_target(study, t),
+            torch.as_tensor(g["alpha"].to_numpy(np.float32)),
+            density,
+        ).numpy()
         out.loc[g.index, ["x", "y"]] = (walked.reshape(len(g), -1).astype(np.float64) - mu) @ axes
     return out
 
@@ -127,41 +134,127 @@ def layout(ctx):
     walk_ids = sorted(int(s) for s in walk["sample_id"].unique())
     n = int((emb["kind"] == "sample").sum())
     col_opts = [{"label": c + (f" ({_unit(ctx, c)})" if _unit(ctx, c) else ""), "value": c} for c in cols]
-    return html.Div([
-        html.H2("Embedding"),
-        html.Div([
-            field("projection", dcc.RadioItems(id="em-proj", value="umap", inline=True, options=[
-                {"label": "UMAP", "value": "umap"}, {"label": "PCA", "value": "pca"}])),
-            field("colour", dcc.Dropdown(id="em-color", options=col_opts, value=cols[0] if cols else None,
-                                         clearable=False, style={"width": "200px"})),
-            field("walks of", dcc.Dropdown(id="em-walks", options=targets, value=[], multi=True,
-                                           placeholder=f"pick up to {MAX_WALK_TARGETS} targets" if targets
-                                           else "no walk points in this embedding",
-                                           disabled=not targets, style={"width": "330px"})),
-            field("for samples", dcc.Dropdown(id="em-walk-samples", options=walk_ids, value=[], multi=True,
-                                              placeholder=f"all {len(walk_ids)} walked samples",
-                                              disabled=not targets, style={"width": "220px"})),
-        ], className="controls"),
-        html.Div([
-            field("filter", dcc.Dropdown(id="em-filter-col", options=col_opts, value=None,
-                                         placeholder="column", style={"width": "180px"})),
-            dcc.Input(id="em-filter-lo", type="number", placeholder="min", debounce=True, style={"width": "90px"}),
-            dcc.Input(id="em-filter-hi", type="number", placeholder="max", debounce=True, style={"width": "90px"}),
-            field("find sample_id", dcc.Input(id="em-find", type="text", placeholder="e.g. 3, 10-12",
-                                              debounce=True, style={"width": "120px"})),
-        ], className="controls"),
-        html.Div(id="em-status", className="probe-status"),
-        html.Div([html.Div([graph("em-scatter", clear_on_unhover=True, style={"height": f"{PLOT_HEIGHT}px"}),
-                            dcc.Tooltip(id="em-tip", direction="right")], className="col", style={"flex": "3 1 640px"}),
-                  html.Div([html.H4("Nearest neighbours in latent space (click a point)"),
-                            html.Div(id="em-neighbours", className="thumbs")], className="col",
-                           style={"flex": "1 1 300px", "minWidth": "280px"})], className="row"),
-        html.H4("Box / lasso selection"),
-        html.Div([html.Button("Download sample ids", id="em-download-btn", disabled=True),
-                  dcc.Download(id="em-download"), dcc.Store(id="em-selected", data=[])], className="controls"),
-        html.Div(id="em-selection", children=html.Div(f"select points with the box or lasso tool ({n} samples)",
-                                                      className="probe-note")),
-    ])
+    return html.Div(
+        [
+            html.H2("Embedding"),
+            html.Div(
+                [
+                    field(
+                        "projection",
+                        dcc.RadioItems(
+                            id="em-proj",
+                            value="umap",
+                            inline=True,
+                            options=[{"label": "UMAP", "value": "umap"}, {"label": "PCA", "value": "pca"}],
+                        ),
+                    ),
+                    field(
+                        "colour",
+                        dcc.Dropdown(
+                            id="em-color",
+                            options=col_opts,
+                            value=cols[0] if cols else None,
+                            clearable=False,
+                            style={"width": "200px"},
+                        ),
+                    ),
+                    field(
+                        "walks of",
+                        dcc.Dropdown(
+                            id="em-walks",
+                            options=targets,
+                            value=[],
+                            multi=True,
+                            placeholder=f"pick up to {MAX_WALK_TARGETS} targets"
+                            if targets
+                            else "no walk points in this embedding",
+                            disabled=not targets,
+                            style={"width": "330px"},
+                        ),
+                    ),
+                    field(
+                        "for samples",
+                        dcc.Dropdown(
+                            id="em-walk-samples",
+                            options=walk_ids,
+                            value=[],
+                            multi=True,
+                            placeholder=f"all {len(walk_ids)} walked samples",
+                            disabled=not targets,
+                            style={"width": "220px"},
+                        ),
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(
+                [
+                    field(
+                        "filter",
+                        dcc.Dropdown(
+                            id="em-filter-col",
+                            options=col_opts,
+                            value=None,
+                            placeholder="column",
+                            style={"width": "180px"},
+                        ),
+                    ),
+                    dcc.Input(
+                        id="em-filter-lo", type="number", placeholder="min", debounce=True, style={"width": "90px"}
+                    ),
+                    dcc.Input(
+                        id="em-filter-hi", type="number", placeholder="max", debounce=True, style={"width": "90px"}
+                    ),
+                    field(
+                        "find sample_id",
+                        dcc.Input(
+                            id="em-find",
+                            type="text",
+                            placeholder="e.g. 3, 10-12",
+                            debounce=True,
+                            style={"width": "120px"},
+                        ),
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(id="em-status", className="probe-status"),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            graph("em-scatter", clear_on_unhover=True, style={"height": f"{PLOT_HEIGHT}px"}),
+                            dcc.Tooltip(id="em-tip", direction="right"),
+                        ],
+                        className="col",
+                        style={"flex": "3 1 640px"},
+                    ),
+                    html.Div(
+                        [
+                            html.H4("Nearest neighbours in latent space (click a point)"),
+                            html.Div(id="em-neighbours", className="thumbs"),
+                        ],
+                        className="col",
+                        style={"flex": "1 1 300px", "minWidth": "280px"},
+                    ),
+                ],
+                className="row",
+            ),
+            html.H4("Box / lasso selection"),
+            html.Div(
+                [
+                    html.Button("Download sample ids", id="em-download-btn", disabled=True),
+                    dcc.Download(id="em-download"),
+                    dcc.Store(id="em-selected", data=[]),
+                ],
+                className="controls",
+            ),
+            html.Div(
+                id="em-selection",
+                children=html.Div(f"select points with the box or lasso tool ({n} samples)", className="probe-note"),
+            ),
+        ]
+    )
 
 
 def register(app, ctx):
@@ -170,8 +263,12 @@ def register(app, ctx):
 
     def coords(proj):
         if proj == "pca":
-            return ctx.memo(("em-pca",), lambda: pca_table(ctx.table("embedding"), ctx.latents(), ctx.study),
-                            "embedding.parquet", "manifest.json")
+            return ctx.memo(
+                ("em-pca",),
+                lambda: pca_table(ctx.table("embedding"), ctx.latents(), ctx.study),
+                "embedding.parquet",
+                "manifest.json",
+            )
         return ctx.table("embedding")
 
     def with_samples(proj):
@@ -180,14 +277,33 @@ def register(app, ctx):
             s = ctx.table("samples")
             cols = [c for c in _columns(ctx) if c not in emb.columns]
             return emb.merge(s[["sample_id", *cols]], on="sample_id", how="left")
+
         return ctx.memo(("em-joined", proj), make, "embedding.parquet", "samples.parquet", "manifest.json")
 
-    @app.callback(Output("em-scatter", "figure"), Output("em-status", "children"),
-                  Input("em-proj", "value"), Input("em-color", "value"), Input("em-walks", "value"),
-                  Input("em-walk-samples", "value"), Input("em-filter-col", "value"), Input("em-filter-lo", "value"),
-                  Input("em-filter-hi", "value"), Input("em-find", "value"))
+    @app.callback(
+        Output("em-scatter", "figure"),
+        Output("em-status", "children"),
+        Input("em-proj", "value"),
+        Input("em-color", "value"),
+        Input("em-walks", "value"),
+        Input("em-walk-samples", "value"),
+        Input("em-filter-col", "value"),
+        Input("em-filter-lo", "value"),
+        Input("em-filter-hi", "value"),
+        Input("em-find", "value"),
+    )
     @ctx.guard(2, err_index=1)
     def scatter(proj, color, walks, walk_samples, fcol, lo, hi, find):
+        args = (proj, color, walks, walk_samples, fcol, lo, hi, find)  # the whole answer, memoised per input
+        return ctx.memo(
+            ("em-scatter-out", repr(args)),
+            lambda: _scatter(*args),
+            "embedding.parquet",
+            "samples.parquet",
+            "manifest.json",
+        )
+
+    def _scatter(proj, color, walks, walk_samples, fcol, lo, hi, find):
         proj = "pca" if proj == "pca" else "umap"
         walks = [str(t) for t in (walks or [])]
         if len(walks) > MAX_WALK_TARGETS:
@@ -202,21 +318,36 @@ def register(app, ctx):
         have = set(emb.loc[emb["kind"] != "sample", "target"])
         unknown = [t for t in walks if t not in have]
         if unknown:
-            raise EmbeddingInputError(f"walks of: {unknown[0]!r} has no walk points in this embedding; pick a "
-                                      "target from the list")
+            raise EmbeddingInputError(
+                f"walks of: {unknown[0]!r} has no walk points in this embedding; pick a target from the list"
+            )
         keep = np.ones(len(base), bool)
         if fcol is not None and (lo is not None or hi is not None):
             v = base[fcol].to_numpy(float)
-            keep = np.isfinite(v) & (v >= (-np.inf if lo is None else float(lo))) & \
-                (v <= (np.inf if hi is None else float(hi)))
+            keep = (
+                np.isfinite(v)
+                & (v >= (-np.inf if lo is None else float(lo)))
+                & (v <= (np.inf if hi is None else float(hi)))
+            )
         found = parse_ids(find, len(ctx.latents()))
         ws = [int(s) for s in walk_samples] if walk_samples else None
         key = ("em-fig", proj, color, tuple(walks), tuple(ws or ()), fcol, lo, hi, tuple(found))
 
         def make():
-            return plain(F.embedding_explorer(emb, color=color, walk_targets=walks, walk_samples=ws, keep=keep,
-                                              highlight=found, axis=proj.upper(), unit=_unit(ctx, color),
-                                              height=PLOT_HEIGHT))
+            return plain(
+                F.embedding_explorer(
+                    emb,
+                    color=color,
+                    walk_targets=walks,
+                    walk_samples=ws,
+                    keep=keep,
+                    highlight=found,
+                    axis=proj.upper(),
+                    unit=_unit(ctx, color),
+                    height=PLOT_HEIGHT,
+                )
+            )
+
         fig = ctx.memo(key, make, "embedding.parquet", "samples.parquet", "manifest.json")
         parts = [f"{len(base)} samples"]
         if not keep.all():
@@ -246,8 +377,12 @@ def register(app, ctx):
                 thumbs.popitem(last=False)
         return uri
 
-    @app.callback(Output("em-tip", "show"), Output("em-tip", "bbox"), Output("em-tip", "children"),
-                  Input("em-scatter", "hoverData"))
+    @app.callback(
+        Output("em-tip", "show"),
+        Output("em-tip", "bbox"),
+        Output("em-tip", "children"),
+        Input("em-scatter", "hoverData"),
+    )
     def tip(hover):
         if not hover:
             return False, no_update, no_update
@@ -264,29 +399,49 @@ def register(app, ctx):
         except Exception as e:  # noqa: BLE001 - one line in the tooltip instead of an image
             msg = str(e) if isinstance(e, ProbeError) else f"{type(e).__name__}: {e}"
             return True, p["bbox"], html.Div(msg, className="probe-error")
-        return True, p["bbox"], html.Div([html.Img(src=src, id="em-tip-img", width=THUMB_PX),
-                                          html.Div(label, id="em-tip-label")])
+        return (
+            True,
+            p["bbox"],
+            html.Div([html.Img(src=src, id="em-tip-img", width=THUMB_PX), html.Div(label, id="em-tip-label")]),
+        )
 
-    @app.callback(Output("em-selection", "children"), Output("em-selected", "data"),
-                  Output("em-download-btn", "disabled"), Input("em-scatter", "selectedData"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("em-selection", "children"),
+        Output("em-selected", "data"),
+        Output("em-download-btn", "disabled"),
+        Input("em-scatter", "selectedData"),
+        prevent_initial_call=True,
+    )
     @ctx.guard(3)
     def selection(sel):
         ids = selected_samples(sel)
         if not ids:
-            return html.Div("no samples selected (walk points are not counted)", className="probe-note",
-                            id="em-n-selected"), [], True
+            return (
+                html.Div(
+                    "no samples selected (walk points are not counted)", className="probe-note", id="em-n-selected"
+                ),
+                [],
+                True,
+            )
 
         def make():
             d = ctx.table("samples")
             units = {c: _unit(ctx, c) for c in d.columns if _unit(ctx, c)}
-            return html.Div([html.Div(f"{len(ids)} samples selected", id="em-n-selected"),
-                             table(d[d["sample_id"].isin(ids)], "em-table", units=units,
-                                   csv="selected_samples.csv")])
+            return html.Div(
+                [
+                    html.Div(f"{len(ids)} samples selected", id="em-n-selected"),
+                    table(d[d["sample_id"].isin(ids)], "em-table", units=units, csv="selected_samples.csv"),
+                ]
+            )
+
         return ctx.memo(("em-selection", tuple(ids)), make, "samples.parquet"), ids, False
 
-    @app.callback(Output("em-download", "data"), Input("em-download-btn", "n_clicks"), State("em-selected", "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("em-download", "data"),
+        Input("em-download-btn", "n_clicks"),
+        State("em-selected", "data"),
+        prevent_initial_call=True,
+    )
     def download(_n, ids):
         ids = [int(i) for i in (ids or [])]
         if not ids:
@@ -301,8 +456,13 @@ def register(app, ctx):
             return html.Div("click a sample point", className="probe-note")
         sid = pt[0]
         ids, dist = neighbours(ctx.latents(), sid)
-        cells = [html.Figure([html.Img(src=ctx.thumb(sid)), html.Figcaption(f"sample {sid} (clicked)")],
-                             id="em-clicked")]
-        cells += [html.Figure([html.Img(src=ctx.thumb(int(i))), html.Figcaption(f"sample {int(i)}, d={d:.2f}")],
-                              className="em-nb") for i, d in zip(ids, dist)]
+        cells = [
+            html.Figure([html.Img(src=ctx.thumb(sid)), html.Figcaption(f"sample {sid} (clicked)")], id="em-clicked")
+        ]
+        cells += [
+            html.Figure(
+                [html.Img(src=ctx.thumb(int(i))), html.Figcaption(f"sample {int(i)}, d={d:.2f}")], className="em-nb"
+            )
+            for i, d in zip(ids, dist)
+        ]
         return html.Div(cells, className="row")

@@ -1,6 +1,7 @@
 """Embedding, Edits and Drag in headless Chromium at 1280x800: what a user sees (trace counts, plot sizes, texts,
 images, no sideways scrolling, no error boxes) and what the page does (walks on demand, sample-only selection,
 download, PCA switch, one drag job at a time, quality verdicts, edits saved into the study)."""
+
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
@@ -39,12 +40,12 @@ def test_embedding_walks_on_demand_hover_selection(dash_duo, full_study, tmp_pat
     dash_duo.wait_for_contains_text("#em-status", "walks of 1 target(s) for 4 sample(s)", timeout=T)
     tr = traces(dash_duo, "em-scatter")
     assert [t["name"] for t in tr] == ["samples", "walk random/d0"]
-    assert tr[1]["n"] == 4 * (5 + 1)          # 4 samples x 5 alphas, a gap after each
+    assert tr[1]["n"] == 4 * (5 + 1)  # 4 samples x 5 alphas, a gap after each
     assert plot_height(dash_duo, "em-scatter") >= 450
     # hovering a walk point shows that point (re-rendered), labelled with its own alpha
     walk_pts = _trace_points(dash_duo, "em-scatter", 1)
     assert len(walk_pts) == 20
-    hover(dash_duo, walk_pts[0])                # sample 0 at alpha = -2
+    hover(dash_duo, walk_pts[0])  # sample 0 at alpha = -2
     dash_duo.wait_for_contains_text("#em-tip-label", "random/d0, alpha=-2", timeout=T)
     walk_src = dash_duo.find_element("#em-tip-img").get_attribute("src")
     hover(dash_duo, _trace_points(dash_duo, "em-scatter", 0)[10])  # a sample without walks: its own image
@@ -56,8 +57,9 @@ def test_embedding_walks_on_demand_hover_selection(dash_duo, full_study, tmp_pat
     assert len(dash_duo.find_elements("#em-table .ag-row")) > 1
     # unselected points are muted, not hidden (after a selection every trace keeps its points)
     assert len(_trace_points(dash_duo, "em-scatter", 0)) == 24
-    assert dash_duo.driver.execute_script("return document.querySelector('#em-scatter .js-plotly-plot')"
-                                          "._fullData.map(t => t.unselected.marker.opacity)") == [0.18, 0.18]
+    assert dash_duo.driver.execute_script(
+        "return document.querySelector('#em-scatter .js-plotly-plot')._fullData.map(t => t.unselected.marker.opacity)"
+    ) == [0.18, 0.18]
     # the selection downloads as sample ids
     dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     dash_duo.find_element("#em-download-btn").click()
@@ -79,7 +81,8 @@ def test_embedding_pca_filter_find(dash_duo, full_study):
         "const d = document.querySelector('#em-scatter .js-plotly-plot')._fullData;"
         "const s = d[0], w = d[1]; const i = s.customdata.findIndex(c => c[0] === 0);"
         "const j = w.customdata.findIndex(c => c[0] === 0 && c[2] === 0);"
-        "return [s.x[i], s.y[i], w.x[j], w.y[j]];")
+        "return [s.x[i], s.y[i], w.x[j], w.y[j]];"
+    )
     assert xy[0] == pytest.approx(xy[2], abs=1e-6) and xy[1] == pytest.approx(xy[3], abs=1e-6)
     # filter: samples outside the range turn grey (a trace of their own), none disappear
     dash_duo.select_dcc_dropdown("#em-filter-col", value="brightness (fraction)")
@@ -113,7 +116,7 @@ def test_edits_named_directions_live_editor_above_fold(dash_duo, full_study):
     ActionChains(dash_duo.driver).send_keys(Keys.ESCAPE).perform()
     assert "InterFaceGAN: brightness (fitted for brightness) [interfacegan/brightness]" in opts, opts
     assert any(o.startswith("DP-LaSE: d0 (") for o in opts), opts
-    walked = [o for o in opts if o.startswith("random: ")]     # the walked directions carry their measured effect
+    walked = [o for o in opts if o.startswith("random: ")]  # the walked directions carry their measured effect
     assert len(walked) == 2 and all(" fraction per alpha (specificity " in o for o in walked), walked
     ev = full_study.table("evaluation")
     info = dash_duo.find_element("#ed-dir-info").text
@@ -142,7 +145,9 @@ def test_edits_named_directions_live_editor_above_fold(dash_duo, full_study):
     sid = dash_duo.find_element("#ed-live-sample")
     dash_duo.clear_input(sid)
     sid.send_keys("99\n")
-    dash_duo.wait_for_contains_text("#ed-live-label", "sample_id must be an integer in 0..23 (the box is empty or out of range)", timeout=T)
+    dash_duo.wait_for_contains_text(
+        "#ed-live-label", "sample_id must be an integer in 0..23 (the box is empty or out of range)", timeout=T
+    )
     assert len(error_texts(dash_duo)) == 1
     dash_duo.clear_input(sid)
     sid.send_keys("1\n")
@@ -150,7 +155,7 @@ def test_edits_named_directions_live_editor_above_fold(dash_duo, full_study):
     # the gallery names rows by their measured effect
     dash_duo.wait_for_element("#ed-gallery-fig .main-svg", timeout=T)
     assert "InterFaceGAN (interfacegan)" in dash_duo.find_element("#ed-gallery-fig").text
-    dash_duo.select_dcc_dropdown("#ed-set", index=2)     # random: walked, so its rows name the measure moved
+    dash_duo.select_dcc_dropdown("#ed-set", index=2)  # random: walked, so its rows name the measure moved
     dash_duo.wait_for_contains_text("#ed-gallery-fig", "random (random)", timeout=T)
     assert f"d0: {d0['measure']} " in dash_duo.find_element("#ed-gallery-fig").text
     no_sideways_scroll(dash_duo)
@@ -162,12 +167,14 @@ def _study_copy(study, tmp_path):
     import shutil
 
     from probe.store import Study
+
     shutil.copytree(study.path, tmp_path / "study")
     return Study(tmp_path / "study")
 
 
 def _place_points(duo, a=(0.3, 0.4), b=(0.6, 0.5)):
     from tests.dashboards.ui import click_xy
+
     duo.wait_for_element("#dg-canvas .main-svg", timeout=T)
     click_xy(duo, "dg-canvas", *a)
     duo.wait_for_contains_text("#dg-points-text", "1 handle(s), 0 target(s)", timeout=T)
@@ -197,8 +204,10 @@ def test_drag_before_after_verdict_saved_one_job_reset(dash_duo, full_study, tmp
     assert dash_duo.find_element("#dg-live-points").text.startswith("handles now: (")
     # an honest verdict with the quality numbers, never a bare "done"
     v = dash_duo.find_element("#dg-verdict").text
-    assert v.split(":")[0] in ("ok", "not reached", "image degraded", "the handle never moved (0.0 px); the drag "
-                                                                    "failed") and "done" not in v
+    assert (
+        v.split(":")[0] in ("ok", "not reached", "image degraded", "the handle never moved (0.0 px); the drag failed")
+        and "done" not in v
+    )
     q = dash_duo.find_element("#dg-quality").text
     assert "change outside the handle region" in q and "/ 255" in q and "largest measure drift" in q
     # the run is saved into the study (edits table + before/after images) for the report
@@ -211,7 +220,7 @@ def test_drag_before_after_verdict_saved_one_job_reset(dash_duo, full_study, tmp
     _set_steps(dash_duo, 2000)
     dash_duo.find_element("#dg-run").click()
     dash_duo.wait_for_contains_text("#dg-counter", "draggan: step", timeout=T)
-    assert dash_duo.find_elements("#dg-verdict") == []            # the old result cleared on the new run
+    assert dash_duo.find_elements("#dg-verdict") == []  # the old result cleared on the new run
     dash_duo.find_element("#dg-run").click()
     dash_duo.wait_for_contains_text("#dg-refused", "refused: a draggan is already running", timeout=T)
     assert sum(j["state"] == "running" for j in app.probe_ctx.jobs.values()) == 1
@@ -238,17 +247,27 @@ def test_drag_before_after_verdict_saved_one_job_reset(dash_duo, full_study, tmp
 
 def test_drag_mask_region_and_upload(dash_duo, full_study, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
+
     study = _study_copy(full_study, tmp_path)
     open_page(dash_duo, study, "/drag")
     dash_duo.wait_for_element("#dg-canvas .main-svg", timeout=T)
     # a mask region: drawn as a rectangle on the image, the drag holds everything outside it
     dash_duo.find_elements("#dg-tool label")[1].click()
-    wait_until(lambda: dash_duo.driver.execute_script(
-        "return document.querySelector('#dg-canvas .js-plotly-plot')._fullLayout.dragmode") == "drawrect")
+    wait_until(
+        lambda: (
+            dash_duo.driver.execute_script(
+                "return document.querySelector('#dg-canvas .js-plotly-plot')._fullLayout.dragmode"
+            )
+            == "drawrect"
+        )
+    )
     area = dash_duo.find_element("#dg-canvas .nsewdrag")
     w, h = area.size["width"], area.size["height"]
-    ActionChains(dash_duo.driver).move_to_element_with_offset(area, int(0.2 * w), int(0.2 * h)).click_and_hold() \
-        .move_by_offset(int(0.3 * w), int(0.2 * h)).move_by_offset(int(0.2 * w), int(0.2 * h)).release().perform()
+    ActionChains(dash_duo.driver).move_to_element_with_offset(
+        area, int(0.2 * w), int(0.2 * h)
+    ).click_and_hold().move_by_offset(int(0.3 * w), int(0.2 * h)).move_by_offset(
+        int(0.2 * w), int(0.2 * h)
+    ).release().perform()
     dash_duo.wait_for_contains_text("#dg-mask-count", "mask: 1 region(s) may change", timeout=T)
     dash_duo.find_elements("#dg-tool label")[0].click()
     _place_points(dash_duo, (0.35, 0.4), (0.55, 0.5))
@@ -256,6 +275,7 @@ def test_drag_mask_region_and_upload(dash_duo, full_study, tmp_path):
     dash_duo.find_element("#dg-run").click()
     dash_duo.wait_for_contains_text("#dg-saved", "saved into the study as drag-0001", timeout=T)
     import json
+
     boxes = json.loads(study.edits()["params"].iloc[0])["mask_boxes"]
     assert len(boxes) == 1 and boxes[0][0] < boxes[0][2]
     dash_duo.find_element("#dg-clear-mask").click()
@@ -267,6 +287,7 @@ def test_drag_mask_region_and_upload(dash_duo, full_study, tmp_path):
     dash_duo.wait_for_contains_text("#dg-msg", "'notes.txt' is not an image; choose a PNG or JPEG", timeout=T)
     assert "Traceback" not in dash_duo.find_element("#page").text
     from PIL import Image
+
     good = tmp_path / "photo.png"
     Image.new("RGB", (40, 48), (200, 120, 60)).save(good)
     inv = dash_duo.find_element("#dg-inv-steps")
@@ -281,23 +302,30 @@ def test_drag_mask_region_and_upload(dash_duo, full_study, tmp_path):
     _set_steps(dash_duo, 2)
     dash_duo.find_element("#dg-run").click()
     dash_duo.wait_for_contains_text("#dg-saved", "saved into the study as drag-0002", timeout=T)
-    assert dash_duo.find_element("#dg-msg").text == ""              # the upload message cleared by the new run
-    assert study.edits()["sample_id"].isna().iloc[1]                 # an uploaded photo has no sample id
+    assert dash_duo.find_element("#dg-msg").text == ""  # the upload message cleared by the new run
+    assert study.edits()["sample_id"].isna().iloc[1]  # an uploaded photo has no sample id
     no_errors(dash_duo)
 
 
 # ---- the pages' pure parts ------------------------------------------------------------------------------------
 def test_verdict_is_honest():
     from dashboards.pages.drag import verdict
-    still = [[[10.0, 10.0]], [[10.0, 10.0]], [[10.2, 10.0]]]           # the handle never moved
+
+    still = [[[10.0, 10.0]], [[10.0, 10.0]], [[10.2, 10.0]]]  # the handle never moved
     assert verdict("ok", still, [[30, 10]], {}) == (
-        "warn", "the handle never moved (0.2 px); the drag failed: try more steps or another method")
+        "warn",
+        "the handle never moved (0.2 px); the drag failed: try more steps or another method",
+    )
     went = [[[10.0, 10.0]], [[20.0, 10.0]], [[29.5, 10.0]]]
     assert verdict("ok", went, [[30, 10]], {"degraded": False})[0] == "ok"
     assert verdict("ok", went, [[30, 10]], {"degraded": True, "reason": "change outside 40/255 > 20"}) == (
-        "warn", "image degraded: change outside 40/255 > 20")
+        "warn",
+        "image degraded: change outside 40/255 > 20",
+    )
     assert verdict("degraded", went[:2], [[30, 10]], {}) == (
-        "warn", "not reached: a handle is still 10.0 px from its target (moved up to 10.0 px)")
+        "warn",
+        "not reached: a handle is still 10.0 px from its target (moved up to 10.0 px)",
+    )
     assert verdict("stopped", still, [[30, 10]], {})[0] == "stopped"
 
 
@@ -307,19 +335,36 @@ def test_mask_boxes_and_ids():
     from dashboards.pages.drag import boxes_from_relayout, mask_array
     from dashboards.pages.embedding import EmbeddingInputError, parse_ids, selected_samples
     from probe.errors import ProbeError
-    boxes = boxes_from_relayout({"shapes": [{"type": "rect", "x0": 2.2, "y0": 3.0, "x1": 5.0, "y1": 1.0},
-                                            {"type": "line", "x0": 0, "y0": 0, "x1": 9, "y1": 9},
-                                            {"type": "rect", "x0": 40, "y0": 40, "x1": 90, "y1": 99}]}, 16)
-    assert boxes == [[2.2, 3.0, 5.0, 1.0], [15.5, 15.5, 15.5, 15.5]][:1]   # the off-image box is clipped away
+
+    boxes = boxes_from_relayout(
+        {
+            "shapes": [
+                {"type": "rect", "x0": 2.2, "y0": 3.0, "x1": 5.0, "y1": 1.0},
+                {"type": "line", "x0": 0, "y0": 0, "x1": 9, "y1": 9},
+                {"type": "rect", "x0": 40, "y0": 40, "x1": 90, "y1": 99},
+            ]
+        },
+        16,
+    )
+    assert boxes == [[2.2, 3.0, 5.0, 1.0], [15.5, 15.5, 15.5, 15.5]][:1]  # the off-image box is clipped away
     m = mask_array(boxes, 16)
     assert m.shape == (16, 16) and m.sum() == 4 * 3 and m[1:4, 2:6].all()
     assert boxes_from_relayout({"autosize": True}, 16) is None and mask_array([], 16) is None
     assert isinstance(EmbeddingInputError("x"), ProbeError)
     assert parse_ids("3, 10-12 3", 20) == [3, 10, 11, 12]
-    for bad, msg in (("x1", "find: 'x1' is not a sample id; type ids and ranges like 3, 10-12"),
-                     ("5-30", "find: '5-30' is outside the sample ids 0..19")):
+    for bad, msg in (
+        ("x1", "find: 'x1' is not a sample id; type ids and ranges like 3, 10-12"),
+        ("5-30", "find: '5-30' is outside the sample ids 0..19"),
+    ):
         with pytest.raises(EmbeddingInputError, match="^" + msg.replace("(", r"\(") + "$"):
             parse_ids(bad, 20)
-    sel = {"points": [{"customdata": [4, 4]}, {"customdata": [4, 30, 2.0, "z[0]"]}, {"customdata": [7, 7]},
-                      {"customdata": [9, 31, -1.0, "z[0]"]}, {}]}
+    sel = {
+        "points": [
+            {"customdata": [4, 4]},
+            {"customdata": [4, 30, 2.0, "z[0]"]},
+            {"customdata": [7, 7]},
+            {"customdata": [9, 31, -1.0, "z[0]"]},
+            {},
+        ]
+    }
     assert selected_samples(sel) == [4, 7] and np.array_equal(selected_samples(None), [])

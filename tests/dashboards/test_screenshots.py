@@ -3,6 +3,7 @@
 The PNGs go to $SCREENSHOT_DIR (default docs/img/screenshots/, which the dashboard docs show; `make screenshots`).
 Each page must show its heading, what it is for (figures with their traces, the live editor, a drag verdict),
 nothing wider than the viewport and no error box; a page that fails is still saved, for a look."""
+
 import os
 from pathlib import Path
 
@@ -46,20 +47,30 @@ def shot_study(tmp_path_factory):
     from probe.directions.base import DirectionSet
     from probe.restudy import study_target
     from probe.study import parse_spec, run_study
+
     root = tmp_path_factory.mktemp("shots")
     v = np.random.default_rng(0).standard_normal((2, 100))
     DirectionSet(["d0", "d1"], v / np.linalg.norm(v, axis=1, keepdims=True), "z", "random").save(root / "random.npz")
-    spec = parse_spec({"name": "faces-shots", "model": "faces", "measures": ["image"], "n_samples": 32, "seed": 0,
-                       "alphas": [-2, -1, 0, 1, 2], "targets": [{"kind": "variables", "indices": [0, 1, 2, 3]},
-                                                                {"kind": "directions", "file": "random.npz"}]},
-                      base=root)
+    spec = parse_spec(
+        {
+            "name": "faces-shots",
+            "model": "faces",
+            "measures": ["image"],
+            "n_samples": 32,
+            "seed": 0,
+            "alphas": [-2, -1, 0, 1, 2],
+            "targets": [{"kind": "variables", "indices": [0, 1, 2, 3]}, {"kind": "directions", "file": "random.npz"}],
+        },
+        base=root,
+    )
     s = run_study(spec, root / "study", progress=False)
     stats.analyze(s)
     evaluate_study(s)
     samples = s.table("samples").sort_values("sample_id")
     lat = s.latents()
     ifg = InterFaceGAN(measure=["brightness", "hue"], ratio=0.3, split=0.7).fit(
-        lat, {m: samples[m].to_numpy() for m in ("brightness", "hue")})
+        lat, {m: samples[m].to_numpy() for m in ("brightness", "hue")}
+    )
     s.save_directions(ifg.directions_, "interfacegan")
     t = study_target(s, "random/d0")
     walked = walks.apply(torch.from_numpy(lat[:6]), s.space, t, s.alphas).numpy()
@@ -68,17 +79,29 @@ def shot_study(tmp_path_factory):
     _, _, vt = np.linalg.svd(lat - mu, full_matrices=False)
     xy = (x - mu) @ vt[:2].T
     n, a = len(lat), len(s.alphas)
-    s.write_table("embedding", pd.DataFrame({
-        "point_id": np.arange(len(x)), "kind": ["sample"] * n + ["walk"] * (6 * a),
-        "sample_id": np.r_[np.arange(n), np.repeat(np.arange(6), a)], "target": [""] * n + ["random/d0"] * (6 * a),
-        "alpha": np.r_[np.zeros(n), np.tile(s.alphas, 6)], "x": xy[:, 0], "y": xy[:, 1]}))
+    s.write_table(
+        "embedding",
+        pd.DataFrame(
+            {
+                "point_id": np.arange(len(x)),
+                "kind": ["sample"] * n + ["walk"] * (6 * a),
+                "sample_id": np.r_[np.arange(n), np.repeat(np.arange(6), a)],
+                "target": [""] * n + ["random/d0"] * (6 * a),
+                "alpha": np.r_[np.zeros(n), np.tile(s.alphas, 6)],
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+            }
+        ),
+    )
     return s
 
 
 def _settled(duo):
     """Every graph drawn and no callback pending, twice in a row."""
-    js = ("return !document.querySelector('[data-dash-is-loading=\"true\"]') && "
-          "[...document.querySelectorAll('.js-plotly-plot')].every(g => g.querySelector('.main-svg'));")
+    js = (
+        "return !document.querySelector('[data-dash-is-loading=\"true\"]') && "
+        "[...document.querySelectorAll('.js-plotly-plot')].every(g => g.querySelector('.main-svg'));"
+    )
     wait_until(lambda: duo.driver.execute_script(js) and duo.driver.execute_script(js), what="the page settled")
 
 
@@ -86,7 +109,7 @@ def _embedding(duo):
     duo.wait_for_element("#em-scatter .scatterlayer .point", timeout=T)
     duo.select_dcc_dropdown("#em-walks", value="random/d0")
     duo.wait_for_contains_text("#em-status", "walks of 1 target(s)", timeout=T)
-    ActionChains(duo.driver).send_keys(Keys.ESCAPE).perform()        # close the dropdown before the picture
+    ActionChains(duo.driver).send_keys(Keys.ESCAPE).perform()  # close the dropdown before the picture
     assert [t["name"] for t in traces(duo, "em-scatter")] == ["samples", "walk random/d0"]
     assert plot_height(duo, "em-scatter") >= 450
 
@@ -100,6 +123,7 @@ def _edits(duo):
 
 def _drag(duo):
     from tests.dashboards.ui import click_xy
+
     duo.wait_for_element("#dg-canvas .main-svg", timeout=T)
     click_xy(duo, "dg-canvas", 0.3, 0.4)
     duo.wait_for_contains_text("#dg-points-text", "1 handle(s), 0 target(s)", timeout=T)
@@ -120,11 +144,18 @@ def _graphs(n_min):
         _settled(duo)
         n = len(duo.find_elements("#page .js-plotly-plot"))
         assert n >= n_min, f"{n} figures on the page, expected at least {n_min}"
+
     return check
 
 
-CHECKS = {"overview": _graphs(1), "correlations": _graphs(1), "walks": _graphs(2), "embedding": _embedding,
-          "edits": _edits, "drag": _drag}
+CHECKS = {
+    "overview": _graphs(1),
+    "correlations": _graphs(1),
+    "walks": _graphs(2),
+    "embedding": _embedding,
+    "edits": _edits,
+    "drag": _drag,
+}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.KEY for p in PAGES])
@@ -141,5 +172,5 @@ def test_page_screenshot(dash_duo, shot_study, page):
         assert error_texts(dash_duo) == []
     finally:
         dash_duo.driver.save_screenshot(str(out))
-    assert out.stat().st_size > 10_000      # a real page, not a blank frame
+    assert out.stat().st_size > 10_000  # a real page, not a blank frame
     no_errors(dash_duo)

@@ -1,5 +1,6 @@
 """Browser helpers for the dashboard tests (importable as tests.dashboards.ui): open a page at 1280x800, what
 the user sees (no error boxes, no sideways scrolling), clicks at plot fractions, point hovers."""
+
 from selenium.webdriver.common.action_chains import ActionChains
 
 from dashboards.app import create_app
@@ -13,8 +14,10 @@ def open_page(duo, study, path="/", **app_kw):
     app = create_app(study.path, **app_kw)
     duo.start_server(app)
     duo.driver.set_window_size(W, H + 140)
-    duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",       # the viewport itself is W x H
-                               {"width": W, "height": H, "deviceScaleFactor": 1, "mobile": False})
+    duo.driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",  # the viewport itself is W x H
+        {"width": W, "height": H, "deviceScaleFactor": 1, "mobile": False},
+    )
     duo.driver.get(duo.server_url + path)
     duo.wait_for_element("#page", timeout=T)
     return app
@@ -47,7 +50,8 @@ def traces(duo, graph_id) -> list[dict]:
     return duo.driver.execute_script(
         "const g = document.querySelector(arguments[0] + ' .js-plotly-plot');"
         "return g ? g._fullData.map(t => ({name: t.name || '', mode: t.mode || '', n: (t.x || []).length})) : null;",
-        f"#{graph_id}")
+        f"#{graph_id}",
+    )
 
 
 def click_xy(duo, graph_id, fx, fy):
@@ -55,8 +59,9 @@ def click_xy(duo, graph_id, fx, fy):
     area = duo.wait_for_element(f"#{graph_id} .nsewdrag", timeout=T)
     duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", area)
     w, h = area.size["width"], area.size["height"]
-    ActionChains(duo.driver).move_to_element_with_offset(area, max(1, int(fx * w)), max(1, int(fy * h))).click() \
-        .perform()
+    ActionChains(duo.driver).move_to_element_with_offset(
+        area, max(1, int(fx * w)), max(1, int(fy * h))
+    ).click().perform()
 
 
 def hover(duo, element):
@@ -71,20 +76,24 @@ def box_select_all(duo, graph_id):
     area = duo.find_element(f"#{graph_id} .nsewdrag")
     duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", area)
     w, h = area.size["width"], area.size["height"]
-    ActionChains(duo.driver).move_to_element_with_offset(area, 2, 2).click_and_hold() \
-        .move_by_offset(w // 2, h // 2).move_by_offset(w // 2 - 4, h // 2 - 4).release().perform()
+    ActionChains(duo.driver).move_to_element_with_offset(area, 2, 2).click_and_hold().move_by_offset(
+        w // 2, h // 2
+    ).move_by_offset(w // 2 - 4, h // 2 - 4).release().perform()
 
 
 def above_fold(duo, selector) -> bool:
     """Whether the element's bottom edge lies within the first viewport (page scrolled to the top)."""
     return duo.driver.execute_script(
         "window.scrollTo(0, 0); const r = document.querySelector(arguments[0]).getBoundingClientRect();"
-        "return r.bottom <= window.innerHeight && r.top >= 0;", selector)
+        "return r.bottom <= window.innerHeight && r.top >= 0;",
+        selector,
+    )
 
 
 def wait_until(fn, timeout=T, what="condition"):
     """Poll fn() until it is truthy (every 0.2 s) -> its value; AssertionError naming `what` after timeout s."""
     import time
+
     end = time.monotonic() + timeout
     while True:
         v = fn()
