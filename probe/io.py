@@ -269,7 +269,10 @@ def _rmdir_empty(made: list[Path]) -> None:
 
 
 def _after_fork_in_child() -> None:
-    _HELD.clear()  # the parent's locks are not this process's
+    """A forked child (a multiprocessing worker under the fork start method, a pre-forking server) is another
+    writer: it must take the flock itself (and get the busy line while the parent holds it) rather than nest
+    into the parent's lock, and must not wait on a thread lock held by a parent thread the child does not have."""
+    _HELD.clear()
     _THREADS.clear()
 
 

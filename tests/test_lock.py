@@ -1,5 +1,7 @@
-"""The study write lock: real racing processes (forked copies of this process), kill -9 of a holder, stale tmp files.
+"""The study write lock: real racing processes (fresh interpreters), kill -9 of a holder, stale tmp files.
 
+The racing writers are new Python processes (`subprocess`, not a fork of the test process): they start with no
+threads, OpenMP teams or module state of the tests that ran before, so the suite can run them in one process.
 The runs use a real user measure (`gate.py:make`, a file.py:factory extension point) as the barrier: its factory
 waits until `barrier_n` processes have arrived (that is after the spec checks, right before the run takes its
 lock), and scoring waits for a `go` file, so the holder keeps the lock while the test checks the other writer.
@@ -8,13 +10,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from probe.errors import ProbeError
 from probe.io import StudyBusyError, study_lock
 from probe.store import Study
 from probe.study import load_spec, run_study
@@ -79,35 +81,70 @@ def refs(tmp_path_factory) -> dict[int, pd.DataFrame]:
             for s in (0, 1)}
 
 
-def _fork(fn, msg: Path) -> int:
-    """A forked copy of this process running fn(); exit 0 on success, 5 on StudyBusyError, 4 on another
-    ProbeError (its message written to msg-<pid>), 3 on anything else."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            fn()
-        except StudyBusyError as e:
-            code = 5
-            (msg.parent / f"{msg.name}-{os.getpid()}").write_text(str(e))
-        except ProbeError as e:
-            code = 4
-            (msg.parent / f"{msg.name}-{os.getpid()}").write_text(str(e))
-        except BaseException:  # noqa: BLE001
-            code = 3
-        os._exit(code)
-    return pid
+# A writer in a fresh interpreter: `run SPEC OUT` runs the study; `hold STUDY DIR` holds the study's lock until
+# DIR/go exists (DIR/held once it has it). Exit 0 on success, 5 on StudyBusyError, 4 on another ProbeError (the
+# message written to MSG-<pid>), 3 on anything else (the traceback written to MSG-<pid>.err).
+WRITER = '''
+import sys, time, traceback
+from pathlib import Path
+
+from probe.errors import ProbeError
+from probe.io import StudyBusyError, study_lock
+
+mode, a, b, msg = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+mine = msg.parent / f"{msg.name}-{__import__('os').getpid()}"
+code = 0
+try:
+    if mode == "run":
+        from probe.study import load_spec, run_study
+        run_study(load_spec(a), b, progress=False)
+    else:
+        with study_lock(a):
+            (b / "held").touch()
+            t0 = time.time()
+            while not (b / "go").exists() and time.time() - t0 < 60:
+                time.sleep(0.005)
+except StudyBusyError as e:
+    code = 5
+    mine.write_text(str(e))
+except ProbeError as e:
+    code = 4
+    mine.write_text(str(e))
+except BaseException:
+    code = 3
+    mine.with_name(mine.name + ".err").write_text(traceback.format_exc())
+sys.exit(code)
+'''
 
 
-def _wait(pid: int) -> int:
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+def _start(mode: str, a: Path, b: Path, msg: Path) -> subprocess.Popen:
+    """A writer process (WRITER) started now; its PID is the PID a busy message names."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", WRITER, mode, str(a), str(b), str(msg)], env=env,
+                            cwd=Path(__file__).resolve().parents[1])
 
 
-def _wait_file(p: Path, pid: int, timeout: float = 60) -> None:
+def _run(spec: Path, out: Path, msg: Path) -> subprocess.Popen:
+    return _start("run", spec, out, msg)
+
+
+def _wait(proc: subprocess.Popen, msg: Path | None = None) -> int:
+    """The writer's exit code once it ended (120 s at most); a crash's traceback is shown in the failure."""
+    try:
+        code = proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"writer {proc.pid} still running after 120 s") from None
+    err = msg and msg.parent / f"{msg.name}-{proc.pid}.err"
+    assert code != 3 or not err, err.read_text() if err.exists() else f"writer {proc.pid} failed"
+    return code
+
+
+def _wait_file(p: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     t0 = time.time()
     while not p.exists():
-        assert os.waitpid(pid, os.WNOHANG) == (0, 0), f"process {pid} ended before {p.name} appeared"
+        assert proc.poll() is None, f"process {proc.pid} ended ({proc.returncode}) before {p.name} appeared"
         assert time.time() - t0 < timeout, f"{p.name} never appeared"
         time.sleep(0.005)
 
@@ -122,20 +159,20 @@ def test_two_new_runs_race_exactly_one_writes(gate, refs):
     line naming the winner's PID; the table is exactly the winner's seed, no parts of the other seed."""
     out = gate / "out"
     (gate / "barrier_n").write_text("2")
-    pids = {s: _fork(lambda s=s: run_study(load_spec(_spec(gate, s)), out, progress=False), gate / "msg")
-            for s in (0, 1)}
+    procs = {s: _run(_spec(gate, s), out, gate / "msg") for s in (0, 1)}
     loser_msgs = []
     t0 = time.time()
-    while not loser_msgs and time.time() - t0 < 60:
-        loser_msgs = list(gate.glob("msg-*"))
+    while not loser_msgs and time.time() - t0 < 120 and all(p.poll() in (None, 5) for p in procs.values()):
+        loser_msgs = [m for m in gate.glob("msg-*") if m.suffix != ".err"]
         time.sleep(0.005)
-    assert len(loser_msgs) == 1
+    assert len(loser_msgs) == 1, {s: p.poll() for s, p in procs.items()}
     loser_pid = int(loser_msgs[0].name.split("-")[1])
-    winner = next(s for s, p in pids.items() if p != loser_pid)
-    assert _wait(loser_pid) == 5
-    assert loser_msgs[0].read_text() == _busy(out, pids[winner])
+    winner = next(s for s, p in procs.items() if p.pid != loser_pid)
+    loser = next(p for p in procs.values() if p.pid == loser_pid)
+    assert _wait(loser, gate / "msg") == 5
+    assert loser_msgs[0].read_text() == _busy(out, procs[winner].pid)
     (gate / "go").touch()
-    assert _wait(pids[winner]) == 0
+    assert _wait(procs[winner], gate / "msg") == 0
     st = Study(out)
     assert st.status == "complete" and st.manifest["seed"] == winner
     pd.testing.assert_frame_equal(st.table("interventions"), refs[winner])
@@ -147,8 +184,9 @@ def test_second_writer_gets_the_holders_pid_then_proceeds(gate, refs, capsys):
     and change nothing; a new run on the same --out is refused as an existing study."""
     out = gate / "out"
     spec = _spec(gate, 0)
-    pid = _fork(lambda: run_study(load_spec(spec), out, progress=False), gate / "msg")
-    _wait_file(gate / f"held-{pid}", pid)
+    proc = _run(spec, out, gate / "msg")
+    pid = proc.pid
+    _wait_file(gate / f"held-{pid}", proc)
     manifest = (out / "manifest.json").read_bytes()
     for args in (["run", spec, "--out", out, "--resume", "--no-progress"], ["stats", out],
                  ["discover", out, "--method", "random", "--k", "2"], ["evaluate", out]):
@@ -159,7 +197,7 @@ def test_second_writer_gets_the_holders_pid_then_proceeds(gate, refs, capsys):
                               f"choose a new --out\n")
     assert (out / "manifest.json").read_bytes() == manifest and not (out / "directions").exists()
     (gate / "go").touch()
-    assert _wait(pid) == 0
+    assert _wait(proc, gate / "msg") == 0
     pd.testing.assert_frame_equal(Study(out).table("interventions"), refs[0])
 
 
@@ -168,10 +206,11 @@ def test_kill_9_of_the_holder_never_blocks(gate, refs, capsys):
     --resume proceeds to the undisturbed table."""
     out = gate / "out"
     spec = _spec(gate, 1)
-    pid = _fork(lambda: run_study(load_spec(spec), out, progress=False), gate / "msg")
-    _wait_file(gate / f"held-{pid}", pid)
+    proc = _run(spec, out, gate / "msg")
+    pid = proc.pid
+    _wait_file(gate / f"held-{pid}", proc)
     os.kill(pid, signal.SIGKILL)
-    assert _wait(pid) == -signal.SIGKILL
+    assert _wait(proc) == -signal.SIGKILL
     assert (out / ".lock").read_text() == f"{pid}\n"
     (gate / "go").touch()
     code, out_text, err = cli(["run", spec, "--out", out, "--resume", "--no-progress"], capsys)
@@ -187,15 +226,9 @@ def test_resume_of_a_complete_study_while_locked_keeps_it_complete(tiny_study, t
     st = tmp_path / "st"
     shutil.copytree(tiny_study.path, st)
     before = {p.name: p.read_bytes() for p in st.rglob("*") if p.is_file()}
-
-    def hold():
-        with study_lock(st):
-            (tmp_path / "held").touch()
-            t0 = time.time()
-            while not (tmp_path / "go").exists() and time.time() - t0 < 60:
-                time.sleep(0.005)
-    pid = _fork(hold, tmp_path / "msg")
-    _wait_file(tmp_path / "held", pid)
+    proc = _start("hold", st, tmp_path, tmp_path / "msg")
+    pid = proc.pid
+    _wait_file(tmp_path / "held", proc)
     assert (st / ".lock").read_text() == f"{pid}\n"
     from probe.study import parse_spec
     s = parse_spec(Study(st).manifest["spec"], base=tiny_study.path.parent)
@@ -205,7 +238,7 @@ def test_resume_of_a_complete_study_while_locked_keeps_it_complete(tiny_study, t
     code, _, err = cli(["stats", st], capsys)
     assert (code, err) == (2, f"error: {_busy(st, pid)}\n")
     (tmp_path / "go").touch()
-    assert _wait(pid) == 0
+    assert _wait(proc, tmp_path / "msg") == 0
     assert {p.name: p.read_bytes() for p in st.rglob("*") if p.is_file()} == before
     assert Study(st).status == "complete"
 
@@ -269,3 +302,63 @@ def test_lock_removes_the_parents_it_made(tmp_path):
         with study_lock(tmp_path / "a" / "b" / "c"):
             raise StudyBusyError("stand-in for any failure before the first write")
     assert sorted(tmp_path.iterdir()) == []
+
+
+FORKS = '''
+import os, signal, sys, threading
+from pathlib import Path
+
+from probe.io import StudyBusyError, study_lock
+
+d, which = Path(sys.argv[1]), sys.argv[2]
+
+
+def child():
+    signal.alarm(20)   # a child stuck on a lock copied from the parent dies of SIGALRM
+    try:
+        with study_lock(d):
+            os._exit(0)
+    except StudyBusyError as e:
+        print(e, flush=True)
+        os._exit(5)
+
+
+def fork_and_wait():
+    pid = os.fork()
+    if pid == 0:
+        child()
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+
+
+if which == "main":
+    with study_lock(d):
+        fork_and_wait()
+else:
+    held, done = threading.Event(), threading.Event()
+
+    def holder():
+        with study_lock(d):
+            held.set()
+            done.wait(60)
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(60)
+    fork_and_wait()
+    done.set()
+    t.join()
+'''
+
+
+@pytest.mark.parametrize("holder", ["main", "thread"])
+def test_a_forked_child_does_not_inherit_the_lock(tmp_path, holder):
+    """A process forked while its parent (the forking thread, or another thread) holds a study's lock is another
+    writer: its study_lock gets the busy line naming the parent's PID, neither nesting into the parent's lock nor
+    waiting on a thread lock that no thread of the child will release."""
+    d = tmp_path / "st"
+    r = subprocess.run([sys.executable, "-c", FORKS, str(d), holder], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    busy, code = r.stdout.splitlines()
+    parent = int(busy.split("(PID ")[1].split(")")[0])
+    assert (busy, code) == (_busy(d, parent), "5") and parent != os.getpid()
+    assert not d.exists()
