@@ -64,7 +64,7 @@ def has_error_box(body) -> bool:
 
 # ---- the synthetic study ----------------------------------------------------------------------------------------
 def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 400, seed: int = 0,
-               chunk_rows: int = 1 << 20, embed_samples: int = 2000, analyze: bool = True):
+               chunk_rows: int = 1 << 20, embed_samples: int = 2000, analyze: bool = True, summary: bool = True):
     """A complete real-format study of about n_rows intervention rows on tiny-dcgan, written through probe.store.
 
     Targets: the 16 z variables (shift), 2 random directions and the 32 b2 channels, up to n_rows / (n_samples * 5);
@@ -72,7 +72,8 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     chunk_rows rows, each written as a part (Study.write_part) and merged by Study.finish (streaming), so the whole
     table is never in memory. Measure values are synthetic (per-target linear effects + noise); the tables, dtypes
     and manifest are real. The 2-D embedding table holds the first `embed_samples` samples. analyze=False leaves
-    the effects / correlations / controlling tables to `probe stats`.
+    the effects / correlations / controlling tables to `probe stats`. summary: store alpha_summary.parquet as
+    `probe run` does (False: an older study, which the dashboard summarises on first open).
     """
     import torch
     from probe import stats, walks
@@ -134,6 +135,9 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
             k += 1
     st.finish(k)
     st = Study(path)
+    if summary:
+        from probe.query import write_alpha_summary
+        write_alpha_summary(st)
     if analyze:
         stats.analyze(st)
     mu = z.mean(0)
@@ -150,10 +154,10 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     return Study(path)
 
 
-def build(path: str, n_rows: int, analyze: bool = True) -> float:
+def build(path: str, n_rows: int, analyze: bool = True, summary: bool = True) -> float:
     """make_study in a process of its own (spawned by main, so the server's peak RSS excludes the build)."""
     t0 = time.perf_counter()
-    make_study(path, n_rows, analyze=analyze)
+    make_study(path, n_rows, analyze=analyze, summary=summary)
     return time.perf_counter() - t0
 
 
@@ -277,6 +281,33 @@ def run_load(app, clients: int = 8, seconds: float = 30.0, warmup: bool = True, 
     return out
 
 
+def profile(app, repeat: int = 20, top: int = 8) -> dict:
+    """One client, no load: each view's first variant once (cold), then `repeat` warm requests under cProfile
+    (the Flask test client: routing, the callback, serialisation) -> {view: warm ms per request}; prints each
+    view's `top` functions by own time."""
+    import cProfile
+    import io
+    import pstats
+    client = app.server.test_client()
+    out = {}
+    for name, cb, variants in views(app):
+        body = cb.payload(variants[0])
+        client.post("/_dash-update-component", json=body)
+        pr = cProfile.Profile()
+        t0 = time.perf_counter()
+        pr.enable()
+        for _ in range(repeat):
+            r = client.post("/_dash-update-component", json=body)
+        pr.disable()
+        out[name] = (time.perf_counter() - t0) * 1000 / repeat
+        buf = io.StringIO()
+        pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(top)
+        rows = [ln for ln in buf.getvalue().splitlines() if ln.strip()[:1].isdigit()][:top]
+        print(f"{name}: {out[name]:.1f} ms per warm request, response {len(r.data) / 1024:.0f} kB", flush=True)
+        print("\n".join("    " + ln.strip() for ln in rows), flush=True)
+    return out
+
+
 def summarize(results, clients: int, wall: float) -> dict:
     """Per-view and overall request count, p50 / p95 / max latency (ms) and errors."""
     df = pd.DataFrame(results, columns=["view", "s", "ok", "error"])
@@ -319,24 +350,34 @@ def main(argv: list[str] | None = None) -> dict:
                     "(measures the warm, memoised state only)")
     ap.add_argument("--no-memo", action="store_true", help="switch the view memo off (Context.MEMO_SIZE = 0): "
                     "every request computes its figure, as before the cache existed")
+    ap.add_argument("--no-wire", action="store_true", help="memoise views as built (Context.WIRE = False): "
+                    "plotly encodes each figure on every request, as before (A/B)")
+    ap.add_argument("--no-summary", action="store_true", help="build the study without alpha_summary.parquet "
+                    "(an older study: the dashboard summarises it on first open)")
+    ap.add_argument("--profile", action="store_true", help="no load test: profile warm requests of each view "
+                    "one at a time (cProfile) and print where their time goes")
     a = ap.parse_args([] if argv is None and __name__ != "__main__" else argv)
     import torch
     torch.set_num_threads(1)
     from dashboards.app import Context, create_app
     if a.no_memo:
         Context.MEMO_SIZE = 0
+    if a.no_wire:
+        Context.WIRE = False
     with tempfile.TemporaryDirectory() as tmp:
         path = a.study or Path(tmp) / "study"
         if not (path / "manifest.json").is_file():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
-                dt = ex.submit(build, str(path), a.rows).result()
+                dt = ex.submit(build, str(path), a.rows, True, not a.no_summary).result()
             print(f"synthetic study {path}: {a.rows} rows requested, built in {dt:.1f} s", flush=True)
         app = create_app(path)
         n = app.probe_ctx.iv_count()
         print(f"study: {n} intervention rows, {len(app.probe_ctx.latents())} samples; "
               f"{a.clients} clients x {a.seconds:g} s on 127.0.0.1", flush=True)
+        if a.profile:
+            return profile(app)
         s = run_load(app, a.clients, a.seconds, prewarm=a.prewarm)
     s.update(rows=n, prewarm=a.prewarm, memo=not a.no_memo, load_avg=os.getloadavg(), cpus=os.cpu_count(),
              server_peak_rss_mb=peak_rss_mb())

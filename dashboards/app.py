@@ -9,6 +9,7 @@ and, on a non-loopback bind, needs the access token (`dashboards.security`).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import dash
 import numpy as np
 from dash import Input, Output, dcc, html
+from dash.development.base_component import Component
 from flask import send_file
 
 from probe.errors import ProbeError
@@ -65,10 +67,25 @@ def note_box(msg: str) -> html.Div:
     return html.Div(str(msg), className="probe-note")
 
 
+def _is_view(v) -> bool:
+    from plotly.basedatatypes import BaseFigure
+    return isinstance(v, (BaseFigure, Component)) or (isinstance(v, dict) and "data" in v and "layout" in v)
+
+
+def wire(v):
+    """A figure, component tree or figure dict (or a tuple of values with some) -> the JSON-native form Dash sends
+    (plotly's encoder run once: numpy arrays as typed-array dicts, NaN as null); anything else unchanged."""
+    from plotly.io.json import to_json_plotly
+    if isinstance(v, tuple) and any(_is_view(x) for x in v):
+        return tuple(wire(x) for x in v)
+    return json.loads(to_json_plotly(v)) if _is_view(v) else v
+
+
 class Context:
     """What pages share: the study, a lazily loaded model, small caches, the background job registry."""
 
     MEMO_SIZE = 256   # memoised views kept (least recently used dropped)
+    WIRE = True       # memoise views in their JSON form (False: as built, encoded on every request)
     JOBS_KEPT = 32    # finished jobs kept for their results (oldest dropped)
 
     def __init__(self, study: Study, limits: Limits = LIMITS):
@@ -201,13 +218,14 @@ class Context:
 
     def memo(self, key: tuple, fn, *files: str):
         """fn() memoised under `key` and the stamps of `files` (pure views only: figures from tables, never
-        rendering). Exceptions are not cached."""
+        rendering). Exceptions are not cached. Figures and component trees (alone or in a tuple) are kept in
+        their JSON form (`wire`), so a repeated request only re-encodes plain lists and dicts."""
         k = (key, self.stamp(*files))
         with self._memo_lock:
             if k in self._memo:
                 self._memo.move_to_end(k)
                 return self._memo[k]
-        v = fn()
+        v = wire(fn()) if self.WIRE else fn()
         with self._memo_lock:
             self._memo[k] = v
             while len(self._memo) > self.MEMO_SIZE:

@@ -47,10 +47,12 @@ def test_runner_writes_it_and_a_rewritten_table_makes_it_stale(study):
     pd.testing.assert_frame_equal(s, query.read_alpha_summary(study))
 
 
-def test_probe_run_writes_the_summary(tiny_study):
+def test_run_study_alone_leaves_it_to_the_readers(tiny_study):
     # run_study's callers (probe run, the demo) store it; the session fixture went through run_study only
-    s = query.study_alpha_summary(tiny_study)
+    assert not tiny_study.has("alpha_summary")
+    s = query.study_alpha_summary(tiny_study)            # write=False: a scan, nothing written
     pd.testing.assert_frame_equal(s, _scan(tiny_study))
+    assert not tiny_study.has("alpha_summary")
 
 
 def _count_scans(monkeypatch) -> list:
@@ -133,3 +135,15 @@ def test_an_unwritable_study_still_gets_its_summary(study, monkeypatch):
     s = query.study_alpha_summary(study, write=True)
     pd.testing.assert_frame_equal(s, _scan(study))
     assert not (study.path / "alpha_summary.parquet").exists()
+
+
+def test_probe_run_stores_the_summary(tmp_path, monkeypatch, capsys):
+    from tests.helpers import cli
+    from tests.test_study import _spec, _toml
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.toml").write_text(_toml(_spec(name="s")))
+    code, out, err = cli(["run", "spec.toml", "--no-progress"], capsys)
+    assert code == 0, err
+    st = Study(tmp_path / "studies" / "s")
+    assert query.summary_fresh(st)
+    pd.testing.assert_frame_equal(query.read_alpha_summary(st), _scan(st), check_exact=True)
