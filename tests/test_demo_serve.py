@@ -149,3 +149,28 @@ def test_dashboard_opens_while_the_demo_goes_on(tmp_path):
     assert text.startswith("probe demo finished: all 6 steps done in ") and not hidden and disabled
     assert app.probe_ctx.has("embedding") and (out / "report.html").is_file()
     assert not (out / ".lock").exists()
+
+
+def test_overview_banner_in_the_browser(dash_duo, tiny_study, tmp_path):
+    """What a user sees on the Overview page of a study that probe demo is still filling, then once it is done."""
+    import shutil
+    from probe.store import Study
+    from tests.dashboards.ui import T, error_texts, no_sideways_scroll, open_page
+    s = Study(shutil.copytree(tiny_study.path, tmp_path / "study"))
+    p = Progress(s.path)
+    p.done("directions", 1.0)
+    p.start("study")
+    open_page(dash_duo, s)
+    dash_duo.wait_for_contains_text("#demo-progress", "probe demo is still running (step 2 of 6: running the study",
+                                    timeout=T)
+    assert dash_duo.find_element("#demo-progress").is_displayed()
+    assert "Done: directions. Still to come: statistics, evaluation, embedding, report." in \
+        dash_duo.find_element("#demo-progress").text
+    assert error_texts(dash_duo) == []
+    no_sideways_scroll(dash_duo)
+    for name in ("study", "statistics", "evaluation", "embedding", "report"):
+        p.start(name)
+        p.done(name, 0.5)
+    p.finish()
+    dash_duo.wait_for_contains_text("#demo-progress", "probe demo finished: all 6 steps done in ", timeout=T)
+    assert error_texts(dash_duo) == []
