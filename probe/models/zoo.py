@@ -101,13 +101,13 @@ _DRAGGAN_VARIANT = {"lr": 0.02, "d_stop": 1.0, "skip": 1.0, "padding": "border"}
 _FREEDRAG_VARIANT = {"lr": 0.02, "r": 1, "d": 24, "template": "mean", "sampling": "resized", "substop": "before",
                      "arrival": "frozen", "loss_points": "active", "search": "clip", "extra_steps": None,
                      "mask_mean": "image"}
-# faces DragGAN keeps the face: z plus a b3 feature offset (an extended latent) with a locality term (weight 1 on
-# mean |img - img0| farther than 8 px from the handle -> target segments) moved landmarks closer with far less
-# change outside than z alone (benchmarks/bench_drag.py quality, docs/readme/50-editing.md).
+# faces drags keep the face: DragGAN optimises z plus a b3 feature offset (an extended latent), both methods add a
+# locality term (weight 1 on mean |img - img0| farther than 8 px from the handle -> target segments); landmarks
+# still move closer, with far less change outside (benchmarks/bench_drag.py quality, docs/readme/50-editing.md).
 FACES_DEFAULTS = ModelDefaults(measures=("faces",), drag={"draggan": {"site": "b2", "r1": 48, "r2": 24,
                                                                       **_DRAGGAN_VARIANT, "extend": "b3",
                                                                       "local": 1.0},
-                                                          "freedrag": {"site": "b4", **_FREEDRAG_VARIANT}},
+                                                          "freedrag": {"site": "b4", **_FREEDRAG_VARIANT, "local": 1.0}},
                                align_faces=True, offset_site="b2", drag_eval="landmarks")
 SPRITES_DEFAULTS = ModelDefaults(measures=("sprites",), drag={"draggan": {"site": "b16", "layers": 3,
                                                                           **_DRAGGAN_VARIANT},
