@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from .errors import ProbeError
 
@@ -32,7 +32,7 @@ class DemoError(ProbeError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Progress:
@@ -221,7 +221,7 @@ class DemoRunner:
         finally:
             self._done.set()
 
-    def start(self) -> "DemoRunner":
+    def start(self) -> DemoRunner:
         self.thread.start()
         return self
 

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,7 @@ def _samples(study, sec: Section, figs: _Figs, n_grid: int, thumb: int) -> None:
     ids = s["sample_id"].to_numpy()[:n_grid]
     try:
         import torch
+
         from probe.restudy import study_model
         model = study_model(study)
         with torch.no_grad():
@@ -474,6 +475,7 @@ def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4,
     """Everything the template needs: sections with blocks (figures as escaped JSON), names, plotly.js."""
     import plotly
     import plotly.offline
+
     from probe import __version__
     from probe.store import Study
     study = study if isinstance(study, Study) else Study(study)
@@ -494,7 +496,7 @@ def report_context(study, cdn: bool = False, n_grid: int = 24, n_walks: int = 4,
     _findings(study, secs["findings"], {k: v.present for k, v in secs.items()})
     js = None if cdn else plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
     return {"study_name": study.name, "study_path": str(study.path), "version": __version__,
-            "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "built": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "sections": [v for k, v in secs.items() if k not in OPTIONAL or v.blocks],
             "plotly_inline": js, "plotly_cdn": CDN_URL.format(version=plotly.offline.get_plotlyjs_version()),
             "n_figures": figs.n, "plotly_py": plotly.__version__}

@@ -8,7 +8,8 @@ import threading
 
 from benchmarks.load_dashboard import Callback
 from dashboards.pages._progress import PROGRESS, progress_text, read_progress
-from probe.demo import PROGRESS as WRITTEN, STEPS, DemoRunner, Progress
+from probe.demo import PROGRESS as WRITTEN
+from probe.demo import STEPS, DemoRunner, Progress
 
 MINI = """name = "faces-demo-mini"
 model = "faces"
@@ -92,6 +93,7 @@ def test_progress_text_follows_the_steps(tmp_path):
 
 def test_bad_spec_is_one_line(tmp_path):
     from typer.testing import CliRunner
+
     from probe.cli import app
     r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "s"), "--spec", str(tmp_path / "nope.toml"),
                                  "--no-dash"])
@@ -154,6 +156,7 @@ def test_dashboard_opens_while_the_demo_goes_on(tmp_path):
 def test_overview_banner_in_the_browser(dash_duo, tiny_study, tmp_path):
     """What a user sees on the Overview page of a study that probe demo is still filling, then once it is done."""
     import shutil
+
     from probe.store import Study
     from tests.dashboards.ui import T, error_texts, no_sideways_scroll, open_page
     s = Study(shutil.copytree(tiny_study.path, tmp_path / "study"))

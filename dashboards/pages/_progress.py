@@ -24,6 +24,7 @@ def read_progress(study_path: str | Path) -> dict | None:
 def _study_parts(study_path: Path) -> tuple[int, int] | None:
     """(parts written, parts planned) of a study whose interventions are being computed, from its manifest."""
     import json
+
     from probe.engine import plan_parts
     try:
         m = json.loads((study_path / "manifest.json").read_text())

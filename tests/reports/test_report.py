@@ -12,8 +12,18 @@ import torch
 
 from probe.errors import ProbeError
 from probe.store import Study
-from reports.build import (OPTIONAL, SECTIONS, ReportError, _diverse, _thumbs, build_report, fmt, fmt_p,
-                           focus_measures, script_json)
+from reports.build import (
+    OPTIONAL,
+    SECTIONS,
+    ReportError,
+    _diverse,
+    _thumbs,
+    build_report,
+    fmt,
+    fmt_p,
+    focus_measures,
+    script_json,
+)
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_TARGET = "</script><img src=x onerror=alert(2)>"
