@@ -58,7 +58,7 @@ test-fast: setup
 
 # every dashboard page in headless Chromium, saved as PNG (tests/dashboards/test_screenshots.py)
 screenshots: setup chromium
-	$(PYTEST) tests/dashboards/test_screenshots.py
+	SCREENSHOT_DIR=docs/img/screenshots $(PYTEST) tests/dashboards/test_screenshots.py
 
 demo: setup
 	$(BIN)/probe demo --out $(STUDY)

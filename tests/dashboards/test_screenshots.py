@@ -1,6 +1,7 @@
 """A visual check that can fail: every dashboard page of a demo-like study at 1280x800, saved as PNG.
 
-The PNGs go to $SCREENSHOT_DIR (default docs/img/screenshots/, which the dashboard docs show; `make screenshots`).
+The PNGs go to $SCREENSHOT_DIR: `make screenshots` sets it to docs/img/screenshots/, which the dashboard docs show; a
+plain test run writes them under studies/screenshots/ (ignored), so `make test` leaves the tracked images alone.
 Each page must show its heading, what it is for (figures with their traces, the live editor, a drag verdict),
 nothing wider than the viewport and no error box; a page that fails is still saved, for a look."""
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def shot_dir() -> Path:
-    d = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "docs" / "img" / "screenshots")
+    d = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "studies" / "screenshots")
     d.mkdir(parents=True, exist_ok=True)
     return d
 
