@@ -44,8 +44,10 @@ def main(side: int = 13000, repeats: int = 5) -> float:
             raise SystemExit("error: the bomb was decoded instead of refused")
         times.append(time.perf_counter() - t)
     print(f"{side} x {side} PNG of {len(raw):,} bytes: {message}")
-    print(f"refused in {1000 * times[0]:.1f} ms the first time (PIL import included), "
-          f"{1000 * min(times[1:]):.2f} ms after (best of {repeats - 1})")
+    print(
+        f"refused in {1000 * times[0]:.1f} ms the first time (PIL import included), "
+        f"{1000 * min(times[1:]):.2f} ms after (best of {repeats - 1})"
+    )
     return min(times[1:])
 
 
