@@ -2,8 +2,10 @@
 import os
 import shutil
 
-# One OpenMP thread in every thread, set before torch loads libgomp: tests fork (tests/test_lock.py), and a child
-# forked from a process whose other threads (dashboard servers, jobs) built OpenMP teams hangs in its first conv.
+# One OpenMP thread in every thread, set before torch loads libgomp: tests/engine/test_faults.py forks the test
+# process, and a child forked from a process whose other threads built OpenMP teams can hang in its first conv.
+# Tests that race writers (tests/test_lock.py) or compare against a reference (tests/test_executors.py) start fresh
+# interpreters instead, so nothing an earlier test left in this process reaches them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402

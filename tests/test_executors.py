@@ -1,6 +1,7 @@
 """Executors: in-process vs Ray on a local cluster started here (2 CPUs); real worker and driver kills."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from probe.executors import ExecutorError, InProcessExecutor, RayExecutor, make_executor
+from probe.store import Study
 from probe.study import parse_spec, run_study
 from tests.helpers import cli
 
@@ -27,8 +29,8 @@ TABLES = ("interventions", "samples")
 
 @pytest.fixture(scope="module")
 def ray_address():
-    """A local Ray cluster of 2 CPUs for this module (shut down after it: later tests fork, and a process with
-    Ray's threads must not fork) -> its GCS address (other processes connect to it)."""
+    """A local Ray cluster of 2 CPUs for this module (shut down after it: its processes and the driver's threads
+    do not outlive the module) -> its GCS address (other processes connect to it)."""
     try:
         import ray
     except ImportError:
@@ -49,15 +51,24 @@ def ray_ex(ray_address):
     ex.close()
 
 
+# The in-process reference runs in a fresh interpreter, like the Ray actors: no state an earlier test of this
+# process left behind (RNGs, thread counts, cached models or measures, torch flags) can reach it.
+REF = """
+import json, sys
+from probe.study import parse_spec, run_study
+for d in json.loads(sys.argv[1]):
+    run_study(parse_spec(d), f"{sys.argv[2]}/{d['name']}", progress=False)
+"""
+
+
 @pytest.fixture(scope="session")
 def ref(tmp_path_factory):
-    """In-process studies of SPEC and BIG -> {name: {table: DataFrame}}."""
+    """In-process studies of SPEC and BIG, run by a new Python process -> {name: {table: DataFrame}}."""
     root = tmp_path_factory.mktemp("ref")
-    out = {}
-    for d in (SPEC, BIG):
-        st = run_study(parse_spec(d), root / d["name"], progress=False)
-        out[d["name"]] = {t: st.table(t) for t in TABLES}
-    return out
+    r = subprocess.run([sys.executable, "-c", REF, json.dumps([SPEC, BIG]), str(root)], capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return {d["name"]: {t: Study(root / d["name"]).table(t) for t in TABLES} for d in (SPEC, BIG)}
 
 
 def _same(study, want: dict) -> None:
@@ -183,7 +194,6 @@ def test_driver_killed_then_resume(ray_address, ray_ex, ref, tmp_path, capsys):
                              "--no-progress"], capsys)
     assert code == 0, err
     assert "2560 intervention rows" in stdout
-    from probe.store import Study
     _same(Study(out), ref["big"])
 
 
