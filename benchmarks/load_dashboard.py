@@ -282,7 +282,7 @@ def run_load(app, clients: int = 8, seconds: float = 30.0, warmup: bool = True, 
 
 
 def profile(app, repeat: int = 20, top: int = 8) -> dict:
-    """One client, no load: each view's first variant once (cold), then `repeat` warm requests under cProfile
+    """One client, no load: each view's first variant once (cold, timed), then `repeat` warm requests under cProfile
     (the Flask test client: routing, the callback, serialisation) -> {view: warm ms per request}; prints each
     view's `top` functions by own time."""
     import cProfile
@@ -292,7 +292,9 @@ def profile(app, repeat: int = 20, top: int = 8) -> dict:
     out = {}
     for name, cb, variants in views(app):
         body = cb.payload(variants[0])
+        t0 = time.perf_counter()
         client.post("/_dash-update-component", json=body)
+        cold = (time.perf_counter() - t0) * 1000
         pr = cProfile.Profile()
         t0 = time.perf_counter()
         pr.enable()
@@ -303,7 +305,8 @@ def profile(app, repeat: int = 20, top: int = 8) -> dict:
         buf = io.StringIO()
         pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(top)
         rows = [ln for ln in buf.getvalue().splitlines() if ln.strip()[:1].isdigit()][:top]
-        print(f"{name}: {out[name]:.1f} ms per warm request, response {len(r.data) / 1024:.0f} kB", flush=True)
+        print(f"{name}: cold {cold:.1f} ms, {out[name]:.1f} ms per warm request, response "
+              f"{len(r.data) / 1024:.0f} kB", flush=True)
         print("\n".join("    " + ln.strip() for ln in rows), flush=True)
     return out
 
