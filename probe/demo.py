@@ -52,7 +52,7 @@ class Progress:
         return next(s for s in self.data["steps"] if s["name"] == name)
 
     def _write(self) -> None:
-        from .store import atomic_write_json
+        from .io import atomic_write_json
         self.data["updated"] = _now()
         self.data["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
         atomic_write_json(self.path, self.data)
@@ -207,7 +207,7 @@ class DemoRunner:
         self.thread = threading.Thread(target=self._work, name="probe-demo", daemon=True)
 
     def _work(self) -> None:
-        from .store import study_lock
+        from .io import study_lock
         try:
             with study_lock(self.out):
                 self._locked.set()

@@ -138,7 +138,7 @@ def test_dashboard_opens_while_the_demo_goes_on(tmp_path):
         assert "probe-error" not in body and not ctx.has("embedding")
 
         # the worker holds the write lock: another process is refused with one line naming this process
-        r = subprocess.run([sys.executable, "-c", "import sys; from probe.store import study_lock\n"
+        r = subprocess.run([sys.executable, "-c", "import sys; from probe.io import study_lock\n"
                             f"with study_lock({str(out)!r}): pass"], capture_output=True, text=True)
         assert r.returncode != 0 and f"is in use by another probe process (PID {os.getpid()})" in r.stderr
     finally:

@@ -22,7 +22,7 @@ def demo_cmd(out: Path = typer.Option(Path("studies/faces-demo"), "--out", help=
     study once its first table exists and fills in as the rest is made (progress on the Overview page)."""
     from ..demo import DemoRunner, run_demo
     from ..devices import resolve_device
-    from ..store import study_lock
+    from ..io import study_lock
     if device is not None:
         resolve_device(device)  # before the study directory is created
     if not spec.is_file():
