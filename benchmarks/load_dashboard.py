@@ -76,11 +76,12 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     `probe run` does (False: an older study, which the dashboard summarises on first open).
     """
     import torch
+
     from probe import stats, walks
     from probe.directions.base import DirectionSet
+    from probe.io import atomic_save_npy
     from probe.measures import MeasureSet
     from probe.models import load_model
-    from probe.io import atomic_save_npy
     from probe.store import Study
 
     rng = np.random.default_rng(seed)
@@ -203,6 +204,7 @@ def views(app) -> list[tuple[str, Callback, list[dict]]]:
 def serve(app, host: str = "127.0.0.1"):
     """Start the app's Flask server on host:<ephemeral port> in a daemon thread -> (server, base url)."""
     import logging
+
     from werkzeug.serving import make_server
     logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no access log line per request
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -255,6 +257,7 @@ def run_load(app, clients: int = 8, seconds: float = 30.0, warmup: bool = True, 
     views(app) payloads for `seconds` -> latency summary (overall and per view, plus each view's cold cost)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
     import requests
     vs = views(app)
     work = [(name, [cb.payload(v) for v in variants]) for name, cb, variants in vs]

@@ -8,8 +8,8 @@ duckdb connections are not thread-safe: each thread gets its own (thread-local).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
