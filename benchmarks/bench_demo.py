@@ -1,5 +1,6 @@
 """Time to first look: seconds from starting `probe demo` until GET / returns 200 and the Overview page's content
-comes back (the router callback, as the browser asks for it), then until every demo step is done.
+comes back (the router callback, as the browser asks for it) with the samples grid (the Overview's grid callback),
+then until every demo step is done. The demo serves once its base samples are scored, before the direction fits.
 
 python -m benchmarks.run demo                 (or python -m benchmarks.bench_demo [--quick] [--no-wait])
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +30,10 @@ BUDGET_S = 120.0
 QUICK = {"n_samples = 128": "n_samples = 32", "indices = 64": "indices = 16"}
 ROUTE = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
          "inputs": [{"id": "url", "property": "pathname", "value": "/"}], "changedPropIds": ["url.pathname"]}
+GRID = {"output": "..ov-grid.figure...ov-grid.style...ov-grid-msg.children..",
+        "outputs": [{"id": "ov-grid", "property": "figure"}, {"id": "ov-grid", "property": "style"},
+                    {"id": "ov-grid-msg", "property": "children"}],
+        "inputs": [{"id": "ov-n", "property": "value", "value": 16}], "changedPropIds": ["ov-n.value"]}
 
 
 def _free_port() -> int:
@@ -47,19 +53,27 @@ def quick_spec(path: Path) -> Path:
     return path
 
 
+def _post(url: str, body: dict) -> str:
+    req = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return r.read().decode()
+
+
 def _overview(url: str) -> str | None:
-    """The Overview content when the dashboard serves it (GET / 200 and the router callback's answer), else None."""
+    """The Overview content when the dashboard serves it (GET / 200, the router callback's answer and the samples
+    grid figure), else None."""
     try:
         with urllib.request.urlopen(url + "/", timeout=5) as r:
             if r.status != 200:
                 return None
-        req = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(ROUTE).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            body = r.read().decode()
+        body = _post(url, ROUTE)
+        if "ov-counts" not in body:
+            return None
+        grid = _post(url, GRID)
     except OSError:
         return None
-    return body if "ov-counts" in body else None
+    return body + grid if re.search(r"first \d+ samples", grid) else None      # the grid figure's title
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -98,12 +112,14 @@ def main(argv: list[str] | None = None) -> dict:
         out["first_look_s"] = time.perf_counter() - t0
         out["first_look_cpu_s"] = cpu_seconds(proc.pid)
         out["error_box"] = "probe-error" in body
+        out["first_look_direction_files"] = len(list((tmp / "study" / "directions").glob("*.npz")))
         p = read_progress(tmp / "study") or {}
         out["first_look_steps_done"] = [s["name"] for s in p.get("steps", []) if s.get("state") == "done"]
         cpu = out["first_look_cpu_s"]
         print(f"first look (GET / 200 + Overview content): {out['first_look_s']:.1f} s after `probe demo` started"
               + (f", {cpu:.1f} s of CPU time in the demo process" if cpu is not None else "")
-              + f"; steps done by then: {', '.join(out['first_look_steps_done']) or 'none'}", flush=True)
+              + f"; steps done by then: {', '.join(out['first_look_steps_done']) or 'none'}; direction files: "
+              f"{out['first_look_direction_files']}; load average {os.getloadavg()[0]:.1f}", flush=True)
         if wait:
             while True:
                 p = read_progress(tmp / "study") or {}

@@ -1,10 +1,11 @@
-"""The main job on the embedded face model: directions -> study -> statistics -> evaluation -> UMAP -> report.
+"""The main job on the embedded face model: samples -> directions -> interventions -> statistics -> evaluation ->
+UMAP -> report.
 
 `run_demo` writes STUDY/progress.json (atomically, after every change) so that a dashboard opened on the study
 while the demo runs can say what is done and what is still coming (dashboards/pages/_progress.py reads it). `DemoRunner` runs the demo in a worker
 thread that holds the study's write lock throughout; `probe demo` serves the dashboard from the main thread as
-soon as the first table (samples) exists, while the worker goes on (interventions, statistics, evaluation, UMAP,
-report). The dashboard only reads, and re-reads tables whose files changed.
+soon as the first table (samples: the base latents rendered and measured, which do not depend on the directions)
+exists, while the worker goes on (direction fits, interventions, statistics, evaluation, UMAP, report). The dashboard only reads, and re-reads tables whose files changed.
 """
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from .errors import ProbeError
 
 DEFAULT_SPEC = Path("examples/faces_demo.toml")
 PROGRESS = "progress.json"
-STEPS = (("directions", "fitting direction sets (InterFaceGAN, DP-LaSE, GANSpace, SeFa, random)"),
-         ("study", "running the study (samples, then interventions)"),
+STEPS = (("samples", "rendering and measuring the base samples"),
+         ("directions", "fitting direction sets (InterFaceGAN, DP-LaSE, GANSpace, SeFa, random)"),
+         ("study", "running the study's interventions"),
          ("statistics", "statistics (effects, correlations, controlling variables)"),
          ("evaluation", "direction evaluation (specificity, density drift)"),
          ("embedding", "UMAP embedding of samples and walks"),
          ("report", "the HTML report"))
+# the study tables each step writes (progress.json lists them, so that a page can say "being computed")
+STEP_TABLES = {"samples": ["samples"], "study": ["interventions", "alpha_summary"],
+               "statistics": ["effects", "correlations", "controlling"], "evaluation": ["evaluation"],
+               "embedding": ["embedding"]}
 FIRST_TABLE = "samples.parquet"   # the dashboard opens once this exists
 
 
@@ -36,8 +42,9 @@ def _now() -> str:
 
 
 class Progress:
-    """STUDY/progress.json: the demo's steps (name, label, state pending | running | done | failed, seconds),
-    its state (running | done | failed), the error of a failed step, and when the first table appeared."""
+    """STUDY/progress.json: the demo's steps (name, label, state pending | running | done | failed, seconds, the
+    tables it writes), its state (running | done | failed), the error of a failed step, and when the first table
+    appeared."""
 
     def __init__(self, out: str | Path, steps=STEPS):
         import os
@@ -45,7 +52,8 @@ class Progress:
         self.t0 = time.perf_counter()
         self.data = {"command": "probe demo", "pid": os.getpid(), "started": _now(), "updated": _now(),
                      "state": "running", "error": None, "first_table_s": None,
-                     "steps": [{"name": n, "label": lab, "state": "pending", "seconds": None} for n, lab in steps]}
+                     "steps": [{"name": n, "label": lab, "state": "pending", "seconds": None,
+                                "tables": STEP_TABLES.get(n, [])} for n, lab in steps]}
         self._lock = threading.Lock()
 
     def _step(self, name: str) -> dict:
@@ -102,14 +110,6 @@ def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase
                          "dplase": {"site": "b1", "steps": dplase_steps}})
 
 
-def _watch_first_table(out: Path, prog: Progress, stop: threading.Event) -> None:
-    while not stop.is_set():
-        if (out / FIRST_TABLE).is_file():
-            prog.first_table()
-            return
-        stop.wait(0.25)
-
-
 def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000, dplase_steps: int = 600,
              progress: bool = True, log: Callable[[str], None] = print, device: str | None = None,
              on_step: Callable[[str], None] | None = None, k: int = 6):
@@ -131,6 +131,11 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
     t0 = time.perf_counter()
     state: dict = {}
 
+    def samples():
+        from .study import run_samples
+        run_samples(spec, out, progress=progress, device=str(dev))
+        prog.first_table()
+
     def directions():
         from .models import load_model
         from .models.zoo import model_options
@@ -141,17 +146,9 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
 
     def study():
         from .study import run_study
-        stop = threading.Event()
-        w = threading.Thread(target=_watch_first_table, args=(out, prog, stop), daemon=True)
-        w.start()
-        try:
-            state["study"] = run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=progress,
-                                       device=str(dev))
-        finally:
-            stop.set()
+        state["study"] = run_study(spec, out, resume=True, progress=progress, device=str(dev))
         from .query import study_alpha_summary
         study_alpha_summary(state["study"], write=True)     # what the dashboard's walk views read
-        prog.first_table()
 
     def statistics():
         from .stats import analyze
@@ -169,7 +166,7 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
         from reports.build import build_report
         state["report"] = build_report(state["study"], out / "report.html")
 
-    run = {"directions": directions, "study": study, "statistics": statistics, "evaluation": evaluation,
+    run = {"samples": samples, "directions": directions, "study": study, "statistics": statistics, "evaluation": evaluation,
            "embedding": embedding, "report": report}
     name = None
     try:

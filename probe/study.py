@@ -397,39 +397,13 @@ def run_study(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.Path
 
     Holds the study's write lock throughout (a second writer gets one line naming this PID). A new plan of more
     than CONFIRM_ROWS rows is refused unless yes=True (`--yes`), before anything is created."""
-    from .models import load_model
-    from .models.zoo import model_file_sha256, model_kind, model_options
     from .io import study_lock
 
-    if isinstance(spec, dict):
-        spec = parse_spec(spec)
-    elif not isinstance(spec, StudySpec):
-        spec = load_spec(spec)
-    out = Path(out_dir)
-    # ---- every check before any work --------------------------------------------------------------
-    if (out / MANIFEST).is_file() and not resume:
-        raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a new --out")
-    where = f"{spec._source}: " if spec._source else ""
-    model_name = spec_model(spec)
-    try:
-        model = load_model(model_name, **model_options(spec.dump()))
-    except ProbeError as e:
-        field = "" if str(e).startswith(("model ", "truncation_psi", "noise_mode", "class_idx", "c:")) else "model: "
-        raise SpecError(f"{where}{field}{e}") from None
-    from .devices import device_name, resolve_device
-    try:
-        model = model.to(resolve_device(device or spec.device, field="--device" if device else "device"))
-    except ProbeError as e:
-        raise SpecError(f"{where if not device else ''}{e}") from None
-    try:
-        measures = _measure_set(tuple(spec_measures(spec)))
-    except ProbeError as e:
-        raise SpecError(f"{where}measures: {e}") from None
+    spec, out, model_name, model, measures, where = _open(spec, out_dir, resume, device)
     try:
         targets, sets = build_targets(spec, model, out)
     except SpecError as e:
         raise SpecError(f"{where}{e}") from None
-    spec_d = spec.dump()
     if not (out / MANIFEST).is_file() and plan_rows(spec, len(targets)) > CONFIRM_ROWS and not yes:
         raise SpecError(f"{where}{_plan_line(spec, len(targets), model, measures)}; this is over "
                         f"{CONFIRM_ROWS:,} rows: pass --yes to run it, or lower n_samples / targets / alphas")
@@ -439,70 +413,109 @@ def run_study(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.Path
             raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a "
                             f"new --out")
         if existing:
-            study = Study(out)
-            old = {"truncation_psi": 1.0, "noise_mode": "const", "class_idx": None, "c": None,  # older manifests
-                   **study.manifest.get("spec", {})}
-            diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
-            if diff:
-                raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
-                                f"or choose a new --out")
-            if study.manifest.get("weights_hash") != model.weights_hash:
-                raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; "
-                                f"choose a new --out")
-            want = study.manifest.get("model_file_sha256")
-            if want and model_file_sha256(model_name) != want:
-                raise SpecError(f"--resume: model file of {spec.model!r} changed since the study started (sha256 "
-                                f"differs); restore it or choose a new --out")
+            study = _check_resume(Study(out), spec, model_name, model)
+            if study.manifest.get("stage") == SAMPLES_STAGE:   # made by run_samples: now the targets are known
+                study.manifest.pop("stage")
+                study.manifest["targets"] = [t.to_dict() for t in targets]
+                study.save_manifest()
         else:
-            sid = hashlib.sha256(json.dumps(spec_d, sort_keys=True).encode()).hexdigest()[:12]
-            manifest = {"study_id": sid, "name": spec.name, "spec": spec_d, "model": model_name,
-                        "model_kind": model_kind(model_name), "model_file_sha256": model_file_sha256(model_name),
-                        "weights_hash": model.weights_hash, "model_info": model.describe(), "space": spec.space,
-                        "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description}
-                                     for i in measures.infos},
-                        "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
-                        "targets": [t.to_dict() for t in targets], "versions": _versions(),
-                        "density": DENSITY if spec.space != "z" else None, "device": device_name(model.device)}
-            study = Study.create(out, manifest)
+            study = Study.create(out, _manifest(spec, model_name, model, measures, targets))
         return _run_locked(study, spec, model, measures, targets, sets, progress, executor)
+
+
+def _open(spec, out_dir, resume: bool, device: str | None):
+    """Load the spec, model (on its device) and measure set; SpecError (one line) before any work."""
+    from .devices import resolve_device
+    from .models import load_model
+    from .models.zoo import model_options
+    if isinstance(spec, dict):
+        spec = parse_spec(spec)
+    elif not isinstance(spec, StudySpec):
+        spec = load_spec(spec)
+    out = Path(out_dir)
+    if (out / MANIFEST).is_file() and not resume:
+        raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a new --out")
+    where = f"{spec._source}: " if spec._source else ""
+    model_name = spec_model(spec)
+    try:
+        model = load_model(model_name, **model_options(spec.dump()))
+    except ProbeError as e:
+        field = "" if str(e).startswith(("model ", "truncation_psi", "noise_mode", "class_idx", "c:")) else "model: "
+        raise SpecError(f"{where}{field}{e}") from None
+    try:
+        model = model.to(resolve_device(device or spec.device, field="--device" if device else "device"))
+    except ProbeError as e:
+        raise SpecError(f"{where if not device else ''}{e}") from None
+    try:
+        measures = _measure_set(tuple(spec_measures(spec)))
+    except ProbeError as e:
+        raise SpecError(f"{where}measures: {e}") from None
+    return spec, out, model_name, model, measures, where
+
+
+def _check_resume(study: Study, spec: StudySpec, model_name: str, model) -> Study:
+    from .models.zoo import model_file_sha256
+    spec_d = spec.dump()
+    old = {"truncation_psi": 1.0, "noise_mode": "const", "class_idx": None, "c": None,  # older manifests
+           **study.manifest.get("spec", {})}
+    diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
+    if diff:
+        raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
+                        f"or choose a new --out")
+    if study.manifest.get("weights_hash") != model.weights_hash:
+        raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; "
+                        f"choose a new --out")
+    want = study.manifest.get("model_file_sha256")
+    if want and model_file_sha256(model_name) != want:
+        raise SpecError(f"--resume: model file of {spec.model!r} changed since the study started (sha256 "
+                        f"differs); restore it or choose a new --out")
+    return study
+
+
+def _manifest(spec: StudySpec, model_name: str, model, measures, targets) -> dict:
+    from .devices import device_name
+    from .models.zoo import model_file_sha256, model_kind
+    spec_d = spec.dump()
+    sid = hashlib.sha256(json.dumps(spec_d, sort_keys=True).encode()).hexdigest()[:12]
+    return {"study_id": sid, "name": spec.name, "spec": spec_d, "model": model_name,
+            "model_kind": model_kind(model_name), "model_file_sha256": model_file_sha256(model_name),
+            "weights_hash": model.weights_hash, "model_info": model.describe(), "space": spec.space,
+            "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description}
+                         for i in measures.infos},
+            "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
+            "targets": [t.to_dict() for t in targets], "versions": _versions(),
+            "density": DENSITY if spec.space != "z" else None, "device": device_name(model.device)}
+
+
+SAMPLES_STAGE = "samples"   # manifest "stage" of a study that so far holds only its base samples
+
+
+def run_samples(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.PathLike, progress: bool = True,
+                device: str | None = None) -> Study:
+    """Write only the study's base samples (latents.npy, density, samples.parquet: they do not depend on the
+    targets, so direction files need not exist yet); `run_study(..., resume=True)` later adds the targets and
+    interventions, giving the same tables as a one-shot run. The manifest's targets stay [] (stage "samples")
+    until then. Returns the Study (status running). Holds the study's write lock."""
+    from .io import study_lock
+    spec, out, model_name, model, measures, where = _open(spec, out_dir, True, device)
+    with study_lock(out):
+        if (out / MANIFEST).is_file():
+            study = _check_resume(Study(out), spec, model_name, model)
+        else:
+            manifest = {**_manifest(spec, model_name, model, measures, []), "stage": SAMPLES_STAGE}
+            study = Study.create(out, manifest)
+        _base_samples(study, spec, model, measures, {}, progress)
+        return study
 
 
 def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, progress: bool,
                 executor=None) -> Study:
-    from .engine import measure_base, plan_parts
-    out = study.path
-    # ---- base samples, density, directions (deterministic; rebuilt when missing, also in a complete study) ----
-    with torch.no_grad():
-        z = model.sample(spec.n_samples, spec.seed)
-        lat = model.to_space(z, "z", spec.space).cpu().float()
-    if not (out / LATENTS).is_file():
-        atomic_save_npy(out / LATENTS, lat.numpy().astype(np.float32))
-    density = _density(model, spec)
-    if density is not None and not (out / DENSITY).is_file():
-        atomic_write_json(out / DENSITY, density.to_dict())
-    for stem, ds in sets.items():
-        if not (out / "directions" / f"{stem}.npz").is_file():
-            study.save_directions(ds, stem)
-    if study.status == "complete":
+    from .engine import plan_parts
+    lat, density, base = _base_samples(study, spec, model, measures, sets, progress)
+    if base is None:
         study.clean_parts()
         return study
     names = measures.names
-    if study.has("samples"):
-        base = study.table("samples")
-    else:
-        s = measure_base(model, lat, spec.space, measures, density, spec.batch_size, progress)
-        from .density import chi2_percentile
-        if density is None:
-            chi2 = chi2_percentile(lat).numpy()
-        else:
-            m2 = density.mahalanobis(lat.reshape(-1, lat.shape[-1])).square().reshape(len(lat), -1).sum(1)
-            d = torch.tensor(lat[0].numel() / 2, dtype=torch.float64)
-            chi2 = torch.special.gammainc(d, m2 / 2).numpy()
-        base = pd.DataFrame({"sample_id": np.arange(len(lat), dtype=np.int64), "seed": spec.seed,
-                             "space": spec.space, "norm": s["norm"], "logp": s["logp"], "chi2_pct": chi2,
-                             **{m: s[m] for m in names}})
-        study.write_table("samples", base)
-        base = study.table("samples")
     base_logp = base["logp"].to_numpy()
 
     # ---- interventions, part by part ----------------------------------------------------------------
@@ -521,5 +534,44 @@ def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, p
     return study
 
 
+def _base_samples(study: Study, spec: StudySpec, model, measures, sets, progress: bool):
+    """latents.npy, density, direction files and the samples table (each written only when missing).
+    -> (lat [n_samples, dim], density | None, samples table | None when the study is complete)"""
+    from .engine import measure_base
+    out = study.path
+    # ---- base samples, density, directions (deterministic; rebuilt when missing, also in a complete study) ----
+    with torch.no_grad():
+        z = model.sample(spec.n_samples, spec.seed)
+        lat = model.to_space(z, "z", spec.space).cpu().float()
+    if not (out / LATENTS).is_file():
+        atomic_save_npy(out / LATENTS, lat.numpy().astype(np.float32))
+    density = _density(model, spec)
+    if density is not None and not (out / DENSITY).is_file():
+        atomic_write_json(out / DENSITY, density.to_dict())
+    for stem, ds in sets.items():
+        if not (out / "directions" / f"{stem}.npz").is_file():
+            study.save_directions(ds, stem)
+    if study.status == "complete":
+        return lat, density, None
+    names = measures.names
+    if study.has("samples"):
+        base = study.table("samples")
+    else:
+        s = measure_base(model, lat, spec.space, measures, density, spec.batch_size, progress)
+        from .density import chi2_percentile
+        if density is None:
+            chi2 = chi2_percentile(lat).numpy()
+        else:
+            m2 = density.mahalanobis(lat.reshape(-1, lat.shape[-1])).square().reshape(len(lat), -1).sum(1)
+            d = torch.tensor(lat[0].numel() / 2, dtype=torch.float64)
+            chi2 = torch.special.gammainc(d, m2 / 2).numpy()
+        base = pd.DataFrame({"sample_id": np.arange(len(lat), dtype=np.int64), "seed": spec.seed,
+                             "space": spec.space, "norm": s["norm"], "logp": s["logp"], "chi2_pct": chi2,
+                             **{m: s[m] for m in names}})
+        study.write_table("samples", base)
+        base = study.table("samples")
+    return lat, density, base
+
+
 __all__ = ["StudySpec", "Variables", "Directions", "Channels", "SpecError", "load_spec", "parse_spec",
-           "build_targets", "run_study", "spec_model", "spec_measures", "plan_rows", "CONFIRM_ROWS"]
+           "build_targets", "run_study", "run_samples", "spec_model", "spec_measures", "plan_rows", "CONFIRM_ROWS"]

@@ -78,6 +78,19 @@ def progress_text(study_path: str | Path, finished: bool = False) -> str | None:
             f"Still to come: {', '.join(left) or 'nothing'}. Pages fill in as their tables appear.")
 
 
+def computing(study_path: str | Path, table: str) -> str | None:
+    """"being computed: <step>" when a running demo has yet to write `table` (a step of progress.json lists it),
+    else None (no demo, it finished or stopped, or no step makes that table)."""
+    p = read_progress(study_path)
+    if p is None or p.get("state") != "running" or not _alive(p.get("pid")):
+        return None
+    step = next((s for s in p["steps"] if table in (s.get("tables") or [])), None)
+    if step is None or step.get("state") not in ("pending", "running"):
+        return None
+    return f"being computed: {step.get('label', step['name'])} (probe demo, step {p['steps'].index(step) + 1} of " \
+           f"{len(p['steps'])}); this page fills in when it is done"
+
+
 def banner(ctx) -> html.Div:
     """A note saying which demo steps are done and which are coming (hidden when no demo is running), refreshed
     every TICK_MS while it shows."""

@@ -20,8 +20,12 @@ def missing(ctx, table: str, id: str | None = None) -> html.Div | None:
     """A note naming the command that makes `table`, or None when the study has it."""
     if ctx.has(table):
         return None
-    cmd = MAKERS.get(table, "probe run").replace("STUDY", str(ctx.study.path))
+    from ._progress import computing
     kw = {"id": id} if id else {}
+    busy = computing(ctx.root, table)
+    if busy is not None:        # a running probe demo will write it
+        return html.Div(f"The {table} table is {busy}.", className="probe-note", **kw)
+    cmd = MAKERS.get(table, "probe run").replace("STUDY", str(ctx.study.path))
     return html.Div([f"This study has no {table} table yet; make it with ", html.Code(cmd)], className="probe-note",
                     **kw)
 
