@@ -58,7 +58,8 @@ def _interfacegan(c: FitContext) -> dict:
 
 
 def _dplase(c: FitContext) -> dict:
-    return _drop_none(n_directions=c.k, space=c.flat_space, seed=c.seed, progress=c.progress)
+    own = dict(getattr(getattr(c.model, "defaults", None), "dplase", None) or {})  # the zoo entry's tuned options
+    return {**own, **_drop_none(n_directions=c.k, space=c.flat_space, seed=c.seed, progress=c.progress)}
 
 
 def _ganspace(c: FitContext) -> dict:

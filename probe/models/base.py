@@ -73,7 +73,8 @@ class ModelDefaults:
     template before inversion; offset_site: the site an extended inversion fits by default (None: the latent
     only); drag_eval: the `probe drag-eval` protocol, "landmarks" (face landmarks, `probe.edit.evaluate`) or
     "centres" (object centres, `probe.edit.sprites_eval`); centre: the (x, y) measures that locate the object in
-    the centres protocol (their [lo, hi] range spans the image width).
+    the centres protocol (their [lo, hi] range spans the image width); dplase: DPLaSE keyword arguments the
+    direction pipeline (`probe discover`, `probe gt-score`) uses on this model unless the caller sets them.
     """
 
     measures: tuple[str, ...] = ("image",)
@@ -82,6 +83,7 @@ class ModelDefaults:
     offset_site: str | None = None
     drag_eval: str = "landmarks"
     centre: tuple[str, str] = ("centroid_x", "centroid_y")
+    dplase: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.drag_eval not in DRAG_EVAL_PROTOCOLS:
@@ -90,6 +92,7 @@ class ModelDefaults:
         object.__setattr__(self, "centre", tuple(self.centre))
         object.__setattr__(self, "drag", MappingProxyType({m: MappingProxyType(dict(kw))
                                                            for m, kw in dict(self.drag).items()}))
+        object.__setattr__(self, "dplase", MappingProxyType(dict(self.dplase)))
 
     def __copy__(self):  # immutable: copies of a Generator share it
         return self
@@ -99,7 +102,7 @@ class ModelDefaults:
 
     def __reduce__(self):
         return (ModelDefaults, (self.measures, {m: dict(kw) for m, kw in self.drag.items()}, self.align_faces,
-                                self.offset_site, self.drag_eval, self.centre))
+                                self.offset_site, self.drag_eval, self.centre, dict(self.dplase)))
 
     def drag_params(self, method: str) -> Mapping[str, Any]:
         """The tuned parameters of a drag method on this model ({} when none)."""

@@ -103,3 +103,28 @@ def test_train_walk_length_in_units_of_the_spread(sweep, tiny_stylegan):
     huge = sweep.train_walk_std(tiny_stylegan, vecs, {"step_size": 50.0}, 0.25, n=64, seed=3)
     assert abs(small / lin - 1) < 0.2                                         # a small step: rescale barely moves
     assert huge < 0.5 * 100 * lin                                             # a huge step: bounded by the shell
+
+
+def test_sprites_zoo_entry_sets_the_dplase_step_faces_keep_the_generic_one(tiny_stylegan):
+    import pickle
+
+    from probe.directions import registry
+    from probe.directions.registry import FitContext
+    from probe.models import GENERIC, ModelDefaults
+    from probe.models.zoo import FACES_DEFAULTS, SPRITES_DEFAULTS
+    assert dict(SPRITES_DEFAULTS.dplase) == {"step_size": 0.2158}
+    assert dict(FACES_DEFAULTS.dplase) == {} and dict(GENERIC.dplase) == {}
+
+    class Sprites:                                             # the registry reads only .defaults and .spaces
+        defaults, spaces = SPRITES_DEFAULTS, ("z", "w")
+
+    class Faces:
+        defaults, spaces = FACES_DEFAULTS, ("z",)
+    m = registry.get("dplase")
+    assert m.params(FitContext(Sprites(), k=6))["step_size"] == 0.2158
+    assert m.params(FitContext(Sprites(), k=6), {"step_size": 3.0})["step_size"] == 3.0   # the caller wins
+    assert "step_size" not in m.params(FitContext(Faces(), k=6))
+    assert "step_size" not in m.params(FitContext(tiny_stylegan, k=2))
+    back = pickle.loads(pickle.dumps(SPRITES_DEFAULTS))
+    assert dict(back.dplase) == {"step_size": 0.2158} and back.drag_eval == "centres"
+    assert dict(ModelDefaults(dplase={"steps": 5}).dplase) == {"steps": 5}
