@@ -29,10 +29,6 @@ chromium:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 
-# tests/test_executors.py (a Ray cluster) and tests/test_lock.py (os.fork of the test process) each run in a
-# process of their own: forking a process that holds other threads' runtime state is not safe.
-ISOLATED := tests/test_executors.py tests/test_lock.py
-
 # ruff check + ruff format --check (settings in pyproject.toml). `make format` rewrites the tree to pass both:
 # ruff format, then the safe lint fixes.
 lint: setup
@@ -47,14 +43,14 @@ format: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+# one pytest process: tests that race writers or need a reference untouched by earlier tests start fresh
+# interpreters themselves (tests/test_lock.py, tests/test_executors.py)
 test: setup chromium lint docs
-	$(PYTEST) $(foreach t,$(ISOLATED),--ignore=$(t))
-	for t in $(ISOLATED); do $(PYTEST) $$t || exit 1; done
+	$(PYTEST)
 
 # the inner loop: no browser, no slow tests, no lint or docs
 test-fast: setup
-	$(PYTEST) -m "not browser and not slow" $(foreach t,$(ISOLATED),--ignore=$(t))
-	for t in $(ISOLATED); do $(PYTEST) -m "not browser and not slow" $$t || [ $$? -eq 5 ] || exit 1; done
+	$(PYTEST) -m "not browser and not slow"
 
 # every dashboard page in headless Chromium, saved as PNG (tests/dashboards/test_screenshots.py)
 screenshots: setup chromium
