@@ -19,7 +19,7 @@ import pytest
 
 from probe.io import StudyBusyError, study_lock
 from probe.store import Study
-from probe.study import load_spec, run_study
+from probe.study import run_study
 from tests.helpers import cli
 
 GATE = '''
@@ -72,13 +72,15 @@ def gate(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def refs(tmp_path_factory) -> dict[int, pd.DataFrame]:
-    """Interventions tables of undisturbed runs, seeds 0 and 1 (gate open)."""
+    """Interventions tables of undisturbed runs, seeds 0 and 1 (gate open), each by a fresh writer process like
+    the racing ones (no state of earlier tests in this process reaches them)."""
     root = tmp_path_factory.mktemp("lockref")
     (root / "gate.py").write_text(GATE)
     (root / "barrier_n").write_text("1")
     (root / "go").touch()
-    return {s: run_study(load_spec(_spec(root, s)), root / f"ref{s}", progress=False).table("interventions")
-            for s in (0, 1)}
+    procs = {s: _run(_spec(root, s), root / f"ref{s}", root / "msg") for s in (0, 1)}
+    assert [_wait(p, root / "msg") for p in procs.values()] == [0, 0]
+    return {s: Study(root / f"ref{s}").table("interventions") for s in (0, 1)}
 
 
 # A writer in a fresh interpreter: `run SPEC OUT` runs the study; `hold STUDY DIR` holds the study's lock until
