@@ -233,12 +233,12 @@ def test_one_job_per_session_and_per_model(app):
                                f"{job['started']}); wait until it ends")
         assert list(ctx.jobs) == [jid]
         # the other session can neither see nor stop the job (its id is not enough)
-        p = post(b, app, "dg-counter.children", {"dg-poll.n_intervals": 1, "dg-job.data": jid})
+        p = post(b, app, "..dg-counter.children...dg-canvas", {"dg-poll.n_intervals": 1, "dg-job.data": jid})
         assert p["response"]["dg-counter"]["children"] == "idle"
         r = b.post("/_dash-update-component", json=Callback(app, "dg-stop.n_clicks").payload(
             {"dg-stop.n_clicks": 1, "dg-job.data": jid}))
         assert r.status_code == 204 and not job["stop"].is_set() and job["state"] == "running"
-        p = post(a, app, "dg-counter.children", {"dg-poll.n_intervals": 1, "dg-job.data": jid})
+        p = post(a, app, "..dg-counter.children...dg-canvas", {"dg-poll.n_intervals": 1, "dg-job.data": jid})
         assert p["response"]["dg-counter"]["children"].startswith("draggan: step ")
         job["stop"].set()
         job["thread"].join(30)
@@ -259,7 +259,7 @@ def test_job_time_limit_stops_the_job(tiny_study):
         assert not job["thread"].is_alive()
         assert job["state"] == "error" and job["error"] == "stopped at the time limit of 0.5 s per job; use fewer steps"
         assert job["step"] < MAX_STEPS
-        p = post(c, app, "dg-counter.children", {"dg-poll.n_intervals": 1, "dg-job.data": job["id"]})
+        p = post(c, app, "..dg-counter.children...dg-canvas", {"dg-poll.n_intervals": 1, "dg-job.data": job["id"]})
         res = p["response"]["dg-result"]["children"]["props"]
         assert res["children"] == "stopped at the time limit of 0.5 s per job; use fewer steps"
         assert res["id"] == "dg-error"
