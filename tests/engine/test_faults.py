@@ -1,7 +1,7 @@
 """Fault injection: SIGKILL at random points of a study run, then --resume; full disk and read-only study dirs.
 
-The kills are real: a `probe run` subprocess and forked copies of the test process running `run_study`, all
-killed with SIGKILL. Full disk (ENOSPC) and read-only (EROFS / EACCES) are SIMULATED by monkeypatching the
+The kills are real: a `probe run` subprocess and fresh interpreters running `run_study`, all killed with
+SIGKILL. Full disk (ENOSPC) and read-only (EROFS / EACCES) are SIMULATED by monkeypatching the
 one low-level write (`probe.io._write_file`) to raise the OSError the kernel would raise: the tests cannot fill
 the real disk, and they run as root, where chmod does not stop writes.
 """
@@ -83,17 +83,16 @@ def _kill_at(pid: int, out: Path, min_parts: int, extra_s: float, timeout: float
     os.kill(pid, signal.SIGKILL)
 
 
-def _fork_run(spec_path: Path, out: Path) -> int:
-    """A forked copy of this process running run_study(resume=True); the child never returns."""
-    pid = os.fork()
-    if pid == 0:  # child: the model and measures are already loaded in the parent (lru caches)
-        code = 0
-        try:
-            run_study(load_spec(spec_path), out, resume=True, progress=False)
-        except BaseException:  # noqa: BLE001
-            code = 3
-        os._exit(code)
-    return pid
+_RUN = ("import sys, torch; torch.set_num_threads(1); from probe.study import load_spec, run_study; "
+        "run_study(load_spec(sys.argv[1]), sys.argv[2], resume=True, progress=False)")
+
+
+def _spawn_run(spec_path: Path, out: Path) -> int:
+    """A fresh interpreter running run_study(resume=True) (never a fork of this multi-threaded process) -> its pid."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, str(spec_path), str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc.pid
 
 
 def _check_on_disk(out: Path, ref: pd.DataFrame) -> list[int]:
@@ -111,7 +110,7 @@ def _check_on_disk(out: Path, ref: pd.DataFrame) -> list[int]:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(spec_path, ref, tmp_path, capsys):
-    """Six SIGKILLs (one of a real `probe run` process, five of forked runs) at seeded random points: base-sample
+    """Six SIGKILLs (one of a real `probe run` process, five of `run_study` processes) at seeded random points: base-sample
     stage, then part thresholds with random extra delays; the resumed table equals the uninterrupted one."""
     rng = np.random.default_rng(int(os.environ.get("PROBE_FAULT_SEED", "9")))
     out = tmp_path / "killed"
@@ -128,11 +127,11 @@ def test_sigkill_at_random_points_then_resume(spec_path, ref, tmp_path, capsys):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-300:]
     history = [len(_check_on_disk(out, ref))]
-    # 2..6: forked runs killed at increasing random part counts, each plus a random 0..8 ms
+    # 2..6: run_study processes killed at increasing random part counts, each plus a random 0..8 ms
     thresholds = np.sort(rng.choice(np.arange(2, N_PARTS - 10), size=5, replace=False))
     for th in thresholds:
-        pid = _fork_run(spec_path, out)
-        _kill_at(pid, out, int(th), float(rng.uniform(0, 0.008)))
+        pid = _spawn_run(spec_path, out)
+        _kill_at(pid, out, int(th), float(rng.uniform(0, 0.008)), timeout=300)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"run ended (status {status})"
         history.append(len(_check_on_disk(out, ref)))
