@@ -9,7 +9,7 @@ import threading
 from benchmarks.load_dashboard import Callback
 from dashboards.pages._progress import PROGRESS, computing, progress_text, read_progress
 from probe.demo import PROGRESS as WRITTEN
-from probe.demo import STEPS, DemoRunner, Progress
+from probe.demo import STEP_TABLES, STEPS, DemoRunner, Progress
 
 MINI = """name = "faces-demo-mini"
 model = "faces"
@@ -244,3 +244,36 @@ def test_overview_banner_in_the_browser(dash_duo, tiny_study, tmp_path):
     p.finish()
     dash_duo.wait_for_contains_text("#demo-progress", "probe demo finished: all 7 steps done in ", timeout=T)
     assert error_texts(dash_duo) == []
+
+
+def test_every_page_with_only_the_samples_in_the_browser(dash_duo, tmp_path):
+    """A study a running demo has only scored the samples of: each page loads without an error box, the Overview
+    shows the samples grid, and pages whose tables are still to come say they are being computed."""
+    import time
+
+    from dashboards.app import PAGES
+    from probe.study import run_samples
+    from tests.dashboards.ui import T, error_texts, open_page, wait_until
+    spec = {"name": "t", "model": "tiny-dcgan", "measures": ["brightness", "contrast"], "n_samples": 12, "seed": 3,
+            "alphas": [-1, 0, 1], "targets": [{"kind": "variables", "indices": [0, 2]},
+                                              {"kind": "directions", "file": "random"}]}
+    s = run_samples(spec, tmp_path / "study", progress=False)
+    p = Progress(s.path)
+    p.done("samples", 1.0)
+    p.start("directions")
+    open_page(dash_duo, s)
+    wait_until(lambda: dash_duo.driver.execute_script(
+        "const g = document.querySelector('#ov-grid .js-plotly-plot'); return g && g.data && g.data.length"),
+        what="the samples grid")
+    assert "The interventions table is being computed: running the study's interventions" in \
+        dash_duo.find_element("#ov-tables").text
+    assert error_texts(dash_duo) == []
+    for page in PAGES:
+        dash_duo.driver.get(dash_duo.server_url + page.PATH)
+        dash_duo.wait_for_element("#page", timeout=T)
+        time.sleep(1.5)                                           # let the page's first callbacks answer
+        assert error_texts(dash_duo) == [], page.PATH
+        text = dash_duo.find_element("#page").text                 # demo tables: no "make it with <command>"
+        assert not [t for ts in STEP_TABLES.values() for t in ts if f"no {t} table yet" in text], page.PATH
+    dash_duo.driver.get(dash_duo.server_url + "/correlations")
+    dash_duo.wait_for_contains_text("#page", "being computed: statistics", timeout=T)
