@@ -1,4 +1,5 @@
-"""`probe demo`: the main job on the embedded face model, with the dashboard open as soon as the first table exists."""
+"""`probe demo`: the main job on the embedded face model, with the dashboard open as soon as the base samples are
+scored (before the direction fits)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,12 +15,13 @@ def demo_cmd(out: Path = typer.Option(Path("studies/faces-demo"), "--out", help=
              n_fit: int = typer.Option(5000, "--n-fit", help="faces sampled to fit InterFaceGAN and GANSpace"),
              dplase_steps: int = typer.Option(600, "--dplase-steps", help="DP-LaSE training iterations"),
              dash: bool = typer.Option(True, "--dash/--no-dash", help="serve the dashboard on the study as soon as "
-                                       "its samples table exists, while the demo goes on"),
+                                       "its samples are scored (before the direction fits), while the demo goes on"),
              port: int = typer.Option(8050, "--port"),
              device: str = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (default: the spec's "
                                         "device, auto)")) -> None:
-    """Fit directions, run the face study, statistics, evaluation, UMAP and the report; the dashboard opens on the
-    study once its first table exists and fills in as the rest is made (progress on the Overview page)."""
+    """Score the base samples, fit directions, run the study's interventions, statistics, evaluation, UMAP and the
+    report; the dashboard opens on the study once its samples are scored and fills in as the rest is made (progress
+    on the Overview page)."""
     from ..demo import DemoRunner, run_demo
     from ..devices import resolve_device
     from ..io import study_lock
