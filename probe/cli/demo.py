@@ -35,9 +35,11 @@ def demo_cmd(out: Path = typer.Option(Path("studies/faces-demo"), "--out", help=
         with study_lock(out):
             run_demo(out, **kw)
         return
+    # the dashboard's imports (dash, plotly -> narwhals) before the worker's (sklearn -> narwhals): two threads
+    # importing the same package at once can raise a module-lock deadlock
+    from dashboards.app import create_app
     runner = DemoRunner(out, **kw).start()
     runner.wait_first_table()
-    from dashboards.app import create_app
     dash_app = create_app(out)
     dash_app.probe_ctx.study.device = device or "auto"
     typer.echo(f"dashboard on http://127.0.0.1:{port}/ (Ctrl-C to stop); the demo goes on, progress on the "
