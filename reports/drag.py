@@ -21,8 +21,14 @@ HEADERS = {"handle_dist_px": "handle distance (px)", "outside_change": "change o
            "psnr": "PSNR (dB)", "seconds": "seconds"}
 
 
-def quality_columns(edits: pd.DataFrame) -> pd.DataFrame:
-    """The `quality` JSON of each edits row as columns (numbers only; text values joined into `notes`)."""
+MAX_DRIFT_COLUMNS = 4  # drift_<measure> columns shown: those with the largest |drift| over the runs
+
+
+def quality_columns(edits: pd.DataFrame, max_drift: int = MAX_DRIFT_COLUMNS) -> pd.DataFrame:
+    """The `quality` JSON of each edits row as columns (numbers only; text values joined into `notes`).
+
+    Of the drift_<measure> columns only the `max_drift` with the largest |drift| over the runs are kept, so a study
+    with many measures still gives a table that fits the page (all of them stay in edits.parquet)."""
     rows = []
     for q in edits["quality"]:
         try:
@@ -36,6 +42,10 @@ def quality_columns(edits: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows, index=edits.index)
     if "notes" in out.columns and not out["notes"].astype(bool).any():
         out = out.drop(columns="notes")
+    drift = [c for c in out.columns if c.startswith("drift_")]
+    if len(drift) > max_drift:
+        keep = out[drift].abs().max().sort_values(ascending=False, kind="stable").index[:max_drift]
+        out = out.drop(columns=[c for c in drift if c not in set(keep)])
     return out
 
 

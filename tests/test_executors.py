@@ -71,9 +71,12 @@ def ref(tmp_path_factory):
     return {d["name"]: {t: Study(root / d["name"]).table(t) for t in TABLES} for d in (SPEC, BIG)}
 
 
-def _same(study, want: dict) -> None:
+def _same(study, want: dict, atol: float | None = None) -> None:
     for t in TABLES:
-        pd.testing.assert_frame_equal(study.table(t), want[t])
+        if atol is None:
+            pd.testing.assert_frame_equal(study.table(t), want[t])
+        else:
+            pd.testing.assert_frame_equal(study.table(t), want[t], check_exact=False, rtol=0, atol=atol)
 
 
 def _parts(out) -> int:
@@ -117,7 +120,9 @@ def test_ray_resume_skips_done_parts(ray_ex, ref, tmp_path):
                 yield part
     st = run_study(parse_spec(SPEC), out, resume=True, progress=False, executor=Counting())
     assert sorted(seen) == list(range(5, 20))
-    _same(st, ref["ex"])
+    # parts 0-4 come from this long-lived test process, the rest from fresh actors: float32 reductions may differ
+    # in the last bit between processes (seen once in a full-suite run, 3e-8 in a d_saturation), never more
+    _same(st, ref["ex"], atol=1e-7)
 
 
 @pytest.mark.slow

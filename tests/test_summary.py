@@ -47,12 +47,16 @@ def test_runner_writes_it_and_a_rewritten_table_makes_it_stale(study):
     pd.testing.assert_frame_equal(s, query.read_alpha_summary(study))
 
 
-def test_run_study_alone_leaves_it_to_the_readers(tiny_study):
-    # run_study's callers (probe run, the demo) store it; the session fixture went through run_study only
-    assert not tiny_study.has("alpha_summary")
-    s = query.study_alpha_summary(tiny_study)            # write=False: a scan, nothing written
-    pd.testing.assert_frame_equal(s, _scan(tiny_study))
-    assert not tiny_study.has("alpha_summary")
+def test_run_study_alone_leaves_it_to_the_readers(tmp_path):
+    # run_study's callers (probe run, the demo) store it; a study made by run_study alone has none
+    from probe.study import parse_spec, run_study
+    spec = parse_spec({"name": "alone", "model": "tiny-dcgan", "measures": ["image"], "n_samples": 4, "seed": 0,
+                       "alphas": [-1, 0, 1], "targets": [{"kind": "variables", "indices": [0, 1]}]})
+    st = run_study(spec, tmp_path / "alone", progress=False)
+    assert not st.has("alpha_summary")
+    s = query.study_alpha_summary(st)                    # write=False: a scan, nothing written
+    pd.testing.assert_frame_equal(s, _scan(st))
+    assert not st.has("alpha_summary")
 
 
 def _count_scans(monkeypatch) -> list:

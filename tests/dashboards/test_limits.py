@@ -94,8 +94,17 @@ class CountingStream:
 
 
 @pytest.fixture(scope="module")
-def app(tiny_study):
-    return create_app(tiny_study.path)
+def limits_study(tiny_study, tmp_path_factory):
+    """A copy of tiny_study: the Drag page saves every finished run into its study (edits table)."""
+    import shutil
+    path = tmp_path_factory.mktemp("limits") / "study"
+    shutil.copytree(tiny_study.path, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(limits_study):
+    return create_app(limits_study)
 
 
 def test_request_body_over_the_cap_is_refused_unread(app):
@@ -249,8 +258,8 @@ def test_one_job_per_session_and_per_model(app):
         stop_all(ctx)
 
 
-def test_job_time_limit_stops_the_job(tiny_study):
-    app = create_app(tiny_study.path, limits=Limits(job_time_limit_s=0.5))
+def test_job_time_limit_stops_the_job(limits_study):
+    app = create_app(limits_study, limits=Limits(job_time_limit_s=0.5))
     c = app.server.test_client()
     try:
         r = post(c, app, RUN, run_values(MAX_STEPS), ["dg-run.n_clicks"])
@@ -267,8 +276,8 @@ def test_job_time_limit_stops_the_job(tiny_study):
         stop_all(app.probe_ctx)
 
 
-def test_finished_jobs_are_not_kept_forever(tiny_study):
-    ctx = create_app(tiny_study.path).probe_ctx
+def test_finished_jobs_are_not_kept_forever(limits_study):
+    ctx = create_app(limits_study).probe_ctx
     for _ in range(ctx.JOBS_KEPT + 10):
         ctx.job(ctx.start_job(lambda job: None, kind="test"))["thread"].join(5)
     assert len(ctx.jobs) == ctx.JOBS_KEPT

@@ -103,7 +103,8 @@ def test_files_inside_the_root_are_served(served):
     ("ed-gallery.children", {"ed-set.value": "../../outside/secret", "ed-sample.value": 0},
      "direction set '../../outside/secret' is not in this study"),
     ("wk-curves-box.children", {"wk-target.value": "../outside/secret.json", "wk-measures.value": ["brightness"],
-                                "wk-density.value": "dlogp"}, "has no rows in the interventions table"),
+                                "wk-density.value": "dlogp", "wk-scale.value": "units"},
+         "has no rows in the interventions table"),
     ("page.children", {"url.pathname": "/../../outside/secret.json"}, "no page at"),
 ])
 def test_path_like_callback_inputs_refused(served, output, values, want):
@@ -375,7 +376,7 @@ def code_study(tmp_path, monkeypatch, capsys):
 
 def _grid(app) -> str:
     r = app.server.test_client().post("/_dash-update-component",
-                                      json=Callback(app, "ov-grid-box.children").payload({"ov-n.value": 8}))
+                                      json=Callback(app, "ov-grid-msg.children").payload({"ov-n.value": 8}))
     assert r.status_code == 200
     return r.get_data(as_text=True)
 

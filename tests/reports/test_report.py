@@ -437,3 +437,13 @@ def test_report_fits_1280_px_and_opens_with_findings(browser, report):
         assert browser.execute_script("return document.querySelectorAll('.fig-error').length") == 0
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_quality_columns_keep_the_largest_drifts():
+    """Many measures: only the drift columns with the largest |drift| over the runs are shown (the table fits)."""
+    from reports.drag import quality_columns
+    q = [json.dumps({f"drift_m{i}": (i - 3) * 0.1 * (k + 1) for i in range(8)} | {"reason": "moved"}) for k in range(2)]
+    out = quality_columns(pd.DataFrame({"quality": q}), max_drift=3)
+    assert list(out.columns) == ["drift_m0", "drift_m6", "drift_m7", "notes"]   # |drift| 0.6, 0.6, 0.8 kept
+    assert out["notes"].tolist() == ["reason: moved", "reason: moved"]
+    assert out["drift_m7"].tolist() == pytest.approx([0.4, 0.8])
