@@ -10,6 +10,7 @@ samples, 16 variables, 1,000 faces, 100 DP-LaSE steps) for a loaded machine; --n
 Budget: first look <= 120 s on 2 quiet cores. CPU seconds of the demo process are printed beside the wall times
 (less sensitive to other jobs on a shared machine). The study directory is removed afterwards.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,22 @@ from pathlib import Path
 SPEC = Path("examples/faces_demo.toml")
 BUDGET_S = 120.0
 QUICK = {"n_samples = 128": "n_samples = 32", "indices = 64": "indices = 16"}
-ROUTE = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
-         "inputs": [{"id": "url", "property": "pathname", "value": "/"}], "changedPropIds": ["url.pathname"]}
-GRID = {"output": "..ov-grid.figure...ov-grid.style...ov-grid-msg.children..",
-        "outputs": [{"id": "ov-grid", "property": "figure"}, {"id": "ov-grid", "property": "style"},
-                    {"id": "ov-grid-msg", "property": "children"}],
-        "inputs": [{"id": "ov-n", "property": "value", "value": 16}], "changedPropIds": ["ov-n.value"]}
+ROUTE = {
+    "output": "page.children",
+    "outputs": {"id": "page", "property": "children"},
+    "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
+    "changedPropIds": ["url.pathname"],
+}
+GRID = {
+    "output": "..ov-grid.figure...ov-grid.style...ov-grid-msg.children..",
+    "outputs": [
+        {"id": "ov-grid", "property": "figure"},
+        {"id": "ov-grid", "property": "style"},
+        {"id": "ov-grid-msg", "property": "children"},
+    ],
+    "inputs": [{"id": "ov-n", "property": "value", "value": 16}],
+    "changedPropIds": ["ov-n.value"],
+}
 
 
 def _free_port() -> int:
@@ -54,8 +65,9 @@ def quick_spec(path: Path) -> Path:
 
 
 def _post(url: str, body: dict) -> str:
-    req = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "/_dash-update-component", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=120) as r:
         return r.read().decode()
 
@@ -73,7 +85,7 @@ def _overview(url: str) -> str | None:
         grid = _post(url, GRID)
     except OSError:
         return None
-    return body + grid if re.search(r"first \d+ samples", grid) else None      # the grid figure's title
+    return body + grid if re.search(r"first \d+ samples", grid) else None  # the grid figure's title
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -87,6 +99,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 def main(argv: list[str] | None = None) -> dict:
     from dashboards.pages._progress import read_progress
+
     argv = sys.argv[1:] if argv is None else argv
     quick, wait = "--quick" in argv, "--no-wait" not in argv
     tmp = Path(tempfile.mkdtemp(prefix="bench_demo_"))
@@ -104,8 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
         body = None
         while body is None:
             if proc.poll() is not None:
-                raise RuntimeError(f"probe demo exited ({proc.returncode}) before serving; see its log:\n"
-                                   + (tmp / "demo.log").read_text()[-2000:])
+                raise RuntimeError(
+                    f"probe demo exited ({proc.returncode}) before serving; see its log:\n"
+                    + (tmp / "demo.log").read_text()[-2000:]
+                )
             body = _overview(url)
             if body is None:
                 time.sleep(0.5)
@@ -116,10 +131,13 @@ def main(argv: list[str] | None = None) -> dict:
         p = read_progress(tmp / "study") or {}
         out["first_look_steps_done"] = [s["name"] for s in p.get("steps", []) if s.get("state") == "done"]
         cpu = out["first_look_cpu_s"]
-        print(f"first look (GET / 200 + Overview content): {out['first_look_s']:.1f} s after `probe demo` started"
-              + (f", {cpu:.1f} s of CPU time in the demo process" if cpu is not None else "")
-              + f"; steps done by then: {', '.join(out['first_look_steps_done']) or 'none'}; direction files: "
-              f"{out['first_look_direction_files']}; load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"first look (GET / 200 + Overview content): {out['first_look_s']:.1f} s after `probe demo` started"
+            + (f", {cpu:.1f} s of CPU time in the demo process" if cpu is not None else "")
+            + f"; steps done by then: {', '.join(out['first_look_steps_done']) or 'none'}; direction files: "
+            f"{out['first_look_direction_files']}; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         if wait:
             while True:
                 p = read_progress(tmp / "study") or {}
@@ -130,8 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
             out["all_done_cpu_s"] = cpu_seconds(proc.pid)
             out["state"] = p.get("state")
             out["steps_s"] = {s["name"]: s.get("seconds") for s in p.get("steps", [])}
-            print(f"all steps {out['state']} after {out['all_done_s']:.1f} s ({out['all_done_cpu_s'] or 0:.0f} s CPU): "
-                  + ", ".join(f"{k} {v:.0f} s" for k, v in out["steps_s"].items() if v is not None), flush=True)
+            print(
+                f"all steps {out['state']} after {out['all_done_s']:.1f} s ({out['all_done_cpu_s'] or 0:.0f} s CPU): "
+                + ", ".join(f"{k} {v:.0f} s" for k, v in out["steps_s"].items() if v is not None),
+                flush=True,
+            )
             out["overview_after"] = _overview(url) is not None
     finally:
         proc.send_signal(signal.SIGINT)
@@ -144,9 +165,11 @@ def main(argv: list[str] | None = None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     out["load_end"] = os.getloadavg()[0]
     ok = out["first_look_s"] <= BUDGET_S and not out["error_box"]
-    print(f"budget (first look <= {BUDGET_S:.0f} s on 2 quiet cores): {'met' if ok else 'NOT met'}"
-          f"{' (reduced demo: --quick)' if quick else ''}; machine: {os.cpu_count()} CPUs, load average "
-          f"{load0:.1f} at the start, {out['load_end']:.1f} at the end")
+    print(
+        f"budget (first look <= {BUDGET_S:.0f} s on 2 quiet cores): {'met' if ok else 'NOT met'}"
+        f"{' (reduced demo: --quick)' if quick else ''}; machine: {os.cpu_count()} CPUs, load average "
+        f"{load0:.1f} at the start, {out['load_end']:.1f} at the end"
+    )
     return out
 
 

@@ -13,6 +13,7 @@ with z) and a locality term; prints the summary table (Markdown) with the qualit
 of the chin, (32, 56) -> (32, 46), on faces of seeds 0-2, with DragGAN on z alone (no guard, then guarded) and the
 face default (z + b3 offset + locality, guarded): status, distance, change outside and largest measure drift.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ import torch
 def speed(model_name: str, steps: int) -> None:
     from probe.edit import FreeDrag
     from probe.models import load_model
+
     g = load_model(model_name)
     z = g.sample(1, 3)
     res = g.resolution
@@ -37,10 +39,13 @@ def speed(model_name: str, steps: int) -> None:
         ms = (time.perf_counter() - t0) * 1000 / max(r.steps, 1)
         out.setdefault(partial, []).append((ms, r))
     for partial, runs in out.items():
-        print(f"{model_name} FreeDrag partial={partial}: {min(m for m, _ in runs):.1f} ms/step "
-              f"(best of {len(runs)}), {runs[0][1].steps} steps")
-    same = np.array_equal(out[True][0][1].trajectory, out[False][0][1].trajectory) and \
-        torch.equal(out[True][0][1].latent, out[False][0][1].latent)
+        print(
+            f"{model_name} FreeDrag partial={partial}: {min(m for m, _ in runs):.1f} ms/step "
+            f"(best of {len(runs)}), {runs[0][1].steps} steps"
+        )
+    same = np.array_equal(out[True][0][1].trajectory, out[False][0][1].trajectory) and torch.equal(
+        out[True][0][1].latent, out[False][0][1].latent
+    )
     print(f"identical trajectory and latent: {same}")
 
 
@@ -49,6 +54,7 @@ def _variant(text: str, steps: int):
     import ast
 
     from probe.edit import make_drag
+
     label, rest = text.split("=", 1)
     method, _, kw = rest.partition(":")
     params = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in kw.split(",") if item)}
@@ -59,15 +65,32 @@ def quality(pairs: int, seed: int, steps: int, points: int, variants: list[str],
     from probe.edit import DragGAN, FreeDrag
     from probe.edit.evaluate import drag_eval, summarize, to_markdown
     from probe.models import load_model
+
     g = load_model("faces")
-    drags = dict(_variant(v, steps) for v in variants) if variants else {
-        "draggan": DragGAN(max_steps=steps), "freedrag": FreeDrag(max_steps=steps),
-        "freedrag-local": FreeDrag(max_steps=steps, extend="b3", local=10)}
+    drags = (
+        dict(_variant(v, steps) for v in variants)
+        if variants
+        else {
+            "draggan": DragGAN(max_steps=steps),
+            "freedrag": FreeDrag(max_steps=steps),
+            "freedrag-local": FreeDrag(max_steps=steps, extend="b3", local=10),
+        }
+    )
     t0 = time.perf_counter()
-    edits = drag_eval(g, n_pairs=pairs, seed=seed, settings=(points,), drags=drags, checked=checked,
-                      progress=lambda r: print(f"pair {r['pair']} {r['method']}: MD {r['md_before']:.2f} -> "
-                                               f"{r['md_after']:.2f}, {r['status']}, outside "
-                                               f"{r['outside_change']:.1f}", flush=True))
+    edits = drag_eval(
+        g,
+        n_pairs=pairs,
+        seed=seed,
+        settings=(points,),
+        drags=drags,
+        checked=checked,
+        progress=lambda r: print(
+            f"pair {r['pair']} {r['method']}: MD {r['md_before']:.2f} -> "
+            f"{r['md_after']:.2f}, {r['status']}, outside "
+            f"{r['outside_change']:.1f}",
+            flush=True,
+        ),
+    )
     print(to_markdown(summarize(edits)))
     print(f"{time.perf_counter() - t0:.0f} s wall")
 
@@ -76,11 +99,14 @@ def chin(steps: int) -> None:
     from probe.edit import DragGAN
     from probe.edit.quality import QualityGuard
     from probe.models import load_model
+
     g = load_model("faces")
     h, t = [[32, 56]], [[32, 46]]
-    runs = {"z only, no guard": (dict(extend="none", local=0.0), False),
-            "z only, guarded": (dict(extend="none", local=0.0), True),
-            "face default, guarded": ({}, True)}
+    runs = {
+        "z only, no guard": (dict(extend="none", local=0.0), False),
+        "z only, guarded": (dict(extend="none", local=0.0), True),
+        "face default, guarded": ({}, True),
+    }
     for seed in (0, 1, 2):
         z = g.sample(1, seed)
         with torch.no_grad():
@@ -93,8 +119,11 @@ def chin(steps: int) -> None:
             else:  # the drag's own verdict, scored afterwards
                 r = d.run(g, z, "z", h, t)
                 q = QualityGuard().bind(g, before, h, t).check(r.img, r.points)
-            print(f"seed {seed} {label:<22} {r.status:<9} {r.steps:>3} steps, {r.distances[0]:4.1f} px left, "
-                  f"outside {q.outside_change:5.1f}/255, drift {q.max_drift:.2f}; {r.reason}", flush=True)
+            print(
+                f"seed {seed} {label:<22} {r.status:<9} {r.steps:>3} steps, {r.distances[0]:4.1f} px left, "
+                f"outside {q.outside_change:5.1f}/255, drift {q.max_drift:.2f}; {r.reason}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -110,8 +139,12 @@ def main() -> None:
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--steps", type=int, default=200)
     q.add_argument("--points", type=int, default=1)
-    q.add_argument("--variant", action="append", default=[],
-                   help="label=method:key=value,... (repeatable; default: the three settings above)")
+    q.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="label=method:key=value,... (repeatable; default: the three settings above)",
+    )
     q.add_argument("--unchecked", action="store_true", help="no quality guard: the drags' own status")
     a = ap.parse_args()
     torch.set_num_threads(1)

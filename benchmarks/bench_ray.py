@@ -6,6 +6,7 @@ actor, as a long-lived executor does), best of REPEATS runs; scaling efficiency 
 
 python -m benchmarks.run ray      (or python -m benchmarks.bench_ray)
 """
+
 from __future__ import annotations
 
 import os
@@ -16,12 +17,20 @@ import time
 
 import torch
 
-SPEC = {"name": "bench-ray", "model": "tiny-dcgan", "measures": ["image"], "n_samples": 128, "seed": 0,
-        "alphas": [-2.0, -1.0, 1.0, 2.0], "part_rows": 256, "batch_size": 64,
-        "targets": [{"kind": "variables", "indices": list(range(10))}]}   # 5,120 rows, 20 parts
+SPEC = {
+    "name": "bench-ray",
+    "model": "tiny-dcgan",
+    "measures": ["image"],
+    "n_samples": 128,
+    "seed": 0,
+    "alphas": [-2.0, -1.0, 1.0, 2.0],
+    "part_rows": 256,
+    "batch_size": 64,
+    "targets": [{"kind": "variables", "indices": list(range(10))}],
+}  # 5,120 rows, 20 parts
 
 
-REPEATS = 3   # best of: the 2-core VM is shared, so the fastest run is the least disturbed one
+REPEATS = 3  # best of: the 2-core VM is shared, so the fastest run is the least disturbed one
 
 
 def _time(run, root: str, tag: str) -> tuple[float, int]:
@@ -38,8 +47,10 @@ def _time(run, root: str, tag: str) -> tuple[float, int]:
 
 def main() -> list[dict]:
     import ray
+
     from probe.executors import RayExecutor
     from probe.study import parse_spec, run_study
+
     cpus = os.cpu_count() or 1
     ray.init(num_cpus=min(cpus, 2), include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     root = tempfile.mkdtemp(prefix="bench_ray_")
@@ -47,24 +58,25 @@ def main() -> list[dict]:
     threads = torch.get_num_threads()
     try:
         spec = parse_spec(SPEC)
-        run_study(spec, os.path.join(root, "warm"), progress=False)   # model + measures loaded, caches warm
+        run_study(spec, os.path.join(root, "warm"), progress=False)  # model + measures loaded, caches warm
         for t in sorted({1, threads}):
             torch.set_num_threads(t)
             dt, n = _time(lambda o: run_study(spec, o, progress=False), root, f"inproc{t}")
-            rows.append({"executor": f"in-process ({t} torch thread{'s' * (t > 1)})", "workers": 0, "s": dt,
-                         "rows": n})
+            rows.append({"executor": f"in-process ({t} torch thread{'s' * (t > 1)})", "workers": 0, "s": dt, "rows": n})
         torch.set_num_threads(threads)
         for w in (1, 2):
             with RayExecutor(workers=w).start(spec.model, {}, spec.measures) as ex:
-                ex.worker_pids()   # actors up
+                ex.worker_pids()  # actors up
                 dt, n = _time(lambda o: run_study(spec, o, progress=False, executor=ex), root, f"ray{w}")
             rows.append({"executor": "Ray", "workers": w, "s": dt, "rows": n})
     finally:
         shutil.rmtree(root, ignore_errors=True)
         ray.shutdown()
     base = rows[0]["s"]
-    print(f"machine: {platform.machine()} {cpus} CPUs, torch {torch.__version__}, ray {ray.__version__}; "
-          f"tiny-dcgan, measures image, {rows[0]['rows']:,} rows in {len(range(0, rows[0]['rows'], 256))} parts")
+    print(
+        f"machine: {platform.machine()} {cpus} CPUs, torch {torch.__version__}, ray {ray.__version__}; "
+        f"tiny-dcgan, measures image, {rows[0]['rows']:,} rows in {len(range(0, rows[0]['rows'], 256))} parts"
+    )
     ray1 = next(r["s"] for r in rows if r["workers"] == 1)
     print("| executor | workers | time (s) | rows/s | speedup | scaling efficiency | vs Ray 1 worker |")
     print("|---|---|---|---|---|---|---|")
@@ -72,8 +84,9 @@ def main() -> list[dict]:
         sp = base / r["s"]
         w = r["workers"]
         eff, own = (f"{sp / w:.2f}", f"{ray1 / r['s']:.2f}x") if w else ("-", "-")
-        print(f"| {r['executor']} | {w or '-'} | {r['s']:.2f} | {r['rows'] / r['s']:,.0f} | {sp:.2f}x | {eff} "
-              f"| {own} |")
+        print(
+            f"| {r['executor']} | {w or '-'} | {r['s']:.2f} | {r['rows'] / r['s']:,.0f} | {sp:.2f}x | {eff} | {own} |"
+        )
     return rows
 
 

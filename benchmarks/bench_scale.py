@@ -9,6 +9,7 @@ fresh subprocess: a small wrapper process runs the command and reports
 resource.getrusage(RUSAGE_CHILDREN).ru_maxrss, i.e. the peak RSS of that command alone. The dashboard step is
 benchmarks.load_dashboard on the built study (8 clients); its server reports its own peak RSS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,16 +21,23 @@ import time
 from pathlib import Path
 
 ROWS = [1_000_000, 10_000_000, 30_000_000]
-WRAP = ("import json, resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
-        "print('\\n@@' + json.dumps({'rc': r, 'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
+WRAP = (
+    "import json, resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
+    "print('\\n@@' + json.dumps({'rc': r, 'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
+)
 
 
 def measured(cmd: list[str], env: dict | None = None) -> dict:
     """Run cmd in a fresh wrapper process -> {seconds, rss_mb (peak of cmd), rc, tail (last output lines)}."""
     import os
+
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", WRAP, *cmd], capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    p = subprocess.run(
+        [sys.executable, "-c", WRAP, *cmd],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
     dt = time.perf_counter() - t0
     lines = p.stdout.strip().splitlines()
     mark = [i for i, ln in enumerate(lines) if ln.startswith("@@")]
@@ -45,33 +53,68 @@ def one(rows: int, root: Path, clients: int, seconds: float) -> dict:
     b = measured([py, "-c", f"from benchmarks.load_dashboard import build; build({str(path)!r}, {rows}, False)"])
     if b["rc"]:
         raise RuntimeError(f"build of {rows} rows failed:\n{b['tail']}")
-    s = measured([py, "-c", "import sys; from probe import stats; from probe.store import Study; "
-                            "st = Study(sys.argv[1]); lk = st.lock(); lk.__enter__(); stats.analyze(st)", str(path)])
+    s = measured(
+        [
+            py,
+            "-c",
+            "import sys; from probe import stats; from probe.store import Study; "
+            "st = Study(sys.argv[1]); lk = st.lock(); lk.__enter__(); stats.analyze(st)",
+            str(path),
+        ]
+    )
     if s["rc"]:
         raise RuntimeError(f"probe stats failed:\n{s['tail']}")
     out = root / f"load-{rows}.json"
-    d = measured([py, "-m", "benchmarks.load_dashboard", "--study", str(path), "--clients", str(clients),
-                  "--seconds", str(seconds), "--json", str(out)])
+    d = measured(
+        [
+            py,
+            "-m",
+            "benchmarks.load_dashboard",
+            "--study",
+            str(path),
+            "--clients",
+            str(clients),
+            "--seconds",
+            str(seconds),
+            "--json",
+            str(out),
+        ]
+    )
     if d["rc"]:
         raise RuntimeError(f"load test failed:\n{d['tail']}")
     load = json.loads(out.read_text())
     views = {v: {"p95_ms": x["p95_ms"], "cold_ms": x.get("cold_ms")} for v, x in load["views"].items() if "n" in x}
     worst = max(views, key=lambda v: views[v]["p95_ms"])
-    return {"rows": load["rows"], "build_s": b["seconds"], "build_rss_mb": b["rss_mb"], "stats_s": s["seconds"],
-            "stats_rss_mb": s["rss_mb"], "dash_p95_ms": load["p95_ms"], "dash_worst_view": worst,
-            "dash_worst_p95_ms": views[worst]["p95_ms"], "dash_errors": load["errors"],
-            "dash_requests": load["requests"], "server_rss_mb": load["server_peak_rss_mb"], "views": views,
-            "load_text": d["tail"]}
+    return {
+        "rows": load["rows"],
+        "build_s": b["seconds"],
+        "build_rss_mb": b["rss_mb"],
+        "stats_s": s["seconds"],
+        "stats_rss_mb": s["rss_mb"],
+        "dash_p95_ms": load["p95_ms"],
+        "dash_worst_view": worst,
+        "dash_worst_p95_ms": views[worst]["p95_ms"],
+        "dash_errors": load["errors"],
+        "dash_requests": load["requests"],
+        "server_rss_mb": load["server_peak_rss_mb"],
+        "views": views,
+        "load_text": d["tail"],
+    }
 
 
 def table(res: list[dict]) -> str:
     """Markdown table of the results."""
-    lines = ["| rows | build (write + merge) | probe stats | dashboard p95 (all views) | worst view p95 | "
-             "dashboard RSS | errors |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| rows | build (write + merge) | probe stats | dashboard p95 (all views) | worst view p95 | "
+        "dashboard RSS | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in res:
-        lines.append(f"| {r['rows']:,} | {r['build_s']:.0f} s, {r['build_rss_mb']:.0f} MB | {r['stats_s']:.1f} s, "
-                     f"{r['stats_rss_mb']:.0f} MB | {r['dash_p95_ms']:.0f} ms | {r['dash_worst_view']}: "
-                     f"{r['dash_worst_p95_ms']:.0f} ms | {r['server_rss_mb']:.0f} MB | {r['dash_errors']} |")
+        lines.append(
+            f"| {r['rows']:,} | {r['build_s']:.0f} s, {r['build_rss_mb']:.0f} MB | {r['stats_s']:.1f} s, "
+            f"{r['stats_rss_mb']:.0f} MB | {r['dash_p95_ms']:.0f} ms | {r['dash_worst_view']}: "
+            f"{r['dash_worst_p95_ms']:.0f} ms | {r['server_rss_mb']:.0f} MB | {r['dash_errors']} |"
+        )
     return "\n".join(lines)
 
 

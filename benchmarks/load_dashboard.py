@@ -15,6 +15,7 @@ port). The clients (threads of a separate process) POST the payloads the browser
 curves, embedding scatter, lasso selection), cycling through input variants, and the script reports p50 / p95 /
 max latency, the error count (HTTP status != 200 or an error box in the response) and each view's cold cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,10 +52,14 @@ class Callback:
     def payload(self, values: dict, changed: list[str] | None = None) -> dict:
         def fill(items):
             return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
-        return {"output": self.key, "outputs": self.outputs if self.multi else self.outputs[0],
-                "inputs": fill(self.inputs), "state": fill(self.state),
-                "changedPropIds": changed if changed is not None else [f"{i['id']}.{i['property']}"
-                                                                       for i in self.inputs]}
+
+        return {
+            "output": self.key,
+            "outputs": self.outputs if self.multi else self.outputs[0],
+            "inputs": fill(self.inputs),
+            "state": fill(self.state),
+            "changedPropIds": changed if changed is not None else [f"{i['id']}.{i['property']}" for i in self.inputs],
+        }
 
 
 def has_error_box(body) -> bool:
@@ -63,8 +68,16 @@ def has_error_box(body) -> bool:
 
 
 # ---- the synthetic study ----------------------------------------------------------------------------------------
-def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 400, seed: int = 0,
-               chunk_rows: int = 1 << 20, embed_samples: int = 2000, analyze: bool = True, summary: bool = True):
+def make_study(
+    path: str | os.PathLike,
+    n_rows: int = 100_000,
+    n_samples: int = 400,
+    seed: int = 0,
+    chunk_rows: int = 1 << 20,
+    embed_samples: int = 2000,
+    analyze: bool = True,
+    summary: bool = True,
+):
     """A complete real-format study of about n_rows intervention rows on tiny-dcgan, written through probe.store.
 
     Targets: the 16 z variables (shift), 2 random directions and the 32 b2 channels, up to n_rows / (n_samples * 5);
@@ -97,37 +110,78 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     targets += [walks.channel("b2", [c]) for c in range(model.channels("b2"))]
     targets = targets[:n_targets]
     n_samples = max(1, n_rows // (len(targets) * len(alphas)))
-    spec = {"name": "load", "model": "tiny-dcgan", "measures": ["image"], "n_samples": n_samples, "seed": seed,
-            "space": "z", "batch_size": 64, "part_rows": 1024, "walk": "linear", "alphas": alphas, "targets": []}
-    st = Study.create(path, {"study_id": "load", "name": "load", "spec": spec, "model": "tiny-dcgan",
-                             "weights_hash": model.weights_hash, "model_info": model.describe(), "space": "z",
-                             "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi,
-                                                   "description": i.description} for i in infos},
-                             "seed": seed, "n_samples": n_samples, "alphas": alphas,
-                             "targets": [t.to_dict() for t in targets], "versions": {}, "density": None})
+    spec = {
+        "name": "load",
+        "model": "tiny-dcgan",
+        "measures": ["image"],
+        "n_samples": n_samples,
+        "seed": seed,
+        "space": "z",
+        "batch_size": 64,
+        "part_rows": 1024,
+        "walk": "linear",
+        "alphas": alphas,
+        "targets": [],
+    }
+    st = Study.create(
+        path,
+        {
+            "study_id": "load",
+            "name": "load",
+            "spec": spec,
+            "model": "tiny-dcgan",
+            "weights_hash": model.weights_hash,
+            "model_info": model.describe(),
+            "space": "z",
+            "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description} for i in infos},
+            "seed": seed,
+            "n_samples": n_samples,
+            "alphas": alphas,
+            "targets": [t.to_dict() for t in targets],
+            "versions": {},
+            "density": None,
+        },
+    )
     z = model.sample(n_samples, seed).numpy().astype(np.float32)
     atomic_save_npy(st.path / "latents.npy", z)
     st.save_directions(ds, "random")
     logp = -0.5 * (z.astype(np.float64) ** 2).sum(1) - 8 * np.log(2 * np.pi)
-    base = pd.DataFrame({"sample_id": np.arange(n_samples), "seed": seed, "space": "z",
-                         "norm": np.linalg.norm(z, axis=1).astype(np.float64), "logp": logp, "chi2_pct": 0.5,
-                         **{m: rng.uniform(0, 1, n_samples) + 0.1 * z[:, j % 16] for j, m in enumerate(names)}})
+    base = pd.DataFrame(
+        {
+            "sample_id": np.arange(n_samples),
+            "seed": seed,
+            "space": "z",
+            "norm": np.linalg.norm(z, axis=1).astype(np.float64),
+            "logp": logp,
+            "chi2_pct": 0.5,
+            **{m: rng.uniform(0, 1, n_samples) + 0.1 * z[:, j % 16] for j, m in enumerate(names)},
+        }
+    )
     st.write_table("samples", base)
     # interventions in plan order (target, sample_id, step), in chunks of whole samples of one target
     T, N, A = len(targets), n_samples, len(alphas)
     slope = rng.normal(0, 0.05, (T, len(names))) * (rng.uniform(size=(T, len(names))) < 0.3)
     norm = base["norm"].to_numpy()
     meas = {m: base[m].to_numpy() for m in names}
-    per = max(1, chunk_rows // A)                       # samples per chunk
+    per = max(1, chunk_rows // A)  # samples per chunk
     k = 0
     for t, tg in enumerate(targets):
         for s0 in range(0, N, per):
             si, ai = (a.ravel() for a in np.meshgrid(np.arange(s0, min(N, s0 + per)), np.arange(A), indexing="ij"))
             alpha = np.asarray(alphas)[ai]
-            dlogp = np.zeros(len(si)) if tg.kind == "channel" else -0.5 * alpha ** 2
-            cols = {"sample_id": si, "target_kind": tg.kind, "target": tg.name, "method": tg.method,
-                    "walk": tg.walk, "step": ai, "alpha": alpha, "norm": norm[si], "logp": logp[si] + dlogp,
-                    "dlogp": dlogp}
+            dlogp = np.zeros(len(si)) if tg.kind == "channel" else -0.5 * alpha**2
+            cols = {
+                "sample_id": si,
+                "target_kind": tg.kind,
+                "target": tg.name,
+                "method": tg.method,
+                "walk": tg.walk,
+                "step": ai,
+                "alpha": alpha,
+                "norm": norm[si],
+                "logp": logp[si] + dlogp,
+                "dlogp": dlogp,
+            }
             for j, m in enumerate(names):
                 d = slope[t, j] * alpha + np.where(ai == alphas.index(0.0), 0.0, rng.normal(0, 0.01, len(si)))
                 cols[m] = meas[m][si] + d
@@ -138,6 +192,7 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     st = Study(path)
     if summary:
         from probe.query import write_alpha_summary
+
         write_alpha_summary(st)
     if analyze:
         stats.analyze(st)
@@ -147,11 +202,20 @@ def make_study(path: str | os.PathLike, n_rows: int = 100_000, n_samples: int = 
     w = walks.apply(torch.from_numpy(z[:16]), "z", targets[min(16, T - 1)], alphas).numpy()
     xy = (np.concatenate([z[:E], w]) - mu) @ vt[:2].T
     W = len(w)
-    st.write_table("embedding", pd.DataFrame({
-        "point_id": np.arange(len(xy)), "kind": ["sample"] * E + ["walk"] * W,
-        "sample_id": np.r_[np.arange(E), np.repeat(np.arange(min(16, N)), A)],
-        "target": [""] * E + [targets[min(16, T - 1)].name] * W,
-        "alpha": np.r_[np.zeros(E), np.tile(alphas, min(16, N))], "x": xy[:, 0], "y": xy[:, 1]}))
+    st.write_table(
+        "embedding",
+        pd.DataFrame(
+            {
+                "point_id": np.arange(len(xy)),
+                "kind": ["sample"] * E + ["walk"] * W,
+                "sample_id": np.r_[np.arange(E), np.repeat(np.arange(min(16, N)), A)],
+                "target": [""] * E + [targets[min(16, T - 1)].name] * W,
+                "alpha": np.r_[np.zeros(E), np.tile(alphas, min(16, N))],
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+            }
+        ),
+    )
     return Study(path)
 
 
@@ -165,6 +229,7 @@ def build(path: str, n_rows: int, analyze: bool = True, summary: bool = True) ->
 def peak_rss_mb() -> float:
     """Peak resident set size of this process (MB)."""
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -178,25 +243,56 @@ def views(app) -> list[tuple[str, Callback, list[dict]]]:
     tn = st.target_names
     emb = app.probe_ctx.table("embedding")
     samples = emb[emb["kind"] == "sample"][["sample_id", "x", "y"]]
-    walked = sorted(emb.loc[emb["kind"] != "sample", "target"].unique())   # the Embedding page draws picked walks
+    walked = sorted(emb.loc[emb["kind"] != "sample", "target"].unique())  # the Embedding page draws picked walks
     pts = [{"customdata": [int(s)], "x": float(x), "y": float(y)} for s, x, y in samples.itertuples(index=False)]
     route = Callback(app, "page.children")
     out = [(f"page {p}", route, [{"url.pathname": p}]) for p in ("/", "/correlations", "/walks", "/embedding")]
     heat = Callback(app, "co-heat.figure")
     qs = ["0.05", "0.01", "0.1", "1e-6", "0.5"]
     for which in ("std", "slope", "r"):
-        out.append((f"heatmap {which}", heat, [{"co-value.value": which, "co-q.value": q, "co-sig.value": sig,
-                                                "co-order.value": order, "co-min.value": "0.1" if sig else "0"}
-                                               for sig in ([], ["sig"]) for q in qs
-                                               for order in (("effect", "cluster") if q == "0.05" else ("effect",))]))
+        out.append(
+            (
+                f"heatmap {which}",
+                heat,
+                [
+                    {
+                        "co-value.value": which,
+                        "co-q.value": q,
+                        "co-sig.value": sig,
+                        "co-order.value": order,
+                        "co-min.value": "0.1" if sig else "0",
+                    }
+                    for sig in ([], ["sig"])
+                    for q in qs
+                    for order in (("effect", "cluster") if q == "0.05" else ("effect",))
+                ],
+            )
+        )
     out.append(("controlling", Callback(app, "co-controlling.children"), [{"co-measure.value": m} for m in ms]))
-    out.append(("walks compare", Callback(app, "wk-compare-box.children"),
-                [{"wk-compare.value": tn[i:i + 4], "wk-cmp-measure.value": ms[i % len(ms)]}
-                 for i in range(0, max(1, len(tn) - 3), max(1, len(tn) // 20))]))
-    out.append(("embedding scatter", Callback(app, "em-scatter.figure"),
-                [{"em-color.value": c, "em-walks.value": w} for w in (walked[:2], []) for c in [*ms, "logp", "norm"]]))
-    out.append(("embedding lasso", Callback(app, "em-selection.children"),
-                [{"em-scatter.selectedData": {"points": pts[i:i + 40]}} for i in range(0, min(len(pts), 400), 40)]))
+    out.append(
+        (
+            "walks compare",
+            Callback(app, "wk-compare-box.children"),
+            [
+                {"wk-compare.value": tn[i : i + 4], "wk-cmp-measure.value": ms[i % len(ms)]}
+                for i in range(0, max(1, len(tn) - 3), max(1, len(tn) // 20))
+            ],
+        )
+    )
+    out.append(
+        (
+            "embedding scatter",
+            Callback(app, "em-scatter.figure"),
+            [{"em-color.value": c, "em-walks.value": w} for w in (walked[:2], []) for c in [*ms, "logp", "norm"]],
+        )
+    )
+    out.append(
+        (
+            "embedding lasso",
+            Callback(app, "em-selection.children"),
+            [{"em-scatter.selectedData": {"points": pts[i : i + 40]}} for i in range(0, min(len(pts), 400), 40)],
+        )
+    )
     return out
 
 
@@ -206,7 +302,8 @@ def serve(app, host: str = "127.0.0.1"):
     import logging
 
     from werkzeug.serving import make_server
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no access log line per request
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"the load test only runs on loopback; got host {host!r}")
     srv = make_server(host, 0, app.server, threaded=True)
@@ -218,6 +315,7 @@ def _clients(url: str, work: list[tuple[str, list[dict]]], clients: int, seconds
     """`clients` threads POST the payloads of `work` round-robin for `seconds` -> ([(view, s, ok, error)], wall).
     Runs in its own process (as browsers would), so the clients do not share the server's GIL."""
     import requests
+
     results: list[tuple[str, float, bool, str]] = []
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
@@ -259,6 +357,7 @@ def run_load(app, clients: int = 8, seconds: float = 30.0, warmup: bool = True, 
     from concurrent.futures import ProcessPoolExecutor
 
     import requests
+
     vs = views(app)
     work = [(name, [cb.payload(v) for v in variants]) for name, cb, variants in vs]
     srv, url = serve(app)
@@ -270,7 +369,7 @@ def run_load(app, clients: int = 8, seconds: float = 30.0, warmup: bool = True, 
                     t0 = time.perf_counter()
                     s.post(url + "/_dash-update-component", json=payloads[0], timeout=120)
                     cold[name] = (time.perf_counter() - t0) * 1000
-                for name, payloads in work if prewarm else ():   # every variant once: measure the warm state
+                for name, payloads in work if prewarm else ():  # every variant once: measure the warm state
                     for body in payloads[1:]:
                         s.post(url + "/_dash-update-component", json=body, timeout=120)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
@@ -291,6 +390,7 @@ def profile(app, repeat: int = 20, top: int = 8) -> dict:
     import cProfile
     import io
     import pstats
+
     client = app.server.test_client()
     out = {}
     for name, cb, variants in views(app):
@@ -308,8 +408,10 @@ def profile(app, repeat: int = 20, top: int = 8) -> dict:
         buf = io.StringIO()
         pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(top)
         rows = [ln for ln in buf.getvalue().splitlines() if ln.strip()[:1].isdigit()][:top]
-        print(f"{name}: cold {cold:.1f} ms, {out[name]:.1f} ms per warm request, response "
-              f"{len(r.data) / 1024:.0f} kB", flush=True)
+        print(
+            f"{name}: cold {cold:.1f} ms, {out[name]:.1f} ms per warm request, response {len(r.data) / 1024:.0f} kB",
+            flush=True,
+        )
         print("\n".join("    " + ln.strip() for ln in rows), flush=True)
     return out
 
@@ -320,26 +422,40 @@ def summarize(results, clients: int, wall: float) -> dict:
 
     def stat(d):
         ms = d["s"].to_numpy() * 1000
-        return {"n": int(len(d)), "p50_ms": float(np.percentile(ms, 50)) if len(d) else None,
-                "p95_ms": float(np.percentile(ms, 95)) if len(d) else None,
-                "max_ms": float(ms.max()) if len(d) else None, "errors": int((~d["ok"]).sum())}
-    return {"clients": clients, "seconds": wall, "requests": int(len(df)),
-            "req_per_s": len(df) / wall if wall else 0.0, **stat(df),
-            "views": {v: stat(g) for v, g in df.groupby("view", sort=False)},
-            "first_errors": df.loc[~df["ok"], "error"].head(5).tolist()}
+        return {
+            "n": int(len(d)),
+            "p50_ms": float(np.percentile(ms, 50)) if len(d) else None,
+            "p95_ms": float(np.percentile(ms, 95)) if len(d) else None,
+            "max_ms": float(ms.max()) if len(d) else None,
+            "errors": int((~d["ok"]).sum()),
+        }
+
+    return {
+        "clients": clients,
+        "seconds": wall,
+        "requests": int(len(df)),
+        "req_per_s": len(df) / wall if wall else 0.0,
+        **stat(df),
+        "views": {v: stat(g) for v, g in df.groupby("view", sort=False)},
+        "first_errors": df.loc[~df["ok"], "error"].head(5).tolist(),
+    }
 
 
 def report(s: dict) -> str:
     """The summary as a text table (overall line, then one line per view)."""
-    lines = [f"{s['clients']} clients, {s['seconds']:.1f} s: {s['requests']} requests ({s['req_per_s']:.1f}/s), "
-             f"p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, max {s['max_ms']:.1f} ms, "
-             f"errors {s['errors']} ({s.get('variants', '?')} input variants)",
-             f"{'view':<30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'err':>4} {'cold ms':>8}"]
+    lines = [
+        f"{s['clients']} clients, {s['seconds']:.1f} s: {s['requests']} requests ({s['req_per_s']:.1f}/s), "
+        f"p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, max {s['max_ms']:.1f} ms, "
+        f"errors {s['errors']} ({s.get('variants', '?')} input variants)",
+        f"{'view':<30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'err':>4} {'cold ms':>8}",
+    ]
     for v, d in s["views"].items():
         if "n" not in d:
             continue
-        lines.append(f"{v:<30} {d['n']:>6} {d['p50_ms']:>8.1f} {d['p95_ms']:>8.1f} {d['max_ms']:>8.1f} "
-                     f"{d['errors']:>4} {d.get('cold_ms', float('nan')):>8.1f}")
+        lines.append(
+            f"{v:<30} {d['n']:>6} {d['p50_ms']:>8.1f} {d['p95_ms']:>8.1f} {d['max_ms']:>8.1f} "
+            f"{d['errors']:>4} {d.get('cold_ms', float('nan')):>8.1f}"
+        )
     lines += [f"error: {e}" for e in s["first_errors"]]
     return "\n".join(lines)
 
@@ -352,20 +468,41 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rows", type=int, default=100_000, help="intervention rows of the synthetic study")
     ap.add_argument("--study", type=Path, default=None, help="reuse / keep the synthetic study here")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary as JSON")
-    ap.add_argument("--prewarm", action="store_true", help="request every input variant once before timing "
-                    "(measures the warm, memoised state only)")
-    ap.add_argument("--no-memo", action="store_true", help="switch the view memo off (Context.MEMO_SIZE = 0): "
-                    "every request computes its figure, as before the cache existed")
-    ap.add_argument("--no-wire", action="store_true", help="memoise views as built (Context.WIRE = False): "
-                    "plotly encodes each figure on every request, as before (A/B)")
-    ap.add_argument("--no-summary", action="store_true", help="build the study without alpha_summary.parquet "
-                    "(an older study: the dashboard summarises it on first open)")
-    ap.add_argument("--profile", action="store_true", help="no load test: profile warm requests of each view "
-                    "one at a time (cProfile) and print where their time goes")
+    ap.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="request every input variant once before timing (measures the warm, memoised state only)",
+    )
+    ap.add_argument(
+        "--no-memo",
+        action="store_true",
+        help="switch the view memo off (Context.MEMO_SIZE = 0): "
+        "every request computes its figure, as before the cache existed",
+    )
+    ap.add_argument(
+        "--no-wire",
+        action="store_true",
+        help="memoise views as built (Context.WIRE = False): "
+        "plotly encodes each figure on every request, as before (A/B)",
+    )
+    ap.add_argument(
+        "--no-summary",
+        action="store_true",
+        help="build the study without alpha_summary.parquet "
+        "(an older study: the dashboard summarises it on first open)",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="no load test: profile warm requests of each view "
+        "one at a time (cProfile) and print where their time goes",
+    )
     a = ap.parse_args([] if argv is None and __name__ != "__main__" else argv)
     import torch
+
     torch.set_num_threads(1)
     from dashboards.app import Context, create_app
+
     if a.no_memo:
         Context.MEMO_SIZE = 0
     if a.no_wire:
@@ -375,22 +512,35 @@ def main(argv: list[str] | None = None) -> dict:
         if not (path / "manifest.json").is_file():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
+
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
                 dt = ex.submit(build, str(path), a.rows, True, not a.no_summary).result()
             print(f"synthetic study {path}: {a.rows} rows requested, built in {dt:.1f} s", flush=True)
         app = create_app(path)
         n = app.probe_ctx.iv_count()
-        print(f"study: {n} intervention rows, {len(app.probe_ctx.latents())} samples; "
-              f"{a.clients} clients x {a.seconds:g} s on 127.0.0.1", flush=True)
+        print(
+            f"study: {n} intervention rows, {len(app.probe_ctx.latents())} samples; "
+            f"{a.clients} clients x {a.seconds:g} s on 127.0.0.1",
+            flush=True,
+        )
         if a.profile:
             return profile(app)
         s = run_load(app, a.clients, a.seconds, prewarm=a.prewarm)
-    s.update(rows=n, prewarm=a.prewarm, memo=not a.no_memo, load_avg=os.getloadavg(), cpus=os.cpu_count(),
-             server_peak_rss_mb=peak_rss_mb())
+    s.update(
+        rows=n,
+        prewarm=a.prewarm,
+        memo=not a.no_memo,
+        load_avg=os.getloadavg(),
+        cpus=os.cpu_count(),
+        server_peak_rss_mb=peak_rss_mb(),
+    )
     print(report(s), flush=True)
     print(f"server process peak RSS {s['server_peak_rss_mb']:.0f} MB ({n} intervention rows)", flush=True)
-    print(f"memo {'on' if s['memo'] else 'off'}, prewarm {'on' if a.prewarm else 'off'}; load average after the "
-          f"run {s['load_avg'][0]:.2f} on {s['cpus']} CPUs", flush=True)
+    print(
+        f"memo {'on' if s['memo'] else 'off'}, prewarm {'on' if a.prewarm else 'off'}; load average after the "
+        f"run {s['load_avg'][0]:.2f} on {s['cpus']} CPUs",
+        flush=True,
+    )
     if a.json:
         a.json.write_text(json.dumps(s, indent=1))
     return s

@@ -1,6 +1,7 @@
 """`make bench`: run every benchmarks/bench_*.py module's `main()` in turn, then the dashboard load test
 (benchmarks/load_dashboard.py).  python -m benchmarks.run [names...] runs the ones whose name contains a name,
 e.g. `python -m benchmarks.run nvlabs` (StyleGAN2 256/1024 px and StyleGAN3-T 256 px at real sizes)."""
+
 from __future__ import annotations
 
 import importlib
@@ -8,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-
-EXTRA = ["load_dashboard"]   # loopback dashboard load test (8 clients x 30 s on a 100k-row study)
+EXTRA = ["load_dashboard"]  # loopback dashboard load test (8 clients x 30 s on a 100k-row study)
 
 
 def modules(only: list[str] | None = None) -> list[str]:

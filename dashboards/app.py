@@ -6,6 +6,7 @@ from `probe.figures` only. Every callback answers bad input with a one-line mess
 traceback. The app reads only from the study root it was given; every request is bounded (`dashboards.limits`)
 and, on a non-loopback bind, needs the access token (`dashboards.security`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,7 +34,7 @@ from .pages import PAGES
 from .pages import _util as page_util
 
 ASSETS = Path(__file__).parent / "assets"
-STUDY_FILES = ("manifest.json", "directions", *(f"{t}.parquet" for t in TABLES))   # what page layouts read
+STUDY_FILES = ("manifest.json", "directions", *(f"{t}.parquet" for t in TABLES))  # what page layouts read
 
 
 class PathError(ProbeError):
@@ -69,6 +70,7 @@ def note_box(msg: str) -> html.Div:
 
 def _is_view(v) -> bool:
     from plotly.basedatatypes import BaseFigure
+
     return isinstance(v, (BaseFigure, Component)) or (isinstance(v, dict) and "data" in v and "layout" in v)
 
 
@@ -76,6 +78,7 @@ def wire(v):
     """A figure, component tree or figure dict (or a tuple of values with some) -> the JSON-native form Dash sends
     (plotly's encoder run once: numpy arrays as typed-array dicts, NaN as null); anything else unchanged."""
     from plotly.io.json import to_json_plotly
+
     if isinstance(v, tuple) and any(_is_view(x) for x in v):
         return tuple(wire(x) for x in v)
     return json.loads(to_json_plotly(v)) if _is_view(v) else v
@@ -84,9 +87,9 @@ def wire(v):
 class Context:
     """What pages share: the study, a lazily loaded model, small caches, the background job registry."""
 
-    MEMO_SIZE = 256   # memoised views kept (least recently used dropped)
-    WIRE = True       # memoise views in their JSON form (False: as built, encoded on every request)
-    JOBS_KEPT = 32    # finished jobs kept for their results (oldest dropped)
+    MEMO_SIZE = 256  # memoised views kept (least recently used dropped)
+    WIRE = True  # memoise views in their JSON form (False: as built, encoded on every request)
+    JOBS_KEPT = 32  # finished jobs kept for their results (oldest dropped)
 
     def __init__(self, study: Study, limits: Limits = LIMITS):
         self.study = study
@@ -151,6 +154,7 @@ class Context:
         """probe.query.Query over the interventions table, renewed when the file changes (the whole table is
         never loaded into the dashboard: views ask for the rows, columns or aggregates they show)."""
         from probe.query import Query
+
         key = self.stamp(*self.IV)
         hit = self._tables.get("query")
         if hit is None or hit[0] != key:
@@ -161,6 +165,7 @@ class Context:
     def iv_targets(self):
         """Distinct targets of the interventions (target, target_kind, method, walk) sorted by target, cached per
         file version: from the per-alpha summary when it is ready, else a DuckDB scan of the target columns."""
+
         def make():
             try:
                 full = self._summary(wait=self.SUMMARY_WAIT_S)
@@ -168,6 +173,7 @@ class Context:
                 return self.query().targets()
             d = full[["target", "target_kind", "method", "walk"]].drop_duplicates("target")
             return d.sort_values("target", kind="stable").reset_index(drop=True)
+
         return self.memo(("iv-targets",), make, *self.IV)
 
     def iv_count(self) -> int:
@@ -184,14 +190,14 @@ class Context:
         s = s.drop(columns=["target_kind", "method", "walk"]).reset_index(drop=True)
         return s if tuple(by) == ("target",) else s.drop(columns="target")
 
-    SUMMARY_WAIT_S = 2.0   # a request waits this long for a summary being computed, then shows a note
+    SUMMARY_WAIT_S = 2.0  # a request waits this long for a summary being computed, then shows a note
 
     def _summary(self, wait: float):
         """The study's per-(target, alpha) summary (probe.query.study_alpha_summary: alpha_summary.parquet when
         it is fresh, else one DuckDB scan in a background thread, stored for the next open), cached per version
         of interventions.parquet. SummaryPending (one line) when the scan takes longer than `wait` seconds."""
         key = self.stamp(*self.IV)
-        with self._summary_lock:      # concurrent first requests share one computation
+        with self._summary_lock:  # concurrent first requests share one computation
             job = self._summary_job
             if job is None or job["key"] != key or job["error"] is not None:
                 job = {"key": key, "done": threading.Event(), "value": None, "error": None}
@@ -199,15 +205,19 @@ class Context:
 
                 def run(job=job):
                     from probe.query import study_alpha_summary
+
                     try:
                         job["value"] = study_alpha_summary(self.study, write=True)
                     except Exception as e:  # noqa: BLE001 - raised in the requests that wait for it
                         job["error"] = e
                     job["done"].set()
+
                 threading.Thread(target=run, name="probe-summary", daemon=True).start()
         if not job["done"].wait(wait):
-            raise SummaryPending(f"summarising {self.iv_count():,} rows of interventions.parquet (once per study, "
-                                 f"then stored in alpha_summary.parquet); choose again in a few seconds")
+            raise SummaryPending(
+                f"summarising {self.iv_count():,} rows of interventions.parquet (once per study, "
+                f"then stored in alpha_summary.parquet); choose again in a few seconds"
+            )
         if job["error"] is not None:
             raise job["error"]
         return job["value"]
@@ -244,6 +254,7 @@ class Context:
 
     def model(self):
         from probe.restudy import study_model
+
         with self._lock:
             return study_model(self.study)
 
@@ -252,6 +263,7 @@ class Context:
         import torch
 
         from probe.restudy import study_model
+
         ids = np.asarray(sample_ids, dtype=np.int64)
         lat = self.latents()
         if len(ids) and (ids.min() < 0 or ids.max() >= len(lat)):
@@ -262,12 +274,14 @@ class Context:
     def render(self, sample_ids, target, alphas):
         """probe.restudy.rerender under the model lock.  # -> img [N, A, 3, H, W]"""
         from probe.restudy import rerender
+
         with self._lock:
             return rerender(self.study, sample_ids, target, alphas)
 
     def thumb(self, sample_id: int, size: int = 96) -> str:
         """Data URI of one sample's image (cached)."""
         from probe.figures import img_to_data_uri
+
         key = (int(sample_id), size)
         if key not in self._thumbs:
             self._thumbs[key] = img_to_data_uri(self.images([int(sample_id)])[0], size)
@@ -291,14 +305,25 @@ class Context:
                 if j["session"] == session:
                     raise JobBusy(f"a job is already running (started {j['started']}); press Stop or wait")
                 if j["model"] == model:
-                    raise JobBusy(f"a job of another browser session is running on this model (started "
-                                  f"{j['started']}); wait until it ends")
+                    raise JobBusy(
+                        f"a job of another browser session is running on this model (started "
+                        f"{j['started']}); wait until it ends"
+                    )
             done = [k for k, j in self.jobs.items() if j["state"] != "running"]
-            for k in done[:max(0, len(done) - self.JOBS_KEPT + 1)]:
+            for k in done[: max(0, len(done) - self.JOBS_KEPT + 1)]:
                 del self.jobs[k]
             jid = uuid.uuid4().hex[:12]
-            job = {"id": jid, "stop": threading.Event(), "state": "running", "step": 0, "error": None,
-                   "session": session, "model": model, "started": time.strftime("%H:%M:%S"), **info}
+            job = {
+                "id": jid,
+                "stop": threading.Event(),
+                "state": "running",
+                "step": 0,
+                "error": None,
+                "session": session,
+                "model": model,
+                "started": time.strftime("%H:%M:%S"),
+                **info,
+            }
             self.jobs[jid] = job
 
         def expire():
@@ -336,6 +361,7 @@ class Context:
     # ---- callbacks -----------------------------------------------------------------------------
     def guard(self, n_out: int = 1, err_index: int = 0):
         """Decorator: a callback's ProbeError/other exception becomes an error box at output `err_index`."""
+
         def deco(fn):
             @functools.wraps(fn)
             def wrapped(*a, **k):
@@ -348,17 +374,27 @@ class Context:
                     out = [dash.no_update] * n_out
                     out[err_index] = note_box(msg) if isinstance(e, SummaryPending) else error_box(msg)
                     return out[0] if n_out == 1 else tuple(out)
+
             return wrapped
+
         return deco
 
 
 def _nav() -> html.Nav:
-    return html.Nav([dcc.Link(p.NAME, href=p.PATH, id=f"nav-{p.KEY}", className="nav-link") for p in PAGES],
-                    className="probe-nav")
+    return html.Nav(
+        [dcc.Link(p.NAME, href=p.PATH, id=f"nav-{p.KEY}", className="nav-link") for p in PAGES], className="probe-nav"
+    )
 
 
-def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token: str | None = None,
-               limits: Limits = LIMITS, model: str | None = None, trust_model: bool = False) -> dash.Dash:
+def create_app(
+    study_dir: str | os.PathLike,
+    title: str | None = None,
+    *,
+    token: str | None = None,
+    limits: Limits = LIMITS,
+    model: str | None = None,
+    trust_model: bool = False,
+) -> dash.Dash:
     """Build the dashboard for one study directory; ProbeError (one line) if it is not a study.
 
     token: required on every request when set (`?token=` once, then an HttpOnly cookie); `probe dash` sets one
@@ -366,15 +402,22 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
     `--trust-model` from the command line, for a study whose model is code (`probe.restudy.check_model` checks them)."""
     study = Study(study_dir, model=model, trust_model=trust_model)
     ctx = Context(study, limits)
-    app = security.EscapedDash(__name__, title=title or f"latent-probe: {study.name}", assets_folder=str(ASSETS),
-                               suppress_callback_exceptions=True, update_title=None)
+    app = security.EscapedDash(
+        __name__,
+        title=title or f"latent-probe: {study.name}",
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,
+        update_title=None,
+    )
     security.install(app.server, token, limits.max_request_bytes)
-    app.layout = html.Div([
-        dcc.Location(id="url"),
-        html.Header([html.H1(f"latent-probe: {study.name}", id="title"), _nav()], className="probe-header"),
-        html.Main(id="page", className="probe-page"),
-        page_util.csv_store(),
-    ])
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url"),
+            html.Header([html.H1(f"latent-probe: {study.name}", id="title"), _nav()], className="probe-header"),
+            html.Main(id="page", className="probe-page"),
+            page_util.csv_store(),
+        ]
+    )
     by_path = {p.PATH: p for p in PAGES}
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
@@ -398,7 +441,7 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
             ok = p.is_file() and p.suffix in (".json", ".parquet", ".npz", ".npy", ".html")
         except PathError:
             return security.plain("study-file path lies outside the study root", 403)
-        except (OSError, ValueError):   # name too long, ...
+        except (OSError, ValueError):  # name too long, ...
             ok = False
         if not ok:
             return security.plain("no such file in this study (served: .json .parquet .npz .npy .html)", 404)
@@ -408,6 +451,6 @@ def create_app(study_dir: str | os.PathLike, title: str | None = None, *, token:
         resp.headers["Content-Disposition"] = security.attachment(p.name)
         return resp
 
-    app.server.config["PROBE_CSP"] = security.csp(app.csp_hashes())   # after every inline script is known
+    app.server.config["PROBE_CSP"] = security.csp(app.csp_hashes())  # after every inline script is known
     app.probe_ctx = ctx
     return app

@@ -1,5 +1,6 @@
 """HTTP-level guards of the dashboard's Flask server: access token on non-loopback binds, a per-browser session
 cookie (one job per session), request size cap, response headers, safe download names, HTML-escaped page title."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,9 +24,11 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"
 
 def csp(script_hashes) -> str:
     """Content-Security-Policy: scripts only from this server or the app's own inline scripts (by hash)."""
-    return ("default-src 'self'; script-src 'self' " + " ".join(script_hashes) + "; style-src 'self' "
-            "'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-            "frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'")
+    return (
+        "default-src 'self'; script-src 'self' " + " ".join(script_hashes) + "; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+    )
 
 
 class EscapedDash(dash.Dash):
@@ -51,7 +54,7 @@ def host_name(host_header: str) -> str:
     """The name part of an HTTP Host header ('[::1]:8050' -> '::1', 'localhost:8050' -> 'localhost')."""
     h = host_header.strip()
     if h.startswith("["):
-        return h[1:h.find("]")] if "]" in h else h
+        return h[1 : h.find("]")] if "]" in h else h
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
@@ -95,7 +98,7 @@ def install(server: flask.Flask, token: str | None, max_request_bytes: int) -> N
         return plain(f"request body too large (limit {int(max_request_bytes)} bytes)", 413)
 
     @server.errorhandler(Exception)
-    def unexpected(e):   # Dash's debug mode registers its own traceback page over this one
+    def unexpected(e):  # Dash's debug mode registers its own traceback page over this one
         if isinstance(e, HTTPException):
             return e
         msg = printable(f"{type(e).__name__}: {e}")[:300]
@@ -105,16 +108,20 @@ def install(server: flask.Flask, token: str | None, max_request_bytes: int) -> N
     @server.before_request
     def guard():
         if token is None and not is_loopback(host_name(flask.request.host)):
-            return plain(f"host {printable(flask.request.host[:100])!r} is not a loopback address; open "
-                         "http://127.0.0.1:PORT/ or serve with probe dash --token", 403)
+            return plain(
+                f"host {printable(flask.request.host[:100])!r} is not a loopback address; open "
+                "http://127.0.0.1:PORT/ or serve with probe dash --token",
+                403,
+            )
         if token is not None:
             q = flask.request.args.get("token")
             c = flask.request.cookies.get(cookie)
             if q is not None and hmac.compare_digest(q.encode(), token.encode()):
                 flask.g.probe_set_token = True
             elif c is None or not hmac.compare_digest(c.encode(), token.encode()):
-                return plain("access token missing or wrong: open the address with ?token= that probe dash "
-                              "printed", 403)
+                return plain(
+                    "access token missing or wrong: open the address with ?token= that probe dash printed", 403
+                )
         sid = flask.request.cookies.get(SESSION_COOKIE, "")
         flask.g.probe_new_session = not _SESSION_RE.fullmatch(sid)
         flask.g.probe_session = secrets.token_urlsafe(16) if flask.g.probe_new_session else sid

@@ -7,6 +7,7 @@ thread that holds the study's write lock throughout; `probe demo` serves the das
 soon as the first table (samples: the base latents rendered and measured, which do not depend on the directions)
 exists, while the worker goes on (direction fits, interventions, statistics, evaluation, UMAP, report). The dashboard only reads, and re-reads tables whose files changed.
 """
+
 from __future__ import annotations
 
 import threading
@@ -19,18 +20,24 @@ from .errors import ProbeError
 
 DEFAULT_SPEC = Path("examples/faces_demo.toml")
 PROGRESS = "progress.json"
-STEPS = (("samples", "rendering and measuring the base samples"),
-         ("directions", "fitting direction sets (InterFaceGAN, DP-LaSE, GANSpace, SeFa, random)"),
-         ("study", "running the study's interventions"),
-         ("statistics", "statistics (effects, correlations, controlling variables)"),
-         ("evaluation", "direction evaluation (specificity, density drift)"),
-         ("embedding", "UMAP embedding of samples and walks"),
-         ("report", "the HTML report"))
+STEPS = (
+    ("samples", "rendering and measuring the base samples"),
+    ("directions", "fitting direction sets (InterFaceGAN, DP-LaSE, GANSpace, SeFa, random)"),
+    ("study", "running the study's interventions"),
+    ("statistics", "statistics (effects, correlations, controlling variables)"),
+    ("evaluation", "direction evaluation (specificity, density drift)"),
+    ("embedding", "UMAP embedding of samples and walks"),
+    ("report", "the HTML report"),
+)
 # the study tables each step writes (progress.json lists them, so that a page can say "being computed")
-STEP_TABLES = {"samples": ["samples"], "study": ["interventions", "alpha_summary"],
-               "statistics": ["effects", "correlations", "controlling"], "evaluation": ["evaluation"],
-               "embedding": ["embedding"]}
-FIRST_TABLE = "samples.parquet"   # the dashboard opens once this exists
+STEP_TABLES = {
+    "samples": ["samples"],
+    "study": ["interventions", "alpha_summary"],
+    "statistics": ["effects", "correlations", "controlling"],
+    "evaluation": ["evaluation"],
+    "embedding": ["embedding"],
+}
+FIRST_TABLE = "samples.parquet"  # the dashboard opens once this exists
 
 
 class DemoError(ProbeError):
@@ -48,12 +55,22 @@ class Progress:
 
     def __init__(self, out: str | Path, steps=STEPS):
         import os
+
         self.path = Path(out) / PROGRESS
         self.t0 = time.perf_counter()
-        self.data = {"command": "probe demo", "pid": os.getpid(), "started": _now(), "updated": _now(),
-                     "state": "running", "error": None, "first_table_s": None,
-                     "steps": [{"name": n, "label": lab, "state": "pending", "seconds": None,
-                                "tables": STEP_TABLES.get(n, [])} for n, lab in steps]}
+        self.data = {
+            "command": "probe demo",
+            "pid": os.getpid(),
+            "started": _now(),
+            "updated": _now(),
+            "state": "running",
+            "error": None,
+            "first_table_s": None,
+            "steps": [
+                {"name": n, "label": lab, "state": "pending", "seconds": None, "tables": STEP_TABLES.get(n, [])}
+                for n, lab in steps
+            ],
+        }
         self._lock = threading.Lock()
 
     def _step(self, name: str) -> dict:
@@ -61,6 +78,7 @@ class Progress:
 
     def _write(self) -> None:
         from .io import atomic_write_json
+
         self.data["updated"] = _now()
         self.data["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
         atomic_write_json(self.path, self.data)
@@ -96,23 +114,53 @@ class Progress:
             self._write()
 
 
-def fit_demo_directions(model, ddir: Path, n_fit: int = 5000, k: int = 6, dplase_steps: int = 600,
-                        progress: bool = True, log: Callable[[str], None] = print) -> None:
+def fit_demo_directions(
+    model,
+    ddir: Path,
+    n_fit: int = 5000,
+    k: int = 6,
+    dplase_steps: int = 600,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> None:
     """Fit the demo's DirectionSets into ddir (skipping files that exist), through the shared pipeline
     (probe.directions.pipeline.fit_methods): the quick ones first (random, SeFa, GANSpace), then InterFaceGAN
     (n_fit scored faces, with the conditional gender|age) and DP-LaSE (dplase_steps training steps at site b1)."""
     from .directions.pipeline import fit_methods
+
     # age needs a wider split on this model (its scorer is weak): see docs/readme/40-directions.md
-    fit_methods(model, ddir, ["random", "sefa", "ganspace", "interfacegan", "dplase"],
-                measures=["gender", "age", "yaw"], k=k, n_fit=n_fit, seed=0, progress=progress, log=log,
-                options={"interfacegan": {"seed": 1, "ratio": {"gender": 0.1, "age": 0.3, "yaw": 0.1},
-                                          "conditions": [("gender", ["age"])]},
-                         "dplase": {"site": "b1", "steps": dplase_steps}})
+    fit_methods(
+        model,
+        ddir,
+        ["random", "sefa", "ganspace", "interfacegan", "dplase"],
+        measures=["gender", "age", "yaw"],
+        k=k,
+        n_fit=n_fit,
+        seed=0,
+        progress=progress,
+        log=log,
+        options={
+            "interfacegan": {
+                "seed": 1,
+                "ratio": {"gender": 0.1, "age": 0.3, "yaw": 0.1},
+                "conditions": [("gender", ["age"])],
+            },
+            "dplase": {"site": "b1", "steps": dplase_steps},
+        },
+    )
 
 
-def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000, dplase_steps: int = 600,
-             progress: bool = True, log: Callable[[str], None] = print, device: str | None = None,
-             on_step: Callable[[str], None] | None = None, k: int = 6):
+def run_demo(
+    out: str | Path,
+    spec: str | Path = DEFAULT_SPEC,
+    n_fit: int = 5000,
+    dplase_steps: int = 600,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    device: str | None = None,
+    on_step: Callable[[str], None] | None = None,
+    k: int = 6,
+):
     """Run the whole face demo into `out` (resumable: finished steps are kept); returns the Study.
 
     device: auto | cpu | cuda | cuda:N for the fits and the study (default the spec's device, auto).
@@ -125,6 +173,7 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
         raise DemoError(f"--spec {str(spec_path)!r} does not exist; run from the repository root or pass --spec")
     spec = load_spec(spec_path)
     from .devices import resolve_device
+
     dev = resolve_device(device or spec.device, field="--device" if device else "device")
     out.mkdir(parents=True, exist_ok=True)
     prog = Progress(out)
@@ -133,6 +182,7 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
 
     def samples():
         from .study import run_samples
+
         run_samples(spec, out, progress=progress, device=str(dev))
         prog.first_table()
 
@@ -140,34 +190,55 @@ def run_demo(out: str | Path, spec: str | Path = DEFAULT_SPEC, n_fit: int = 5000
         from .models import load_model
         from .models.zoo import model_options
         from .study import spec_model
+
         log(f"    model {spec.model!r} on {dev}")
-        fit_demo_directions(load_model(spec_model(spec), **model_options(spec.dump())).to(dev), out / "directions",
-                            n_fit, k=k, dplase_steps=dplase_steps, progress=progress, log=log)
+        fit_demo_directions(
+            load_model(spec_model(spec), **model_options(spec.dump())).to(dev),
+            out / "directions",
+            n_fit,
+            k=k,
+            dplase_steps=dplase_steps,
+            progress=progress,
+            log=log,
+        )
 
     def study():
         from .study import run_study
+
         state["study"] = run_study(spec, out, resume=True, progress=progress, device=str(dev))
         from .query import study_alpha_summary
-        study_alpha_summary(state["study"], write=True)     # what the dashboard's walk views read
+
+        study_alpha_summary(state["study"], write=True)  # what the dashboard's walk views read
 
     def statistics():
         from .stats import analyze
+
         state["tables"] = analyze(state["study"])
 
     def evaluation():
         from .directions.evaluate import evaluate_study
+
         state["evaluation"] = evaluate_study(state["study"])
 
     def embedding():
         from .embed import embed_study
+
         embed_study(state["study"])
 
     def report():
         from reports.build import build_report
+
         state["report"] = build_report(state["study"], out / "report.html")
 
-    run = {"samples": samples, "directions": directions, "study": study, "statistics": statistics, "evaluation": evaluation,
-           "embedding": embedding, "report": report}
+    run = {
+        "samples": samples,
+        "directions": directions,
+        "study": study,
+        "statistics": statistics,
+        "evaluation": evaluation,
+        "embedding": embedding,
+        "report": report,
+    }
     name = None
     try:
         for i, (name, label) in enumerate(STEPS, 1):
@@ -205,16 +276,20 @@ class DemoRunner:
 
     def _work(self) -> None:
         from .io import study_lock
+
         try:
             with study_lock(self.out):
                 self._locked.set()
                 self.study = run_demo(self.out, **self.kw)
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             self.error = e
-            if self._serving:       # the main thread is serving the dashboard: say it here too
+            if self._serving:  # the main thread is serving the dashboard: say it here too
                 from .errors import printable
-                self.kw.get("log", print)(f"error: probe demo stopped: {printable(str(e))}; the dashboard stays up. "
-                                          f"Run probe demo again to resume it.")
+
+                self.kw.get("log", print)(
+                    f"error: probe demo stopped: {printable(str(e))}; the dashboard stays up. "
+                    f"Run probe demo again to resume it."
+                )
         finally:
             self._done.set()
 
@@ -256,6 +331,7 @@ def summary(tables: dict, ev) -> str:
         items = ", ".join(f"{r.target} ({r.effect:+.3f}, q={r.q:.1e})" for r in top.itertuples())
         lines.append(f"controlling variables for {m}: {items or 'none significant'}")
     from .directions.evaluate import method_summary  # the one per-method summary (median specificity)
+
     best = method_summary(ev)
     lines.append("direction methods (median specificity, mean |dlogp|):")
     lines += [f"  {r.method:<13} {r.specificity:6.2f}  {r.dlogp_abs_mean:.3g}" for r in best.itertuples()]

@@ -1,4 +1,5 @@
 """Latent density statistics: log p under the prior for z, a fitted Gaussian for w / ws."""
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ class GaussianDensity:
     def __init__(self, shrinkage: float = 1e-6):
         self.shrinkage = shrinkage
 
-    def fit(self, x: torch.Tensor) -> "GaussianDensity":
+    def fit(self, x: torch.Tensor) -> GaussianDensity:
         """Fit on w [N, D], or on ws [N, L, D] (layers pooled, so logp scores each layer and sums)."""
         x = torch.as_tensor(x, dtype=torch.float64)
         x = x.reshape(-1, x.shape[-1]) if x.dim() == 3 else _flat(x)
@@ -65,8 +66,10 @@ class GaussianDensity:
         """Mahalanobis distance per sample.  # [N, D] -> [N]"""
         x = _flat(x)
         if x.shape[1] != self.mean_.shape[0]:
-            raise ProbeError(f"GaussianDensity was fitted on dimension {self.mean_.shape[0]}, got latents of "
-                             f"dimension {x.shape[1]}; score the same space it was fitted on")
+            raise ProbeError(
+                f"GaussianDensity was fitted on dimension {self.mean_.shape[0]}, got latents of "
+                f"dimension {x.shape[1]}; score the same space it was fitted on"
+            )
         d = (x - self.mean_).T
         return torch.linalg.solve_triangular(self._chol, d, upper=False).norm(dim=0)
 
@@ -82,7 +85,7 @@ class GaussianDensity:
         return {"mean": self.mean_.tolist(), "cov": self.cov_.tolist(), "shrinkage": self.shrinkage}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GaussianDensity":
+    def from_dict(cls, d: dict) -> GaussianDensity:
         g = cls(d["shrinkage"])
         g.mean_ = torch.tensor(d["mean"], dtype=torch.float64)
         g.cov_ = torch.tensor(d["cov"], dtype=torch.float64)

@@ -4,6 +4,7 @@
 `cuda:N` ask for one explicitly. Tables never depend on the device: CPU results are bit-identical whatever the
 option, and the manifest records the device a study ran on.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,12 +36,16 @@ def resolve_device(device: str | torch.device | None = "auto", field: str = "--d
     if m is None:
         raise DeviceError(f"{field} {device}: unknown device; use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise DeviceError(f"{field} {text}: CUDA is not available on this machine (torch.cuda.is_available() is "
-                          f"False); use {field} cpu or auto")
+        raise DeviceError(
+            f"{field} {text}: CUDA is not available on this machine (torch.cuda.is_available() is "
+            f"False); use {field} cpu or auto"
+        )
     i, n = int(m.group(1) or 0), torch.cuda.device_count()
     if i >= n:
-        raise DeviceError(f"{field} {text}: CUDA device index {i} out of range, this machine has {n} CUDA "
-                          f"device{'s' if n != 1 else ''}; use cuda:0..cuda:{n - 1}")
+        raise DeviceError(
+            f"{field} {text}: CUDA device index {i} out of range, this machine has {n} CUDA "
+            f"device{'s' if n != 1 else ''}; use cuda:0..cuda:{n - 1}"
+        )
     return torch.device("cuda", i)
 
 
@@ -58,6 +63,7 @@ def onnx_providers(device: torch.device, available: list[str] | tuple[str, ...] 
     `CUDAExecutionProvider` (available: default `onnxruntime.get_available_providers()`), else the CPU only."""
     if available is None:
         import onnxruntime as ort
+
         available = ort.get_available_providers()
     device = torch.device(device)
     if device.type == "cuda" and "CUDAExecutionProvider" in available:

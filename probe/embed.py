@@ -3,6 +3,7 @@
 The cache holds only coordinates (npz, no pickle), keyed by a sha256 of the data, the UMAP parameters and the
 umap-learn version, so a repeated fit / transform on the same data returns identical coordinates without UMAP.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,6 +40,7 @@ def _flat(latents) -> np.ndarray:
 
 def _umap_version() -> str:
     from importlib.metadata import version
+
     return version("umap-learn")
 
 
@@ -49,8 +51,14 @@ class LatentEmbedding:
     cache_dir: folder for the coordinate cache (None = no cache); cache_hit_ tells whether fit came from it.
     """
 
-    def __init__(self, n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "euclidean",
-                 random_state: int = 0, cache_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        n_neighbors: int = 15,
+        min_dist: float = 0.1,
+        metric: str = "euclidean",
+        random_state: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+    ):
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.metric = metric
@@ -59,8 +67,14 @@ class LatentEmbedding:
 
     # ---- cache -------------------------------------------------------------------------------
     def _params(self) -> dict:
-        return {"n_neighbors": int(self.n_neighbors), "min_dist": float(self.min_dist), "metric": self.metric,
-                "random_state": int(self.random_state), "umap": _umap_version(), "v": CACHE_VERSION}
+        return {
+            "n_neighbors": int(self.n_neighbors),
+            "min_dist": float(self.min_dist),
+            "metric": self.metric,
+            "random_state": int(self.random_state),
+            "umap": _umap_version(),
+            "v": CACHE_VERSION,
+        }
 
     def _key(self, *arrays: np.ndarray) -> str:
         h = hashlib.sha256(json.dumps(self._params(), sort_keys=True).encode())
@@ -87,6 +101,7 @@ class LatentEmbedding:
         if f is None:
             return
         from .io import atomic_write_bytes
+
         buf = io.BytesIO()
         np.savez(buf, xy=np.asarray(xy, np.float64))
         atomic_write_bytes(f, buf.getvalue())
@@ -94,16 +109,22 @@ class LatentEmbedding:
     # ---- fit / transform -----------------------------------------------------------------------
     def _fit_umap(self) -> None:
         import umap
+
         n = len(self._x)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")        # n_jobs / spectral-init notices on tiny data
-            self.umap_ = umap.UMAP(n_neighbors=min(int(self.n_neighbors), n - 1), min_dist=self.min_dist,
-                                   metric=self.metric, random_state=self.random_state, n_components=2,
-                                   init="spectral" if n > int(self.n_neighbors) + 2 else "random").fit(self._x)
+            warnings.simplefilter("ignore")  # n_jobs / spectral-init notices on tiny data
+            self.umap_ = umap.UMAP(
+                n_neighbors=min(int(self.n_neighbors), n - 1),
+                min_dist=self.min_dist,
+                metric=self.metric,
+                random_state=self.random_state,
+                n_components=2,
+                init="spectral" if n > int(self.n_neighbors) + 2 else "random",
+            ).fit(self._x)
         self.embedding_ = np.asarray(self.umap_.embedding_, np.float64)
         self._save(self.key_, self.embedding_)
 
-    def fit(self, latents) -> "LatentEmbedding":
+    def fit(self, latents) -> LatentEmbedding:
         """Fit UMAP on latents [N, *shape] (or load the cached coordinates).  embedding_: [N, 2]"""
         if not 0 <= float(self.min_dist) <= 1:
             raise EmbedError(f"min_dist must be in [0, 1]; got {self.min_dist}")
@@ -128,15 +149,17 @@ class LatentEmbedding:
             raise EmbedError("LatentEmbedding.transform before fit; call fit(latents) first")
         y = _flat(latents)
         if y.shape[1] != self._x.shape[1]:
-            raise EmbedError(f"transform got latents of dimension {y.shape[1]}, the embedding was fitted on "
-                             f"{self._x.shape[1]}; pass latents of the same space")
+            raise EmbedError(
+                f"transform got latents of dimension {y.shape[1]}, the embedding was fitted on "
+                f"{self._x.shape[1]}; pass latents of the same space"
+            )
         if len(y) == 0:
             return np.zeros((0, 2))
         key = self._key(self._x, y)
         cached = self._load(key)
         if cached is not None and cached.shape == (len(y), 2):
             return cached
-        if self.umap_ is None:                      # fit came from the cache: refit (deterministic for the seed)
+        if self.umap_ is None:  # fit came from the cache: refit (deterministic for the seed)
             self._fit_umap()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -153,32 +176,50 @@ def walk_latents(study, max_samples: int | None = 16, targets=None) -> tuple[pd.
     """
     from .query import Query
     from .walks import apply_rows
+
     q = Query(study)
     where = {"!target_kind": "channel"}
     if targets is not None:
         have = set(q.targets().query("target_kind != 'channel'")["target"])
         unknown = sorted(set(targets) - have)
         if unknown:
-            raise EmbedError(f"targets {unknown} have no latent walks in study {study.name!r}; use some of "
-                             f"{sorted(have)[:8]}")
+            raise EmbedError(
+                f"targets {unknown} have no latent walks in study {study.name!r}; use some of {sorted(have)[:8]}"
+            )
         where["target"] = list(targets)
     if max_samples is not None:
         where["sample_id"] = q.sample_ids(where, limit=int(max_samples))
     iv = q.interventions(["sample_id", "target", "alpha"], where=where, distinct=True)
     iv = iv.sort_values(["target", "sample_id", "alpha"], kind="stable")
     from .restudy import study_target
+
     lat = study.latents()
     out = []
     for t, g in iv.groupby("target", sort=False):
-        out.append(apply_rows(lat[g["sample_id"].to_numpy()], study.space, study_target(study, t),
-                              g["alpha"].to_numpy().copy(), study.density()).numpy())
+        out.append(
+            apply_rows(
+                lat[g["sample_id"].to_numpy()],
+                study.space,
+                study_target(study, t),
+                g["alpha"].to_numpy().copy(),
+                study.density(),
+            ).numpy()
+        )
     x = np.concatenate(out) if out else np.zeros((0, *lat.shape[1:]), np.float32)
     return iv.reset_index(drop=True), x
 
 
-def embed_study(study, walks: bool = True, max_samples: int | None = 16, targets=None, n_neighbors: int = 15,
-                min_dist: float = 0.1, random_state: int = 0, cache: bool = True,
-                anchor: bool = True) -> pd.DataFrame:
+def embed_study(
+    study,
+    walks: bool = True,
+    max_samples: int | None = 16,
+    targets=None,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    random_state: int = 0,
+    cache: bool = True,
+    anchor: bool = True,
+) -> pd.DataFrame:
     """UMAP of the study's base latents + walk points; writes and returns embedding.parquet.
 
     UMAP's transform does not map a training latent exactly onto its own embedding point; with anchor=True each
@@ -188,21 +229,33 @@ def embed_study(study, walks: bool = True, max_samples: int | None = 16, targets
     kind "sample" rows (target "", alpha 0) come first, then kind "walk" rows; point_id numbers them.
     The coordinate cache lives in STUDY/.cache/embed.
     """
-    emb = LatentEmbedding(n_neighbors, min_dist, random_state=random_state,
-                          cache_dir=study.path / ".cache" / "embed" if cache else None).fit(study.latents())
+    emb = LatentEmbedding(
+        n_neighbors, min_dist, random_state=random_state, cache_dir=study.path / ".cache" / "embed" if cache else None
+    ).fit(study.latents())
     walk = None
     if walks and study.has("interventions"):
         rows, x = walk_latents(study, max_samples, targets)
         sids = np.unique(rows["sample_id"].to_numpy())
         xy = emb.transform(np.concatenate([x, study.latents()[sids]]))  # a refit after a cache hit renews embedding_
-        xy, base = xy[:len(x)], xy[len(x):]
-        if anchor:                                  # shift each sample's walks so its base latent sits on its sample
+        xy, base = xy[: len(x)], xy[len(x) :]
+        if anchor:  # shift each sample's walks so its base latent sits on its sample
             shift = emb.embedding_[sids] - base
             xy = xy + shift[np.searchsorted(sids, rows["sample_id"].to_numpy())]
         walk = rows.assign(kind="walk", x=xy[:, 0], y=xy[:, 1])
     n = len(emb.embedding_)
-    frames = [pd.DataFrame({"kind": "sample", "sample_id": np.arange(n), "target": "", "alpha": 0.0,
-                            "x": emb.embedding_[:, 0], "y": emb.embedding_[:, 1]}), walk]
+    frames = [
+        pd.DataFrame(
+            {
+                "kind": "sample",
+                "sample_id": np.arange(n),
+                "target": "",
+                "alpha": 0.0,
+                "x": emb.embedding_[:, 0],
+                "y": emb.embedding_[:, 1],
+            }
+        ),
+        walk,
+    ]
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "point_id", np.arange(len(df)))
     df = df[list(schema.EMBEDDING_COLUMNS)].astype(schema.EMBEDDING_COLUMNS)

@@ -13,13 +13,14 @@ thread measures batch k while the generator renders batch k+1 (at most 2 batches
 exception is raised in the caller); the default overlaps when the model is not on the CPU and some measure computes
 on the CPU (faces, sprites, user measures). Results are identical with and without overlap.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -57,8 +58,16 @@ def render_mixed(model, latent: torch.Tensor, space: str, targets: Sequence[Targ
     alpha = np.asarray(alpha, dtype=np.float32)
     cuts = np.flatnonzero(np.diff(tidx)) + 1
     segs = list(zip(np.r_[0, cuts], np.r_[cuts, len(tidx)]))
-    edited = torch.cat([apply_rows(latent[lo:hi], space, targets[tidx[lo]], torch.from_numpy(alpha[lo:hi]), density)
-                        for lo, hi in segs]) if segs else torch.as_tensor(latent, dtype=torch.float32)
+    edited = (
+        torch.cat(
+            [
+                apply_rows(latent[lo:hi], space, targets[tidx[lo]], torch.from_numpy(alpha[lo:hi]), density)
+                for lo, hi in segs
+            ]
+        )
+        if segs
+        else torch.as_tensor(latent, dtype=torch.float32)
+    )
     by_site: dict[str, list] = {}
     for lo, hi in segs:
         t = targets[tidx[lo]]
@@ -71,6 +80,7 @@ def render_mixed(model, latent: torch.Tensor, space: str, targets: Sequence[Targ
             for lo, hi, f in edits:
                 out[lo:hi] = f(x[lo:hi])
             return out
+
         return fn
 
     with torch.no_grad(), ExitStack() as stack:
@@ -86,8 +96,9 @@ def render_rows(model, latent: torch.Tensor, space: str, target: Target, alpha, 
     return render_mixed(model, latent, space, [target], np.zeros(len(alpha), np.int64), alpha, density)
 
 
-def render(model, latent: torch.Tensor, space: str, target: Target, alphas, density=None,
-           batch_size: int = 64) -> torch.Tensor:
+def render(
+    model, latent: torch.Tensor, space: str, target: Target, alphas, density=None, batch_size: int = 64
+) -> torch.Tensor:
     """Render every alpha for every sample (images returned on CPU).  # latent [N, *shape], alphas [A] -> img [N, A, 3, H, W]"""
     latent = torch.as_tensor(latent, dtype=torch.float32)
     alphas = np.asarray(alphas, dtype=np.float32).reshape(-1)
@@ -95,7 +106,7 @@ def render(model, latent: torch.Tensor, space: str, target: Target, alphas, dens
     rows = np.arange(n * na)
     out = []
     for lo in range(0, len(rows), batch_size):
-        r = rows[lo:lo + batch_size]
+        r = rows[lo : lo + batch_size]
         out.append(render_rows(model, latent[r // na], space, target, alphas[r % na], density)[1])
     img = torch.cat(out).cpu() if out else torch.empty(0, 3, model.resolution, model.resolution)
     return img.reshape(n, na, *img.shape[1:])
@@ -138,17 +149,26 @@ def measured(batches: Iterable[tuple], measures, overlap: bool = False) -> Itera
                     fut.cancel()
 
 
-def measure_base(model, latent: torch.Tensor, space: str, measures, density=None, batch_size: int = 64,
-                 progress: bool = False, overlap: bool | None = None) -> dict[str, np.ndarray]:
+def measure_base(
+    model,
+    latent: torch.Tensor,
+    space: str,
+    measures,
+    density=None,
+    batch_size: int = 64,
+    progress: bool = False,
+    overlap: bool | None = None,
+) -> dict[str, np.ndarray]:
     """Scores and density stats of the base latents.  # [N, *shape] -> {name: [N]} (measures + norm, logp)
 
     overlap: measure on a worker thread while the next batch renders (default: see `use_overlap`)."""
     from tqdm.auto import tqdm
+
     out: dict[str, list] = {}
 
     def batches():
         for lo in range(0, len(latent), batch_size):
-            x = latent[lo:lo + batch_size]
+            x = latent[lo : lo + batch_size]
             with torch.no_grad():
                 img = model.synthesize(x, space)
             yield img, latent_stats(torch.as_tensor(x).cpu(), space, density)
@@ -166,10 +186,22 @@ def identity_at_zero(target: Target) -> bool:
     return target.identity_at_zero
 
 
-def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target], alphas, measures,
-             density=None, batch_size: int = 64, part_rows: int = 1024, skip: Sequence[int] = (),
-             base: dict[str, np.ndarray] | None = None, progress: bool = False,
-             desc: str = "interventions", overlap: bool | None = None) -> Iterator[PartResult]:
+def run_plan(
+    model,
+    latent: torch.Tensor,
+    space: str,
+    targets: Sequence[Target],
+    alphas,
+    measures,
+    density=None,
+    batch_size: int = 64,
+    part_rows: int = 1024,
+    skip: Sequence[int] = (),
+    base: dict[str, np.ndarray] | None = None,
+    progress: bool = False,
+    desc: str = "interventions",
+    overlap: bool | None = None,
+) -> Iterator[PartResult]:
     """Run the plan part by part, skipping parts in `skip`; yields one PartResult per computed part.
 
     latent [N, *shape] base latents (row = sample_id); alphas [A]; measures: a MeasureSet (img -> {name: [R]}).
@@ -178,6 +210,7 @@ def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target],
     overlap: measure on a worker thread while the next batch renders, also across parts (default: `use_overlap`).
     """
     from tqdm.auto import tqdm
+
     latent = torch.as_tensor(latent, dtype=torch.float32).cpu()
     alphas64 = np.asarray(alphas, dtype=np.float64).reshape(-1)
     alphas = alphas64.astype(np.float32)
@@ -201,7 +234,7 @@ def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target],
             _, tidx, sid, step, reuse = layout(lo, hi)
             todo_idx = np.flatnonzero(~reuse)
             for b in range(0, len(todo_idx), batch_size):
-                i = todo_idx[b:b + batch_size]
+                i = todo_idx[b : b + batch_size]
                 edited, img = render_mixed(model, latent[sid[i]], space, targets, tidx[i], alphas[step[i]], density)
                 yield img, (k, i, latent_stats(edited.cpu(), space, density))
             yield None, (k, None, None)
@@ -228,5 +261,6 @@ def run_plan(model, latent: torch.Tensor, space: str, targets: Sequence[Target],
                 cat = full
                 bar.update(int(reuse.sum()))
             norm, logp = cat.pop("norm"), cat.pop("logp")
-            yield PartResult(k, tidx.astype(np.int64), sid.astype(np.int64), step.astype(np.int64), alphas64[step],
-                             norm, logp, cat)
+            yield PartResult(
+                k, tidx.astype(np.int64), sid.astype(np.int64), step.astype(np.int64), alphas64[step], norm, logp, cat
+            )

@@ -12,12 +12,13 @@ another actor after that) and the tables equal an in-process run.
 
 Ray is an optional extra: `pip install latent-probe[ray]`.
 """
+
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -75,7 +76,7 @@ class Plan:
         return d
 
     @classmethod
-    def from_payload(cls, d: dict) -> "Plan":
+    def from_payload(cls, d: dict) -> Plan:
         d = dict(d)
         vectors = d.pop("vectors")
         d["targets"] = [Target.from_dict(t, v) for t, v in zip(d["targets"], vectors)]
@@ -86,6 +87,7 @@ def _density(d: dict | None):
     if d is None:
         return None
     from .density import GaussianDensity
+
     return GaussianDensity.from_dict(d)
 
 
@@ -95,19 +97,33 @@ def score_latents(model, measures, latent, space: str, batch_size: int) -> dict[
     lat = torch.as_tensor(latent)
     out: dict[str, list] = {m: [] for m in measures.names}
     for i in range(0, len(lat), batch_size):
-        for k, v in measures(model.synthesize(lat[i:i + batch_size], space)).items():
+        for k, v in measures(model.synthesize(lat[i : i + batch_size], space)).items():
             out[k].append(v)
     return {k: np.concatenate(v) if v else np.empty(0) for k, v in out.items()}
 
 
 def _compute_part(model, measures, plan: Plan, density, k: int) -> PartResult:
     skip = [j for j in range(len(plan.parts)) if j != k]
-    return next(run_plan(model, torch.from_numpy(plan.latent), plan.space, plan.targets, plan.alphas, measures,
-                         density, plan.batch_size, plan.part_rows, skip=skip, base=plan.base))
+    return next(
+        run_plan(
+            model,
+            torch.from_numpy(plan.latent),
+            plan.space,
+            plan.targets,
+            plan.alphas,
+            measures,
+            density,
+            plan.batch_size,
+            plan.part_rows,
+            skip=skip,
+            base=plan.base,
+        )
+    )
 
 
 def _bar(total: int, desc: str, progress: bool):
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=desc, unit="img", disable=not progress)
 
 
@@ -116,24 +132,47 @@ class InProcessExecutor:
 
     name = "inproc"
 
-    def run(self, plan: Plan, skip: Sequence[int] = (), progress: bool = False, desc: str = "interventions",
-            model=None, measures=None, density=None) -> Iterator[PartResult]:
+    def run(
+        self,
+        plan: Plan,
+        skip: Sequence[int] = (),
+        progress: bool = False,
+        desc: str = "interventions",
+        model=None,
+        measures=None,
+        density=None,
+    ) -> Iterator[PartResult]:
         """Yield a PartResult for every part not in `skip`.  model / measures / density: objects already loaded
         (else loaded from the plan)."""
         from .measures import MeasureSet
         from .models import load_model
+
         model = model if model is not None else load_model(plan.model, **plan.options)
         measures = measures if measures is not None else MeasureSet(plan.measures)
         density = density if density is not None else _density(plan.density)
-        yield from run_plan(model, torch.from_numpy(plan.latent), plan.space, plan.targets, plan.alphas, measures,
-                            density, plan.batch_size, plan.part_rows, skip=skip, base=plan.base,
-                            progress=progress, desc=desc)
+        yield from run_plan(
+            model,
+            torch.from_numpy(plan.latent),
+            plan.space,
+            plan.targets,
+            plan.alphas,
+            measures,
+            density,
+            plan.batch_size,
+            plan.part_rows,
+            skip=skip,
+            base=plan.base,
+            progress=progress,
+            desc=desc,
+        )
 
-    def score(self, model: str, options: dict, measures: Sequence[str], latent: np.ndarray, space: str,
-              batch_size: int = 64) -> dict[str, np.ndarray]:
+    def score(
+        self, model: str, options: dict, measures: Sequence[str], latent: np.ndarray, space: str, batch_size: int = 64
+    ) -> dict[str, np.ndarray]:
         """Render and score latents.  # latent [N, *shape] -> {measure: [N]}"""
         from .measures import MeasureSet
         from .models import load_model
+
         return score_latents(load_model(model, **options), MeasureSet(list(measures)), latent, space, batch_size)
 
     def close(self) -> None:
@@ -151,13 +190,15 @@ class _Worker:
 
     def __init__(self, model: str, options: dict, measures: list[str]):
         import ray
+
         from .measures import MeasureSet
         from .models import load_model
+
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))
         self.model = load_model(model, **options)
         if ray.get_gpu_ids() and hasattr(self.model, "to"):
-            self.model = self.model.to("cuda")   # Ray shows the actor only its own GPU
+            self.model = self.model.to("cuda")  # Ray shows the actor only its own GPU
         self.measures = MeasureSet(list(measures))
         self.plans: dict[str, tuple[Plan, object]] = {}
 
@@ -178,9 +219,10 @@ class _Worker:
 def _plain_options(options: dict) -> dict:
     """Model options without those at load_model's defaults (so {} and the spec's explicit defaults match)."""
     import inspect
+
     from .models import load_model
-    defaults = {k: p.default for k, p in inspect.signature(load_model).parameters.items()
-                if p.kind is p.KEYWORD_ONLY}
+
+    defaults = {k: p.default for k, p in inspect.signature(load_model).parameters.items() if p.kind is p.KEYWORD_ONLY}
     return {k: v for k, v in options.items() if k not in defaults or v != defaults[k]}
 
 
@@ -188,8 +230,10 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise ExecutorError("--executor ray: Ray is not installed; pip install 'latent-probe[ray]' (or "
-                            "'ray>=2.9'), or use --executor inproc") from None
+        raise ExecutorError(
+            "--executor ray: Ray is not installed; pip install 'latent-probe[ray]' (or "
+            "'ray>=2.9'), or use --executor inproc"
+        ) from None
     return ray
 
 
@@ -203,8 +247,14 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, workers: int = 2, window: int = 2,
-                 task_retries: int = TASK_RETRIES, restarts: int = ACTOR_RESTARTS):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 2,
+        window: int = 2,
+        task_retries: int = TASK_RETRIES,
+        restarts: int = ACTOR_RESTARTS,
+    ):
         if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
             raise ExecutorError(f"--workers: {workers!r} is out of range; use 1..{MAX_WORKERS} actors")
         if address is not None and (not isinstance(address, str) or not address.strip()):
@@ -228,13 +278,16 @@ class RayExecutor:
                     ray.init(address=self.address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ExecutorError(f"--address {self.address!r}: cannot connect to Ray ({first}); start a head "
-                                    f"with `ray start --head` and pass its HOST:PORT, or omit --address") from None
+                raise ExecutorError(
+                    f"--address {self.address!r}: cannot connect to Ray ({first}); start a head "
+                    f"with `ray start --head` and pass its HOST:PORT, or omit --address"
+                ) from None
         return ray
 
     def _ensure(self, model: str, options: dict, measures: Sequence[str]) -> list:
         ray = self._ray()
         from .measures import MeasureSet
+
         options = _plain_options(options)
         key = (model, tuple(sorted(options.items(), key=str)), tuple(MeasureSet(list(measures)).names))
         if key == self._key and self._actors:
@@ -244,10 +297,13 @@ class RayExecutor:
         gpus = 1 if total.get("GPU", 0) >= 1 else 0
         for res, need in (("CPU", self.workers), ("GPU", self.workers * gpus)):
             if need > total.get(res, 0):
-                raise ExecutorError(f"--workers: {self.workers} actors need {need} {res}s but the Ray cluster has "
-                                    f"{total.get(res, 0):g}; use --workers {int(total.get(res, 0))} or add nodes")
-        cls = ray.remote(_Worker).options(num_cpus=1, num_gpus=gpus, max_restarts=self.restarts,
-                                          max_task_retries=self.task_retries)
+                raise ExecutorError(
+                    f"--workers: {self.workers} actors need {need} {res}s but the Ray cluster has "
+                    f"{total.get(res, 0):g}; use --workers {int(total.get(res, 0))} or add nodes"
+                )
+        cls = ray.remote(_Worker).options(
+            num_cpus=1, num_gpus=gpus, max_restarts=self.restarts, max_task_retries=self.task_retries
+        )
         self._actors = [cls.remote(model, dict(options), list(measures)) for _ in range(self.workers)]
         self._key = key
         return self._actors
@@ -255,8 +311,10 @@ class RayExecutor:
     def worker_pids(self, timeout: float = 120.0) -> list[int]:
         """OS process ids of the actors (waits up to `timeout` s for actors that are restarting)."""
         import time
+
         ray = self._ray()
         from ray import exceptions as rex
+
         out, t0 = [], time.monotonic()
         for a in self._actors:
             while True:
@@ -265,12 +323,13 @@ class RayExecutor:
                     break
                 except rex.RayActorError:
                     if time.monotonic() - t0 > timeout:
-                        raise ExecutorError(f"ray: a worker did not come back within {timeout:g} s; check the "
-                                            f"cluster's logs") from None
+                        raise ExecutorError(
+                            f"ray: a worker did not come back within {timeout:g} s; check the cluster's logs"
+                        ) from None
                     time.sleep(0.2)
         return out
 
-    def start(self, model: str, options: dict, measures: Sequence[str]) -> "RayExecutor":
+    def start(self, model: str, options: dict, measures: Sequence[str]) -> RayExecutor:
         """Start the actors for this model and measures now (run() and score() start them when needed)."""
         self._ensure(model, options, measures)
         return self
@@ -299,6 +358,7 @@ class RayExecutor:
         finish.  A task whose actor died (after Ray's own retries) is rescheduled on the next actor."""
         ray = self._ray()
         from ray import exceptions as rex
+
         lost = tuple(getattr(rex, n) for n in ("RayActorError", "ActorUnavailableError") if hasattr(rex, n))
         actors = self._actors
         todo = list(reversed(jobs))
@@ -322,8 +382,10 @@ class RayExecutor:
                     tries[job], last[job] = tries.get(job, 0) + 1, i
                     if tries[job] > RESCHEDULES:
                         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                        raise ExecutorError(f"ray: {what} {job} failed on {tries[job]} workers ({first}); check "
-                                            f"the workers' memory and logs, then run again with --resume") from None
+                        raise ExecutorError(
+                            f"ray: {what} {job} failed on {tries[job]} workers ({first}); check "
+                            f"the workers' memory and logs, then run again with --resume"
+                        ) from None
                     todo.append(job)
                     self.rescheduled += 1
                     continue
@@ -340,8 +402,9 @@ class RayExecutor:
                 except Exception:
                     pass
 
-    def run(self, plan: Plan, skip: Sequence[int] = (), progress: bool = False, desc: str = "interventions",
-            **_local) -> Iterator[PartResult]:
+    def run(
+        self, plan: Plan, skip: Sequence[int] = (), progress: bool = False, desc: str = "interventions", **_local
+    ) -> Iterator[PartResult]:
         """Yield a PartResult for every part not in `skip`, in the order they finish."""
         ray = self._ray()
         self._ensure(plan.model, plan.options, plan.measures)
@@ -357,8 +420,9 @@ class RayExecutor:
                 bar.update(parts[k][1] - parts[k][0])
                 yield PartResult(**out)
 
-    def score(self, model: str, options: dict, measures: Sequence[str], latent: np.ndarray, space: str,
-              batch_size: int = 64) -> dict[str, np.ndarray]:
+    def score(
+        self, model: str, options: dict, measures: Sequence[str], latent: np.ndarray, space: str, batch_size: int = 64
+    ) -> dict[str, np.ndarray]:
         """Render and score latents on the actors, in chunks of whole batches.  # [N, *shape] -> {measure: [N]}"""
         self._ray()
         self._ensure(model, options, measures)
@@ -368,9 +432,11 @@ class RayExecutor:
         chunks = list(range(0, n, per))
         if not chunks:
             from .measures import MeasureSet
+
             return {m: np.empty(0) for m in MeasureSet(list(measures)).names}
-        got = dict(self._map(lambda a, lo: a.score.remote(latent[lo:lo + per], space, batch_size), chunks,
-                             "rows from"))
+        got = dict(
+            self._map(lambda a, lo: a.score.remote(latent[lo : lo + per], space, batch_size), chunks, "rows from")
+        )
         return {m: np.concatenate([got[lo][m] for lo in chunks]) for m in got[chunks[0]]}
 
 
@@ -386,5 +452,4 @@ def make_executor(name: str = "inproc", address: str | None = None, workers: int
     return RayExecutor(address=address, workers=2 if workers is None else workers)
 
 
-__all__ = ["Plan", "InProcessExecutor", "RayExecutor", "ExecutorError", "make_executor", "score_latents",
-           "EXECUTORS"]
+__all__ = ["Plan", "InProcessExecutor", "RayExecutor", "ExecutorError", "make_executor", "score_latents", "EXECUTORS"]

@@ -5,6 +5,7 @@ groups whose min/max exclude a filter are skipped), and group-bys run in DuckDB 
 are checked against the file's schema before they are quoted into SQL; every value is a bound parameter (`?`).
 duckdb connections are not thread-safe: each thread gets its own (thread-local).
 """
+
 from __future__ import annotations
 
 import threading
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .errors import ProbeError
 
-MEMORY_LIMIT = "1GB"    # per connection; DuckDB spills larger group-bys to its temp directory
+MEMORY_LIMIT = "1GB"  # per connection; DuckDB spills larger group-bys to its temp directory
 STRING_COLUMNS = ("target_kind", "target", "method", "walk")
 
 
@@ -37,8 +38,8 @@ class Query:
     def __init__(self, study):
         self.study = study
         if not study.has("interventions"):
-            study.table("interventions")       # raises the one-line StoreError naming the fix
-            raise QueryError(f"study {str(study.path)!r} has no interventions table")   # pragma: no cover
+            study.table("interventions")  # raises the one-line StoreError naming the fix
+            raise QueryError(f"study {str(study.path)!r} has no interventions table")  # pragma: no cover
         self.path = Path(study.path) / "interventions.parquet"
         self._local = threading.local()
         self._columns: list[str] | None = None
@@ -49,10 +50,11 @@ class Query:
         con = getattr(self._local, "con", None)
         if con is None:
             import duckdb
+
             con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_object_cache": True})
             try:
-                con.execute("SET enable_progress_bar = false")    # never draw on the user's terminal
-            except duckdb.InvalidInputException:   # a Jupyter kernel without ipywidgets: DuckDB draws no bar there
+                con.execute("SET enable_progress_bar = false")  # never draw on the user's terminal
+            except duckdb.InvalidInputException:  # a Jupyter kernel without ipywidgets: DuckDB draws no bar there
                 pass
             self._local.con = con
         return con
@@ -62,12 +64,13 @@ class Query:
 
     def _unreadable(self, e: Exception):
         from .store import MAKERS, StoreError
-        return StoreError(f"{self.path} is unreadable ({type(e).__name__}); re-make it with "
-                          f"{MAKERS['interventions']}")
+
+        return StoreError(f"{self.path} is unreadable ({type(e).__name__}); re-make it with {MAKERS['interventions']}")
 
     def sql(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
         """Run `sql` in which `{src}` stands for the interventions table; params bind the `?` after it."""
         import duckdb
+
         con = self._con()
         try:
             cur = con.execute(sql.replace("{src}", self._src()), [str(self.path), *params])
@@ -80,6 +83,7 @@ class Query:
         """Column names of the interventions table (from the Parquet footer)."""
         if self._columns is None:
             import pyarrow.parquet as pq
+
             try:
                 self._columns = list(pq.read_schema(self.path).names)
             except Exception as e:  # noqa: BLE001 - truncated or corrupt file: one line
@@ -90,8 +94,9 @@ class Query:
         cols = list(cols)
         bad = [c for c in cols if c not in self.columns]
         if bad:
-            raise QueryError(f"{what}: {bad} not in the interventions table of study {self.study.name!r}; columns "
-                             f"are {self.columns}")
+            raise QueryError(
+                f"{what}: {bad} not in the interventions table of study {self.study.name!r}; columns are {self.columns}"
+            )
         return cols
 
     def _where(self, where: Mapping | None, alpha=None) -> tuple[str, list]:
@@ -115,6 +120,7 @@ class Query:
     @staticmethod
     def _types(df: pd.DataFrame) -> pd.DataFrame:
         from . import schema
+
         for c in df.columns:
             t = schema.INTERVENTION_COLUMNS.get(c)
             if t is not None and str(df[c].dtype) != t:
@@ -122,8 +128,14 @@ class Query:
         return df
 
     # ---- reads ----------------------------------------------------------------------------------------------
-    def interventions(self, columns: Sequence[str] | None = None, where: Mapping | None = None, alpha=None,
-                      distinct: bool = False, order_by: Sequence[str] | None = None) -> pd.DataFrame:
+    def interventions(
+        self,
+        columns: Sequence[str] | None = None,
+        where: Mapping | None = None,
+        alpha=None,
+        distinct: bool = False,
+        order_by: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
         """Rows of the interventions table (file order unless order_by), only `columns` (default all).
 
         where: {column: value | [values]}; a key "!column" excludes the values. alpha: one alpha value."""
@@ -131,21 +143,25 @@ class Query:
         w, params = self._where(where, alpha)
         sel = ", ".join(_ident(c) for c in cols)
         order = f" ORDER BY {', '.join(_ident(c) for c in self._check(order_by, 'order_by'))}" if order_by else ""
-        return self._types(self.sql(f"SELECT {'DISTINCT ' if distinct else ''}{sel} FROM {{src}}{w}{order}",
-                                    params))
+        return self._types(self.sql(f"SELECT {'DISTINCT ' if distinct else ''}{sel} FROM {{src}}{w}{order}", params))
 
     def count(self, where: Mapping | None = None) -> int:
         """Number of rows (matching `where`); from the Parquet footer when unfiltered."""
         if not where:
             import pyarrow.parquet as pq
+
             return int(pq.ParquetFile(self.path).metadata.num_rows)
         w, params = self._where(where)
         return int(self.sql(f"SELECT count(*) AS n FROM {{src}}{w}", params)["n"].iloc[0])
 
     def targets(self) -> pd.DataFrame:
         """Distinct targets with their kind, method and walk, sorted by target.  -> [T rows]"""
-        return self._types(self.sql("SELECT target, first(target_kind) AS target_kind, first(method) AS method, "
-                                    "first(walk) AS walk FROM {src} GROUP BY target ORDER BY target"))
+        return self._types(
+            self.sql(
+                "SELECT target, first(target_kind) AS target_kind, first(method) AS method, "
+                "first(walk) AS walk FROM {src} GROUP BY target ORDER BY target"
+            )
+        )
 
     def sample_ids(self, where: Mapping | None = None, limit: int | None = None) -> np.ndarray:
         """Sorted distinct sample_ids (matching `where`), the first `limit` of them.  # [N] int64"""
@@ -161,29 +177,37 @@ class Query:
         return [float(a) for a in self.sql("SELECT DISTINCT alpha FROM {src} ORDER BY alpha")["alpha"]]
 
     # ---- aggregates -----------------------------------------------------------------------------------------
-    def alpha_summary(self, values: Sequence[str], by: Sequence[str] = ("target",), where: Mapping | None = None,
-                      level: float = 0.95) -> pd.DataFrame:
+    def alpha_summary(
+        self, values: Sequence[str], by: Sequence[str] = ("target",), where: Mapping | None = None, level: float = 0.95
+    ) -> pd.DataFrame:
         """Mean, sd and t CI of each column of `values` per (*by, alpha), NaN dropped (as probe.stats.alpha_summary).
 
         -> long frame [*by, value (the column name), alpha, n, mean, sd, lo, hi], groups with n = 0 left out."""
         from scipy import stats as sst
+
         values = self._check(values, "values")
         by = [b for b in self._check(by, "by") if b != "alpha"]
         w, params = self._where(where)
         keys = ", ".join(_ident(b) for b in [*by, "alpha"])
         aggs = []
-        for i, v in enumerate(values):            # one scan for all the columns
+        for i, v in enumerate(values):  # one scan for all the columns
             f = f"FILTER (WHERE isfinite({_ident(v)}))"
-            aggs += [f"count({_ident(v)}) {f} AS n{i}", f"avg({_ident(v)}) {f} AS mean{i}",
-                     f"stddev_samp({_ident(v)}) {f} AS sd{i}"]
+            aggs += [
+                f"count({_ident(v)}) {f} AS n{i}",
+                f"avg({_ident(v)}) {f} AS mean{i}",
+                f"stddev_samp({_ident(v)}) {f} AS sd{i}",
+            ]
         frames = []
         if values:
             d = self.sql(f"SELECT {keys}, {', '.join(aggs)} FROM {{src}}{w} GROUP BY {keys}", params)
             for i, v in enumerate(values):
                 r = d[[*by, "alpha"]].assign(n=d[f"n{i}"], mean=d[f"mean{i}"], sd=d[f"sd{i}"], value=v)
                 frames.append(r[r["n"] > 0])
-        s = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*by, "alpha", "n", "mean",
-                                                                                      "sd", "value"])
+        s = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=[*by, "alpha", "n", "mean", "sd", "value"])
+        )
         s = self._types(s.sort_values(["value", *by, "alpha"], kind="stable").reset_index(drop=True))
         s["value"] = s["value"].astype("string")
         s["n"] = s["n"].astype(np.int64)
@@ -196,8 +220,9 @@ class Query:
         s["lo"], s["hi"] = s["mean"] - half, s["mean"] + half
         return s[[*by, "value", "alpha", "n", "mean", "sd", "lo", "hi"]]
 
-    def ols_sums(self, measures: Sequence[str], where: Mapping | None = None,
-                 by: Sequence[str] = ("method", "target")) -> pd.DataFrame:
+    def ols_sums(
+        self, measures: Sequence[str], where: Mapping | None = None, by: Sequence[str] = ("method", "target")
+    ) -> pd.DataFrame:
         """Sufficient statistics of the OLS d_<measure> ~ 1 + alpha per group, non-finite rows dropped.
 
         -> one row per (group, measure) with n > 0: *by, measure, n, sxx, sxy, syy (centred sums), yy (sum y^2)."""
@@ -208,9 +233,13 @@ class Query:
         aggs = []
         for i, c in enumerate(cols):
             y, f = _ident(c), f"FILTER (WHERE isfinite({_ident(c)}) AND isfinite(alpha))"
-            aggs += [f"regr_count({y}, alpha) {f} AS n{i}", f"regr_sxx({y}, alpha) {f} AS sxx{i}",
-                     f"regr_sxy({y}, alpha) {f} AS sxy{i}", f"regr_syy({y}, alpha) {f} AS syy{i}",
-                     f"sum({y} * {y}) {f} AS yy{i}"]
+            aggs += [
+                f"regr_count({y}, alpha) {f} AS n{i}",
+                f"regr_sxx({y}, alpha) {f} AS sxx{i}",
+                f"regr_sxy({y}, alpha) {f} AS sxy{i}",
+                f"regr_syy({y}, alpha) {f} AS syy{i}",
+                f"sum({y} * {y}) {f} AS yy{i}",
+            ]
         if not cols:
             return pd.DataFrame(columns=[*by, "measure", "n", "sxx", "sxy", "syy", "yy"])
         d = self.sql(f"SELECT {keys}, {', '.join(aggs)} FROM {{src}}{w} GROUP BY {keys}", params)
@@ -226,8 +255,8 @@ class Query:
 
 # ---- the stored per-(target, alpha) summary ---------------------------------------------------------------------
 SUMMARY_TABLE = "alpha_summary"
-SUMMARY_EXTRA = ("dlogp", "logp", "norm")   # summarised besides d_<measure>
-SUMMARY_BY = ("target", "target_kind", "method", "walk")   # one target per group: kind, method, walk ride along
+SUMMARY_EXTRA = ("dlogp", "logp", "norm")  # summarised besides d_<measure>
+SUMMARY_BY = ("target", "target_kind", "method", "walk")  # one target per group: kind, method, walk ride along
 
 
 def summary_values(study, columns: Sequence[str]) -> list[str]:
@@ -259,6 +288,7 @@ def read_alpha_summary(study) -> pd.DataFrame | None:
     """The stored summary when it is fresh (`summary_fresh`), with the dtypes of Query.alpha_summary; else None
     (absent, stale or unreadable: callers scan instead)."""
     from .io import StoreError
+
     if not summary_fresh(study):
         return None
     try:
@@ -280,6 +310,7 @@ def study_alpha_summary(study, write: bool = False) -> pd.DataFrame:
     """The per-(target, alpha) summary: the stored file when fresh, else one scan (stored when `write`; a study
     directory that cannot be written is left as it is)."""
     from .io import StoreError
+
     s = read_alpha_summary(study)
     if s is not None:
         return s

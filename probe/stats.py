@@ -4,6 +4,7 @@ variables and per-alpha summaries. Pure functions on DataFrames / arrays; `analy
 One-regressor OLS (d_<measure> ~ 1 + alpha) and Pearson r are computed in closed form for every group at once
 (tests check them against statsmodels.OLS); q values use statsmodels' Benjamini-Hochberg.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -70,12 +71,18 @@ def ols_from_sums(n, sxx, sxy, syy, yy, level: float = 0.95) -> dict[str, np.nda
     bad = (n < 3) | (sxx <= EPS * np.maximum(n, 1))
     const = ~bad & (syy <= EPS * np.maximum(1.0, yy))
     slope[const], se[const], p[const], r2[const] = 0.0, 0.0, 1.0, 0.0
-    exact = ~bad & ~const & (se == 0)          # a perfect line: p -> 0
+    exact = ~bad & ~const & (se == 0)  # a perfect line: p -> 0
     p[exact] = 0.0
     for a in (slope, se, p, r2):
         a[bad] = np.nan
-    return {"slope": slope, "slope_lo": slope - tq * se, "slope_hi": slope + tq * se, "r2": r2, "p": p,
-            "n": n.astype(np.int64)}
+    return {
+        "slope": slope,
+        "slope_lo": slope - tq * se,
+        "slope_hi": slope + tq * se,
+        "r2": r2,
+        "p": p,
+        "n": n.astype(np.int64),
+    }
 
 
 def effects_from_table(interventions: pd.DataFrame, measures: Sequence[str], level: float = 0.95) -> pd.DataFrame:
@@ -112,7 +119,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     r = np.zeros((V, M))
     p = np.ones((V, M))
     ns = np.zeros(M, np.int64)
-    for j in range(M):                          # one mask per measure; the V variables are vectorised
+    for j in range(M):  # one mask per measure; the V variables are vectorised
         ok = np.isfinite(y[:, j])
         n = int(ok.sum())
         ns[j] = n
@@ -134,8 +141,9 @@ def pearson(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return r, p, ns
 
 
-def correlations_from_arrays(latents: np.ndarray, samples: pd.DataFrame, measures: Sequence[str],
-                             space: str = "z") -> pd.DataFrame:
+def correlations_from_arrays(
+    latents: np.ndarray, samples: pd.DataFrame, measures: Sequence[str], space: str = "z"
+) -> pd.DataFrame:
     """Per (latent variable `<space>[i]`, measure) Pearson r over samples with p and BH q over all pairs.
 
     latents [N, *shape] (row = sample_id); samples: samples table with sample_id + measure columns.
@@ -147,13 +155,21 @@ def correlations_from_arrays(latents: np.ndarray, samples: pd.DataFrame, measure
     lat = np.asarray(latents, float).reshape(len(latents), -1)
     ids = samples["sample_id"].to_numpy()
     if len(ids) and (ids.min() < 0 or ids.max() >= len(lat)):
-        raise ProbeError(f"samples table has sample_id up to {ids.max()} but latents has {len(lat)} rows; "
-                         f"the study is inconsistent: re-run it")
+        raise ProbeError(
+            f"samples table has sample_id up to {ids.max()} but latents has {len(lat)} rows; "
+            f"the study is inconsistent: re-run it"
+        )
     r, p, n = pearson(lat[ids], samples[list(measures)].to_numpy(float))
     V, M = r.shape
-    df = pd.DataFrame({"variable": np.repeat([f"{space}[{i}]" for i in range(V)], M),
-                       "measure": np.tile(list(measures), V), "r": r.ravel(), "p": p.ravel(),
-                       "n": np.tile(n, V)})
+    df = pd.DataFrame(
+        {
+            "variable": np.repeat([f"{space}[{i}]" for i in range(V)], M),
+            "measure": np.tile(list(measures), V),
+            "r": r.ravel(),
+            "p": p.ravel(),
+            "n": np.tile(n, V),
+        }
+    )
     df["q"] = bh_q(df["p"])
     return df[list(schema.CORRELATION_COLUMNS)].astype(schema.CORRELATION_COLUMNS)
 
@@ -168,8 +184,11 @@ def controlling(effects: pd.DataFrame | None, correlations: pd.DataFrame | None,
         raise ProbeError(f"q_max must be in (0, 1]; got {q_max}")
     parts = []
     ev = effects[effects["method"] == "variable"] if effects is not None and len(effects) else None
-    measures = list(dict.fromkeys([*(ev["measure"] if ev is not None else []),
-                                   *(correlations["measure"] if correlations is not None else [])]))
+    measures = list(
+        dict.fromkeys(
+            [*(ev["measure"] if ev is not None else []), *(correlations["measure"] if correlations is not None else [])]
+        )
+    )
     for m in measures:
         if ev is not None and (ev["measure"] == m).any():
             d = ev[ev["measure"] == m].rename(columns={"slope": "effect"}).assign(source="intervention")
@@ -259,6 +278,7 @@ def standardised_effects(study, effects: pd.DataFrame | None = None) -> pd.DataF
     """The study's effects table with standardised slopes (`standardise_effects` with `measure_scales` over its
     samples, measure kinds from its manifest)."""
     from .measures import measure_kinds
+
     eff = study.table("effects") if effects is None else effects
     scales = measure_scales(study.table("samples"), study.measures, measure_kinds(study.measure_info))
     return standardise_effects(eff, scales)
@@ -279,8 +299,14 @@ def effects_from_query(query, measures: Sequence[str], level: float = 0.95, wher
     s = s.assign(_m=s["measure"].map(order), _k=key.to_numpy(object))
     s = s.sort_values(["_m", "_k"], kind="stable").reset_index(drop=True)
     r = ols_from_sums(s["n"], s["sxx"], s["sxy"], s["syy"], s["yy"], level)
-    eff = pd.DataFrame({"method": s["method"].astype(str).to_numpy(), "target": s["target"].astype(str).to_numpy(),
-                        "measure": s["measure"].to_numpy(), **r})
+    eff = pd.DataFrame(
+        {
+            "method": s["method"].astype(str).to_numpy(),
+            "target": s["target"].astype(str).to_numpy(),
+            "measure": s["measure"].to_numpy(),
+            **r,
+        }
+    )
     eff["q"] = bh_q(eff["p"])
     return eff[list(schema.EFFECT_COLUMNS)].astype(schema.EFFECT_COLUMNS)
 
@@ -288,6 +314,7 @@ def effects_from_query(query, measures: Sequence[str], level: float = 0.95, wher
 def effects(study, level: float = 0.95) -> pd.DataFrame:
     """effects table of a study (schema.EFFECT_COLUMNS) from its interventions, grouped in DuckDB (probe.query)."""
     from .query import Query
+
     return effects_from_query(Query(study), study.measures, level)
 
 

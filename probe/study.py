@@ -9,6 +9,7 @@
 
 A bad spec fails before any work with one line: the field path and the fix.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,7 @@ import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,10 @@ def _check_scale(v):
     if v is None:
         return v
     if not np.isfinite(v) or v == 0 or abs(v) > MAX_ABS_SCALE:
-        raise ValueError(f"scale {v:g} is out of range; use a finite nonzero step unit with |scale| <= "
-                         f"{MAX_ABS_SCALE:g} (alpha multiplies it)")
+        raise ValueError(
+            f"scale {v:g} is out of range; use a finite nonzero step unit with |scale| <= "
+            f"{MAX_ABS_SCALE:g} (alpha multiplies it)"
+        )
     return v
 
 
@@ -63,8 +66,9 @@ class _Base(BaseModel):
 
 class Variables(_Base):
     """Per-variable interventions on flat latent coordinates."""
+
     kind: Literal["variables"]
-    indices: Union[list[int], Literal["all"], int] = "all"   # list, "all", or a count (the first n)
+    indices: list[int] | Literal["all"] | int = "all"  # list, "all", or a count (the first n)
     mode: Literal["shift", "set"] = "shift"
     scale: float = 1.0
     walk: Literal["variable"] = "variable"
@@ -74,17 +78,19 @@ class Variables(_Base):
 
 class Directions(_Base):
     """Walks along the directions of a DirectionSet file (or a set already in the study's directions/)."""
+
     kind: Literal["directions"]
-    file: str                                        # path.npz (relative to the spec file) or a stem in directions/
+    file: str  # path.npz (relative to the spec file) or a stem in directions/
     names: list[str] | None = None
-    walk: Literal["linear", "isodensity", "layers", "distance"] | None = None   # distance: InterFaceGAN's edit
-    scale: float | None = None                       # overrides the set's per-direction unit step
+    walk: Literal["linear", "isodensity", "layers", "distance"] | None = None  # distance: InterFaceGAN's edit
+    scale: float | None = None  # overrides the set's per-direction unit step
 
     scale_ok = field_validator("scale")(_check_scale)
 
 
 class Channels(_Base):
     """Channel edits at a named site; each channel is a target, or all together with together = true."""
+
     kind: Literal["channels"]
     site: str
     channels: list[int]
@@ -96,11 +102,12 @@ class Channels(_Base):
     scale_ok = field_validator("scale")(_check_scale)
 
 
-TargetSpec = Annotated[Union[Variables, Directions, Channels], Field(discriminator="kind")]
+TargetSpec = Annotated[Variables | Directions | Channels, Field(discriminator="kind")]
 
 
 class StudySpec(_Base):
     """A study: which model, measures, samples, targets and alphas."""
+
     name: str = Field(min_length=1)
     model: str
     measures: list[str] = Field(min_length=1)
@@ -109,16 +116,16 @@ class StudySpec(_Base):
     space: Literal["z", "w", "ws"] = "z"
     batch_size: int = Field(64, ge=1, le=65536)
     part_rows: int = Field(1024, ge=1, le=10_000_000)  # rows per resumable part of the interventions table
-    walk: Literal["linear", "isodensity", "layers", "distance"] = "linear"   # default walk of direction targets
+    walk: Literal["linear", "isodensity", "layers", "distance"] = "linear"  # default walk of direction targets
     alphas: list[float] = Field(min_length=1)
     targets: list[TargetSpec] = Field(min_length=1)
-    truncation_psi: float = Field(1.0, ge=0, le=2, allow_inf_nan=False)   # 1 = no truncation (style models)
-    noise_mode: Literal["const", "random", "none"] = "const"             # const: deterministic renders
-    class_idx: int | None = Field(None, ge=0, le=1_000_000)               # class of a conditional model
-    c: list[float] | None = Field(None, min_length=1, max_length=1_000_000)   # or its raw c vector [c_dim]
-    device: str = "auto"     # auto | cpu | cuda | cuda:N; not part of dump(): tables do not depend on it
+    truncation_psi: float = Field(1.0, ge=0, le=2, allow_inf_nan=False)  # 1 = no truncation (style models)
+    noise_mode: Literal["const", "random", "none"] = "const"  # const: deterministic renders
+    class_idx: int | None = Field(None, ge=0, le=1_000_000)  # class of a conditional model
+    c: list[float] | None = Field(None, min_length=1, max_length=1_000_000)  # or its raw c vector [c_dim]
+    device: str = "auto"  # auto | cpu | cuda | cuda:N; not part of dump(): tables do not depend on it
     _base: Path = PrivateAttr(default_factory=Path.cwd)
-    _source: str = PrivateAttr(default="")             # spec file name, prefixed to errors
+    _source: str = PrivateAttr(default="")  # spec file name, prefixed to errors
 
     @field_validator("name")
     @classmethod
@@ -132,7 +139,7 @@ class StudySpec(_Base):
     @classmethod
     def _device(cls, v):
         if not re.match(r"^(auto|cpu|cuda(:\d+)?)$", v):
-            raise ValueError(f"device {v!r} is unknown; use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"")
+            raise ValueError(f'device {v!r} is unknown; use "auto", "cpu", "cuda" or "cuda:N"')
         return v
 
     @field_validator("c")
@@ -149,8 +156,10 @@ class StudySpec(_Base):
             raise ValueError("alphas must be finite numbers; remove nan / inf")
         big = [a for a in v if abs(a) > MAX_ABS_ALPHA]
         if big:
-            raise ValueError(f"alpha {big[0]:g} is out of range; use values with |alpha| <= {MAX_ABS_ALPHA:g} "
-                             f"(latents are ~N(0, 1): larger steps only saturate the images)")
+            raise ValueError(
+                f"alpha {big[0]:g} is out of range; use values with |alpha| <= {MAX_ABS_ALPHA:g} "
+                f"(latents are ~N(0, 1): larger steps only saturate the images)"
+            )
         if len(set(v)) != len(v):
             raise ValueError("alphas must be distinct; list each value once")
         return v
@@ -161,9 +170,12 @@ class StudySpec(_Base):
 
 
 # ---- loading and validation ----------------------------------------------------------------------
-_FIX = {"extra_forbidden": "remove it (unknown field)", "missing": "add it",
-        "union_tag_invalid": "use kind = \"variables\", \"directions\" or \"channels\"",
-        "union_tag_not_found": "add kind = \"variables\", \"directions\" or \"channels\""}
+_FIX = {
+    "extra_forbidden": "remove it (unknown field)",
+    "missing": "add it",
+    "union_tag_invalid": 'use kind = "variables", "directions" or "channels"',
+    "union_tag_not_found": 'add kind = "variables", "directions" or "channels"',
+}
 
 
 def _loc(loc) -> str:
@@ -236,6 +248,7 @@ def build_targets(spec: StudySpec, model, out_dir: str | os.PathLike | None = No
     Raises SpecError naming the field path and the fix (index ranges, sites, channels, direction files).
     """
     from .directions.base import DirectionError, DirectionSet
+
     if spec.space not in model.spaces:
         raise SpecError(f"space: model {model.name!r} has no space {spec.space!r}; use one of {list(model.spaces)}")
     dim = model.dim(spec.space)
@@ -254,47 +267,60 @@ def build_targets(spec: StudySpec, model, out_dir: str | os.PathLike | None = No
                 idx = list(range(idx))
             bad = [i for i in idx if not 0 <= i < dim]
             if bad:
-                raise SpecError(f"{f}.indices: index {bad[0]} out of range for {spec.space}_dim={dim}; "
-                                f"use 0..{dim - 1}")
+                raise SpecError(
+                    f"{f}.indices: index {bad[0]} out of range for {spec.space}_dim={dim}; use 0..{dim - 1}"
+                )
             if not idx:
-                raise SpecError(f"{f}.indices: empty; name at least one index, a count or \"all\"")
+                raise SpecError(f'{f}.indices: empty; name at least one index, a count or "all"')
             targets += [variable(i, spec.space, t.mode, t.scale) for i in idx]
         elif isinstance(t, Channels):
             if t.site not in model.sites:
-                raise SpecError(f"{f}.site: {t.site!r} is not a site of model {model.name!r}; "
-                                f"use one of {list(model.sites)}")
+                raise SpecError(
+                    f"{f}.site: {t.site!r} is not a site of model {model.name!r}; use one of {list(model.sites)}"
+                )
             nch = model.channels(t.site)
             bad = [c for c in t.channels if not 0 <= c < nch]
             if bad or not t.channels:
-                raise SpecError(f"{f}.channels: " + (f"channel {bad[0]} out of range for site {t.site!r} with "
-                                f"{nch} channels; use 0..{nch - 1}" if bad else "empty; name at least one channel"))
+                raise SpecError(
+                    f"{f}.channels: "
+                    + (
+                        f"channel {bad[0]} out of range for site {t.site!r} with {nch} channels; use 0..{nch - 1}"
+                        if bad
+                        else "empty; name at least one channel"
+                    )
+                )
             groups = [t.channels] if t.together else [[c] for c in t.channels]
             targets += [channel(t.site, g, t.mode, t.scale) for g in groups]
         else:
             p = _direction_file(spec, t.file, out_dir)
             if not p.is_file():
-                raise SpecError(f"{f}.file: {str(p)!r} does not exist; give a DirectionSet .npz path (relative to "
-                                f"the spec) or the stem of a set in the study's directions/")
+                raise SpecError(
+                    f"{f}.file: {str(p)!r} does not exist; give a DirectionSet .npz path (relative to "
+                    f"the spec) or the stem of a set in the study's directions/"
+                )
             try:
                 ds = DirectionSet.load(p)
             except DirectionError as e:
                 raise SpecError(f"{f}.file: {e}") from None
             if ds.space != spec.space and not (ds.space == "w" and spec.space == "ws"):
-                raise SpecError(f"{f}.file: directions live in space {ds.space!r} but the study walks in "
-                                f"{spec.space!r}; set space = \"{ds.space}\"")
+                raise SpecError(
+                    f"{f}.file: directions live in space {ds.space!r} but the study walks in "
+                    f'{spec.space!r}; set space = "{ds.space}"'
+                )
             ok = (model.w_dim, dim) if spec.space == "ws" else (dim,)
             if ds.dim not in ok:
-                raise SpecError(f"{f}.file: directions in {p.name} have dimension {ds.dim}, but space "
-                                f"{spec.space!r} of model {model.name!r} takes {' or '.join(map(str, ok))}; "
-                                f"fit the directions on this model")
+                raise SpecError(
+                    f"{f}.file: directions in {p.name} have dimension {ds.dim}, but space "
+                    f"{spec.space!r} of model {model.name!r} takes {' or '.join(map(str, ok))}; "
+                    f"fit the directions on this model"
+                )
             names = t.names if t.names is not None else ds.names
             unknown = [n for n in names if n not in ds.names]
             if unknown:
                 raise SpecError(f"{f}.names: {unknown[0]!r} is not in {p.name}; use some of {ds.names[:10]}")
             walk = t.walk or spec.walk
             if walk == "layers" and spec.space != "ws":
-                raise SpecError(f"{f}.walk: 'layers' needs space = \"ws\"; use linear or isodensity in "
-                                f"{spec.space!r}")
+                raise SpecError(f"{f}.walk: 'layers' needs space = \"ws\"; use linear or isodensity in {spec.space!r}")
             stem = p.stem
             if stem in sets and sets[stem].names != ds.names:
                 raise SpecError(f"{f}.file: another direction file is also named {stem!r}; rename one of them")
@@ -316,6 +342,7 @@ def build_targets(spec: StudySpec, model, out_dir: str | os.PathLike | None = No
 
 def _versions() -> dict:
     import importlib.metadata as md
+
     out = {"python": platform.python_version()}
     for pkg in ("latent-probe", "torch", "numpy", "pandas", "pyarrow", "pydantic"):
         try:
@@ -329,19 +356,31 @@ def _density(model, spec: StudySpec):
     if spec.space == "z":
         return None
     from .density import GaussianDensity
+
     n = max(2000, 8 * model.w_dim)
     with torch.no_grad():
         w = model.to_space(model.sample(n, spec.seed + 1), "z", "w")
     return GaussianDensity().fit(w.cpu())
 
 
-def _part_frame(part, targets: list[Target], base: pd.DataFrame, base_logp: np.ndarray,
-                names: list[str]) -> pd.DataFrame:
+def _part_frame(
+    part, targets: list[Target], base: pd.DataFrame, base_logp: np.ndarray, names: list[str]
+) -> pd.DataFrame:
     def col(attr):
         return pd.array(np.array([getattr(t, attr) for t in targets], dtype=object)[part.target], dtype="string")
-    cols = {"sample_id": part.sample_id, "target_kind": col("kind"), "target": col("name"), "method": col("method"),
-            "walk": col("walk"), "step": part.step, "alpha": part.alpha, "norm": part.norm, "logp": part.logp,
-            "dlogp": part.logp - base_logp[part.sample_id]}
+
+    cols = {
+        "sample_id": part.sample_id,
+        "target_kind": col("kind"),
+        "target": col("name"),
+        "method": col("method"),
+        "walk": col("walk"),
+        "step": part.step,
+        "alpha": part.alpha,
+        "norm": part.norm,
+        "logp": part.logp,
+        "dlogp": part.logp - base_logp[part.sample_id],
+    }
     cols.update({m: part.scores[m] for m in names})
     cols.update({f"d_{m}": part.scores[m] - base[m].to_numpy()[part.sample_id] for m in names})
     return pd.DataFrame(cols)
@@ -350,18 +389,21 @@ def _part_frame(part, targets: list[Target], base: pd.DataFrame, base_logp: np.n
 @lru_cache(maxsize=8)
 def _measure_set(names: tuple[str, ...]):
     from .measures import MeasureSet
+
     return MeasureSet(list(names))  # cached like load_model: classifier sessions load once per process
 
 
 def spec_model(spec: StudySpec) -> str:
     """The spec's model name with a file path resolved against the spec file's directory (zoo names as they are)."""
     from .models.zoo import resolve_model
+
     return resolve_model(spec.model, spec._base)
 
 
 def spec_measures(spec: StudySpec) -> list[str]:
     """The spec's measures with file.py:factory paths resolved against the spec file's directory."""
     from .models.zoo import resolve_model
+
     return [resolve_model(m, spec._base) if ".py:" in m else m for m in spec.measures]
 
 
@@ -372,6 +414,7 @@ def plan_rows(spec: StudySpec, n_targets: int) -> int:
 
 def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
     import time
+
     rows = plan_rows(spec, n_targets)
     n = min(spec.batch_size, 32)
     with torch.no_grad():
@@ -380,13 +423,22 @@ def _plan_line(spec: StudySpec, n_targets: int, model, measures) -> str:
         t0 = time.perf_counter()
         measures(model.synthesize(lat, spec.space))
         rate = n / max(time.perf_counter() - t0, 1e-9)
-    gb = rows * (8 * (10 + 2 * len(measures.names)) + 24) / 1e9   # float64 columns + the target strings
-    return (f"plan: {spec.n_samples:,} samples x {n_targets:,} targets x {len(spec.alphas)} alphas = {rows:,} rows "
-            f"(~{gb:.1f} GB, ~{rows / rate / 3600:.1f} h at {rate:,.0f} rows/s measured on one batch of {n})")
+    gb = rows * (8 * (10 + 2 * len(measures.names)) + 24) / 1e9  # float64 columns + the target strings
+    return (
+        f"plan: {spec.n_samples:,} samples x {n_targets:,} targets x {len(spec.alphas)} alphas = {rows:,} rows "
+        f"(~{gb:.1f} GB, ~{rows / rate / 3600:.1f} h at {rate:,.0f} rows/s measured on one batch of {n})"
+    )
 
 
-def run_study(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.PathLike, resume: bool = False,
-              progress: bool = True, yes: bool = False, executor=None, device: str | None = None) -> Study:
+def run_study(
+    spec: StudySpec | dict | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    yes: bool = False,
+    executor=None,
+    device: str | None = None,
+) -> Study:
     """Run (or resume) a study into `out_dir`; returns the complete Study.  Same spec -> same tables.
 
     spec: a StudySpec, a dict of its fields (paths relative to the working directory) or a TOML file.
@@ -405,16 +457,19 @@ def run_study(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.Path
     except SpecError as e:
         raise SpecError(f"{where}{e}") from None
     if not (out / MANIFEST).is_file() and plan_rows(spec, len(targets)) > CONFIRM_ROWS and not yes:
-        raise SpecError(f"{where}{_plan_line(spec, len(targets), model, measures)}; this is over "
-                        f"{CONFIRM_ROWS:,} rows: pass --yes to run it, or lower n_samples / targets / alphas")
+        raise SpecError(
+            f"{where}{_plan_line(spec, len(targets), model, measures)}; this is over "
+            f"{CONFIRM_ROWS:,} rows: pass --yes to run it, or lower n_samples / targets / alphas"
+        )
     with study_lock(out):
         existing = (out / MANIFEST).is_file()
         if existing and not resume:
-            raise SpecError(f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a "
-                            f"new --out")
+            raise SpecError(
+                f"--out {str(out)!r} already holds a study; add --resume to continue it or choose a new --out"
+            )
         if existing:
             study = _check_resume(Study(out), spec, model_name, model)
-            if study.manifest.get("stage") == SAMPLES_STAGE:   # made by run_samples: now the targets are known
+            if study.manifest.get("stage") == SAMPLES_STAGE:  # made by run_samples: now the targets are known
                 study.manifest.pop("stage")
                 study.manifest["targets"] = [t.to_dict() for t in targets]
                 study.save_manifest()
@@ -428,6 +483,7 @@ def _open(spec, out_dir, resume: bool, device: str | None):
     from .devices import resolve_device
     from .models import load_model
     from .models.zoo import model_options
+
     if isinstance(spec, dict):
         spec = parse_spec(spec)
     elif not isinstance(spec, StudySpec):
@@ -455,48 +511,75 @@ def _open(spec, out_dir, resume: bool, device: str | None):
 
 def _check_resume(study: Study, spec: StudySpec, model_name: str, model) -> Study:
     from .models.zoo import model_file_sha256
+
     spec_d = spec.dump()
-    old = {"truncation_psi": 1.0, "noise_mode": "const", "class_idx": None, "c": None,  # older manifests
-           **study.manifest.get("spec", {})}
+    old = {
+        "truncation_psi": 1.0,
+        "noise_mode": "const",
+        "class_idx": None,
+        "c": None,  # older manifests
+        **study.manifest.get("spec", {}),
+    }
     diff = [k for k in sorted(set(old) | set(spec_d)) if old.get(k) != spec_d.get(k)]
     if diff:
-        raise SpecError(f"--resume: the spec differs from the study's in {diff}; resume with the same spec "
-                        f"or choose a new --out")
+        raise SpecError(
+            f"--resume: the spec differs from the study's in {diff}; resume with the same spec or choose a new --out"
+        )
     if study.manifest.get("weights_hash") != model.weights_hash:
-        raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; "
-                        f"choose a new --out")
+        raise SpecError(f"--resume: model {spec.model!r} weights changed since the study started; choose a new --out")
     want = study.manifest.get("model_file_sha256")
     if want and model_file_sha256(model_name) != want:
-        raise SpecError(f"--resume: model file of {spec.model!r} changed since the study started (sha256 "
-                        f"differs); restore it or choose a new --out")
+        raise SpecError(
+            f"--resume: model file of {spec.model!r} changed since the study started (sha256 "
+            f"differs); restore it or choose a new --out"
+        )
     return study
 
 
 def _manifest(spec: StudySpec, model_name: str, model, measures, targets) -> dict:
     from .devices import device_name
     from .models.zoo import model_file_sha256, model_kind
+
     spec_d = spec.dump()
     sid = hashlib.sha256(json.dumps(spec_d, sort_keys=True).encode()).hexdigest()[:12]
-    return {"study_id": sid, "name": spec.name, "spec": spec_d, "model": model_name,
-            "model_kind": model_kind(model_name), "model_file_sha256": model_file_sha256(model_name),
-            "weights_hash": model.weights_hash, "model_info": model.describe(), "space": spec.space,
-            "measures": {i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description}
-                         for i in measures.infos},
-            "seed": spec.seed, "n_samples": spec.n_samples, "alphas": list(spec.alphas),
-            "targets": [t.to_dict() for t in targets], "versions": _versions(),
-            "density": DENSITY if spec.space != "z" else None, "device": device_name(model.device)}
+    return {
+        "study_id": sid,
+        "name": spec.name,
+        "spec": spec_d,
+        "model": model_name,
+        "model_kind": model_kind(model_name),
+        "model_file_sha256": model_file_sha256(model_name),
+        "weights_hash": model.weights_hash,
+        "model_info": model.describe(),
+        "space": spec.space,
+        "measures": {
+            i.name: {"unit": i.unit, "lo": i.lo, "hi": i.hi, "description": i.description} for i in measures.infos
+        },
+        "seed": spec.seed,
+        "n_samples": spec.n_samples,
+        "alphas": list(spec.alphas),
+        "targets": [t.to_dict() for t in targets],
+        "versions": _versions(),
+        "density": DENSITY if spec.space != "z" else None,
+        "device": device_name(model.device),
+    }
 
 
-SAMPLES_STAGE = "samples"   # manifest "stage" of a study that so far holds only its base samples
+SAMPLES_STAGE = "samples"  # manifest "stage" of a study that so far holds only its base samples
 
 
-def run_samples(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.PathLike, progress: bool = True,
-                device: str | None = None) -> Study:
+def run_samples(
+    spec: StudySpec | dict | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    device: str | None = None,
+) -> Study:
     """Write only the study's base samples (latents.npy, density, samples.parquet: they do not depend on the
     targets, so direction files need not exist yet); `run_study(..., resume=True)` later adds the targets and
     interventions, giving the same tables as a one-shot run. The manifest's targets stay [] (stage "samples")
     until then. Returns the Study (status running). Holds the study's write lock."""
     from .io import study_lock
+
     spec, out, model_name, model, measures, where = _open(spec, out_dir, True, device)
     with study_lock(out):
         if (out / MANIFEST).is_file():
@@ -508,9 +591,9 @@ def run_samples(spec: StudySpec | dict | str | os.PathLike, out_dir: str | os.Pa
         return study
 
 
-def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, progress: bool,
-                executor=None) -> Study:
+def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, progress: bool, executor=None) -> Study:
     from .engine import plan_parts
+
     lat, density, base = _base_samples(study, spec, model, measures, sets, progress)
     if base is None:
         study.clean_parts()
@@ -523,12 +606,24 @@ def _run_locked(study: Study, spec: StudySpec, model, measures, targets, sets, p
     done = {k for k in study.parts_done if study.part_path(k).is_file()}
     from .executors import InProcessExecutor, Plan
     from .models.zoo import model_options
-    plan = Plan(spec_model(spec), model_options(spec.dump()), spec_measures(spec), lat.numpy(),
-                spec.space, targets, spec.alphas, density.to_dict() if density is not None else None,
-                spec.batch_size, spec.part_rows, {c: base[c].to_numpy(np.float64) for c in [*names, "norm", "logp"]})
+
+    plan = Plan(
+        spec_model(spec),
+        model_options(spec.dump()),
+        spec_measures(spec),
+        lat.numpy(),
+        spec.space,
+        targets,
+        spec.alphas,
+        density.to_dict() if density is not None else None,
+        spec.batch_size,
+        spec.part_rows,
+        {c: base[c].to_numpy(np.float64) for c in [*names, "norm", "logp"]},
+    )
     executor = executor if executor is not None else InProcessExecutor()
-    for part in executor.run(plan, skip=done, progress=progress, desc=spec.name, model=model, measures=measures,
-                             density=density):
+    for part in executor.run(
+        plan, skip=done, progress=progress, desc=spec.name, model=model, measures=measures, density=density
+    ):
         study.write_part(part.k, _part_frame(part, targets, base, base_logp, names))
     study.finish(len(parts))
     return study
@@ -538,6 +633,7 @@ def _base_samples(study: Study, spec: StudySpec, model, measures, sets, progress
     """latents.npy, density, direction files and the samples table (each written only when missing).
     -> (lat [n_samples, dim], density | None, samples table | None when the study is complete)"""
     from .engine import measure_base
+
     out = study.path
     # ---- base samples, density, directions (deterministic; rebuilt when missing, also in a complete study) ----
     with torch.no_grad():
@@ -559,19 +655,42 @@ def _base_samples(study: Study, spec: StudySpec, model, measures, sets, progress
     else:
         s = measure_base(model, lat, spec.space, measures, density, spec.batch_size, progress)
         from .density import chi2_percentile
+
         if density is None:
             chi2 = chi2_percentile(lat).numpy()
         else:
             m2 = density.mahalanobis(lat.reshape(-1, lat.shape[-1])).square().reshape(len(lat), -1).sum(1)
             d = torch.tensor(lat[0].numel() / 2, dtype=torch.float64)
             chi2 = torch.special.gammainc(d, m2 / 2).numpy()
-        base = pd.DataFrame({"sample_id": np.arange(len(lat), dtype=np.int64), "seed": spec.seed,
-                             "space": spec.space, "norm": s["norm"], "logp": s["logp"], "chi2_pct": chi2,
-                             **{m: s[m] for m in names}})
+        base = pd.DataFrame(
+            {
+                "sample_id": np.arange(len(lat), dtype=np.int64),
+                "seed": spec.seed,
+                "space": spec.space,
+                "norm": s["norm"],
+                "logp": s["logp"],
+                "chi2_pct": chi2,
+                **{m: s[m] for m in names},
+            }
+        )
         study.write_table("samples", base)
         base = study.table("samples")
     return lat, density, base
 
 
-__all__ = ["StudySpec", "Variables", "Directions", "Channels", "SpecError", "load_spec", "parse_spec",
-           "build_targets", "run_study", "run_samples", "spec_model", "spec_measures", "plan_rows", "CONFIRM_ROWS"]
+__all__ = [
+    "StudySpec",
+    "Variables",
+    "Directions",
+    "Channels",
+    "SpecError",
+    "load_spec",
+    "parse_spec",
+    "build_targets",
+    "run_study",
+    "run_samples",
+    "spec_model",
+    "spec_measures",
+    "plan_rows",
+    "CONFIRM_ROWS",
+]

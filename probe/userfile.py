@@ -1,4 +1,5 @@
 """User extension points named as `path/to/file.py:factory` (models, measures)."""
+
 from __future__ import annotations
 
 import importlib.util

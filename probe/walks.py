@@ -18,6 +18,7 @@ Walk kinds
 alpha = 0 leaves every walk except `variable` with mode `set` and `distance` (which moves the latent onto the
 hyperplane) at its base latent and image.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,16 +44,16 @@ class Target:
     kind: str
     name: str
     walk: str
-    vector: np.ndarray | None = None          # [D] flat in the space, or [w_dim] broadcast over ws layers
-    index: int | None = None                  # variable: flat coordinate
-    site: str | None = None                   # channel: site name
-    channels: tuple[int, ...] | None = None   # channel: channel indices
-    layers: tuple[int, int] | None = None     # layers: ws layer range, end exclusive
-    mode: str = "shift"                       # shift | set | scale
-    scale: float = 1.0                        # unit step
-    method: str = ""                          # table column `method`: variable | channel | DirectionSet.method
-    source: str | None = None                 # direction: stem of the DirectionSet file in the study's directions/
-    offset: float = 0.0                       # distance: b of the hyperplane n.x + b = 0
+    vector: np.ndarray | None = None  # [D] flat in the space, or [w_dim] broadcast over ws layers
+    index: int | None = None  # variable: flat coordinate
+    site: str | None = None  # channel: site name
+    channels: tuple[int, ...] | None = None  # channel: channel indices
+    layers: tuple[int, int] | None = None  # layers: ws layer range, end exclusive
+    mode: str = "shift"  # shift | set | scale
+    scale: float = 1.0  # unit step
+    method: str = ""  # table column `method`: variable | channel | DirectionSet.method
+    source: str | None = None  # direction: stem of the DirectionSet file in the study's directions/
+    offset: float = 0.0  # distance: b of the hyperplane n.x + b = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -80,25 +81,47 @@ class Target:
         if not isinstance(other, Target):
             return NotImplemented
         same_vec = (self.vector is None and other.vector is None) or (
-            self.vector is not None and other.vector is not None and np.array_equal(self.vector, other.vector))
+            self.vector is not None and other.vector is not None and np.array_equal(self.vector, other.vector)
+        )
         return same_vec and self.to_dict() == other.to_dict()
 
     def to_dict(self) -> dict:
         """JSON-able record without the vector (vectors live in the study's directions/); `offset` only for
         the distance walk."""
-        d = {"kind": self.kind, "name": self.name, "walk": self.walk, "index": self.index, "site": self.site,
-             "channels": list(self.channels) if self.channels is not None else None,
-             "layers": list(self.layers) if self.layers is not None else None, "mode": self.mode,
-             "scale": self.scale, "method": self.method, "source": self.source}
+        d = {
+            "kind": self.kind,
+            "name": self.name,
+            "walk": self.walk,
+            "index": self.index,
+            "site": self.site,
+            "channels": list(self.channels) if self.channels is not None else None,
+            "layers": list(self.layers) if self.layers is not None else None,
+            "mode": self.mode,
+            "scale": self.scale,
+            "method": self.method,
+            "source": self.source,
+        }
         if self.walk == "distance":
             d["offset"] = self.offset
         return d
 
     @classmethod
     def from_dict(cls, d: dict, vector: np.ndarray | None = None) -> Target:
-        return cls(d["kind"], d["name"], d["walk"], vector, d.get("index"), d.get("site"), d.get("channels"),
-                   d.get("layers"), d.get("mode", "shift"), float(d.get("scale", 1.0)), d.get("method", ""),
-                   d.get("source"), float(d.get("offset", 0.0)))
+        return cls(
+            d["kind"],
+            d["name"],
+            d["walk"],
+            vector,
+            d.get("index"),
+            d.get("site"),
+            d.get("channels"),
+            d.get("layers"),
+            d.get("mode", "shift"),
+            float(d.get("scale", 1.0)),
+            d.get("method", ""),
+            d.get("source"),
+            float(d.get("offset", 0.0)),
+        )
 
 
 def variable(i: int, space: str = "z", mode: str = "shift", scale: float = 1.0) -> Target:
@@ -109,8 +132,15 @@ def variable(i: int, space: str = "z", mode: str = "shift", scale: float = 1.0) 
 def channel(site: str, channels, mode: str = "scale", scale: float = 1.0) -> Target:
     """Channel target `b2:c41` (one channel) or `b2:c1+c5` (several edited together)."""
     chs = tuple(int(c) for c in np.atleast_1d(channels))
-    return Target("channel", f"{site}:" + "+".join(f"c{c}" for c in chs), "channel", site=site, channels=chs,
-                  mode=mode, scale=scale)
+    return Target(
+        "channel",
+        f"{site}:" + "+".join(f"c{c}" for c in chs),
+        "channel",
+        site=site,
+        channels=chs,
+        mode=mode,
+        scale=scale,
+    )
 
 
 def direction(ds, i: int, walk: str = "linear", source: str | None = None) -> Target:
@@ -125,8 +155,17 @@ def direction(ds, i: int, walk: str = "linear", source: str | None = None) -> Ta
         walk = "layers"
     source = source or ds.method
     offset = float((ds.info[i] if i < len(ds.info) else {}).get("offset", 0.0)) if walk == "distance" else 0.0
-    return Target("direction", f"{source}/{ds.names[i]}", walk, vector=ds.vectors[i], layers=layers,
-                  scale=float(ds.scales[i]), method=ds.method, source=source, offset=offset)
+    return Target(
+        "direction",
+        f"{source}/{ds.names[i]}",
+        walk,
+        vector=ds.vectors[i],
+        layers=layers,
+        scale=float(ds.scales[i]),
+        method=ds.method,
+        source=source,
+        offset=offset,
+    )
 
 
 _CHANNEL = re.compile(r"^(?P<site>[^:\s]+):(?P<chs>c\d+(\+c\d+)*)$")
@@ -159,15 +198,19 @@ def _offset(target: Target, shape: tuple[int, ...]) -> torch.Tensor:
     elif v.numel() == flat:
         d = v.reshape(shape).clone()
     else:
-        raise WalkError(f"direction {target.name!r} has dimension {v.numel()}, but the latent has shape "
-                        f"{list(shape)}; use directions fitted in this space")
+        raise WalkError(
+            f"direction {target.name!r} has dimension {v.numel()}, but the latent has shape "
+            f"{list(shape)}; use directions fitted in this space"
+        )
     if target.walk == "layers":
         if len(shape) != 2:
             raise WalkError(f"walk 'layers' for {target.name!r} needs space 'ws'; use walk 'linear' in z or w")
         s, e = target.layers or (0, shape[0])
         if not 0 <= s < e <= shape[0]:
-            raise WalkError(f"layers {[s, e]} of {target.name!r} out of range for num_ws={shape[0]}; "
-                            f"use 0 <= start < end <= {shape[0]}")
+            raise WalkError(
+                f"layers {[s, e]} of {target.name!r} out of range for num_ws={shape[0]}; "
+                f"use 0 <= start < end <= {shape[0]}"
+            )
         mask = torch.zeros(shape[0], 1)
         mask[s:e] = 1
         d = d * mask
@@ -197,12 +240,16 @@ def _normal(target: Target, shape: tuple[int, ...]):
     if len(shape) == 2 and v.numel() == shape[1]:
         s, e = target.layers or (0, shape[0])
         if not 0 <= s < e <= shape[0]:
-            raise WalkError(f"layers {[s, e]} of {target.name!r} out of range for num_ws={shape[0]}; "
-                            f"use 0 <= start < end <= {shape[0]}")
+            raise WalkError(
+                f"layers {[s, e]} of {target.name!r} out of range for num_ws={shape[0]}; "
+                f"use 0 <= start < end <= {shape[0]}"
+            )
         return v, slice(s, e)
     if v.numel() != int(np.prod(shape)):
-        raise WalkError(f"direction {target.name!r} has dimension {v.numel()}, but the latent has shape "
-                        f"{list(shape)}; use directions fitted in this space")
+        raise WalkError(
+            f"direction {target.name!r} has dimension {v.numel()}, but the latent has shape "
+            f"{list(shape)}; use directions fitted in this space"
+        )
     return v, None
 
 
@@ -216,7 +263,7 @@ def _place(latent: torch.Tensor, target: Target, dist: torch.Tensor) -> torch.Te
         return (flat + shift[:, None] * n).float().reshape(latent.shape)
     out = latent.clone()
     x = latent[:, rows].double()
-    shift = dist[:, None] - (x @ n + target.offset)   # [R, L']
+    shift = dist[:, None] - (x @ n + target.offset)  # [R, L']
     out[:, rows] = (x + shift[..., None] * n).float()
     return out
 
@@ -277,10 +324,13 @@ def channel_fn(target: Target, alpha: torch.Tensor):
         if len(x) != len(a):
             raise WalkError(f"channel edit at {target.site!r}: batch {len(x)} but {len(a)} alphas")
         if max(idx) >= x.shape[1]:
-            raise WalkError(f"channel {max(idx)} out of range for site {target.site!r} with {x.shape[1]} channels; "
-                            f"use 0..{x.shape[1] - 1}")
+            raise WalkError(
+                f"channel {max(idx)} out of range for site {target.site!r} with {x.shape[1]} channels; "
+                f"use 0..{x.shape[1] - 1}"
+            )
         x = x.clone()
         sel = x[:, idx]
         x[:, idx] = sel * (1 + a.to(x)) if target.mode == "scale" else sel + a.to(x)
         return x
+
     return fn

@@ -4,6 +4,7 @@ or the dashboard's Drag page, its quality columns, a warning for degraded runs, 
 (`Study.edit_png`). The drag-eval summary of `probe drag-eval --out STUDY/drag` (drag/drag_eval.csv) is shown
 when present.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,11 +15,26 @@ import pandas as pd
 
 from probe.errors import ProbeError
 
-MAX_IMAGES = 12   # runs whose before / after images are inlined (the most recent ones)
-SHOWN = ("run_id", "kind", "method", "sample_id", "site", "steps", "seconds", "handle_dist_px", "outside_change",
-         "psnr", "status")
-HEADERS = {"handle_dist_px": "handle distance (px)", "outside_change": "change outside handles",
-           "psnr": "PSNR (dB)", "seconds": "seconds"}
+MAX_IMAGES = 12  # runs whose before / after images are inlined (the most recent ones)
+SHOWN = (
+    "run_id",
+    "kind",
+    "method",
+    "sample_id",
+    "site",
+    "steps",
+    "seconds",
+    "handle_dist_px",
+    "outside_change",
+    "psnr",
+    "status",
+)
+HEADERS = {
+    "handle_dist_px": "handle distance (px)",
+    "outside_change": "change outside handles",
+    "psnr": "PSNR (dB)",
+    "seconds": "seconds",
+}
 
 
 MAX_DRIFT_COLUMNS = 4  # drift_<measure> columns shown: those with the largest |drift| over the runs
@@ -53,6 +69,7 @@ def _thumb(png: bytes, size: int) -> dict | None:
     """{src, width, height} of an inline PNG shown `size` px wide (images smaller than that are shown
     enlarged by the browser; larger ones are downscaled before they are embedded)."""
     from PIL import Image, UnidentifiedImageError
+
     try:
         im = Image.open(io.BytesIO(png)).convert("RGB")
     except (OSError, UnidentifiedImageError):
@@ -62,28 +79,36 @@ def _thumb(png: bytes, size: int) -> dict | None:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     h = max(1, round(im.height * size / im.width))
-    return {"src": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-            "width": size, "height": h}
+    return {
+        "src": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
+        "width": size,
+        "height": h,
+    }
 
 
 def _drag_eval(study, sec) -> None:
     from reports.build import _table
+
     ev = study.path / "drag" / "drag_eval.csv"
     if not ev.is_file():
         return
     try:
         from probe.edit.evaluate import summarize
-        _table(sec, summarize(pd.read_csv(ev)), "Drag evaluation per method (probe drag-eval)",
-               source="drag/drag_eval.csv")
+
+        _table(
+            sec, summarize(pd.read_csv(ev)), "Drag evaluation per method (probe drag-eval)", source="drag/drag_eval.csv"
+        )
     except (ProbeError, ValueError, KeyError, OSError) as e:
-        sec.add("text", "Drag evaluation", text=f"drag/drag_eval.csv is not a drag-eval table "
-                                                f"({type(e).__name__}: {e})")
+        sec.add(
+            "text", "Drag evaluation", text=f"drag/drag_eval.csv is not a drag-eval table ({type(e).__name__}: {e})"
+        )
 
 
 def edit_blocks(study, sec, thumb: int = 96) -> None:
     """Fill the report's edits section (reports.build.Section) from Study.edits(), or say it is absent."""
     from probe.store import MAKERS
     from reports.build import _table
+
     try:
         df = study.edits()
     except ProbeError as e:
@@ -92,10 +117,13 @@ def edit_blocks(study, sec, thumb: int = 96) -> None:
     if df is not None and len(df):
         bad = df[df["status"] != "ok"]
         if len(bad):
-            sec.add("warning", text=f"{len(bad)} of {len(df)} runs did not end well: "
-                                    + "; ".join(f"{r.run_id} {r.status}" for r in bad.itertuples())
-                                    + " (degraded: the quality checks failed, e.g. the image fell apart or the "
-                                      "handles did not move; stopped: ended before converging).")
+            sec.add(
+                "warning",
+                text=f"{len(bad)} of {len(df)} runs did not end well: "
+                + "; ".join(f"{r.run_id} {r.status}" for r in bad.itertuples())
+                + " (degraded: the quality checks failed, e.g. the image fell apart or the "
+                "handles did not move; stopped: ended before converging).",
+            )
         t = df[list(SHOWN)].join(quality_columns(df)).rename(columns=HEADERS)
         _table(sec, t, "Runs (edits table)", source="edits.parquet")
         size = max(128, min(256, 2 * thumb))
@@ -109,13 +137,21 @@ def edit_blocks(study, sec, thumb: int = 96) -> None:
                     sec.add("text", f"Run {r.run_id}", text=str(e))
                     im = None
                 if im is not None:
-                    ims.append(dict(im, caption=f"{r.run_id} {which}" + (f" ({r.status})" if which == "after"
-                                                                        and r.status != "ok" else "")))
+                    ims.append(
+                        dict(
+                            im,
+                            caption=f"{r.run_id} {which}"
+                            + (f" ({r.status})" if which == "after" and r.status != "ok" else ""),
+                        )
+                    )
             if ims:
                 sec.add("images", f"Run {r.run_id}: {r.kind} {r.method}", images=ims)
         if len(df) > len(recent):
-            sec.add("text", text=f"images of the {len(recent)} most recent runs; {len(df) - len(recent)} more "
-                                 f"runs in edits.parquet (images in edits/)")
+            sec.add(
+                "text",
+                text=f"images of the {len(recent)} most recent runs; {len(df) - len(recent)} more "
+                f"runs in edits.parquet (images in edits/)",
+            )
     _drag_eval(study, sec)
     if not sec.blocks:
         sec.absent("No drag or inversion runs in this study.", MAKERS["edits"].replace("STUDY", str(study.path)))

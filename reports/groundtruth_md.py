@@ -5,6 +5,7 @@
 
 Method order and labels come from probe.directions.registry.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,17 +33,29 @@ def to_markdown(est, order: Sequence[str] | None = None) -> str:
     methods = [m for m in first if m in sc.index] + [m for m in sc.index if m not in first]
     F = len(est.factors_used_)
     short = _shortener(est.factors_used_)
-    head = ["method", "K", "disentanglement", "completeness", "MIG gap", "purity", f"factors covered (of {F})",
-            "strength", "direction: top factor (purity)"]
+    head = [
+        "method",
+        "K",
+        "disentanglement",
+        "completeness",
+        "MIG gap",
+        "purity",
+        f"factors covered (of {F})",
+        "strength",
+        "direction: top factor (purity)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
         r = sc.loc[m]
         a = est.assignments_[est.assignments_["method"] == m]
-        ass = ", ".join(f"{short(x.target.split('/', 1)[-1])}: {short(x.factor) or '-'} ({x.purity:.2f})"
-                        for x in a.itertuples())
-        lines.append(f"| {label(m)} | {int(r['n_directions'])} | {r['disentanglement']:.2f} | "
-                     f"{r['completeness']:.2f} | {r['mig']:.2f} | {r['purity']:.2f} | {int(r['covered'])} | "
-                     f"{r['strength']:.2f} | {ass} |")
+        ass = ", ".join(
+            f"{short(x.target.split('/', 1)[-1])}: {short(x.factor) or '-'} ({x.purity:.2f})" for x in a.itertuples()
+        )
+        lines.append(
+            f"| {label(m)} | {int(r['n_directions'])} | {r['disentanglement']:.2f} | "
+            f"{r['completeness']:.2f} | {r['mig']:.2f} | {r['purity']:.2f} | {int(r['covered'])} | "
+            f"{r['strength']:.2f} | {ass} |"
+        )
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ Writes <out>/interfacegan_walks.csv and .md; resumable (the fitted set and the s
   python scripts/interfacegan_walks.py --out runs/interfacegan-walks
   python scripts/interfacegan_walks.py --out /tmp/ifg-walks-quick --quick    (tiny-dcgan, image measures: a smoke run)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,18 +23,46 @@ from pathlib import Path
 
 import pandas as pd
 
-FULL = {"model": "faces", "measures": ["gender", "age", "yaw", "roll", "brightness"],
-        "directions": ["gender", "age", "yaw"], "ratio": {"gender": 0.1, "age": 0.3, "yaw": 0.1},
-        "n_fit": 2000, "n_samples": 64, "alphas": [-3.0, -1.5, 0.0, 1.5, 3.0]}
-QUICK = {"model": "tiny-dcgan", "measures": ["brightness", "contrast", "saturation"],
-         "directions": ["brightness", "contrast"], "ratio": 0.25, "n_fit": 160, "n_samples": 6,
-         "alphas": [-2.0, 0.0, 2.0]}
-COLUMNS = ["direction", "walk", "measure", "slope", "slope_lo", "slope_hi", "specificity", "dlogp_abs_mean",
-           "dlogp_abs_max", "start_distance_sd"]
+FULL = {
+    "model": "faces",
+    "measures": ["gender", "age", "yaw", "roll", "brightness"],
+    "directions": ["gender", "age", "yaw"],
+    "ratio": {"gender": 0.1, "age": 0.3, "yaw": 0.1},
+    "n_fit": 2000,
+    "n_samples": 64,
+    "alphas": [-3.0, -1.5, 0.0, 1.5, 3.0],
+}
+QUICK = {
+    "model": "tiny-dcgan",
+    "measures": ["brightness", "contrast", "saturation"],
+    "directions": ["brightness", "contrast"],
+    "ratio": 0.25,
+    "n_fit": 160,
+    "n_samples": 6,
+    "alphas": [-2.0, 0.0, 2.0],
+}
+COLUMNS = [
+    "direction",
+    "walk",
+    "measure",
+    "slope",
+    "slope_lo",
+    "slope_hi",
+    "specificity",
+    "dlogp_abs_mean",
+    "dlogp_abs_max",
+    "start_distance_sd",
+]
 
 
-def run(out: str | Path, quick: bool = False, n_fit: int | None = None, n_samples: int | None = None, seed: int = 0,
-        log=print) -> pd.DataFrame:
+def run(
+    out: str | Path,
+    quick: bool = False,
+    n_fit: int | None = None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    log=print,
+) -> pd.DataFrame:
     """Fit, run the two-walk study, evaluate; returns one row per direction and walk (COLUMNS)."""
     import torch
 
@@ -60,11 +89,22 @@ def run(out: str | Path, quick: bool = False, n_fit: int | None = None, n_sample
     ds = DirectionSet.load(path)
     ds.save(out / "interfacegan_distance.npz")
     log(f"fitted in {time.perf_counter() - t0:.0f} s; running the study")
-    spec = parse_spec({"name": "interfacegan-walks", "model": cfg["model"], "measures": cfg["measures"],
-                       "n_samples": cfg["n_samples"], "seed": seed, "space": "z", "alphas": cfg["alphas"],
-                       "targets": [{"kind": "directions", "file": "interfacegan.npz", "walk": "linear"},
-                                   {"kind": "directions", "file": "interfacegan_distance.npz",
-                                    "walk": "distance"}]}, base=out)
+    spec = parse_spec(
+        {
+            "name": "interfacegan-walks",
+            "model": cfg["model"],
+            "measures": cfg["measures"],
+            "n_samples": cfg["n_samples"],
+            "seed": seed,
+            "space": "z",
+            "alphas": cfg["alphas"],
+            "targets": [
+                {"kind": "directions", "file": "interfacegan.npz", "walk": "linear"},
+                {"kind": "directions", "file": "interfacegan_distance.npz", "walk": "distance"},
+            ],
+        },
+        base=out,
+    )
     study_dir = out / "study"
     st = run_study(spec, study_dir, resume=(study_dir / "manifest.json").is_file(), progress=False)
     ev = evaluate_study(st)
@@ -73,10 +113,20 @@ def run(out: str | Path, quick: bool = False, n_fit: int | None = None, n_sample
     for r in ev[ev["is_target"]].itertuples():
         name = r.target.split("/", 1)[1]
         t = direction(ds, ds.names.index(name), r.walk)
-        rows.append({"direction": name, "walk": r.walk, "measure": r.measure, "slope": r.slope,
-                     "slope_lo": r.slope_lo, "slope_hi": r.slope_hi, "specificity": r.specificity,
-                     "dlogp_abs_mean": r.dlogp_abs_mean, "dlogp_abs_max": r.dlogp_abs_max,
-                     "start_distance_sd": float(signed_distance(z, t).std())})
+        rows.append(
+            {
+                "direction": name,
+                "walk": r.walk,
+                "measure": r.measure,
+                "slope": r.slope,
+                "slope_lo": r.slope_lo,
+                "slope_hi": r.slope_hi,
+                "specificity": r.specificity,
+                "dlogp_abs_mean": r.dlogp_abs_mean,
+                "dlogp_abs_max": r.dlogp_abs_max,
+                "start_distance_sd": float(signed_distance(z, t).std()),
+            }
+        )
     df = pd.DataFrame(rows, columns=COLUMNS).sort_values(["direction", "walk"], kind="stable").reset_index(drop=True)
     atomic_write_bytes(out / "interfacegan_walks.csv", df.to_csv(index=False).encode())
     md = to_markdown(df)
@@ -88,13 +138,22 @@ def run(out: str | Path, quick: bool = False, n_fit: int | None = None, n_sample
 
 def to_markdown(df: pd.DataFrame) -> str:
     """The comparison as one Markdown table."""
-    head = ["direction", "walk", "slope of its measure per unit alpha (95% CI)", "specificity", "mean \\|dlogp\\|",
-            "max \\|dlogp\\|", "sd of start distance"]
+    head = [
+        "direction",
+        "walk",
+        "slope of its measure per unit alpha (95% CI)",
+        "specificity",
+        "mean \\|dlogp\\|",
+        "max \\|dlogp\\|",
+        "sd of start distance",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in df.itertuples():
-        lines.append(f"| {r.direction} | {r.walk} | {r.slope:+.3g} ({r.slope_lo:+.3g}, {r.slope_hi:+.3g}) | "
-                     f"{r.specificity:.2f} | {r.dlogp_abs_mean:.2f} | {r.dlogp_abs_max:.2f} | "
-                     f"{r.start_distance_sd:.2f} |")
+        lines.append(
+            f"| {r.direction} | {r.walk} | {r.slope:+.3g} ({r.slope_lo:+.3g}, {r.slope_hi:+.3g}) | "
+            f"{r.specificity:.2f} | {r.dlogp_abs_mean:.2f} | {r.dlogp_abs_max:.2f} | "
+            f"{r.start_distance_sd:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -107,6 +166,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     from probe.errors import ProbeError
+
     try:
         run(a.out, a.quick, a.n_fit, a.n_samples, a.seed)
     except ProbeError as e:

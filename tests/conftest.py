@@ -1,4 +1,5 @@
 """Shared test set-up: one torch thread per process, headless Chromium options for dash_duo."""
+
 import os
 import shutil
 
@@ -17,10 +18,19 @@ os.environ.setdefault("DASH_TEST_CHROMEPATH", shutil.which("chromium") or "/usr/
 
 def pytest_setup_options():  # dash.testing hook: dash_duo builds Chrome from these options
     from selenium.webdriver.chrome.options import Options
+
     opts = Options()
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-              "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
-              "--window-size=1280,900"):
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--window-size=1280,900",
+    ):
         opts.add_argument(a)
     return opts
 
@@ -36,18 +46,21 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def tiny_dcgan():
     from probe.models import load_model
+
     return load_model("tiny-dcgan")
 
 
 @pytest.fixture(scope="session")
 def tiny_stylegan():
     from probe.models import load_model
+
     return load_model("tiny-stylegan")
 
 
 @pytest.fixture(scope="session")
 def faces():
     from probe.models import load_model
+
     return load_model("faces")
 
 
@@ -57,7 +70,9 @@ TINY_STUDY_VARIABLES = [0, 1, 2, 3]
 
 def _tiny_directions(path, dim: int, space: str, k: int = 2):
     import numpy as np
+
     from probe.directions.base import DirectionSet
+
     v = np.random.default_rng(0).standard_normal((k, dim))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     return DirectionSet([f"d{i}" for i in range(k)], v, space, "random").save(path)
@@ -68,13 +83,25 @@ def tiny_study(tmp_path_factory):
     """A complete real study (tiny-dcgan, 24 samples, z[0..3] shifts + random/d0, random/d1 + b2:c3 scale;
     measures 'image'; alphas [-2, -1, 0, 1, 2]) -> probe.store.Study.  Treat it as read-only."""
     from probe.study import parse_spec, run_study
+
     root = tmp_path_factory.mktemp("tiny_study")
     _tiny_directions(root / "random.npz", 16, "z")
-    spec = parse_spec({"name": "tiny", "model": "tiny-dcgan", "measures": ["image"], "n_samples": 24, "seed": 0,
-                       "alphas": [-2, -1, 0, 1, 2],
-                       "targets": [{"kind": "variables", "indices": TINY_STUDY_VARIABLES},
-                                   {"kind": "directions", "file": "random.npz"},
-                                   {"kind": "channels", "site": "b2", "channels": [3]}]}, base=root)
+    spec = parse_spec(
+        {
+            "name": "tiny",
+            "model": "tiny-dcgan",
+            "measures": ["image"],
+            "n_samples": 24,
+            "seed": 0,
+            "alphas": [-2, -1, 0, 1, 2],
+            "targets": [
+                {"kind": "variables", "indices": TINY_STUDY_VARIABLES},
+                {"kind": "directions", "file": "random.npz"},
+                {"kind": "channels", "site": "b2", "channels": [3]},
+            ],
+        },
+        base=root,
+    )
     return run_study(spec, root / "study", progress=False)
 
 
@@ -83,11 +110,24 @@ def tiny_study_stylegan(tmp_path_factory):
     """A complete real study on tiny-stylegan in space w (16 samples, w[0], w[1] shifts + random/d0, d1
     isodensity walks + b8:c2 scale; measures 'image'; alphas [-2, 0, 2]) -> probe.store.Study."""
     from probe.study import parse_spec, run_study
+
     root = tmp_path_factory.mktemp("tiny_study_stylegan")
     _tiny_directions(root / "random.npz", 16, "w")
-    spec = parse_spec({"name": "tiny-stylegan", "model": "tiny-stylegan", "measures": ["image"], "n_samples": 16,
-                       "seed": 0, "space": "w", "alphas": [-2, 0, 2],
-                       "targets": [{"kind": "variables", "indices": [0, 1]},
-                                   {"kind": "directions", "file": "random.npz", "walk": "isodensity"},
-                                   {"kind": "channels", "site": "b8", "channels": [2]}]}, base=root)
+    spec = parse_spec(
+        {
+            "name": "tiny-stylegan",
+            "model": "tiny-stylegan",
+            "measures": ["image"],
+            "n_samples": 16,
+            "seed": 0,
+            "space": "w",
+            "alphas": [-2, 0, 2],
+            "targets": [
+                {"kind": "variables", "indices": [0, 1]},
+                {"kind": "directions", "file": "random.npz", "walk": "isodensity"},
+                {"kind": "channels", "site": "b8", "channels": [2]},
+            ],
+        },
+        base=root,
+    )
     return run_study(spec, root / "study", progress=False)

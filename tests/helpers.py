@@ -1,4 +1,5 @@
 """Helpers shared by test modules (importable as tests.helpers; pytest's pythonpath holds the repo root)."""
+
 from __future__ import annotations
 
 import sys
@@ -7,6 +8,7 @@ import sys
 def cli(args: list, capsys) -> tuple[int, str, str]:
     """Run the real `probe` entry point (probe.cli.main) in-process -> (exit code, stdout, stderr)."""
     from probe.cli import main
+
     old = sys.argv
     sys.argv = ["probe", *map(str, args)]
     try:
@@ -21,7 +23,7 @@ def cli(args: list, capsys) -> tuple[int, str, str]:
 
 
 # A model file whose import writes MARKER beside it: what a hostile `file.py:factory` would do when opened.
-HOSTILE_FACTORY = '''
+HOSTILE_FACTORY = """
 from pathlib import Path
 
 import torch
@@ -43,7 +45,7 @@ class G(nn.Module):
 def factory():
     torch.manual_seed(0)
     return G()
-'''
+"""
 
 
 def nvlabs_reference(stem: str) -> tuple[dict, dict, dict]:
@@ -53,6 +55,7 @@ def nvlabs_reference(stem: str) -> tuple[dict, dict, dict]:
 
     import numpy as np
     import torch
+
     data = Path(__file__).resolve().parent / "data" / "nvlabs"
     info = json.loads((data / f"{stem}_info.json").read_text())
     tensors = []

@@ -1,4 +1,5 @@
 """Density statistics against scipy."""
+
 import json
 
 import numpy as np

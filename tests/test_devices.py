@@ -1,4 +1,5 @@
 """Devices: one resolver, CPU twins of the CUDA paths (this machine has no GPU)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,10 @@ from probe.errors import ProbeError
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="CPU twins: this test expects no CUDA")
 
-NO_CUDA = ("--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is False); "
-           "use --device cpu or auto")
+NO_CUDA = (
+    "--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is False); "
+    "use --device cpu or auto"
+)
 
 
 def test_resolve_device_on_a_cpu_machine():
@@ -31,8 +34,10 @@ def test_resolve_device_errors_are_one_line():
     assert str(e.value) == NO_CUDA
     with pytest.raises(DeviceError) as e:
         resolve_device("cuda:1")
-    assert str(e.value) == ("--device cuda:1: CUDA is not available on this machine (torch.cuda.is_available() "
-                            "is False); use --device cpu or auto")
+    assert str(e.value) == (
+        "--device cuda:1: CUDA is not available on this machine (torch.cuda.is_available() "
+        "is False); use --device cpu or auto"
+    )
     for bad in ("gpu", "cuda:x", "cuda:-1", "mps:0", ""):
         with pytest.raises(DeviceError) as e:
             resolve_device(bad)
@@ -40,19 +45,25 @@ def test_resolve_device_errors_are_one_line():
     with pytest.raises(DeviceError) as e:
         resolve_device("cuda", field="device")
     assert str(e.value).startswith("device cuda: CUDA is not available") and str(e.value).endswith(
-        "use device cpu or auto")
+        "use device cpu or auto"
+    )
     assert issubclass(DeviceError, ProbeError)
 
 
 def test_onnx_provider_choice():
     cuda_ort = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    assert onnx_providers(torch.device("cuda", 1), cuda_ort) == [("CUDAExecutionProvider", {"device_id": 1}),
-                                                                 "CPUExecutionProvider"]
-    assert onnx_providers(torch.device("cuda"), cuda_ort) == [("CUDAExecutionProvider", {"device_id": 0}),
-                                                              "CPUExecutionProvider"]
+    assert onnx_providers(torch.device("cuda", 1), cuda_ort) == [
+        ("CUDAExecutionProvider", {"device_id": 1}),
+        "CPUExecutionProvider",
+    ]
+    assert onnx_providers(torch.device("cuda"), cuda_ort) == [
+        ("CUDAExecutionProvider", {"device_id": 0}),
+        "CPUExecutionProvider",
+    ]
     assert onnx_providers(torch.device("cpu"), cuda_ort) == ["CPUExecutionProvider"]
     assert onnx_providers(torch.device("cuda", 0), ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     import onnxruntime as ort
+
     assert onnx_providers(resolve_device("auto")) == ["CPUExecutionProvider"]
     assert "CPUExecutionProvider" in ort.get_available_providers()
 
@@ -60,6 +71,7 @@ def test_onnx_provider_choice():
 @pytest.fixture(scope="module")
 def tiny():
     from probe.models import load_model
+
     return load_model("tiny-dcgan")
 
 
@@ -93,24 +105,37 @@ def test_generator_copy_for_another_device(tiny):
 
 def test_spec_device_field_and_study_id(tmp_path):
     from probe.study import SpecError, parse_spec, run_study
-    base = {"name": "dev", "model": "tiny-dcgan", "measures": ["image"], "n_samples": 4, "alphas": [-1, 0, 1],
-            "targets": [{"kind": "variables", "indices": [0, 1]}], "batch_size": 3, "part_rows": 5}
+
+    base = {
+        "name": "dev",
+        "model": "tiny-dcgan",
+        "measures": ["image"],
+        "n_samples": 4,
+        "alphas": [-1, 0, 1],
+        "targets": [{"kind": "variables", "indices": [0, 1]}],
+        "batch_size": 3,
+        "part_rows": 5,
+    }
     a = parse_spec(base)
     b = parse_spec({**base, "device": "cpu"})
     assert a.device == "auto" and b.device == "cpu"
     assert a.dump() == b.dump() and "device" not in a.dump()
     with pytest.raises(SpecError) as e:
         parse_spec({**base, "device": "gpu"})
-    assert str(e.value) == "device: device 'gpu' is unknown; use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\""
+    assert str(e.value) == 'device: device \'gpu\' is unknown; use "auto", "cpu", "cuda" or "cuda:N"'
     with pytest.raises(SpecError) as e:
         run_study(parse_spec({**base, "device": "cuda"}), tmp_path / "c", progress=False)
-    assert str(e.value) == ("device cuda: CUDA is not available on this machine (torch.cuda.is_available() is "
-                            "False); use device cpu or auto")
+    assert str(e.value) == (
+        "device cuda: CUDA is not available on this machine (torch.cuda.is_available() is "
+        "False); use device cpu or auto"
+    )
     assert not (tmp_path / "c").exists()
     with pytest.raises(SpecError) as e:
         run_study(a, tmp_path / "c", progress=False, device="cuda:0")
-    assert str(e.value) == ("--device cuda:0: CUDA is not available on this machine (torch.cuda.is_available() "
-                            "is False); use --device cpu or auto")
+    assert str(e.value) == (
+        "--device cuda:0: CUDA is not available on this machine (torch.cuda.is_available() "
+        "is False); use --device cpu or auto"
+    )
     sa = run_study(a, tmp_path / "auto", progress=False)
     sc = run_study(b, tmp_path / "cpu", progress=False, device="cpu")
     ma = json.loads((tmp_path / "auto" / "manifest.json").read_text())
@@ -125,20 +150,26 @@ def test_spec_device_field_and_study_id(tmp_path):
 
 def test_cli_device_option(tmp_path, capsys, tiny_study):
     import sys
+
     from probe.cli import main
+
     dirs = sorted(p.name for p in (tiny_study.path / "directions").iterdir())
     spec = tmp_path / "s.toml"
-    spec.write_text('name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0, 1]\n'
-                    '[[targets]]\nkind = "variables"\nindices = [0]\n')
-    for argv in (["probe", "run", str(spec), "--out", str(tmp_path / "o"), "--device", "cuda", "--no-progress"],
-                 ["probe", "mix", "--model", "sprites", "--device", "cuda", "--out", str(tmp_path / "m.png")],
-                 ["probe", "drag", "--model", "tiny-dcgan", "--point", "1,1->2,2", "--device", "cuda:3"],
-                 ["probe", "invert", str(tmp_path / "x.png"), "--model", "tiny-dcgan", "--device", "cuda"],
-                 ["probe", "discover", str(tiny_study.path), "--method", "random", "--device", "cuda"],
-                 ["probe", "report", str(tiny_study.path), "--device", "cuda:0"],
-                 ["probe", "dash", str(tiny_study.path), "--device", "cuda"],
-                 ["probe", "demo", "--out", str(tmp_path / "d"), "--device", "cuda", "--no-dash"],
-                 ["probe", "gt-score", "--out", str(tmp_path / "g"), "--device", "cuda"]):
+    spec.write_text(
+        'name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0, 1]\n'
+        '[[targets]]\nkind = "variables"\nindices = [0]\n'
+    )
+    for argv in (
+        ["probe", "run", str(spec), "--out", str(tmp_path / "o"), "--device", "cuda", "--no-progress"],
+        ["probe", "mix", "--model", "sprites", "--device", "cuda", "--out", str(tmp_path / "m.png")],
+        ["probe", "drag", "--model", "tiny-dcgan", "--point", "1,1->2,2", "--device", "cuda:3"],
+        ["probe", "invert", str(tmp_path / "x.png"), "--model", "tiny-dcgan", "--device", "cuda"],
+        ["probe", "discover", str(tiny_study.path), "--method", "random", "--device", "cuda"],
+        ["probe", "report", str(tiny_study.path), "--device", "cuda:0"],
+        ["probe", "dash", str(tiny_study.path), "--device", "cuda"],
+        ["probe", "demo", "--out", str(tmp_path / "d"), "--device", "cuda", "--no-dash"],
+        ["probe", "gt-score", "--out", str(tmp_path / "g"), "--device", "cuda"],
+    ):
         old = sys.argv
         sys.argv = argv
         try:
@@ -149,14 +180,17 @@ def test_cli_device_option(tmp_path, capsys, tiny_study):
         assert e.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         dev = argv[argv.index("--device") + 1]
-        assert err == [f"error: --device {dev}: CUDA is not available on this machine "
-                       f"(torch.cuda.is_available() is False); use --device cpu or auto"]
+        assert err == [
+            f"error: --device {dev}: CUDA is not available on this machine "
+            f"(torch.cuda.is_available() is False); use --device cpu or auto"
+        ]
     assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists() and not (tmp_path / "g").exists()
     assert sorted(p.name for p in (tiny_study.path / "directions").iterdir()) == dirs
 
 
 def test_image_measures_keep_the_device_and_return_cpu_numpy():
     from probe.measures import ImageStats, MeasureSet
+
     img = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
     ms = MeasureSet(["image"])
     assert ImageStats.device == "any" and ms.device == "any"
@@ -168,13 +202,16 @@ def test_image_measures_keep_the_device_and_return_cpu_numpy():
 
 def test_bench_gpu_skips_cleanly_without_cuda(capsys):
     from benchmarks.bench_gpu import main
+
     assert main([]) == []
-    assert capsys.readouterr().out == ("bench_gpu: skipped (torch.cuda.is_available() is False: no CUDA on this "
-                                       "machine)\n")
+    assert capsys.readouterr().out == (
+        "bench_gpu: skipped (torch.cuda.is_available() is False: no CUDA on this machine)\n"
+    )
 
 
 def test_face_measures_onnx_providers_here():
     from probe.measures.faces import FaceMeasures
+
     m = FaceMeasures()
     assert m.providers == ["CPUExecutionProvider"] and m.device == "cpu"
     assert m._sessions["gender"].get_providers() == ["CPUExecutionProvider"]

@@ -1,4 +1,5 @@
 """Executors: in-process vs Ray on a local cluster started here (2 CPUs); real worker and driver kills."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,23 @@ from probe.store import Study
 from probe.study import parse_spec, run_study
 from tests.helpers import cli
 
-SPEC = {"name": "ex", "model": "tiny-dcgan", "measures": ["image"], "n_samples": 16, "seed": 3,
-        "alphas": [-2, -1, 0, 1, 2], "part_rows": 24,
-        "targets": [{"kind": "variables", "indices": [0, 1, 2, 3]},
-                    {"kind": "channels", "site": "b2", "channels": [3, 5]}]}   # 480 rows, 20 parts
-BIG = {**SPEC, "name": "big", "n_samples": 64, "part_rows": 64,
-       "targets": [{"kind": "variables", "indices": list(range(8))}]}           # 2560 rows, 40 parts
+SPEC = {
+    "name": "ex",
+    "model": "tiny-dcgan",
+    "measures": ["image"],
+    "n_samples": 16,
+    "seed": 3,
+    "alphas": [-2, -1, 0, 1, 2],
+    "part_rows": 24,
+    "targets": [{"kind": "variables", "indices": [0, 1, 2, 3]}, {"kind": "channels", "site": "b2", "channels": [3, 5]}],
+}  # 480 rows, 20 parts
+BIG = {
+    **SPEC,
+    "name": "big",
+    "n_samples": 64,
+    "part_rows": 64,
+    "targets": [{"kind": "variables", "indices": list(range(8))}],
+}  # 2560 rows, 40 parts
 TABLES = ("interventions", "samples")
 
 
@@ -65,8 +77,13 @@ for d in json.loads(sys.argv[1]):
 def ref(tmp_path_factory):
     """In-process studies of SPEC and BIG, run by a new Python process -> {name: {table: DataFrame}}."""
     root = tmp_path_factory.mktemp("ref")
-    r = subprocess.run([sys.executable, "-c", REF, json.dumps([SPEC, BIG]), str(root)], capture_output=True,
-                       text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [sys.executable, "-c", REF, json.dumps([SPEC, BIG]), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return {d["name"]: {t: Study(root / d["name"]).table(t) for t in TABLES} for d in (SPEC, BIG)}
 
@@ -97,6 +114,7 @@ def test_ray_resume_skips_done_parts(ray_ex, ref, tmp_path):
     """A study interrupted after 5 parts (the generator is closed by the error) resumes on Ray with only the
     missing 15 parts computed."""
     from probe.executors import Plan
+
     out = tmp_path / "s"
 
     class Stop(Exception):
@@ -108,6 +126,7 @@ def test_ray_resume_skips_done_parts(ray_ex, ref, tmp_path):
                 if i == 5:
                     raise Stop
                 yield part
+
     with pytest.raises(Stop):
         run_study(parse_spec(SPEC), out, progress=False, executor=FiveParts())
     assert _parts(out) == 5
@@ -118,6 +137,7 @@ def test_ray_resume_skips_done_parts(ray_ex, ref, tmp_path):
             for part in ray_ex.run(plan, skip, **kw):
                 seen.append(part.k)
                 yield part
+
     st = run_study(parse_spec(SPEC), out, resume=True, progress=False, executor=Counting())
     assert sorted(seen) == list(range(5, 20))
     # parts 0-4 come from this long-lived test process, the rest from fresh actors: float32 reductions may differ
@@ -139,6 +159,7 @@ def test_worker_killed_mid_run_is_rescheduled(ray_ex, ref, tmp_path):
             time.sleep(0.002)
         at_kill.append(_parts(out))
         os.kill(pid, signal.SIGKILL)
+
     before = ray_ex.rescheduled
     th = threading.Thread(target=killer)
     th.start()
@@ -154,6 +175,7 @@ def test_worker_killed_mid_run_is_rescheduled(ray_ex, ref, tmp_path):
 @pytest.mark.slow
 def test_sample_and_score_and_fit_equal_inprocess(ray_ex, tiny_dcgan):
     from probe.directions import fit_from_model, sample_and_score
+
     lat0, s0 = sample_and_score(tiny_dcgan, ["image"], 100, seed=4, batch_size=16)
     lat1, s1 = sample_and_score(tiny_dcgan, ["image"], 100, seed=4, batch_size=16, executor=ray_ex)
     np.testing.assert_array_equal(lat0, lat1)
@@ -161,7 +183,8 @@ def test_sample_and_score_and_fit_equal_inprocess(ray_ex, tiny_dcgan):
     for m in s0:
         np.testing.assert_array_equal(s0[m], s1[m])
     from probe.measures import MeasureSet
-    ms = MeasureSet(["image"])   # the same six measures: the actors are reused
+
+    ms = MeasureSet(["image"])  # the same six measures: the actors are reused
     a = fit_from_model(tiny_dcgan, ms, n=120, seed=0, ratio=0.25, batch_size=32)
     b = fit_from_model(tiny_dcgan, ms, n=120, seed=0, ratio=0.25, batch_size=32, executor=ray_ex)
     assert a.directions_.names == ms.names and a.accuracy_ == b.accuracy_
@@ -178,16 +201,36 @@ def test_more_workers_than_cpus(ray_address):
 def test_driver_killed_then_resume(ray_address, ray_ex, ref, tmp_path, capsys):
     """A `probe run --executor ray --address` driver connected to this cluster, SIGKILLed after its first part;
     `probe run --resume --executor ray` finishes it with the tables of an in-process run."""
-    ray_ex.close()   # free the cluster's 2 CPUs for the drivers' actors (ray_ex restarts its actors when used)
+    ray_ex.close()  # free the cluster's 2 CPUs for the drivers' actors (ray_ex restarts its actors when used)
     spec = tmp_path / "big.toml"
-    spec.write_text(f'name = "big"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 64\nseed = 3\n'
-                    f'alphas = [-2, -1, 0, 1, 2]\npart_rows = 64\n[[targets]]\nkind = "variables"\n'
-                    f'indices = {list(range(8))}\n')
+    spec.write_text(
+        f'name = "big"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 64\nseed = 3\n'
+        f'alphas = [-2, -1, 0, 1, 2]\npart_rows = 64\n[[targets]]\nkind = "variables"\n'
+        f"indices = {list(range(8))}\n"
+    )
     out = tmp_path / "s"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", "from probe.cli import main; main()", "run", str(spec), "--out",
-                             str(out), "--executor", "ray", "--address", ray_address, "--workers", "1",
-                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from probe.cli import main; main()",
+            "run",
+            str(spec),
+            "--out",
+            str(out),
+            "--executor",
+            "ray",
+            "--address",
+            ray_address,
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     t0 = time.monotonic()
     while _parts(out) < 1 and proc.poll() is None and time.monotonic() - t0 < 120:
         time.sleep(0.002)
@@ -195,8 +238,9 @@ def test_driver_killed_then_resume(ray_address, ray_ex, ref, tmp_path, capsys):
     proc.wait()
     done = _parts(out)
     assert proc.returncode == -signal.SIGKILL and 1 <= done < 40, proc.stderr.read().decode()[-2000:]
-    code, stdout, err = cli(["run", spec, "--out", out, "--resume", "--executor", "ray", "--workers", "1",
-                             "--no-progress"], capsys)
+    code, stdout, err = cli(
+        ["run", spec, "--out", out, "--resume", "--executor", "ray", "--workers", "1", "--no-progress"], capsys
+    )
     assert code == 0, err
     assert "2560 intervention rows" in stdout
     _same(Study(out), ref["big"])
@@ -204,6 +248,7 @@ def test_driver_killed_then_resume(ray_address, ray_ex, ref, tmp_path, capsys):
 
 def test_inprocess_score_equals_sample_and_score(tiny_dcgan):
     from probe.directions import sample_and_score
+
     lat, s0 = sample_and_score(tiny_dcgan, ["image"], 40, seed=1, batch_size=16)
     s1 = InProcessExecutor().score("tiny-dcgan", {}, ["image"], lat, "z", 16)
     assert list(s0) == list(s1)
@@ -232,24 +277,35 @@ def test_executor_bad_inputs():
 
 def test_cli_bad_executor(tmp_path, capsys):
     spec = tmp_path / "s.toml"
-    spec.write_text('name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0]\n'
-                    '[[targets]]\nkind = "variables"\nindices = [0]\n')
+    spec.write_text(
+        'name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0]\n'
+        '[[targets]]\nkind = "variables"\nindices = [0]\n'
+    )
     code, _, err = cli(["run", spec, "--out", tmp_path / "o", "--executor", "dask"], capsys)
     assert (code, err) == (2, "error: --executor: 'dask' is unknown; use one of ['inproc', 'ray']\n")
     code, _, err = cli(["run", spec, "--out", tmp_path / "o", "--workers", "2"], capsys)
-    assert (code, err) == (2, "error: --workers: only used with --executor ray; add --executor ray or remove "
-                              "--workers\n")
+    assert (code, err) == (
+        2,
+        "error: --workers: only used with --executor ray; add --executor ray or remove --workers\n",
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_cli_ray_missing(tmp_path):
     """Without Ray installed (import blocked), --executor ray is one line and creates nothing."""
     spec = tmp_path / "s.toml"
-    spec.write_text('name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0]\n'
-                    '[[targets]]\nkind = "variables"\nindices = [0]\n')
-    code = ("import sys; sys.modules['ray'] = None; from probe.cli import main; sys.argv = ['probe', 'run', "
-            f"{str(spec)!r}, '--out', {str(tmp_path / 'o')!r}, '--executor', 'ray']; main()")
+    spec.write_text(
+        'name = "s"\nmodel = "tiny-dcgan"\nmeasures = ["image"]\nn_samples = 2\nalphas = [0]\n'
+        '[[targets]]\nkind = "variables"\nindices = [0]\n'
+    )
+    code = (
+        "import sys; sys.modules['ray'] = None; from probe.cli import main; sys.argv = ['probe', 'run', "
+        f"{str(spec)!r}, '--out', {str(tmp_path / 'o')!r}, '--executor', 'ray']; main()"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert (r.returncode, r.stderr) == (2, "error: --executor ray: Ray is not installed; pip install "
-                                           "'latent-probe[ray]' (or 'ray>=2.9'), or use --executor inproc\n")
+    assert (r.returncode, r.stderr) == (
+        2,
+        "error: --executor ray: Ray is not installed; pip install "
+        "'latent-probe[ray]' (or 'ray>=2.9'), or use --executor inproc\n",
+    )
     assert not (tmp_path / "o").exists()

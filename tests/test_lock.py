@@ -6,6 +6,7 @@ The runs use a real user measure (`gate.py:make`, a file.py:factory extension po
 waits until `barrier_n` processes have arrived (that is after the spec checks, right before the run takes its
 lock), and scoring waits for a `go` file, so the holder keeps the lock while the test checks the other writer.
 """
+
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from probe.store import Study
 from probe.study import run_study
 from tests.helpers import cli
 
-GATE = '''
+GATE = """
 import os
 import time
 from pathlib import Path
@@ -52,14 +53,16 @@ def make():
     while len(list(HERE.glob("arrived-*"))) < n and time.time() - t0 < 60:
         time.sleep(0.005)
     return Gate()
-'''
+"""
 
 
 def _spec(root: Path, seed: int) -> Path:
     p = root / f"spec{seed}.toml"
-    p.write_text(f'name = "lock"\nmodel = "tiny-dcgan"\nmeasures = ["brightness", "gate.py:make"]\nn_samples = 6\n'
-                 f'seed = {seed}\nbatch_size = 3\npart_rows = 8\nalphas = [-1.0, 1.0]\n\n'
-                 f'[[targets]]\nkind = "variables"\nindices = 3\n')
+    p.write_text(
+        f'name = "lock"\nmodel = "tiny-dcgan"\nmeasures = ["brightness", "gate.py:make"]\nn_samples = 6\n'
+        f"seed = {seed}\nbatch_size = 3\npart_rows = 8\nalphas = [-1.0, 1.0]\n\n"
+        f'[[targets]]\nkind = "variables"\nindices = 3\n'
+    )
     return p
 
 
@@ -86,7 +89,7 @@ def refs(tmp_path_factory) -> dict[int, pd.DataFrame]:
 # A writer in a fresh interpreter: `run SPEC OUT` runs the study; `hold STUDY DIR` holds the study's lock until
 # DIR/go exists (DIR/held once it has it). Exit 0 on success, 5 on StudyBusyError, 4 on another ProbeError (the
 # message written to MSG-<pid>), 3 on anything else (the traceback written to MSG-<pid>.err).
-WRITER = '''
+WRITER = """
 import sys, time, traceback
 from pathlib import Path
 
@@ -116,14 +119,15 @@ except BaseException:
     code = 3
     mine.with_name(mine.name + ".err").write_text(traceback.format_exc())
 sys.exit(code)
-'''
+"""
 
 
 def _start(mode: str, a: Path, b: Path, msg: Path) -> subprocess.Popen:
     """A writer process (WRITER) started now; its PID is the PID a busy message names."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", WRITER, mode, str(a), str(b), str(msg)], env=env,
-                            cwd=Path(__file__).resolve().parents[1])
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, mode, str(a), str(b), str(msg)], env=env, cwd=Path(__file__).resolve().parents[1]
+    )
 
 
 def _run(spec: Path, out: Path, msg: Path) -> subprocess.Popen:
@@ -152,8 +156,10 @@ def _wait_file(p: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 def _busy(path: Path, pid: int) -> str:
-    return (f"study {str(path)!r} is in use by another probe process (PID {pid}); wait for it to finish or use "
-            f"another --out")
+    return (
+        f"study {str(path)!r} is in use by another probe process (PID {pid}); wait for it to finish or use "
+        f"another --out"
+    )
 
 
 def test_two_new_runs_race_exactly_one_writes(gate, refs):
@@ -190,13 +196,19 @@ def test_second_writer_gets_the_holders_pid_then_proceeds(gate, refs, capsys):
     pid = proc.pid
     _wait_file(gate / f"held-{pid}", proc)
     manifest = (out / "manifest.json").read_bytes()
-    for args in (["run", spec, "--out", out, "--resume", "--no-progress"], ["stats", out],
-                 ["discover", out, "--method", "random", "--k", "2"], ["evaluate", out]):
+    for args in (
+        ["run", spec, "--out", out, "--resume", "--no-progress"],
+        ["stats", out],
+        ["discover", out, "--method", "random", "--k", "2"],
+        ["evaluate", out],
+    ):
         code, _, err = cli(args, capsys)
         assert (code, err) == (2, f"error: {_busy(out, pid)}\n"), args
     code, _, err = cli(["run", spec, "--out", out, "--no-progress"], capsys)
-    assert (code, err) == (2, f"error: --out {str(out)!r} already holds a study; add --resume to continue it or "
-                              f"choose a new --out\n")
+    assert (code, err) == (
+        2,
+        f"error: --out {str(out)!r} already holds a study; add --resume to continue it or choose a new --out\n",
+    )
     assert (out / "manifest.json").read_bytes() == manifest and not (out / "directions").exists()
     (gate / "go").touch()
     assert _wait(proc, gate / "msg") == 0
@@ -233,6 +245,7 @@ def test_resume_of_a_complete_study_while_locked_keeps_it_complete(tiny_study, t
     _wait_file(tmp_path / "held", proc)
     assert (st / ".lock").read_text() == f"{pid}\n"
     from probe.study import parse_spec
+
     s = parse_spec(Study(st).manifest["spec"], base=tiny_study.path.parent)
     with pytest.raises(StudyBusyError) as e:
         run_study(s, st, resume=True, progress=False)
@@ -281,6 +294,7 @@ def test_lock_is_reentrant_and_leaves_nothing(tmp_path):
 def test_threads_of_one_process_take_turns(tmp_path):
     """The dashboard writes from several threads: a second thread waits for the first to release the study."""
     import threading
+
     d = tmp_path / "st"
     order, inside = [], threading.Event()
 
@@ -289,6 +303,7 @@ def test_threads_of_one_process_take_turns(tmp_path):
             inside.set()
             time.sleep(0.2)
             order.append("first done")
+
     t = threading.Thread(target=first)
     t.start()
     inside.wait(10)
@@ -306,7 +321,7 @@ def test_lock_removes_the_parents_it_made(tmp_path):
     assert sorted(tmp_path.iterdir()) == []
 
 
-FORKS = '''
+FORKS = """
 import os, signal, sys, threading
 from pathlib import Path
 
@@ -348,7 +363,7 @@ else:
     fork_and_wait()
     done.set()
     t.join()
-'''
+"""
 
 
 @pytest.mark.parametrize("holder", ["main", "thread"])
@@ -357,8 +372,13 @@ def test_a_forked_child_does_not_inherit_the_lock(tmp_path, holder):
     writer: its study_lock gets the busy line naming the parent's PID, neither nesting into the parent's lock nor
     waiting on a thread lock that no thread of the child will release."""
     d = tmp_path / "st"
-    r = subprocess.run([sys.executable, "-c", FORKS, str(d), holder], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [sys.executable, "-c", FORKS, str(d), holder],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     busy, code = r.stdout.splitlines()
     parent = int(busy.split("(PID ")[1].split(")")[0])

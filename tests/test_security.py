@@ -4,6 +4,7 @@ Each malicious file carries a pickle whose `__reduce__` would create a marker fi
 asserts the load is refused with a one-line ProbeError AND that the marker never appears. A source scan keeps
 every loader in the code base on `weights_only=True` / `allow_pickle=False`.
 """
+
 import hashlib
 import io
 import json
@@ -40,7 +41,7 @@ def marker(tmp_path) -> Path:
 
 
 def _evil_pt(path: Path, marker: Path) -> Path:
-    torch.save({"weights": torch.zeros(2), "payload": Evil(marker)}, path)   # a normal-looking torch zip archive
+    torch.save({"weights": torch.zeros(2), "payload": Evil(marker)}, path)  # a normal-looking torch zip archive
     return path
 
 
@@ -55,6 +56,7 @@ def _evil_torchscript_lookalike(path: Path, marker: Path) -> Path:
 
 def test_evil_pt_checkpoint_refused(tmp_path, marker, capsys):
     from probe.models import load_model
+
     p = _evil_pt(tmp_path / "evil.pt", marker)
     with pytest.raises(ProbeError, match="evil.pt: refused or unreadable checkpoint .*only weights-only"):
         load_model(str(p))
@@ -62,8 +64,10 @@ def test_evil_pt_checkpoint_refused(tmp_path, marker, capsys):
     code, _, err = cli(["models", "--describe", p], capsys)
     assert code == 2 and err.startswith("error: ") and "refused or unreadable checkpoint" in err, err
     spec = tmp_path / "s.toml"
-    spec.write_text(f'name = "x"\nmodel = "{p}"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
-                    f'[[targets]]\nkind = "variables"\nindices = [0]\n')
+    spec.write_text(
+        f'name = "x"\nmodel = "{p}"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
+        f'[[targets]]\nkind = "variables"\nindices = [0]\n'
+    )
     code, _, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
     assert code == 2 and "model: evil.pt: refused or unreadable checkpoint" in err, err
     assert not (tmp_path / "out").exists()
@@ -71,14 +75,17 @@ def test_evil_pt_checkpoint_refused(tmp_path, marker, capsys):
 
 def test_evil_torchscript_lookalike_refused(tmp_path, marker):
     from probe.models import load_model
+
     p = _evil_torchscript_lookalike(tmp_path / "evil2.pt", marker)
     with pytest.raises(ProbeError, match="evil2.pt: TorchScript archive failed to load"):
         load_model(str(p))
 
 
 def test_evil_pkl_model_never_opened(tmp_path, marker):
-    from probe.models import load_model
     import pickle
+
+    from probe.models import load_model
+
     p = tmp_path / "evil.pkl"
     p.write_bytes(pickle.dumps(Evil(marker)))
     with pytest.raises(ProbeError, match="evil.pkl: refused global 'io.open' .*; nothing was executed$"):
@@ -87,24 +94,43 @@ def test_evil_pkl_model_never_opened(tmp_path, marker):
 
 def _evil_npz(path: Path, marker: Path) -> Path:
     """A DirectionSet-shaped .npz whose `vectors` is an object array holding the payload."""
-    meta = {"format_version": 1, "names": ["d0"], "space": "z", "method": "evil", "model": None,
-            "weights_hash": None, "layers": [None], "site": None, "info": {}, "provenance": {}}
-    np.savez(path, vectors=np.array([Evil(marker)], dtype=object), scales=np.ones(1),
-             meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    meta = {
+        "format_version": 1,
+        "names": ["d0"],
+        "space": "z",
+        "method": "evil",
+        "model": None,
+        "weights_hash": None,
+        "layers": [None],
+        "site": None,
+        "info": {},
+        "provenance": {},
+    }
+    np.savez(
+        path,
+        vectors=np.array([Evil(marker)], dtype=object),
+        scales=np.ones(1),
+        meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    )
     return path
 
 
 def test_evil_direction_set_refused(tmp_path, marker, capsys, tiny_study):
     from probe.directions.base import DirectionSet
+
     p = _evil_npz(tmp_path / "evil.npz", marker)
-    want = ("evil.npz is not a readable DirectionSet .npz (ValueError: Object arrays cannot be loaded when "
-            "allow_pickle=False); re-save it with DirectionSet.save")
+    want = (
+        "evil.npz is not a readable DirectionSet .npz (ValueError: Object arrays cannot be loaded when "
+        "allow_pickle=False); re-save it with DirectionSet.save"
+    )
     with pytest.raises(ProbeError) as e:
         DirectionSet.load(p)
     assert str(e.value) == want
     spec = tmp_path / "s.toml"
-    spec.write_text('name = "x"\nmodel = "tiny-dcgan"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
-                    '[[targets]]\nkind = "directions"\nfile = "evil.npz"\n')
+    spec.write_text(
+        'name = "x"\nmodel = "tiny-dcgan"\nmeasures = ["brightness"]\nn_samples = 2\nalphas = [1.0]\n'
+        '[[targets]]\nkind = "directions"\nfile = "evil.npz"\n'
+    )
     code, _, err = cli(["run", spec, "--out", tmp_path / "out", "--no-progress"], capsys)
     assert (code, err) == (2, f"error: s.toml: targets[0].file: {want}\n")
     # dropped into a study's directions/: reading the study's sets refuses it; the dashboard shows one line
@@ -113,13 +139,16 @@ def test_evil_direction_set_refused(tmp_path, marker, capsys, tiny_study):
     shutil.copy(p, st / "directions" / "evil.npz")
     from dashboards.app import create_app
     from probe.store import Study
+
     with pytest.raises(ProbeError) as e:
         Study(st).directions()
     assert str(e.value) == want
     app = create_app(st)
     from benchmarks.load_dashboard import Callback
-    r = app.server.test_client().post("/_dash-update-component", json=Callback(app, "page.children").payload(
-        {"url.pathname": "/edits"}))
+
+    r = app.server.test_client().post(
+        "/_dash-update-component", json=Callback(app, "page.children").payload({"url.pathname": "/edits"})
+    )
     assert r.status_code == 200 and "evil.npz is not a readable DirectionSet .npz" in r.get_data(as_text=True)
 
 
@@ -127,30 +156,60 @@ def test_evil_npy_latents_refused(tmp_path, marker, capsys, tiny_study):
     evil = np.array([Evil(marker)], dtype=object)
     p = tmp_path / "lat.npy"
     np.save(p, evil, allow_pickle=True)
-    code, _, err = cli(["drag", "--model", "tiny-dcgan", "--latent", p, "--space", "z", "--point", "1,1->2,2",
-                     "--steps", "1", "--out", tmp_path / "d.png"], capsys)
+    code, _, err = cli(
+        [
+            "drag",
+            "--model",
+            "tiny-dcgan",
+            "--latent",
+            p,
+            "--space",
+            "z",
+            "--point",
+            "1,1->2,2",
+            "--steps",
+            "1",
+            "--out",
+            tmp_path / "d.png",
+        ],
+        capsys,
+    )
     assert code == 2 and "lat.npy is not a readable .npy array" in err, err
     st = tmp_path / "study"
     shutil.copytree(tiny_study.path, st)
     np.save(st / "latents.npy", evil, allow_pickle=True)
     from probe.store import Study
+
     with pytest.raises(ProbeError, match="latents.npy is unreadable .*allow_pickle=False"):
         Study(st).latents()
 
 
 def test_evil_embed_cache_entry_is_ignored(tmp_path, marker):
     from probe.embed import LatentEmbedding
+
     emb = LatentEmbedding(cache_dir=tmp_path)
     key = "0" * 24
     np.savez(tmp_path / f"umap-{key}.npz", xy=np.array([Evil(marker)], dtype=object))
-    assert emb._load(key) is None          # a damaged / hostile cache entry is recomputed, never unpickled
+    assert emb._load(key) is None  # a damaged / hostile cache entry is recomputed, never unpickled
 
 
 # calls that can unpickle, and what makes each one safe
-LOADERS = {r"torch\.load\(": "weights_only=True", r"np\.load\(": "allow_pickle=False",
-           r"numpy\.load\(": "allow_pickle=False"}
-FORBIDDEN = [r"\bpickle\.loads?\(", r"\bjoblib\.load\(", r"\bread_pickle\(", r"\bdill\.", r"\bcloudpickle\.",
-             r"\bshelve\.", r"\bmarshal\.loads?\(", r"allow_pickle=True", r"weights_only=False"]
+LOADERS = {
+    r"torch\.load\(": "weights_only=True",
+    r"np\.load\(": "allow_pickle=False",
+    r"numpy\.load\(": "allow_pickle=False",
+}
+FORBIDDEN = [
+    r"\bpickle\.loads?\(",
+    r"\bjoblib\.load\(",
+    r"\bread_pickle\(",
+    r"\bdill\.",
+    r"\bcloudpickle\.",
+    r"\bshelve\.",
+    r"\bmarshal\.loads?\(",
+    r"allow_pickle=True",
+    r"weights_only=False",
+]
 
 
 def test_source_has_no_pickle_loads():
@@ -159,12 +218,12 @@ def test_source_has_no_pickle_loads():
         text = f.read_text()
         for pat, safe in LOADERS.items():
             for m in re.finditer(pat, text):
-                call = text[m.start():text.find("\n", text.find(")", m.end()))]
+                call = text[m.start() : text.find("\n", text.find(")", m.end()))]
                 if safe not in call:
                     bad.append(f"{f.relative_to(ROOT)}: {call.strip()[:100]} (needs {safe})")
         for pat in FORBIDDEN:
             for m in re.finditer(pat, text):
-                line = text[:m.start()].count("\n") + 1
+                line = text[: m.start()].count("\n") + 1
                 bad.append(f"{f.relative_to(ROOT)}:{line}: {pat}")
     assert bad == [], bad
 
@@ -172,6 +231,7 @@ def test_source_has_no_pickle_loads():
 def test_checkpoint_safe_weights_still_load(tmp_path):
     """The refusal is specific: a weights-only archive is read (and reported as weights without architecture)."""
     from probe.models import load_model
+
     p = tmp_path / "w.pt"
     torch.save({"w": torch.zeros(2)}, p)
     with pytest.raises(ProbeError, match="holds only weights \\(a state dict\\), not an architecture"):
@@ -196,13 +256,16 @@ def test_payloads_are_live(tmp_path):
 
 # ---- opening a study never runs its model's code (file.py:factory, TorchScript) unless named ---------------------
 PAYLOAD = HOSTILE_FACTORY
-SPEC = ('name = "pay"\nmodel = "{model}"\nmeasures = ["brightness"]\nn_samples = 4\nalphas = [-1.0, 1.0]\n'
-        '[[targets]]\nkind = "variables"\nindices = [0]\n')
+SPEC = (
+    'name = "pay"\nmodel = "{model}"\nmeasures = ["brightness"]\nn_samples = 4\nalphas = [-1.0, 1.0]\n'
+    '[[targets]]\nkind = "variables"\nindices = [0]\n'
+)
 
 
 def _fresh_models():
     """Forget loaded models, so each command below really decides whether to load (no cached Generator)."""
     from probe.models import load_model
+
     load_model.cache_clear()
 
 
@@ -221,32 +284,40 @@ def payload_study(tmp_path, monkeypatch, capsys) -> Path:
     return tmp_path / "st"
 
 
-UNTRUSTED = ("error: study 'pay' was made with model 'payload.py:factory', a Python file; it is not run when a study "
-             "is opened: pass --model payload.py:factory (or --trust-model) to allow it\n")
+UNTRUSTED = (
+    "error: study 'pay' was made with model 'payload.py:factory', a Python file; it is not run when a study "
+    "is opened: pass --model payload.py:factory (or --trust-model) to allow it\n"
+)
 
 
 def test_report_and_discover_do_not_run_a_studys_python_model(payload_study, capsys):
     m = json.loads((payload_study / "manifest.json").read_text())
     assert m["model"] == str(payload_study.parent / "payload.py") + ":factory" and m["model_kind"] == "python"
     assert m["model_file_sha256"] == hashlib.sha256((payload_study.parent / "payload.py").read_bytes()).hexdigest()
-    for args in (["report", "st"], ["discover", "st", "--method", "random", "--k", "2"],
-                 ["report", "st", "--model", "other.py:factory"]):
+    for args in (
+        ["report", "st"],
+        ["discover", "st", "--method", "random", "--k", "2"],
+        ["report", "st", "--model", "other.py:factory"],
+    ):
         code, _, err = cli(args, capsys)
         if "other.py:factory" in args:
-            assert (code, err) == (2, "error: --model 'other.py:factory' is not the model of study 'pay' "
-                                      "('payload.py:factory'); pass --model payload.py:factory or --trust-model\n")
+            assert (code, err) == (
+                2,
+                "error: --model 'other.py:factory' is not the model of study 'pay' "
+                "('payload.py:factory'); pass --model payload.py:factory or --trust-model\n",
+            )
         else:
             assert (code, err) == (2, UNTRUSTED), args
         assert not (payload_study.parent / "MARKER").exists()
     assert not (payload_study / "report.html").exists() and not (payload_study / "directions").exists()
     from probe.restudy import ModelTrustError, rerender
     from probe.store import Study
+
     with pytest.raises(ModelTrustError) as e:
         rerender(Study(payload_study), [0], "z[0]", [1.0])
     assert f"error: {e.value}\n" == UNTRUSTED and not (payload_study.parent / "MARKER").exists()
     # named on the command line (relative to the cwd, as typed) or trusted: it runs
-    code, out, err = cli(["discover", "st", "--method", "random", "--k", "2", "--model", "payload.py:factory"],
-                         capsys)
+    code, out, err = cli(["discover", "st", "--method", "random", "--k", "2", "--model", "payload.py:factory"], capsys)
     assert code == 0 and (payload_study.parent / "MARKER").exists(), err
     _fresh_models()
     code, out, err = cli(["report", str(payload_study), "--trust-model", "-o", "r.html"], capsys)
@@ -260,12 +331,18 @@ def test_changed_model_file_is_refused(payload_study, capsys):
     now = hashlib.sha256(p.read_bytes()).hexdigest()
     for flag in (["--model", "payload.py:factory"], ["--trust-model"]):
         code, _, err = cli(["report", "st", *flag], capsys)
-        assert (code, err) == (2, f"error: model file 'payload.py' changed since the study was run (sha256 "
-                                  f"{now[:12]}… != {then[:12]}…); re-run the study or restore the file\n")
+        assert (code, err) == (
+            2,
+            f"error: model file 'payload.py' changed since the study was run (sha256 "
+            f"{now[:12]}… != {then[:12]}…); re-run the study or restore the file\n",
+        )
         assert not (payload_study.parent / "MARKER").exists()
     code, _, err = cli(["run", "spec.toml", "--out", "st", "--resume", "--no-progress"], capsys)
-    assert (code, err) == (2, "error: --resume: model file of 'payload.py:factory' changed since the study started "
-                              "(sha256 differs); restore it or choose a new --out\n")
+    assert (code, err) == (
+        2,
+        "error: --resume: model file of 'payload.py:factory' changed since the study started "
+        "(sha256 differs); restore it or choose a new --out\n",
+    )
 
 
 def test_model_paths_resolve_against_the_spec_file(tmp_path, monkeypatch, capsys):
@@ -275,6 +352,7 @@ def test_model_paths_resolve_against_the_spec_file(tmp_path, monkeypatch, capsys
     nets.mkdir(parents=True)
     (nets / "g.py").write_text(PAYLOAD.replace('Path(__file__).with_name("MARKER").write_text("imported")', ""))
     import importlib.util
+
     spec_mod = importlib.util.spec_from_file_location("g_net", nets / "g.py")
     mod = importlib.util.module_from_spec(spec_mod)
     spec_mod.loader.exec_module(mod)
@@ -294,9 +372,12 @@ def test_model_paths_resolve_against_the_spec_file(tmp_path, monkeypatch, capsys
         assert not (elsewhere / "nets").exists()
     _fresh_models()
     code, _, err = cli(["report", tmp_path / "torchscript"], capsys)
-    assert (code, err) == (2, f"error: study 'pay' was made with model '{nets / 'g.pt'}', a TorchScript archive "
-                              f"(code); it is not run when a study is opened: pass --model {nets / 'g.pt'} (or "
-                              f"--trust-model) to allow it\n")
+    assert (code, err) == (
+        2,
+        f"error: study 'pay' was made with model '{nets / 'g.pt'}', a TorchScript archive "
+        f"(code); it is not run when a study is opened: pass --model {nets / 'g.pt'} (or "
+        f"--trust-model) to allow it\n",
+    )
 
 
 def test_study_measure_files_are_not_run_by_discover(tiny_study, tmp_path, capsys, marker):
@@ -308,16 +389,21 @@ def test_study_measure_files_are_not_run_by_discover(tiny_study, tmp_path, capsy
     m["measures"] = {f"{tmp_path / 'm.py'}:make": {}}
     (st / "manifest.json").write_text(json.dumps(m))
     code, _, err = cli(["discover", st, "--method", "interfacegan", "--n", "8"], capsys)
-    assert (code, err) == (2, f"error: the study names measure '{tmp_path / 'm.py'}:make', a Python file; it is not "
-                              f"run when a study is opened: pass --measures with the measures to fit\n")
+    assert (code, err) == (
+        2,
+        f"error: the study names measure '{tmp_path / 'm.py'}:make', a Python file; it is not "
+        f"run when a study is opened: pass --measures with the measures to fit\n",
+    )
 
 
 def test_terminal_output_escapes_names(capsys):
     """RTL overrides and newlines in names never reach the terminal raw: the CLI's one error line escapes them."""
     from probe.cli import main
     from probe.errors import printable
+
     assert printable("a\u202eb\nc") == "a\\u202eb\\nc" and printable("plain é") == "plain é"
     import sys
+
     old = sys.argv
     sys.argv = ["probe", "stats", "/nonexistent/\u202eevil\nname"]
     try:
@@ -326,8 +412,10 @@ def test_terminal_output_escapes_names(capsys):
     finally:
         sys.argv = old
     err = capsys.readouterr().err
-    assert err == ("error: study directory '/nonexistent/\\u202eevil\\nname' does not exist; make one with probe run "
-                   "SPEC.toml --out /nonexistent/\\u202eevil\\nname\n")
+    assert err == (
+        "error: study directory '/nonexistent/\\u202eevil\\nname' does not exist; make one with probe run "
+        "SPEC.toml --out /nonexistent/\\u202eevil\\nname\n"
+    )
 
 
 def test_report_without_the_model_file_still_writes_without_images(payload_study, capsys):
@@ -337,29 +425,48 @@ def test_report_without_the_model_file_still_writes_without_images(payload_study
     code, out, err = cli(["report", "st", "--trust-model"], capsys)
     assert code == 0, err
     html = (payload_study / "report.html").read_text()
-    assert "images not rendered: model file &#39;payload.py&#39; of study &#39;pay&#39; does not exist; restore it " \
-           "or pass --model with the moved file" in html
+    assert (
+        "images not rendered: model file &#39;payload.py&#39; of study &#39;pay&#39; does not exist; restore it "
+        "or pass --model with the moved file" in html
+    )
     assert not (payload_study.parent / "MARKER").exists()
 
 
 def test_model_flag_must_name_the_studys_model(tiny_study, capsys):
     code, _, err = cli(["report", tiny_study.path, "--model", "faces", "-o", "/tmp/never.html"], capsys)
-    assert (code, err) == (2, "error: --model 'faces' is not the model of study 'tiny' ('tiny-dcgan'); drop --model "
-                              "(only file.py:factory and TorchScript models need it) or give the same file moved\n")
+    assert (code, err) == (
+        2,
+        "error: --model 'faces' is not the model of study 'tiny' ('tiny-dcgan'); drop --model "
+        "(only file.py:factory and TorchScript models need it) or give the same file moved\n",
+    )
 
 
 def test_model_names_resolve_and_classify_without_loading(tmp_path):
     """resolve_model makes file paths absolute against a base (spec directory or cwd); model_kind decides code vs
     data from the file itself: .py factories and zip archives with code are code, weights and pickles are data."""
     from probe.models.zoo import model_file, model_kind, resolve_model
-    assert [resolve_model(n, "/base") for n in ("faces", "nets/g.py:make", "w/g.pt", "nets/net.pkl", "net.pkl:G",
-                                                 "/abs/g.py:f", "../up/g.pt")] == \
-        ["faces", "/base/nets/g.py:make", "/base/w/g.pt", "/base/nets/net.pkl", "/base/net.pkl:G", "/abs/g.py:f",
-         "/up/g.pt"]
-    assert [model_file(n) for n in ("faces", "a/g.py:f", "net.pkl:G", "x.ckpt")] == \
-        [None, Path("a/g.py"), Path("net.pkl"), Path("x.ckpt")]
+
+    assert [
+        resolve_model(n, "/base")
+        for n in ("faces", "nets/g.py:make", "w/g.pt", "nets/net.pkl", "net.pkl:G", "/abs/g.py:f", "../up/g.pt")
+    ] == [
+        "faces",
+        "/base/nets/g.py:make",
+        "/base/w/g.pt",
+        "/base/nets/net.pkl",
+        "/base/net.pkl:G",
+        "/abs/g.py:f",
+        "/up/g.pt",
+    ]
+    assert [model_file(n) for n in ("faces", "a/g.py:f", "net.pkl:G", "x.ckpt")] == [
+        None,
+        Path("a/g.py"),
+        Path("net.pkl"),
+        Path("x.ckpt"),
+    ]
     torch.save({"w": torch.zeros(2)}, tmp_path / "w.pt")
     _evil_torchscript_lookalike(tmp_path / "ts.pt", tmp_path / "never")
-    assert [model_kind(n) for n in ("tiny-dcgan", "g.py:f", str(tmp_path / "w.pt"), str(tmp_path / "ts.pt"),
-                                    "net.pkl:G")] == ["zoo", "python", "weights", "torchscript", "pickle"]
+    assert [
+        model_kind(n) for n in ("tiny-dcgan", "g.py:f", str(tmp_path / "w.pt"), str(tmp_path / "ts.pt"), "net.pkl:G")
+    ] == ["zoo", "python", "weights", "torchscript", "pickle"]
     assert not (tmp_path / "never").exists()

@@ -1,6 +1,7 @@
 """probe.study: spec validation (one line, field path + fix, before any work), determinism, resume leftovers.
 
 kill -9 at random points + resume: tests/engine/test_faults.py."""
+
 import json
 from pathlib import Path
 
@@ -13,8 +14,15 @@ from probe.errors import ProbeError
 from probe.store import Study
 from probe.study import SpecError, load_spec, parse_spec, run_study
 
-BASE = {"name": "t", "model": "tiny-dcgan", "measures": ["brightness", "contrast"], "n_samples": 6, "seed": 3,
-        "alphas": [-1, 0, 1], "targets": [{"kind": "variables", "indices": [0, 2]}]}
+BASE = {
+    "name": "t",
+    "model": "tiny-dcgan",
+    "measures": ["brightness", "contrast"],
+    "n_samples": 6,
+    "seed": 3,
+    "alphas": [-1, 0, 1],
+    "targets": [{"kind": "variables", "indices": [0, 2]}],
+}
 
 
 def _spec(**kw):
@@ -32,6 +40,7 @@ def _toml(d: dict) -> str:
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
         return repr(v)
+
     lines = [f"{k} = {val(v)}" for k, v in d.items() if k != "targets"]
     for t in d.get("targets", []):
         lines += ["", "[[targets]]"] + [f"{k} = {val(v)}" for k, v in t.items()]
@@ -50,39 +59,60 @@ def _err(tmp_path, d, out=None):
     return msg
 
 
-@pytest.mark.parametrize("change, want", [
-    ({"targets": [{"kind": "variables", "indices": [3, 120]}]},
-     "targets[0].indices: index 120 out of range for z_dim=16; use 0..15"),
-    ({"targets": [{"kind": "variables", "indices": 40}]}, "targets[0].indices: count 40 out of range for z_dim=16"),
-    ({"targets": [{"kind": "variables", "indices": [1], "colour": "red"}]},
-     "targets[0].colour: Extra inputs are not permitted; remove it (unknown field)"),
-    ({"targets": [{"kind": "knobs"}]}, "targets[0]: Input tag 'knobs'"),
-    ({"targets": [{"kind": "variables", "mode": "twist"}]}, "targets[0].mode: Input should be 'shift' or 'set'"),
-    ({"targets": [{"kind": "channels", "site": "b9", "channels": [1]}]},
-     "targets[0].site: 'b9' is not a site of model 'tiny-dcgan'; use one of ['b1', 'b2', 'b3']"),
-    ({"targets": [{"kind": "channels", "site": "b2", "channels": [1, 32]}]},
-     "targets[0].channels: channel 32 out of range for site 'b2' with 32 channels; use 0..31"),
-    ({"targets": [{"kind": "directions", "file": "none.npz"}]}, "targets[0].file: "),
-    ({"targets": [{"kind": "directions", "file": "r.npz", "names": ["d7"]}]},
-     "targets[0].names: 'd7' is not in r.npz; use some of ['d0', 'd1']"),
-    ({"targets": [{"kind": "directions", "file": "r.npz", "walk": "layers"}]},
-     "targets[0].walk: 'layers' needs space = \"ws\""),
-    ({"targets": [{"kind": "directions", "file": "w16.npz"}]},
-     "targets[0].file: directions live in space 'w' but the study walks in 'z'; set space = \"w\""),
-    ({"targets": [{"kind": "directions", "file": "r8.npz"}]},
-     "targets[0].file: directions in r8.npz have dimension 8, but space 'z' of model 'tiny-dcgan' takes 16"),
-    ({"targets": [{"kind": "variables", "indices": [1]}, {"kind": "variables", "indices": [2, 1]}]},
-     "targets: 'z[1]' appears twice"),
-    ({"model": "nope"}, "model: unknown model 'nope'"),
-    ({"measures": ["brightness", "happiness"]}, "measures: unknown measure 'happiness'"),
-    ({"measures": []}, "measures: List should have at least 1 item"),
-    ({"alphas": [1, 1]}, "alphas: alphas must be distinct"),
-    ({"n_samples": 0}, "n_samples: Input should be greater than or equal to 1"),
-    ({"space": "w"}, "space: model 'tiny-dcgan' has no space 'w'; use one of ['z']"),
-    ({"space": "q"}, "space: Input should be 'z', 'w' or 'ws'"),
-    ({"batch_size": "big"}, "batch_size: Input should be a valid integer"),
-    ({"seeed": 1}, "seeed: Extra inputs are not permitted; remove it"),
-])
+@pytest.mark.parametrize(
+    "change, want",
+    [
+        (
+            {"targets": [{"kind": "variables", "indices": [3, 120]}]},
+            "targets[0].indices: index 120 out of range for z_dim=16; use 0..15",
+        ),
+        ({"targets": [{"kind": "variables", "indices": 40}]}, "targets[0].indices: count 40 out of range for z_dim=16"),
+        (
+            {"targets": [{"kind": "variables", "indices": [1], "colour": "red"}]},
+            "targets[0].colour: Extra inputs are not permitted; remove it (unknown field)",
+        ),
+        ({"targets": [{"kind": "knobs"}]}, "targets[0]: Input tag 'knobs'"),
+        ({"targets": [{"kind": "variables", "mode": "twist"}]}, "targets[0].mode: Input should be 'shift' or 'set'"),
+        (
+            {"targets": [{"kind": "channels", "site": "b9", "channels": [1]}]},
+            "targets[0].site: 'b9' is not a site of model 'tiny-dcgan'; use one of ['b1', 'b2', 'b3']",
+        ),
+        (
+            {"targets": [{"kind": "channels", "site": "b2", "channels": [1, 32]}]},
+            "targets[0].channels: channel 32 out of range for site 'b2' with 32 channels; use 0..31",
+        ),
+        ({"targets": [{"kind": "directions", "file": "none.npz"}]}, "targets[0].file: "),
+        (
+            {"targets": [{"kind": "directions", "file": "r.npz", "names": ["d7"]}]},
+            "targets[0].names: 'd7' is not in r.npz; use some of ['d0', 'd1']",
+        ),
+        (
+            {"targets": [{"kind": "directions", "file": "r.npz", "walk": "layers"}]},
+            "targets[0].walk: 'layers' needs space = \"ws\"",
+        ),
+        (
+            {"targets": [{"kind": "directions", "file": "w16.npz"}]},
+            "targets[0].file: directions live in space 'w' but the study walks in 'z'; set space = \"w\"",
+        ),
+        (
+            {"targets": [{"kind": "directions", "file": "r8.npz"}]},
+            "targets[0].file: directions in r8.npz have dimension 8, but space 'z' of model 'tiny-dcgan' takes 16",
+        ),
+        (
+            {"targets": [{"kind": "variables", "indices": [1]}, {"kind": "variables", "indices": [2, 1]}]},
+            "targets: 'z[1]' appears twice",
+        ),
+        ({"model": "nope"}, "model: unknown model 'nope'"),
+        ({"measures": ["brightness", "happiness"]}, "measures: unknown measure 'happiness'"),
+        ({"measures": []}, "measures: List should have at least 1 item"),
+        ({"alphas": [1, 1]}, "alphas: alphas must be distinct"),
+        ({"n_samples": 0}, "n_samples: Input should be greater than or equal to 1"),
+        ({"space": "w"}, "space: model 'tiny-dcgan' has no space 'w'; use one of ['z']"),
+        ({"space": "q"}, "space: Input should be 'z', 'w' or 'ws'"),
+        ({"batch_size": "big"}, "batch_size: Input should be a valid integer"),
+        ({"seeed": 1}, "seeed: Extra inputs are not permitted; remove it"),
+    ],
+)
 def test_bad_spec_one_line_before_work(tmp_path, change, want):
     v = np.eye(2, 16, dtype=np.float32)
     DirectionSet(["d0", "d1"], v, "z", "random").save(tmp_path / "r.npz")
@@ -105,9 +135,12 @@ def test_spec_file_errors(tmp_path):
 
 
 def test_same_spec_same_tables_and_resume_guards(tmp_path):
-    d = _spec(targets=[{"kind": "variables", "indices": 3},
-                       {"kind": "channels", "site": "b1", "channels": [0, 5], "together": True, "mode": "shift",
-                        "scale": 0.5}])
+    d = _spec(
+        targets=[
+            {"kind": "variables", "indices": 3},
+            {"kind": "channels", "site": "b1", "channels": [0, 5], "together": True, "mode": "shift", "scale": 0.5},
+        ]
+    )
     spec = parse_spec(d)
     a = run_study(spec, tmp_path / "a", progress=False)
     b = run_study(spec, tmp_path / "b", progress=False)
@@ -130,23 +163,38 @@ def test_directions_by_stem_and_copied(tmp_path):
     out = tmp_path / "s"
     v = np.random.default_rng(1).standard_normal((3, 16))
     DirectionSet(["a", "b", "c"], v / np.linalg.norm(v, axis=1, keepdims=True), "z", "mine").save(
-        out / "directions" / "mine.npz")
-    spec = parse_spec(_spec(targets=[{"kind": "directions", "file": "mine", "names": ["c", "a"],
-                                      "walk": "isodensity", "scale": 2.0}]))
+        out / "directions" / "mine.npz"
+    )
+    spec = parse_spec(
+        _spec(targets=[{"kind": "directions", "file": "mine", "names": ["c", "a"], "walk": "isodensity", "scale": 2.0}])
+    )
     st = run_study(spec, out, progress=False)
     df = st.table("interventions")
     assert st.target_names == ["mine/c", "mine/a"] and set(df.walk) == {"isodensity"}
     assert np.abs(df.dlogp).max() < 1e-3  # norm-preserving walk keeps log p(z)
     from probe.restudy import study_target
+
     t = study_target(st, "mine/a")
     assert t.scale == 2.0 and t.walk == "isodensity" and np.allclose(t.vector, v[0] / np.linalg.norm(v[0]))
 
 
 def _write_spec(tmp_path, n_variables: int = 6) -> Path:
     p = tmp_path / "kill.toml"
-    p.write_text(_toml(_spec(name="kill", n_samples=12, batch_size=4, part_rows=6, alphas=[-2, -1, 0, 1, 2],
-                             targets=[{"kind": "variables", "indices": n_variables},
-                                      {"kind": "channels", "site": "b2", "channels": [1, 2]}])))
+    p.write_text(
+        _toml(
+            _spec(
+                name="kill",
+                n_samples=12,
+                batch_size=4,
+                part_rows=6,
+                alphas=[-2, -1, 0, 1, 2],
+                targets=[
+                    {"kind": "variables", "indices": n_variables},
+                    {"kind": "channels", "site": "b2", "channels": [1, 2]},
+                ],
+            )
+        )
+    )
     return p
 
 
@@ -157,6 +205,7 @@ def test_resume_after_crash_leftovers(tmp_path):
     ref = run_study(spec, tmp_path / "ref", progress=False)
     out = tmp_path / "s"
     import shutil
+
     shutil.copytree(ref.path, out)
     st = Study(out)
     # rebuild the running state: manifest lists 5 parts, part 5 exists unrecorded, part 6 is garbage + tmp file
@@ -165,7 +214,7 @@ def test_resume_after_crash_leftovers(tmp_path):
     df = ref.table("interventions")
     for k in range(7):
         (out / "parts").mkdir(exist_ok=True)
-        df.iloc[k * 6:(k + 1) * 6].to_parquet(st.part_path(k), index=False)
+        df.iloc[k * 6 : (k + 1) * 6].to_parquet(st.part_path(k), index=False)
     st.part_path(6).write_bytes(b"PAR1 torn")
     (out / ".manifest.json.999.tmp").write_text("{")
     (out / "interventions.parquet").write_bytes(b"stale")
@@ -178,27 +227,35 @@ def test_resume_after_crash_leftovers(tmp_path):
 def test_default_out_needs_a_plain_name(tmp_path, monkeypatch, capsys, name):
     """`name` becomes the default --out studies/<name>: anything but a plain name is refused, nothing created."""
     from tests.helpers import cli
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "spec.toml").write_text(_toml(_spec(name=name)))
     code, _, err = cli(["run", "spec.toml", "--no-progress"], capsys)
-    assert (code, err) == (2, f"error: spec.toml: name {name!r} is the default --out studies/<name>, so it must be "
-                              f"a plain name (letters, digits, '.', '_', '-'; no '/', '..' or absolute path); rename "
-                              f"it or pass --out\n")
+    assert (code, err) == (
+        2,
+        f"error: spec.toml: name {name!r} is the default --out studies/<name>, so it must be "
+        f"a plain name (letters, digits, '.', '_', '-'; no '/', '..' or absolute path); rename "
+        f"it or pass --out\n",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
 
 
 def test_default_out_plain_name_runs(tmp_path, monkeypatch, capsys):
     from tests.helpers import cli
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "spec.toml").write_text(_toml(_spec(name="ok-1.2_x")))
     code, out, err = cli(["run", "spec.toml", "--no-progress"], capsys)
-    assert (code, out) == (0, "study 'ok-1.2_x' complete: 6 samples, 2 targets, 36 intervention rows -> "
-                              "studies/ok-1.2_x\n"), err
+    assert (code, out) == (
+        0,
+        "study 'ok-1.2_x' complete: 6 samples, 2 targets, 36 intervention rows -> studies/ok-1.2_x\n",
+    ), err
 
 
 def test_big_plan_needs_yes_and_creates_nothing(tmp_path):
     """Over CONFIRM_ROWS rows: one line with the plan and the estimate, nothing created; yes=True runs."""
     from probe.study import CONFIRM_ROWS, plan_rows
+
     spec = parse_spec(_spec(n_samples=2_500_001))
     assert plan_rows(spec, 2) == 2_500_001 * 2 * 3 > CONFIRM_ROWS
     with pytest.raises(SpecError) as e:
@@ -206,15 +263,19 @@ def test_big_plan_needs_yes_and_creates_nothing(tmp_path):
     msg = str(e.value)
     assert msg.startswith("plan: 2,500,001 samples x 2 targets x 3 alphas = 15,000,006 rows (~") and msg.endswith(
         "measured on one batch of 32); this is over 5,000,000 rows: pass --yes to run it, or lower n_samples / "
-        "targets / alphas")
+        "targets / alphas"
+    )
     assert not (tmp_path / "big").exists()
 
 
 def test_yes_runs_a_plan_over_the_threshold(tmp_path, monkeypatch):
     import probe.study
-    monkeypatch.setattr(probe.study, "CONFIRM_ROWS", 35)       # the 36-row plan below is "big"
+
+    monkeypatch.setattr(probe.study, "CONFIRM_ROWS", 35)  # the 36-row plan below is "big"
     spec = parse_spec(_spec())
-    with pytest.raises(SpecError, match=r"^plan: 6 samples x 2 targets x 3 alphas = 36 rows .*over 35 rows: pass --yes"):
+    with pytest.raises(
+        SpecError, match=r"^plan: 6 samples x 2 targets x 3 alphas = 36 rows .*over 35 rows: pass --yes"
+    ):
         run_study(spec, tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
     assert len(run_study(spec, tmp_path / "s", progress=False, yes=True).table("interventions")) == 36
@@ -224,18 +285,22 @@ def test_missing_latents_advice_works_on_a_complete_study(tiny_study, tmp_path, 
     """latents.npy deleted from a complete study: the error's advice (probe run SPEC --out X --resume) rebuilds it
     from the seed, byte-identical, and leaves every table as it was."""
     import shutil
+
     from tests.helpers import cli
+
     st = tmp_path / "st"
     shutil.copytree(tiny_study.path, st)
     shutil.copy(tiny_study.path.parent / "random.npz", tmp_path / "random.npz")
     lat = (st / "latents.npy").read_bytes()
     (st / "latents.npy").unlink()
     tables = {p.name: p.read_bytes() for p in st.glob("*.parquet")}
-    tables.pop("alpha_summary.parquet", None)     # a reader may have cached it in the shared fixture
+    tables.pop("alpha_summary.parquet", None)  # a reader may have cached it in the shared fixture
     with pytest.raises(ProbeError) as e:
         Study(st).latents()
-    assert str(e.value) == (f"study {str(st)!r} has no latents.npy; rebuild it from the seed with probe run "
-                            f"SPEC.toml --out {st} --resume (the study's spec)")
+    assert str(e.value) == (
+        f"study {str(st)!r} has no latents.npy; rebuild it from the seed with probe run "
+        f"SPEC.toml --out {st} --resume (the study's spec)"
+    )
     spec = {k: v for k, v in Study(st).manifest["spec"].items() if v is not None}
     spec["targets"] = [{k: v for k, v in t.items() if v is not None} for t in spec["targets"]]
     (tmp_path / "tiny.toml").write_text(_toml(spec))
@@ -243,5 +308,5 @@ def test_missing_latents_advice_works_on_a_complete_study(tiny_study, tmp_path, 
     assert code == 0, err
     assert (st / "latents.npy").read_bytes() == lat
     after = {p.name: p.read_bytes() for p in st.glob("*.parquet")}
-    assert after.pop("alpha_summary.parquet")      # probe run stores the summary the fixture's run_study left out
+    assert after.pop("alpha_summary.parquet")  # probe run stores the summary the fixture's run_study left out
     assert after == tables and Study(st).status == "complete"

@@ -1,4 +1,5 @@
 """The stored per-(target, alpha) summary: written by the runner, read by the dashboard and report while fresh."""
+
 import json
 import os
 import shutil
@@ -30,10 +31,9 @@ def test_stored_summary_equals_the_scan_exactly(study):
     query.write_alpha_summary(study)
     got = query.read_alpha_summary(study)
     pd.testing.assert_frame_equal(got, _scan(study), check_exact=True)
-    assert list(dict.fromkeys(got["value"])) == sorted([*(f"d_{m}" for m in study.measures), "dlogp", "logp",
-                                                        "norm"])
+    assert list(dict.fromkeys(got["value"])) == sorted([*(f"d_{m}" for m in study.measures), "dlogp", "logp", "norm"])
     assert sorted(got["target"].unique()) == sorted(study.target_names)
-    assert (got["n"] == 24).all()            # 24 samples per (target, alpha), every value finite here
+    assert (got["n"] == 24).all()  # 24 samples per (target, alpha), every value finite here
 
 
 def test_runner_writes_it_and_a_rewritten_table_makes_it_stale(study):
@@ -42,7 +42,7 @@ def test_runner_writes_it_and_a_rewritten_table_makes_it_stale(study):
     st = os.stat(study.path / "interventions.parquet")
     os.utime(study.path / "alpha_summary.parquet", ns=(st.st_atime_ns, st.st_mtime_ns - 10**9))  # older: stale
     assert not query.summary_fresh(study) and query.read_alpha_summary(study) is None
-    s = query.study_alpha_summary(study, write=True)               # scanned again, and stored again
+    s = query.study_alpha_summary(study, write=True)  # scanned again, and stored again
     assert query.summary_fresh(study)
     pd.testing.assert_frame_equal(s, query.read_alpha_summary(study))
 
@@ -50,11 +50,21 @@ def test_runner_writes_it_and_a_rewritten_table_makes_it_stale(study):
 def test_run_study_alone_leaves_it_to_the_readers(tmp_path):
     # run_study's callers (probe run, the demo) store it; a study made by run_study alone has none
     from probe.study import parse_spec, run_study
-    spec = parse_spec({"name": "alone", "model": "tiny-dcgan", "measures": ["image"], "n_samples": 4, "seed": 0,
-                       "alphas": [-1, 0, 1], "targets": [{"kind": "variables", "indices": [0, 1]}]})
+
+    spec = parse_spec(
+        {
+            "name": "alone",
+            "model": "tiny-dcgan",
+            "measures": ["image"],
+            "n_samples": 4,
+            "seed": 0,
+            "alphas": [-1, 0, 1],
+            "targets": [{"kind": "variables", "indices": [0, 1]}],
+        }
+    )
     st = run_study(spec, tmp_path / "alone", progress=False)
     assert not st.has("alpha_summary")
-    s = query.study_alpha_summary(st)                    # write=False: a scan, nothing written
+    s = query.study_alpha_summary(st)  # write=False: a scan, nothing written
     pd.testing.assert_frame_equal(s, _scan(st))
     assert not st.has("alpha_summary")
 
@@ -66,12 +76,14 @@ def _count_scans(monkeypatch) -> list:
     def sql(self, text, params=()):
         calls.append(text)
         return orig(self, text, params)
+
     monkeypatch.setattr(Query, "sql", sql)
     return calls
 
 
 def _post(app, output, values):
     from benchmarks.load_dashboard import Callback
+
     r = app.server.test_client().post("/_dash-update-component", json=Callback(app, output).payload(values))
     assert r.status_code == 200
     return r.get_data(as_text=True)
@@ -79,15 +91,17 @@ def _post(app, output, values):
 
 def test_dashboard_walk_views_read_the_file_without_scanning(study, monkeypatch):
     from dashboards.app import create_app
+
     query.write_alpha_summary(study)
     calls = _count_scans(monkeypatch)
     app = create_app(study.path)
     page = _post(app, "page.children", {"url.pathname": "/walks"})
     assert "probe-error" not in page and "z[0]" in page
-    body = _post(app, "wk-compare-box.children", {"wk-compare.value": ["z[0]", "z[1]"],
-                                                   "wk-cmp-measure.value": "brightness"})
+    body = _post(
+        app, "wk-compare-box.children", {"wk-compare.value": ["z[0]", "z[1]"], "wk-cmp-measure.value": "brightness"}
+    )
     assert "probe-error" not in body and '"z[1]"' in body
-    assert calls == []                            # no DuckDB query of interventions.parquet
+    assert calls == []  # no DuckDB query of interventions.parquet
     want = _scan(study)
     got = app.probe_ctx.iv_summary(("d_brightness",), targets=["z[1]"])
     w = want[(want["value"] == "d_brightness") & (want["target"] == "z[1]")]
@@ -99,6 +113,7 @@ def test_dashboard_walk_views_read_the_file_without_scanning(study, monkeypatch)
 
 def test_dashboard_of_a_study_without_the_file_scans_once_and_stores_it(study, monkeypatch):
     from dashboards.app import create_app
+
     calls = _count_scans(monkeypatch)
     app = create_app(study.path)
     body = _post(app, "wk-compare-box.children", {"wk-compare.value": ["z[0]"], "wk-cmp-measure.value": "contrast"})
@@ -110,12 +125,14 @@ def test_dashboard_of_a_study_without_the_file_scans_once_and_stores_it(study, m
 
 def test_a_long_summary_shows_a_note_then_the_figure(study, monkeypatch):
     from dashboards import app as dash_app
+
     release = threading.Event()
     orig = query.study_alpha_summary
 
     def slow(st, write=False):
         release.wait(30)
         return orig(st, write=write)
+
     monkeypatch.setattr(query, "study_alpha_summary", slow)
     app = dash_app.create_app(study.path)
     app.probe_ctx.SUMMARY_WAIT_S = 0.05
@@ -135,6 +152,7 @@ def test_an_unwritable_study_still_gets_its_summary(study, monkeypatch):
 
     def refuse(*a, **k):
         raise StoreError("read-only study")
+
     monkeypatch.setattr(Study, "write_table", refuse)
     s = query.study_alpha_summary(study, write=True)
     pd.testing.assert_frame_equal(s, _scan(study))
@@ -144,6 +162,7 @@ def test_an_unwritable_study_still_gets_its_summary(study, monkeypatch):
 def test_probe_run_stores_the_summary(tmp_path, monkeypatch, capsys):
     from tests.helpers import cli
     from tests.test_study import _spec, _toml
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "spec.toml").write_text(_toml(_spec(name="s")))
     code, out, err = cli(["run", "spec.toml", "--no-progress"], capsys)

@@ -1,4 +1,5 @@
 """probe.walks: every walk kind moves latents as documented (pure, no model)."""
+
 import numpy as np
 import pytest
 import torch
@@ -110,8 +111,14 @@ def test_channel_fn_scale_and_shift():
 def test_direction_target_from_set_and_roundtrip():
     ds = DirectionSet(["a", "b"], np.eye(2, 4), "ws", "sefa", layers=[(0, 2), None], scales=[2.0, 1.0])
     t = direction(ds, 0)
-    assert (t.name, t.walk, t.layers, t.scale, t.method, t.kind) == ("sefa/a", "layers", (0, 2), 2.0, "sefa",
-                                                                     "direction")
+    assert (t.name, t.walk, t.layers, t.scale, t.method, t.kind) == (
+        "sefa/a",
+        "layers",
+        (0, 2),
+        2.0,
+        "sefa",
+        "direction",
+    )
     assert direction(ds, 1).walk == "linear"
     back = Target.from_dict(t.to_dict(), t.vector)
     assert back == t and back != direction(ds, 1) and back != Target.from_dict(t.to_dict(), None)
@@ -143,20 +150,31 @@ def test_two_sets_of_one_method_walk_in_one_study(tmp_path):
     from probe.directions.sefa import SeFa
     from probe.models import load_model
     from probe.study import parse_spec, run_study
+
     g = load_model("tiny-stylegan")
     official = SeFa(2).fit(g).directions_
     every = SeFa(2, affines="all-affines").fit(g).directions_
     official.save(tmp_path / "sefa.npz")
     every.save(tmp_path / "sefa_all.npz")
-    spec = parse_spec({"name": "two", "model": "tiny-stylegan", "measures": ["image"], "n_samples": 3, "seed": 0,
-                       "space": "w", "alphas": [-1.0, 1.0],
-                       "targets": [{"kind": "directions", "file": "sefa.npz"},
-                                   {"kind": "directions", "file": "sefa_all.npz"}]}, base=tmp_path)
+    spec = parse_spec(
+        {
+            "name": "two",
+            "model": "tiny-stylegan",
+            "measures": ["image"],
+            "n_samples": 3,
+            "seed": 0,
+            "space": "w",
+            "alphas": [-1.0, 1.0],
+            "targets": [{"kind": "directions", "file": "sefa.npz"}, {"kind": "directions", "file": "sefa_all.npz"}],
+        },
+        base=tmp_path,
+    )
     st = run_study(spec, tmp_path / "study", progress=False)
     assert st.target_names == ["sefa/sefa0", "sefa/sefa1", "sefa_all/sefa0", "sefa_all/sefa1"]
     iv = st.table("interventions")
     assert set(iv["method"]) == {"sefa"} and len(iv) == 3 * 4 * 2
     from probe.restudy import study_target
+
     assert np.array_equal(study_target(st, "sefa_all/sefa1").vector, every.vectors[1])
     assert np.array_equal(study_target(st, "sefa/sefa1").vector, official.vectors[1])
     assert sorted(st.directions()) == ["sefa", "sefa_all"]
@@ -165,6 +183,7 @@ def test_two_sets_of_one_method_walk_in_one_study(tmp_path):
 # ---- distance: InterFaceGAN's absolute placement from the hyperplane n.x + offset = 0 ----------------------
 def test_distance_places_each_latent_at_signed_distance_alpha():
     from probe.walks import signed_distance
+
     z = 3 * torch.randn(5, 16, generator=torch.Generator().manual_seed(2))
     v = 2.5 * _unit(16, 3)  # not unit: the walk uses the unit normal
     n = torch.from_numpy(v / np.linalg.norm(v)).double()
@@ -189,14 +208,16 @@ def test_distance_places_each_latent_at_signed_distance_alpha():
 
 def test_distance_in_ws_places_every_layer_of_the_range():
     from probe.walks import signed_distance
+
     ws = torch.randn(4, 6, 8, generator=torch.Generator().manual_seed(4))
     v = _unit(8, 5)
     t = Target("direction", "interfacegan/a@2", "distance", vector=v, layers=(2, 4), offset=0.25)
     out = apply_rows(ws, "ws", t, torch.tensor([1.0, -2.0, 0.0, 3.0]))
-    d = signed_distance(out, t)                                    # [4, 2]: layers 2 and 3
+    d = signed_distance(out, t)  # [4, 2]: layers 2 and 3
     assert d.shape == (4, 2)
-    assert torch.allclose(d, torch.tensor([1.0, -2.0, 0.0, 3.0], dtype=torch.float64)[:, None].expand(4, 2),
-                          atol=1e-6, rtol=0)
+    assert torch.allclose(
+        d, torch.tensor([1.0, -2.0, 0.0, 3.0], dtype=torch.float64)[:, None].expand(4, 2), atol=1e-6, rtol=0
+    )
     torch.testing.assert_close(out[:, [0, 1, 4, 5]], ws[:, [0, 1, 4, 5]])  # layers outside the range untouched
     every = Target("direction", "interfacegan/a", "distance", vector=v)
     assert signed_distance(apply_rows(ws, "ws", every, torch.full((4,), 1.5)), every).sub(1.5).abs().max() < 1e-6
@@ -206,8 +227,9 @@ def test_distance_in_ws_places_every_layer_of_the_range():
 
 
 def test_distance_target_offset_from_the_set_and_round_trip():
-    ds = DirectionSet(["g", "g|a"], np.stack([_unit(4, 1), _unit(4, 2)]), "z", "interfacegan",
-                      info=[{"offset": 0.3}, {}])
+    ds = DirectionSet(
+        ["g", "g|a"], np.stack([_unit(4, 1), _unit(4, 2)]), "z", "interfacegan", info=[{"offset": 0.3}, {}]
+    )
     t = direction(ds, 0, "distance")
     assert (t.walk, t.offset) == ("distance", pytest.approx(0.3)) and direction(ds, 1, "distance").offset == 0.0
     assert direction(ds, 0).offset == 0.0 and "offset" not in direction(ds, 0).to_dict()  # linear: no offset
@@ -232,14 +254,24 @@ def test_distance_walk_in_a_spec_runs_and_round_trips(tmp_path):
     from probe.restudy import study_target
     from probe.study import parse_spec, run_study
     from probe.walks import signed_distance
+
     g = load_model("tiny-dcgan")
     est = InterFaceGAN("brightness", ratio=0.25, n_samples=120, seed=0).fit(g)
     est.directions_.save(tmp_path / "interfacegan.npz")
     est.directions_.save(tmp_path / "interfacegan_distance.npz")
-    data = {"name": "dist", "model": "tiny-dcgan", "measures": ["brightness"], "n_samples": 3, "seed": 0,
-            "space": "z", "alphas": [-1.0, 0.0, 1.0],
-            "targets": [{"kind": "directions", "file": "interfacegan.npz"},
-                        {"kind": "directions", "file": "interfacegan_distance.npz", "walk": "distance"}]}
+    data = {
+        "name": "dist",
+        "model": "tiny-dcgan",
+        "measures": ["brightness"],
+        "n_samples": 3,
+        "seed": 0,
+        "space": "z",
+        "alphas": [-1.0, 0.0, 1.0],
+        "targets": [
+            {"kind": "directions", "file": "interfacegan.npz"},
+            {"kind": "directions", "file": "interfacegan_distance.npz", "walk": "distance"},
+        ],
+    }
     spec = parse_spec(data, base=tmp_path)
     assert parse_spec(spec.dump(), base=tmp_path).dump() == spec.dump()
     assert spec.dump()["targets"][1]["walk"] == "distance"
@@ -251,8 +283,12 @@ def test_distance_walk_in_a_spec_runs_and_round_trips(tmp_path):
     assert t.walk == "distance" and t.offset == pytest.approx(est.directions_.info[0]["offset"])
     z = torch.as_tensor(st.latents())
     placed = apply(z, "z", t, [-1.0, 0.0, 1.0])
-    assert torch.allclose(signed_distance(placed, t).reshape(3, 3),
-                          torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64).expand(3, 3), atol=1e-6, rtol=0)
+    assert torch.allclose(
+        signed_distance(placed, t).reshape(3, 3),
+        torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64).expand(3, 3),
+        atol=1e-6,
+        rtol=0,
+    )
     at0 = iv[(iv["alpha"] == 0) & (iv["target"] == "interfacegan_distance/brightness")]
     lin0 = iv[(iv["alpha"] == 0) & (iv["target"] == "interfacegan/brightness")]
     assert (lin0["d_brightness"] == 0).all() and (at0["d_brightness"] != 0).any()  # rendered on the boundary

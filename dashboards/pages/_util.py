@@ -1,4 +1,5 @@
 """Small layout helpers shared by the pages: study-table notes, AG Grid tables, graphs, labelled fields."""
+
 from __future__ import annotations
 
 import math
@@ -10,10 +11,10 @@ from dash_ag_grid import AgGrid
 
 from probe.store import MAKERS
 
-SCI_COLUMNS = ("p", "q", "p_value", "q_value")   # always shown in scientific notation (never "0")
-AUTO_HEIGHT_ROWS = 15     # up to this many rows the grid grows with its rows; longer ones scroll virtually
-GRID_HEIGHT_PX = 420      # the fixed height of a long (virtually scrolled) grid
-ROW_PX = 30               # AG Grid row height, for the fixed height of short-but-not-tiny grids
+SCI_COLUMNS = ("p", "q", "p_value", "q_value")  # always shown in scientific notation (never "0")
+AUTO_HEIGHT_ROWS = 15  # up to this many rows the grid grows with its rows; longer ones scroll virtually
+GRID_HEIGHT_PX = 420  # the fixed height of a long (virtually scrolled) grid
+ROW_PX = 30  # AG Grid row height, for the fixed height of short-but-not-tiny grids
 
 
 def missing(ctx, table: str, id: str | None = None) -> html.Div | None:
@@ -21,13 +22,15 @@ def missing(ctx, table: str, id: str | None = None) -> html.Div | None:
     if ctx.has(table):
         return None
     from ._progress import computing
+
     kw = {"id": id} if id else {}
     busy = computing(ctx.root, table)
-    if busy is not None:        # a running probe demo will write it
+    if busy is not None:  # a running probe demo will write it
         return html.Div(f"The {table} table is {busy}.", className="probe-note", **kw)
     cmd = MAKERS.get(table, "probe run").replace("STUDY", str(ctx.study.path))
-    return html.Div([f"This study has no {table} table yet; make it with ", html.Code(cmd)], className="probe-note",
-                    **kw)
+    return html.Div(
+        [f"This study has no {table} table yet; make it with ", html.Code(cmd)], className="probe-note", **kw
+    )
 
 
 def _number_formatter(sci: bool) -> dict:
@@ -52,9 +55,16 @@ def _cell(v):
     return v if isinstance(v, (int, str)) else str(v)
 
 
-def table(df: pd.DataFrame, id: str, units: dict[str, str] | None = None, csv: str | None = None,
-          headers: dict[str, str] | None = None, sci: tuple[str, ...] = SCI_COLUMNS, height: int | None = None,
-          **kw) -> html.Div:
+def table(
+    df: pd.DataFrame,
+    id: str,
+    units: dict[str, str] | None = None,
+    csv: str | None = None,
+    headers: dict[str, str] | None = None,
+    sci: tuple[str, ...] = SCI_COLUMNS,
+    height: int | None = None,
+    **kw,
+) -> html.Div:
     """A DataFrame as an AG Grid table (sortable, filterable columns; numbers stay numbers).
 
     units: column -> unit shown in its header (`slope (years / alpha)`); headers: column -> header text.
@@ -79,25 +89,55 @@ def table(df: pd.DataFrame, id: str, units: dict[str, str] | None = None, csv: s
                 d["valueFormatter"] = _number_formatter(str(c) in sci)
         else:
             d["filter"] = "agTextColumnFilter"
-            d["tooltipField"] = str(c)       # long text (descriptions) in full on hover
+            d["tooltipField"] = str(c)  # long text (descriptions) in full on hover
         cols.append(d)
     rows = [{str(c): _cell(v) for c, v in zip(df.columns, r)} for r in df.itertuples(index=False, name=None)]
     n = len(rows)
     auto = n <= AUTO_HEIGHT_ROWS and height is None
-    opts = {"suppressFieldDotNotation": True, "animateRows": False, "rowBuffer": 10,
-            "enableCellTextSelection": True, "tooltipShowDelay": 300,
-            **({"domLayout": "autoHeight"} if auto else {}), **kw.pop("dashGridOptions", {})}
+    opts = {
+        "suppressFieldDotNotation": True,
+        "animateRows": False,
+        "rowBuffer": 10,
+        "enableCellTextSelection": True,
+        "tooltipShowDelay": 300,
+        **({"domLayout": "autoHeight"} if auto else {}),
+        **kw.pop("dashGridOptions", {}),
+    }
     style = {"width": "100%"} if auto else {"width": "100%", "height": f"{int(height or GRID_HEIGHT_PX)}px"}
-    grid = AgGrid(id=id, rowData=rows, columnDefs=cols, columnSize=kw.pop("columnSize", "responsiveSizeToFit"),
-                  defaultColDef={"sortable": True, "resizable": True, "filter": True, "floatingFilter": n > 8,
-                                 "minWidth": 90, **kw.pop("defaultColDef", {})},
-                  dashGridOptions=opts, style={**style, **kw.pop("style", {})},
-                  csvExportParams={"fileName": csv} if csv else {}, **kw)
+    grid = AgGrid(
+        id=id,
+        rowData=rows,
+        columnDefs=cols,
+        columnSize=kw.pop("columnSize", "responsiveSizeToFit"),
+        defaultColDef={
+            "sortable": True,
+            "resizable": True,
+            "filter": True,
+            "floatingFilter": n > 8,
+            "minWidth": 90,
+            **kw.pop("defaultColDef", {}),
+        },
+        dashGridOptions=opts,
+        style={**style, **kw.pop("style", {})},
+        csvExportParams={"fileName": csv} if csv else {},
+        **kw,
+    )
     bar = []
     if csv:
-        bar = [html.Div([html.Button("Export CSV", id={"type": "probe-csv", "grid": id}, className="probe-csv",
-                                     title=f"download the rows shown as {csv}"),
-                         html.Span(f"{n} rows", className="probe-rows", id=f"{id}-rows")], className="probe-grid-bar")]
+        bar = [
+            html.Div(
+                [
+                    html.Button(
+                        "Export CSV",
+                        id={"type": "probe-csv", "grid": id},
+                        className="probe-csv",
+                        title=f"download the rows shown as {csv}",
+                    ),
+                    html.Span(f"{n} rows", className="probe-rows", id=f"{id}-rows"),
+                ],
+                className="probe-grid-bar",
+            )
+        ]
     return html.Div([*bar, grid], id=f"{id}-box", className="probe-table")
 
 
@@ -115,8 +155,12 @@ _CSV_JS = """function(n) {
 
 def register(app) -> None:
     """The CSV export of every `table(..., csv=...)` (needs a dcc.Store id 'probe-csv-done' in the app layout)."""
-    app.clientside_callback(_CSV_JS, Output("probe-csv-done", "data"),
-                            Input({"type": "probe-csv", "grid": ALL}, "n_clicks"), prevent_initial_call=True)
+    app.clientside_callback(
+        _CSV_JS,
+        Output("probe-csv-done", "data"),
+        Input({"type": "probe-csv", "grid": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
 
 
 def csv_store() -> dcc.Store:
@@ -138,8 +182,9 @@ def plain(fig):
 
 
 def graph(id: str, fig=None, **kw) -> dcc.Graph:
-    return dcc.Graph(id=id, figure=plain(fig) if fig is not None else {"data": [], "layout": {}},
-                     config={"displaylogo": False}, **kw)
+    return dcc.Graph(
+        id=id, figure=plain(fig) if fig is not None else {"data": [], "layout": {}}, config={"displaylogo": False}, **kw
+    )
 
 
 def fitted(fig) -> tuple[dict, dict]:
@@ -162,6 +207,7 @@ def fitted_graph(id: str, fig, **kw) -> dcc.Graph:
 def click_point(click) -> dict:
     """The first point of a plotly clickData, PreventUpdate when there is none (a graph drawn or redrawn)."""
     from dash.exceptions import PreventUpdate
+
     pts = (click or {}).get("points") or []
     if not pts:
         raise PreventUpdate

@@ -1,5 +1,6 @@
 """Walks: a target (any method, any walk: linear, isodensity, InterFaceGAN distance, ...) -> measure curves vs alpha
 with CIs (one y-axis per unit, or standardised), density curve, image strip; compare targets; evaluation table."""
+
 from __future__ import annotations
 
 from dash import Input, Output, dcc, html
@@ -13,7 +14,7 @@ from ._util import field, fitted_graph, graph, missing, table
 
 KEY, PATH, NAME = "walks", "/walks", "Walks"
 STRIP_SAMPLES = 4
-PLAIN_WALKS = ("linear", "variable", "channel")   # walks whose label is just the target kind
+PLAIN_WALKS = ("linear", "variable", "channel")  # walks whose label is just the target kind
 SCALES = {"units": "measure units (one axis per unit)", "std": "standardised (measure sds)"}
 
 
@@ -46,9 +47,12 @@ def _units(ctx) -> dict[str, str]:
 
 
 def _scales(ctx) -> dict[str, float]:
-    return ctx.memo(("wk-scales",), lambda: measure_scales(ctx.table("samples"), ctx.study.measures,
-                                                           measure_kinds(ctx.study.measure_info)),
-                    "samples.parquet", "manifest.json")
+    return ctx.memo(
+        ("wk-scales",),
+        lambda: measure_scales(ctx.table("samples"), ctx.study.measures, measure_kinds(ctx.study.measure_info)),
+        "samples.parquet",
+        "manifest.json",
+    )
 
 
 def layout(ctx):
@@ -57,30 +61,87 @@ def layout(ctx):
     opts = _targets(ctx)
     ms = ctx.study.measures
     dirs = [o["value"] for o in opts if "/" in o["value"]]
-    return html.Div([
-        html.H2("Walks"),
-        html.Div([field("target", dcc.Dropdown(id="wk-target", options=opts, value=opts[0]["value"],
-                                               clearable=False, style={"width": "320px"})),
-                  field("measures", dcc.Dropdown(id="wk-measures", options=ms, value=ms[:2], multi=True,
-                                                 style={"width": "360px"}))], className="controls"),
-        html.Div([field("y", dcc.RadioItems(id="wk-scale", value="units", inline=True, options=[
-                      {"label": lab, "value": v} for v, lab in SCALES.items()])),
-                  field("density", dcc.RadioItems(id="wk-density", value="dlogp", inline=True, options=[
-                      {"label": v, "value": v} for v in ("dlogp", "logp", "norm")]))], className="controls"),
-        html.Div(id="wk-msg"),
-        html.Div([html.Div(id="wk-curves-box", className="col"), html.Div(id="wk-density-box", className="col")],
-                 className="row"),
-        html.Div(id="wk-strip-box"),
-        html.H3("Compare targets"),
-        html.Div([field("targets", dcc.Dropdown(id="wk-compare", options=opts, value=dirs[:4] or [opts[0]["value"]],
-                                                multi=True, style={"width": "520px"})),
-                  field("measure", dcc.Dropdown(id="wk-cmp-measure", options=ms, value=ms[0], clearable=False,
-                                                style={"width": "200px"}))], className="controls"),
-        html.Div([html.Div(id="wk-compare-box", className="col"), html.Div(id="wk-eval-box", className="col")],
-                 className="row"),
-        *_evaluation(ctx),
-        *_groundtruth(ctx),
-    ])
+    return html.Div(
+        [
+            html.H2("Walks"),
+            html.Div(
+                [
+                    field(
+                        "target",
+                        dcc.Dropdown(
+                            id="wk-target",
+                            options=opts,
+                            value=opts[0]["value"],
+                            clearable=False,
+                            style={"width": "320px"},
+                        ),
+                    ),
+                    field(
+                        "measures",
+                        dcc.Dropdown(id="wk-measures", options=ms, value=ms[:2], multi=True, style={"width": "360px"}),
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(
+                [
+                    field(
+                        "y",
+                        dcc.RadioItems(
+                            id="wk-scale",
+                            value="units",
+                            inline=True,
+                            options=[{"label": lab, "value": v} for v, lab in SCALES.items()],
+                        ),
+                    ),
+                    field(
+                        "density",
+                        dcc.RadioItems(
+                            id="wk-density",
+                            value="dlogp",
+                            inline=True,
+                            options=[{"label": v, "value": v} for v in ("dlogp", "logp", "norm")],
+                        ),
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(id="wk-msg"),
+            html.Div(
+                [html.Div(id="wk-curves-box", className="col"), html.Div(id="wk-density-box", className="col")],
+                className="row",
+            ),
+            html.Div(id="wk-strip-box"),
+            html.H3("Compare targets"),
+            html.Div(
+                [
+                    field(
+                        "targets",
+                        dcc.Dropdown(
+                            id="wk-compare",
+                            options=opts,
+                            value=dirs[:4] or [opts[0]["value"]],
+                            multi=True,
+                            style={"width": "520px"},
+                        ),
+                    ),
+                    field(
+                        "measure",
+                        dcc.Dropdown(
+                            id="wk-cmp-measure", options=ms, value=ms[0], clearable=False, style={"width": "200px"}
+                        ),
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(
+                [html.Div(id="wk-compare-box", className="col"), html.Div(id="wk-eval-box", className="col")],
+                className="row",
+            ),
+            *_evaluation(ctx),
+            *_groundtruth(ctx),
+        ]
+    )
 
 
 def _evaluation(ctx) -> list:
@@ -88,10 +149,16 @@ def _evaluation(ctx) -> list:
     if not ctx.has("evaluation"):
         return []
     ev = ctx.table("evaluation")
-    return [html.H3("Evaluation of every direction"),
-            table(ev, "wk-eval-table", csv="evaluation.csv",
-                  headers={"dlogp_abs_mean": "mean |dlogp|", "dlogp_abs_max": "max |dlogp|"},
-                  units={"slope": "measure units / alpha"})]
+    return [
+        html.H3("Evaluation of every direction"),
+        table(
+            ev,
+            "wk-eval-table",
+            csv="evaluation.csv",
+            headers={"dlogp_abs_mean": "mean |dlogp|", "dlogp_abs_max": "max |dlogp|"},
+            units={"slope": "measure units / alpha"},
+        ),
+    ]
 
 
 def _groundtruth(ctx) -> list:
@@ -99,18 +166,27 @@ def _groundtruth(ctx) -> list:
     if not ctx.has("groundtruth"):
         return []
     from probe.directions.groundtruth import GroundTruthScore
+
     gt = ctx.table("groundtruth")
     sc = GroundTruthScore.from_table(gt).scores_.rename(columns={"mig": "MIG gap"})
-    return [html.H3("Ground-truth scores"),
-            html.P("Which known factor each direction moves, and how purely (probe gt-score).", className="probe-note"),
-            table(sc.drop(columns=["n_factors"]), id="wk-gt-scores", csv="groundtruth-scores.csv"),
-            graph("wk-gt-heatmap", F.groundtruth_heatmap(gt))]
+    return [
+        html.H3("Ground-truth scores"),
+        html.P("Which known factor each direction moves, and how purely (probe gt-score).", className="probe-note"),
+        table(sc.drop(columns=["n_factors"]), id="wk-gt-scores", csv="groundtruth-scores.csv"),
+        graph("wk-gt-heatmap", F.groundtruth_heatmap(gt)),
+    ]
 
 
 def register(app, ctx):
-    @app.callback(Output("wk-curves-box", "children"), Output("wk-density-box", "children"),
-                  Output("wk-strip-box", "children"), Input("wk-target", "value"), Input("wk-measures", "value"),
-                  Input("wk-density", "value"), Input("wk-scale", "value"))
+    @app.callback(
+        Output("wk-curves-box", "children"),
+        Output("wk-density-box", "children"),
+        Output("wk-strip-box", "children"),
+        Input("wk-target", "value"),
+        Input("wk-measures", "value"),
+        Input("wk-density", "value"),
+        Input("wk-scale", "value"),
+    )
     @ctx.guard(3)
     def one(target, measures, dens, scale):
         if not measures:
@@ -134,27 +210,40 @@ def register(app, ctx):
             units = {m: _units(ctx).get(m, "") for m in measures}
             title = f"{target}: change of measure vs alpha (95% CI)"
         curves = F.unit_curves(s, units, title, keys=list(measures), xtitle=_xtitle(walk))
-        density = F.summary_curves(ctx.iv_summary((dens,), targets=[target]), "target",
-                                   f"{target}: {dens} vs alpha (95% CI)", dens)
+        density = F.summary_curves(
+            ctx.iv_summary((dens,), targets=[target]), "target", f"{target}: {dens} vs alpha (95% CI)", dens
+        )
         density.update_xaxes(title_text=_xtitle(walk))
         alphas = sorted(s["alpha"].unique().tolist())
         ids = list(range(min(STRIP_SAMPLES, len(ctx.latents()))))
         strip = F.image_strip(ctx.render(ids, target, alphas), alphas, sample_ids=ids, title=f"{target}")
         return graph("wk-curves", curves), graph("wk-dens", density), fitted_graph("wk-strip", strip)
 
-    @app.callback(Output("wk-compare-box", "children"), Output("wk-eval-box", "children"),
-                  Input("wk-compare", "value"), Input("wk-cmp-measure", "value"))
+    @app.callback(
+        Output("wk-compare-box", "children"),
+        Output("wk-eval-box", "children"),
+        Input("wk-compare", "value"),
+        Input("wk-cmp-measure", "value"),
+    )
     @ctx.guard(2)
     def compare(targets, measure):
         if not targets:
             raise ProbeError("targets: pick one or more targets to compare")
-        return ctx.memo(("wk-compare", tuple(map(str, targets)), str(measure)), lambda: _compare(targets, measure),
-                        "interventions.parquet", "evaluation.parquet", "manifest.json")
+        return ctx.memo(
+            ("wk-compare", tuple(map(str, targets)), str(measure)),
+            lambda: _compare(targets, measure),
+            "interventions.parquet",
+            "evaluation.parquet",
+            "manifest.json",
+        )
 
     def _compare(targets, measure):
         unit = _units(ctx).get(measure, "")
-        fig = F.summary_curves(ctx.iv_summary((f"d_{measure}",), targets=targets), "target",
-                               f"d_{measure} vs alpha per target (95% CI)",
-                               f"d_{measure} ({unit})" if unit else f"d_{measure}")
+        fig = F.summary_curves(
+            ctx.iv_summary((f"d_{measure}",), targets=targets),
+            "target",
+            f"d_{measure} vs alpha per target (95% CI)",
+            f"d_{measure} ({unit})" if unit else f"d_{measure}",
+        )
         ev = missing(ctx, "evaluation") or graph("wk-eval", F.method_comparison(ctx.table("evaluation"), measure))
         return graph("wk-cmp", fig), ev

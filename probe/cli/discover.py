@@ -1,4 +1,5 @@
 """`probe discover STUDY --method M`: fit a DirectionSet into STUDY/directions/; `probe evaluate STUDY`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,35 +38,55 @@ def _ratio(s: str):
 
 @app.command("discover")
 def discover_cmd(
-        study: Path = typer.Argument(..., help="study directory (made by probe run)"),
-        method: str = typer.Option(..., "--method", "-m", help=f"one of {', '.join(ORDER)}"),
-        measures: str = typer.Option(None, "--measures", help="interfacegan: comma list (default: the study's)"),
-        condition: list[str] = typer.Option([], "--condition", help="interfacegan: PRIMAL:COND[+COND], e.g. "
-                                            "gender:age; adds the conditional direction 'gender|age'"),
-        n: int = typer.Option(5000, "--n", help="interfacegan: latents to sample and score; ganspace: PCA samples"),
-        ratio: str = typer.Option("0.02", "--ratio", help="interfacegan: fraction (or count) per side, one "
-                                  "value or per measure: gender=0.1,age=0.3"),
-        from_study: bool = typer.Option(False, "--from-study", help="interfacegan: fit on the study's own "
-                                        "samples and latents instead of sampling --n new ones"),
-        k: int = typer.Option(None, "--k", help="number of directions (dplase 8, ganspace/sefa 20, random 8)"),
-        site: str = typer.Option(None, "--site", help="dplase / ganspace(z): feature site (default first site)"),
-        steps: int = typer.Option(None, "--steps", help="dplase: Adam iterations (default 600)"),
-        no_density: bool = typer.Option(False, "--no-density", help="dplase: train with linear walks"),
-        layers: str = typer.Option(None, "--layers", help="sefa: ws layer range START-END (end exclusive)"),
-        affines: str = typer.Option(None, "--affines", help="sefa: official (default; conv affines + the last "
-                                    "ToRGB, as official SeFa) or all-affines (every ToRGB too)"),
-        space: str = typer.Option(None, "--space", help="latent space (default: the study's; ws -> w where "
-                                  "the method works in w)"),
-        seed: int = typer.Option(0, "--seed"),
-        stem: str = typer.Option(None, "--name", help="file stem in STUDY/directions/ (default the method)"),
-        model_arg: str = typer.Option(None, "--model", help="the study's model, when it is a file.py:factory or "
-                                      "TorchScript file: naming it allows its code to run"),
-        trust_model: bool = typer.Option(False, "--trust-model", help="run the study's file.py:factory or "
-                                         "TorchScript model without naming it"),
-        progress: bool = typer.Option(True, "--progress/--no-progress"),
-        device: str = device_option()) -> None:
+    study: Path = typer.Argument(..., help="study directory (made by probe run)"),
+    method: str = typer.Option(..., "--method", "-m", help=f"one of {', '.join(ORDER)}"),
+    measures: str = typer.Option(None, "--measures", help="interfacegan: comma list (default: the study's)"),
+    condition: list[str] = typer.Option(
+        [],
+        "--condition",
+        help="interfacegan: PRIMAL:COND[+COND], e.g. gender:age; adds the conditional direction 'gender|age'",
+    ),
+    n: int = typer.Option(5000, "--n", help="interfacegan: latents to sample and score; ganspace: PCA samples"),
+    ratio: str = typer.Option(
+        "0.02",
+        "--ratio",
+        help="interfacegan: fraction (or count) per side, one value or per measure: gender=0.1,age=0.3",
+    ),
+    from_study: bool = typer.Option(
+        False,
+        "--from-study",
+        help="interfacegan: fit on the study's own samples and latents instead of sampling --n new ones",
+    ),
+    k: int = typer.Option(None, "--k", help="number of directions (dplase 8, ganspace/sefa 20, random 8)"),
+    site: str = typer.Option(None, "--site", help="dplase / ganspace(z): feature site (default first site)"),
+    steps: int = typer.Option(None, "--steps", help="dplase: Adam iterations (default 600)"),
+    no_density: bool = typer.Option(False, "--no-density", help="dplase: train with linear walks"),
+    layers: str = typer.Option(None, "--layers", help="sefa: ws layer range START-END (end exclusive)"),
+    affines: str = typer.Option(
+        None,
+        "--affines",
+        help="sefa: official (default; conv affines + the last "
+        "ToRGB, as official SeFa) or all-affines (every ToRGB too)",
+    ),
+    space: str = typer.Option(
+        None, "--space", help="latent space (default: the study's; ws -> w where the method works in w)"
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    stem: str = typer.Option(None, "--name", help="file stem in STUDY/directions/ (default the method)"),
+    model_arg: str = typer.Option(
+        None,
+        "--model",
+        help="the study's model, when it is a file.py:factory or TorchScript file: naming it allows its code to run",
+    ),
+    trust_model: bool = typer.Option(
+        False, "--trust-model", help="run the study's file.py:factory or TorchScript model without naming it"
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = device_option(),
+) -> None:
     """Fit directions with one method and save them into the study (then walk them with a spec)."""
     from ..store import Study
+
     if method not in ORDER:
         raise ProbeError(f"--method {method!r} unknown; use one of {list(ORDER)}")
     for flag, v, lo, hi in (("--n", n, 2, 10_000_000), ("--k", k, 1, 10_000), ("--steps", steps, 1, 1_000_000)):
@@ -73,8 +94,26 @@ def discover_cmd(
             raise ProbeError(f"{flag} must be in {lo}..{hi:,}; got {v}")
     st = Study(study, model=model_arg, trust_model=trust_model)
     with st.lock():
-        _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-                  seed, stem, progress, affines, device)
+        _discover(
+            st,
+            method,
+            measures,
+            condition,
+            n,
+            ratio,
+            from_study,
+            k,
+            site,
+            steps,
+            no_density,
+            layers,
+            space,
+            seed,
+            stem,
+            progress,
+            affines,
+            device,
+        )
 
 
 def _layers(layers: str | None):
@@ -87,11 +126,31 @@ def _layers(layers: str | None):
     return (a, b)
 
 
-def _discover(st, method, measures, condition, n, ratio, from_study, k, site, steps, no_density, layers, space,
-              seed, stem, progress, affines=None, device="auto") -> None:
+def _discover(
+    st,
+    method,
+    measures,
+    condition,
+    n,
+    ratio,
+    from_study,
+    k,
+    site,
+    steps,
+    no_density,
+    layers,
+    space,
+    seed,
+    stem,
+    progress,
+    affines=None,
+    device="auto",
+) -> None:
     from ..directions.registry import FitContext, get
+
     m = get(method)
     from ..restudy import study_model
+
     model = on_device(study_model(st), device)
     sp = space or st.space
     ms = []
@@ -99,14 +158,20 @@ def _discover(st, method, measures, condition, n, ratio, from_study, k, site, st
         ms = _csv(measures) or st.measures
         files = [x for x in ms if ".py:" in x and not measures]
         if files:
-            raise ProbeError(f"the study names measure {files[0]!r}, a Python file; it is not run when a study is "
-                             f"opened: pass --measures with the measures to fit")
+            raise ProbeError(
+                f"the study names measure {files[0]!r}, a Python file; it is not run when a study is "
+                f"opened: pass --measures with the measures to fit"
+            )
     # command-line flags -> estimator parameters; a flag given for a method that has no such parameter is refused
-    flags = {"--ratio": ("ratio", _ratio(ratio) if m.supervised else ratio),
-             "--condition": ("conditions", _conditions(condition) if condition else None),
-             "--site": ("site", site), "--steps": ("steps", steps),
-             "--no-density": ("density", False if no_density else None),
-             "--layers": ("layers", _layers(layers)), "--affines": ("affines", affines)}
+    flags = {
+        "--ratio": ("ratio", _ratio(ratio) if m.supervised else ratio),
+        "--condition": ("conditions", _conditions(condition) if condition else None),
+        "--site": ("site", site),
+        "--steps": ("steps", steps),
+        "--no-density": ("density", False if no_density else None),
+        "--layers": ("layers", _layers(layers)),
+        "--affines": ("affines", affines),
+    }
     valid = m.cls._get_param_names()
     options = {}
     for flag, (param, value) in flags.items():
@@ -149,11 +214,14 @@ def evaluate_cmd(study: Path = typer.Argument(..., help="study directory whose s
     """Per direction: slopes of every measure, specificity, density drift -> STUDY/evaluation.parquet."""
     from ..directions.evaluate import evaluate_study
     from ..store import Study
+
     st = Study(study)
     with st.lock():
         df = evaluate_study(st)
     top = df[df["is_target"]].sort_values(["method", "target"])
     for r in top.itertuples():
-        echo(f"  {r.target:<28} {r.measure:<10} slope {r.slope:+.4f}  specificity {r.specificity:.2f}  "
-                   f"|dlogp| mean {r.dlogp_abs_mean:.3g} max {r.dlogp_abs_max:.3g}")
+        echo(
+            f"  {r.target:<28} {r.measure:<10} slope {r.slope:+.4f}  specificity {r.specificity:.2f}  "
+            f"|dlogp| mean {r.dlogp_abs_mean:.3g} max {r.dlogp_abs_max:.3g}"
+        )
     echo(f"{len(top)} directions evaluated -> {Path(study) / 'evaluation.parquet'}")

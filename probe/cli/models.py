@@ -1,4 +1,5 @@
 """`probe models`, `probe measures`: what is available."""
+
 from __future__ import annotations
 
 import typer
@@ -8,12 +9,19 @@ from .model_options import class_option, noise_option, options, psi_option
 
 
 @app.command("models")
-def models_cmd(describe: str = typer.Option(None, "--describe", help="load this model and print its spaces, "
-                                            "dimensions and sites (zoo name, file.py:factory, .pt or .pkl)"),
-               truncation_psi: float = psi_option(), noise_mode: str = noise_option(),
-               class_idx: int = class_option()) -> None:
+def models_cmd(
+    describe: str = typer.Option(
+        None,
+        "--describe",
+        help="load this model and print its spaces, dimensions and sites (zoo name, file.py:factory, .pt or .pkl)",
+    ),
+    truncation_psi: float = psi_option(),
+    noise_mode: str = noise_option(),
+    class_idx: int = class_option(),
+) -> None:
     """List the model zoo, or describe one model."""
     from ..models import list_models, load_model
+
     if describe:
         info = load_model(describe, **options(truncation_psi, noise_mode, class_idx)).describe()
         width = max(map(len, info), default=0)
@@ -28,6 +36,7 @@ def models_cmd(describe: str = typer.Option(None, "--describe", help="load this 
 def measures_cmd() -> None:
     """List the built-in measures with unit and range."""
     from ..measures import catalog
+
     rows = [(i.name, f"[{i.lo:g}, {i.hi:g}]", i.unit, i.description) for i in catalog()]
     widths = [max(len(r[k]) for r in [("measure", "range", "unit", "")] + rows) for k in range(3)]
     for r in [("measure", "range", "unit", "description")] + rows:

@@ -8,6 +8,7 @@ binds every imported submodule as an attribute of its package, and for this one 
 function instead (`_Package`); `from probe.directions.evaluate import ...` still reads the module.
 `groundtruth` is the submodule (its function is `probe.directions.groundtruth.groundtruth`).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,17 +18,55 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 # name -> submodule that defines it
-_NAMES = {"DirectionError": "base", "DirectionSet": "base", "GroundTruthScore": "disentanglement",
-          "DPLaSE": "dplase", "density_preserve": "dplase", "DirectionEstimator": "estimator",
-          "evaluate": "evaluate", "evaluate_study": "evaluate", "method_summary": "evaluate", "GANSpace": "ganspace", "run_groundtruth": "groundtruth", "InterFaceGAN": "interfacegan",
-          "edit_codes": "interfacegan", "fit_from_model": "interfacegan", "project": "interfacegan",
-          "sample_and_score": "interfacegan", "fit_methods": "pipeline", "RandomDirections": "random_dirs",
-          "random_orthonormal": "random_dirs", "METHODS": "registry", "SeFa": "sefa", "factorize": "sefa"}
+_NAMES = {
+    "DirectionError": "base",
+    "DirectionSet": "base",
+    "GroundTruthScore": "disentanglement",
+    "DPLaSE": "dplase",
+    "density_preserve": "dplase",
+    "DirectionEstimator": "estimator",
+    "evaluate": "evaluate",
+    "evaluate_study": "evaluate",
+    "method_summary": "evaluate",
+    "GANSpace": "ganspace",
+    "run_groundtruth": "groundtruth",
+    "InterFaceGAN": "interfacegan",
+    "edit_codes": "interfacegan",
+    "fit_from_model": "interfacegan",
+    "project": "interfacegan",
+    "sample_and_score": "interfacegan",
+    "fit_methods": "pipeline",
+    "RandomDirections": "random_dirs",
+    "random_orthonormal": "random_dirs",
+    "METHODS": "registry",
+    "SeFa": "sefa",
+    "factorize": "sefa",
+}
 
-__all__ = ["DirectionError", "DirectionEstimator", "DirectionSet", "DPLaSE", "GANSpace", "InterFaceGAN",
-           "RandomDirections", "SeFa", "METHODS", "density_preserve", "edit_codes", "evaluate", "evaluate_study",
-           "method_summary", "factorize", "fit_from_model", "fit_methods", "project", "random_orthonormal",
-           "sample_and_score", "GroundTruthScore", "run_groundtruth"]
+__all__ = [
+    "DirectionError",
+    "DirectionEstimator",
+    "DirectionSet",
+    "DPLaSE",
+    "GANSpace",
+    "InterFaceGAN",
+    "RandomDirections",
+    "SeFa",
+    "METHODS",
+    "density_preserve",
+    "edit_codes",
+    "evaluate",
+    "evaluate_study",
+    "method_summary",
+    "factorize",
+    "fit_from_model",
+    "fit_methods",
+    "project",
+    "random_orthonormal",
+    "sample_and_score",
+    "GroundTruthScore",
+    "run_groundtruth",
+]
 
 
 def __getattr__(name: str):
@@ -37,7 +76,7 @@ def __getattr__(name: str):
         value = importlib.import_module(f"{__name__}.{name}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value   # later look-ups skip __getattr__
+    globals()[name] = value  # later look-ups skip __getattr__
     return value
 
 
@@ -52,8 +91,11 @@ class _Package(types.ModuleType):
     """Keeps `evaluate` the function when the import system binds the submodule of that name to the package."""
 
     def __setattr__(self, name: str, value) -> None:
-        if (name in _FUNCTION_NAMED_LIKE_ITS_MODULE and isinstance(value, types.ModuleType)
-                and value.__name__ == f"{__name__}.{name}"):
+        if (
+            name in _FUNCTION_NAMED_LIKE_ITS_MODULE
+            and isinstance(value, types.ModuleType)
+            and value.__name__ == f"{__name__}.{name}"
+        ):
             value = getattr(value, name)
         super().__setattr__(name, value)
 

@@ -1,4 +1,5 @@
 """DirectionSet: K named directions in one latent space, saved as a single .npz without pickle."""
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,10 @@ class DirectionSet:
     def __post_init__(self):
         self.vectors = np.asarray(self.vectors, dtype=np.float32)
         if self.vectors.ndim != 2 or len(self.names) != len(self.vectors):
-            raise DirectionError(f"DirectionSet needs vectors [K, D] with K = len(names) = {len(self.names)}; "
-                                 f"got {list(self.vectors.shape)}")
+            raise DirectionError(
+                f"DirectionSet needs vectors [K, D] with K = len(names) = {len(self.names)}; "
+                f"got {list(self.vectors.shape)}"
+            )
         if len(set(self.names)) != len(self.names):
             raise DirectionError(f"direction names must be unique: {self.names}")
         if self.space not in ("z", "w", "ws"):
@@ -78,21 +81,35 @@ class DirectionSet:
 
     def subset(self, names: list[str]) -> DirectionSet:
         idx = [self.names.index(n) for n in names]
-        return DirectionSet([self.names[i] for i in idx], self.vectors[idx], self.space, self.method, self.model,
-                            self.weights_hash, [self.layers[i] for i in idx], self.site,
-                            None if self.channel_masks is None else self.channel_masks[idx], self.scales[idx],
-                            [self.info[i] for i in idx], dict(self.provenance))
+        return DirectionSet(
+            [self.names[i] for i in idx],
+            self.vectors[idx],
+            self.space,
+            self.method,
+            self.model,
+            self.weights_hash,
+            [self.layers[i] for i in idx],
+            self.site,
+            None if self.channel_masks is None else self.channel_masks[idx],
+            self.scales[idx],
+            [self.info[i] for i in idx],
+            dict(self.provenance),
+        )
 
     def check_for(self, model) -> None:
         """Raise a DirectionError unless this set fits `model` (space available, dimension right)."""
         if self.space not in model.spaces:
-            raise DirectionError(f"directions of {self.method!r} live in space {self.space!r}, which model "
-                                 f"{model.name!r} does not have (spaces {list(model.spaces)})")
+            raise DirectionError(
+                f"directions of {self.method!r} live in space {self.space!r}, which model "
+                f"{model.name!r} does not have (spaces {list(model.spaces)})"
+            )
         ok = (model.w_dim, model.dim("ws")) if self.space == "ws" else (model.dim(self.space),)
         if self.dim not in ok:
-            raise DirectionError(f"directions of {self.method!r} have dimension {self.dim}, but space "
-                                 f"{self.space!r} of model {model.name!r} takes {' or '.join(map(str, ok))}; "
-                                 f"fit the directions on this model")
+            raise DirectionError(
+                f"directions of {self.method!r} have dimension {self.dim}, but space "
+                f"{self.space!r} of model {model.name!r} takes {' or '.join(map(str, ok))}; "
+                f"fit the directions on this model"
+            )
 
     # ---- io ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -100,15 +117,27 @@ class DirectionSet:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        meta = {"format_version": FORMAT_VERSION, "names": self.names, "space": self.space, "method": self.method,
-                "model": self.model, "weights_hash": self.weights_hash,
-                "layers": [list(l) if l is not None else None for l in self.layers], "site": self.site,
-                "info": self.info, "provenance": self.provenance}
-        arrays = {"vectors": self.vectors, "scales": self.scales,
-                  "meta": np.frombuffer(json.dumps(meta, default=float).encode(), dtype=np.uint8)}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "names": self.names,
+            "space": self.space,
+            "method": self.method,
+            "model": self.model,
+            "weights_hash": self.weights_hash,
+            "layers": [list(l) if l is not None else None for l in self.layers],
+            "site": self.site,
+            "info": self.info,
+            "provenance": self.provenance,
+        }
+        arrays = {
+            "vectors": self.vectors,
+            "scales": self.scales,
+            "meta": np.frombuffer(json.dumps(meta, default=float).encode(), dtype=np.uint8),
+        }
         if self.channel_masks is not None:
             arrays["channel_masks"] = self.channel_masks
         from ..io import atomic_write_bytes  # the one atomic writer (one-line errors, no tmp left)
+
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return atomic_write_bytes(path, buf.getvalue())
@@ -120,14 +149,18 @@ class DirectionSet:
         if not path.is_file():
             raise DirectionError(f"direction file {str(path)!r} does not exist")
         if not zipfile.is_zipfile(path):
-            raise DirectionError(f"{path.name} is not a DirectionSet .npz (not a zip archive); give a file written "
-                                 f"by probe discover or DirectionSet.save")
+            raise DirectionError(
+                f"{path.name} is not a DirectionSet .npz (not a zip archive); give a file written "
+                f"by probe discover or DirectionSet.save"
+            )
         try:
             with np.load(path, allow_pickle=False) as z:
                 missing = [k for k in ("meta", "vectors", "scales") if k not in z.files]
                 if missing:
-                    raise DirectionError(f"{path.name} is not a DirectionSet .npz (no {missing[0]!r} array); give a "
-                                         f"file written by probe discover or DirectionSet.save")
+                    raise DirectionError(
+                        f"{path.name} is not a DirectionSet .npz (no {missing[0]!r} array); give a "
+                        f"file written by probe discover or DirectionSet.save"
+                    )
                 meta = json.loads(bytes(z["meta"]).decode())
                 vectors, scales = z["vectors"], z["scales"]
                 masks = z["channel_masks"] if "channel_masks" in z.files else None
@@ -135,19 +168,26 @@ class DirectionSet:
             raise
         except Exception as e:  # noqa: BLE001
             reason = next((ln for ln in str(e).splitlines() if ln.strip()), "")[:160]
-            raise DirectionError(f"{path.name} is not a readable DirectionSet .npz ({type(e).__name__}: "
-                                 f"{reason}); re-save it with DirectionSet.save") from None
+            raise DirectionError(
+                f"{path.name} is not a readable DirectionSet .npz ({type(e).__name__}: "
+                f"{reason}); re-save it with DirectionSet.save"
+            ) from None
         if not isinstance(meta, dict):
-            raise DirectionError(f"{path.name}: DirectionSet metadata is not a JSON object; re-save it with "
-                                 f"DirectionSet.save")
+            raise DirectionError(
+                f"{path.name}: DirectionSet metadata is not a JSON object; re-save it with DirectionSet.save"
+            )
         if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise DirectionError(f"{path.name} has format version {meta['format_version']}, newer than this "
-                                 f"latent-probe reads ({FORMAT_VERSION}); upgrade latent-probe")
+            raise DirectionError(
+                f"{path.name} has format version {meta['format_version']}, newer than this "
+                f"latent-probe reads ({FORMAT_VERSION}); upgrade latent-probe"
+            )
         for k, t in (("names", list), ("space", str), ("method", str)):
             if not isinstance(meta.get(k), t):
-                raise DirectionError(f"{path.name}: DirectionSet metadata lacks {k!r}"
-                                     + ("" if k not in meta else f" as {'a list' if t is list else 'a string'}")
-                                     + "; re-save it with DirectionSet.save")
+                raise DirectionError(
+                    f"{path.name}: DirectionSet metadata lacks {k!r}"
+                    + ("" if k not in meta else f" as {'a list' if t is list else 'a string'}")
+                    + "; re-save it with DirectionSet.save"
+                )
         if not all(isinstance(n, str) for n in meta["names"]):
             raise DirectionError(f"{path.name}: DirectionSet names must be strings; re-save it with DirectionSet.save")
         layers = meta.get("layers")
@@ -156,15 +196,30 @@ class DirectionSet:
             info = list(meta.get("info") or [])
             prov = dict(meta.get("provenance") or {})
         except (TypeError, ValueError):
-            raise DirectionError(f"{path.name}: DirectionSet metadata 'layers', 'info' or 'provenance' is malformed; "
-                                 f"re-save it with DirectionSet.save") from None
-        return cls(meta["names"], vectors, meta["space"], meta["method"], str(meta.get("model", "")),
-                   str(meta.get("weights_hash", "")), layers, meta.get("site"), masks, scales, info, prov)
+            raise DirectionError(
+                f"{path.name}: DirectionSet metadata 'layers', 'info' or 'provenance' is malformed; "
+                f"re-save it with DirectionSet.save"
+            ) from None
+        return cls(
+            meta["names"],
+            vectors,
+            meta["space"],
+            meta["method"],
+            str(meta.get("model", "")),
+            str(meta.get("weights_hash", "")),
+            layers,
+            meta.get("site"),
+            masks,
+            scales,
+            info,
+            prov,
+        )
 
 
 def fit_once(path: str | os.PathLike, make, log=print) -> None:
     """Fit and save a DirectionSet unless `path` exists (resumable pipelines): make() -> DirectionSet."""
     import time
+
     path = Path(path)
     if path.is_file():
         log(f"  {path.stem:<12} exists ({path})")

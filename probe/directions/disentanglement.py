@@ -26,6 +26,7 @@ Importance is per unit alpha, so D and purity (row-normalised) do not depend on 
 completeness, gap and strength compare directions of one method at their walked step (`probe gt-score` walks
 every direction as a unit vector in w with the same alphas, in units of the RMS std of w: `w_spread`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,14 +42,22 @@ from .estimator import DirectionEstimator
 from .registry import BASELINE, ordered
 
 IMPORTANCE_COLUMNS = list(schema.GROUNDTRUTH_COLUMNS)
-SCORE_COLUMNS = ["method", "n_directions", "n_factors", "disentanglement", "completeness", "mig", "purity",
-                 "covered", "strength"]
+SCORE_COLUMNS = [
+    "method",
+    "n_directions",
+    "n_factors",
+    "disentanglement",
+    "completeness",
+    "mig",
+    "purity",
+    "covered",
+    "strength",
+]
 
 
 def _entropy(p: np.ndarray, axis: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=axis)
-
 
 
 def factor_kinds(measures: Sequence[str], measure_info: dict | None = None) -> dict[str, tuple[str, float | None]]:
@@ -81,11 +90,19 @@ def _circular_part(iv: pd.DataFrame, samples: pd.DataFrame, f: str, period: floa
     th0 = base.reindex(iv["sample_id"].to_numpy()).to_numpy(float)
     th1 = th0 + iv[f"d_{f}"].to_numpy(float)
     k = 2 * np.pi / period
-    frame = pd.DataFrame({"method": iv["method"].to_numpy(), "target": iv["target"].to_numpy(),
-                          "alpha": iv["alpha"].to_numpy(), "d_turn": wrap(th1 - th0, period),
-                          "d_cos": np.cos(k * th1) - np.cos(k * th0), "d_sin": np.sin(k * th1) - np.sin(k * th0)})
-    e = effects_from_table(frame, ["turn", "cos", "sin"]).pivot(index=["method", "target"], columns="measure",
-                                                                 values="slope")
+    frame = pd.DataFrame(
+        {
+            "method": iv["method"].to_numpy(),
+            "target": iv["target"].to_numpy(),
+            "alpha": iv["alpha"].to_numpy(),
+            "d_turn": wrap(th1 - th0, period),
+            "d_cos": np.cos(k * th1) - np.cos(k * th0),
+            "d_sin": np.sin(k * th1) - np.sin(k * th0),
+        }
+    )
+    e = effects_from_table(frame, ["turn", "cos", "sin"]).pivot(
+        index=["method", "target"], columns="measure", values="slope"
+    )
     b = base.to_numpy(float)
     s_turn = float(np.std(b, ddof=1))
     s_circ = float(np.sqrt((np.var(np.cos(k * b), ddof=1) + np.var(np.sin(k * b), ddof=1)) / 2))
@@ -93,14 +110,25 @@ def _circular_part(iv: pd.DataFrame, samples: pd.DataFrame, f: str, period: floa
     circ = np.hypot(e["cos"].to_numpy(float), e["sin"].to_numpy(float))
     use_circle = circ / s_circ > turn / s_turn
     idx = e.index.to_frame(index=False)
-    return pd.DataFrame({"method": idx["method"].astype(str).to_numpy(), "target": idx["target"].astype(str).to_numpy(),
-                         "measure": f, "kind": np.where(use_circle, "circle", "turn"),
-                         "effect": np.where(use_circle, circ, e["turn"].to_numpy(float)),
-                         "spread": np.where(use_circle, s_circ, s_turn)})
+    return pd.DataFrame(
+        {
+            "method": idx["method"].astype(str).to_numpy(),
+            "target": idx["target"].astype(str).to_numpy(),
+            "measure": f,
+            "kind": np.where(use_circle, "circle", "turn"),
+            "effect": np.where(use_circle, circ, e["turn"].to_numpy(float)),
+            "spread": np.where(use_circle, s_circ, s_turn),
+        }
+    )
 
 
-def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors: Sequence[str],
-                     categorical: Sequence[str] = (), circular: dict[str, float] | None = None) -> pd.DataFrame:
+def importance_table(
+    interventions: pd.DataFrame,
+    samples: pd.DataFrame,
+    factors: Sequence[str],
+    categorical: Sequence[str] = (),
+    circular: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """Long importance table: one row per (method, target, measure) of every direction target.
 
     interventions: study rows (target_kind, method, target, alpha, d_<factor>); samples: one row per sample with
@@ -111,8 +139,10 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
     """
     miss = [f for f in factors if f not in samples.columns or f"d_{f}" not in interventions.columns]
     if miss:
-        raise DirectionError(f"factors {miss} are not measures of this study; use some of "
-                             f"{[c[2:] for c in interventions.columns if c.startswith('d_')]}")
+        raise DirectionError(
+            f"factors {miss} are not measures of this study; use some of "
+            f"{[c[2:] for c in interventions.columns if c.startswith('d_')]}"
+        )
     iv = interventions[interventions["target_kind"] == "direction"] if "target_kind" in interventions else interventions
     if iv.empty:
         raise DirectionError("the study walked no directions; add direction targets to its spec and run it")
@@ -124,10 +154,18 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
     if cont:
         eff = effects_from_table(iv, cont)
         std = {f: float(samples[f].std(ddof=1)) for f in cont}
-        parts.append(pd.DataFrame({"method": eff["method"].astype(str), "target": eff["target"].astype(str),
-                                   "measure": eff["measure"].astype(str), "kind": "slope",
-                                   "effect": eff["slope"].to_numpy(float),
-                                   "spread": eff["measure"].map(std).to_numpy(float)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "method": eff["method"].astype(str),
+                    "target": eff["target"].astype(str),
+                    "measure": eff["measure"].astype(str),
+                    "kind": "slope",
+                    "effect": eff["slope"].to_numpy(float),
+                    "spread": eff["measure"].map(std).to_numpy(float),
+                }
+            )
+        )
     for f in factors:
         if f not in set(categorical):
             continue
@@ -142,8 +180,14 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
             if not 0 < p < 1:
                 continue
             # d of the class indicator 1[class == c]: the change in P(class c), like d_<measure> for a number
-            ind = pd.DataFrame({"method": iv["method"].to_numpy(), "target": iv["target"].to_numpy(),
-                                "alpha": iv["alpha"].to_numpy(), "d_ind": (after == c) * 1.0 - (before == c) * 1.0})
+            ind = pd.DataFrame(
+                {
+                    "method": iv["method"].to_numpy(),
+                    "target": iv["target"].to_numpy(),
+                    "alpha": iv["alpha"].to_numpy(),
+                    "d_ind": (after == c) * 1.0 - (before == c) * 1.0,
+                }
+            )
             e = effects_from_table(ind, ["ind"])
             e = e.assign(spread=np.sqrt(p * (1 - p)), cls=c)
             e["score"] = e["slope"].abs() / e["spread"]
@@ -151,9 +195,18 @@ def importance_table(interventions: pd.DataFrame, samples: pd.DataFrame, factors
         if best is None:
             raise DirectionError(f"categorical factor {f!r} takes a single class over the samples; drop it")
         best = best.drop_duplicates(["method", "target"])
-        parts.append(pd.DataFrame({"method": best["method"].astype(str).to_numpy(),
-                                   "target": best["target"].astype(str).to_numpy(), "measure": f, "kind": "class",
-                                   "effect": best["slope"].to_numpy(float), "spread": best["spread"].to_numpy(float)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "method": best["method"].astype(str).to_numpy(),
+                    "target": best["target"].astype(str).to_numpy(),
+                    "measure": f,
+                    "kind": "class",
+                    "effect": best["slope"].to_numpy(float),
+                    "spread": best["spread"].to_numpy(float),
+                }
+            )
+        )
     df = pd.concat(parts, ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         imp = np.abs(df["effect"].to_numpy(float)) / df["spread"].to_numpy(float)
@@ -191,9 +244,18 @@ def score_matrix(R: np.ndarray) -> dict[str, np.ndarray]:
     srt = np.sort(np.nan_to_num(cs, nan=0.0), 0)[::-1]
     gap = np.where(live_c, srt[0] - (srt[1] if K > 1 else 0.0), np.nan)
     weight = row / tot if tot > 0 else np.full(K, np.nan)
-    return {"top": top, "purity": purity, "disentanglement": dis, "weight": weight, "row_share": rs,
-            "col_share": cs, "completeness": comp, "gap": gap, "strength": R.max(0),
-            "col_weight": col / tot if tot > 0 else np.full(F, np.nan)}
+    return {
+        "top": top,
+        "purity": purity,
+        "disentanglement": dis,
+        "weight": weight,
+        "row_share": rs,
+        "col_share": cs,
+        "completeness": comp,
+        "gap": gap,
+        "strength": R.max(0),
+        "col_weight": col / tot if tot > 0 else np.full(F, np.nan),
+    }
 
 
 class GroundTruthScore(DirectionEstimator):
@@ -210,8 +272,12 @@ class GroundTruthScore(DirectionEstimator):
       categorical_used_, circular_used_.
     """
 
-    def __init__(self, factors: Sequence[str] | None = None, categorical: Sequence[str] | None = None,
-                 circular: dict[str, float] | None = None):
+    def __init__(
+        self,
+        factors: Sequence[str] | None = None,
+        categorical: Sequence[str] | None = None,
+        circular: dict[str, float] | None = None,
+    ):
         self.factors = factors
         self.categorical = categorical
         self.circular = circular
@@ -262,39 +328,72 @@ class GroundTruthScore(DirectionEstimator):
         long, assign, fac, scores = [], [], [], []
         for method, g in imp.groupby("method", sort=True):
             targets = list(dict.fromkeys(g["target"]))
-            R = (g.pivot(index="target", columns="measure", values="importance")
-                 .reindex(index=targets, columns=factors).to_numpy(float))
+            R = (
+                g.pivot(index="target", columns="measure", values="importance")
+                .reindex(index=targets, columns=factors)
+                .to_numpy(float)
+            )
             s = score_matrix(R)
             ti = {t: i for i, t in enumerate(targets)}
             fi = {f: j for j, f in enumerate(factors)}
             i, j = g["target"].map(ti).to_numpy(), g["measure"].map(fi).to_numpy()
-            long.append(g.assign(row_share=s["row_share"][i, j], col_share=s["col_share"][i, j],
-                                 is_top=s["top"][i] == j, purity=s["purity"][i],
-                                 disentanglement=s["disentanglement"][i], weight=s["weight"][i]))
+            long.append(
+                g.assign(
+                    row_share=s["row_share"][i, j],
+                    col_share=s["col_share"][i, j],
+                    is_top=s["top"][i] == j,
+                    purity=s["purity"][i],
+                    disentanglement=s["disentanglement"][i],
+                    weight=s["weight"][i],
+                )
+            )
             Rz = np.nan_to_num(R, nan=0.0)
             for k, t in enumerate(targets):
                 order = np.argsort(-Rz[k], kind="stable")
                 live = s["top"][k] >= 0
-                assign.append({"method": method, "target": t, "factor": factors[order[0]] if live else "",
-                               "purity": s["purity"][k], "importance": Rz[k, order[0]],
-                               "second": factors[order[1]] if live and len(factors) > 1 else "",
-                               "second_share": s["row_share"][k, order[1]] if live and len(factors) > 1 else np.nan,
-                               "disentanglement": s["disentanglement"][k], "weight": s["weight"][k]})
+                assign.append(
+                    {
+                        "method": method,
+                        "target": t,
+                        "factor": factors[order[0]] if live else "",
+                        "purity": s["purity"][k],
+                        "importance": Rz[k, order[0]],
+                        "second": factors[order[1]] if live and len(factors) > 1 else "",
+                        "second_share": s["row_share"][k, order[1]] if live and len(factors) > 1 else np.nan,
+                        "disentanglement": s["disentanglement"][k],
+                        "weight": s["weight"][k],
+                    }
+                )
             for jf, f in enumerate(factors):
                 best = int(np.argmax(Rz[:, jf]))
-                fac.append({"method": method, "measure": f, "best_target": targets[best],
-                            "strength": s["strength"][jf], "gap": s["gap"][jf],
-                            "completeness": s["completeness"][jf], "weight": s["col_weight"][jf]})
+                fac.append(
+                    {
+                        "method": method,
+                        "measure": f,
+                        "best_target": targets[best],
+                        "strength": s["strength"][jf],
+                        "gap": s["gap"][jf],
+                        "completeness": s["completeness"][jf],
+                        "weight": s["col_weight"][jf],
+                    }
+                )
             cw = s["col_weight"]
             ok = np.isfinite(s["completeness"]) & np.isfinite(cw)
-            scores.append({"method": method, "n_directions": len(targets), "n_factors": len(factors),
-                           "disentanglement": float(np.nansum(s["weight"] * np.nan_to_num(s["disentanglement"]))),
-                           "completeness": float((cw[ok] * s["completeness"][ok]).sum() / cw[ok].sum())
-                           if ok.any() else np.nan,
-                           "mig": float(np.nanmean(s["gap"])) if np.isfinite(s["gap"]).any() else np.nan,
-                           "purity": float(np.nanmean(s["purity"])) if np.isfinite(s["purity"]).any() else np.nan,
-                           "covered": int(len({x for x in s["top"] if x >= 0})),
-                           "strength": float(np.nanmean(s["strength"]))})
+            scores.append(
+                {
+                    "method": method,
+                    "n_directions": len(targets),
+                    "n_factors": len(factors),
+                    "disentanglement": float(np.nansum(s["weight"] * np.nan_to_num(s["disentanglement"]))),
+                    "completeness": float((cw[ok] * s["completeness"][ok]).sum() / cw[ok].sum())
+                    if ok.any()
+                    else np.nan,
+                    "mig": float(np.nanmean(s["gap"])) if np.isfinite(s["gap"]).any() else np.nan,
+                    "purity": float(np.nanmean(s["purity"])) if np.isfinite(s["purity"]).any() else np.nan,
+                    "covered": int(len({x for x in s["top"] if x >= 0})),
+                    "strength": float(np.nanmean(s["strength"])),
+                }
+            )
         self.importance_ = pd.concat(long, ignore_index=True)[IMPORTANCE_COLUMNS]
         self.assignments_ = pd.DataFrame(assign)
         self.factors_ = pd.DataFrame(fac)
@@ -303,9 +402,14 @@ class GroundTruthScore(DirectionEstimator):
         return self
 
 
-
-METRICS = {"disentanglement": "disentanglement", "completeness": "completeness", "mig": "MIG gap",
-           "purity": "purity", "covered": "factors covered", "strength": "strength"}
+METRICS = {
+    "disentanglement": "disentanglement",
+    "completeness": "completeness",
+    "mig": "MIG gap",
+    "purity": "purity",
+    "covered": "factors covered",
+    "strength": "strength",
+}
 
 
 def seed_summary(scores: dict[int, pd.DataFrame], baseline: str = BASELINE) -> pd.DataFrame:
@@ -329,5 +433,16 @@ def seed_summary(scores: dict[int, pd.DataFrame], baseline: str = BASELINE) -> p
     return pd.DataFrame(rows)
 
 
-__all__ = ["GroundTruthScore", "importance_table", "score_matrix", "factor_kinds", "categorical_measures",
-           "circular_measures", "seed_summary", "IMPORTANCE_COLUMNS", "SCORE_COLUMNS", "METRICS", "wrap"]
+__all__ = [
+    "GroundTruthScore",
+    "importance_table",
+    "score_matrix",
+    "factor_kinds",
+    "categorical_measures",
+    "circular_measures",
+    "seed_summary",
+    "IMPORTANCE_COLUMNS",
+    "SCORE_COLUMNS",
+    "METRICS",
+    "wrap",
+]

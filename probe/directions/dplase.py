@@ -22,6 +22,7 @@ Channel subspaces (subspace):
   subspace_refine: a second phase of `refine_steps` in which the variation of direction j counts only its
   group's channels (the paper's per-subspace training).
 """
+
 from __future__ import annotations
 
 import time
@@ -66,6 +67,7 @@ def density_preserve(x0: torch.Tensor, x1: torch.Tensor, density=None) -> torch.
 
     def maha(x):
         return torch.linalg.solve_triangular(L, (x - mean).T, upper=False).norm(dim=0)[:, None]
+
     return mean + (x1 - mean) * (maha(x0) / maha(x1).clamp_min(1e-12))
 
 
@@ -126,9 +128,11 @@ def cluster_channels(W: np.ndarray, n_groups: int, seed: int = 0) -> np.ndarray:
     if int(n_groups) == 1:
         return np.zeros(n, np.int64)
     from sklearn.cluster import SpectralClustering
+
     W = W + 1e-6 * max(float(W.max()), 1e-12) * (1 - np.eye(n))
-    lab = SpectralClustering(n_clusters=int(n_groups), affinity="precomputed", random_state=int(seed),
-                             n_init=10).fit_predict(W)
+    lab = SpectralClustering(
+        n_clusters=int(n_groups), affinity="precomputed", random_state=int(seed), n_init=10
+    ).fit_predict(W)
     uniq, first = np.unique(lab, return_index=True)
     if len(uniq) < int(n_groups):
         raise DirectionError(f"spectral clustering found only {len(uniq)} channel groups; set n_groups <= {len(uniq)}")
@@ -137,8 +141,7 @@ def cluster_channels(W: np.ndarray, n_groups: int, seed: int = 0) -> np.ndarray:
     return remap[lab]
 
 
-def channel_groups(X, n_groups: int, affinity_threshold: float = 0.2, lam: float = 0.1,
-                   seed: int = 0) -> np.ndarray:
+def channel_groups(X, n_groups: int, affinity_threshold: float = 0.2, lam: float = 0.1, seed: int = 0) -> np.ndarray:
     """Channel groups by subspace clustering of X's columns (self-expression -> affinity -> spectral).
     # X [N, C] -> [C] ints in 0..n_groups-1"""
     return cluster_channels(channel_affinity(X, affinity_threshold, lam), n_groups, seed)
@@ -148,12 +151,18 @@ def channel_group_table(ds: DirectionSet):
     """Per direction: its channel group (-1 if the set has none), channel count and channels of its mask.
     # -> DataFrame [K rows: direction, channel_group, n_channels, channels]"""
     import pandas as pd
+
     rows = []
     for i, name in enumerate(ds.names):
         m = None if ds.channel_masks is None else np.flatnonzero(ds.channel_masks[i] > 0)
-        rows.append({"direction": name, "channel_group": int(ds.info[i].get("channel_group", -1)),
-                     "n_channels": 0 if m is None else len(m),
-                     "channels": "" if m is None else ",".join(map(str, m.tolist()))})
+        rows.append(
+            {
+                "direction": name,
+                "channel_group": int(ds.info[i].get("channel_group", -1)),
+                "n_channels": 0 if m is None else len(m),
+                "channels": "" if m is None else ",".join(map(str, m.tolist())),
+            }
+        )
     return pd.DataFrame(rows, columns=["direction", "channel_group", "n_channels", "channels"])
 
 
@@ -202,15 +211,35 @@ class DPLaSE(DirectionEstimator):
 
     method = "dplase"
 
-    def __init__(self, n_directions: int = 8, site: str | None = None, space: str = "z", steps: int = 600,
-                 batch_size: int = 16, lr: float = 0.01, step_size: float = 3.0, lambda_corr: float = 1.0,
-                 zeta: float = 100.0, density: bool = True, mask_fraction: float = 0.25, seed: int = 0,
-                 progress: bool = True, decorrelation: str = "flat-cos2",
-                 step_distribution: str = "signed-uniform", directions_per_latent: str = "all",
-                 final_qr: bool = True, variation_weight: float = 1.0, variation_scale: str = "feature-energy",
-                 subspace: str = "top-fraction", n_groups: int = 6, affinity_threshold: float = 0.2,
-                 self_expression_lambda: float = 0.1, group_assignment: str = "relative",
-                 subspace_refine: bool = False, refine_steps: int | None = None):
+    def __init__(
+        self,
+        n_directions: int = 8,
+        site: str | None = None,
+        space: str = "z",
+        steps: int = 600,
+        batch_size: int = 16,
+        lr: float = 0.01,
+        step_size: float = 3.0,
+        lambda_corr: float = 1.0,
+        zeta: float = 100.0,
+        density: bool = True,
+        mask_fraction: float = 0.25,
+        seed: int = 0,
+        progress: bool = True,
+        decorrelation: str = "flat-cos2",
+        step_distribution: str = "signed-uniform",
+        directions_per_latent: str = "all",
+        final_qr: bool = True,
+        variation_weight: float = 1.0,
+        variation_scale: str = "feature-energy",
+        subspace: str = "top-fraction",
+        n_groups: int = 6,
+        affinity_threshold: float = 0.2,
+        self_expression_lambda: float = 0.1,
+        group_assignment: str = "relative",
+        subspace_refine: bool = False,
+        refine_steps: int | None = None,
+    ):
         self.n_directions, self.site, self.space, self.steps = n_directions, site, space, steps
         self.batch_size, self.lr, self.step_size = batch_size, lr, step_size
         self.lambda_corr, self.zeta, self.density = lambda_corr, zeta, density
@@ -223,12 +252,14 @@ class DPLaSE(DirectionEstimator):
         self.subspace_refine, self.refine_steps = subspace_refine, refine_steps
 
     def _check(self, channels: int, site: str) -> None:
-        for field, value, allowed in (("decorrelation", self.decorrelation, DECORRELATIONS),
-                                      ("step_distribution", self.step_distribution, STEP_DISTRIBUTIONS),
-                                      ("directions_per_latent", self.directions_per_latent, DIRECTIONS_PER_LATENT),
-                                      ("variation_scale", self.variation_scale, VARIATION_SCALES),
-                                      ("subspace", self.subspace, SUBSPACES),
-                                      ("group_assignment", self.group_assignment, GROUP_ASSIGNMENTS)):
+        for field, value, allowed in (
+            ("decorrelation", self.decorrelation, DECORRELATIONS),
+            ("step_distribution", self.step_distribution, STEP_DISTRIBUTIONS),
+            ("directions_per_latent", self.directions_per_latent, DIRECTIONS_PER_LATENT),
+            ("variation_scale", self.variation_scale, VARIATION_SCALES),
+            ("subspace", self.subspace, SUBSPACES),
+            ("group_assignment", self.group_assignment, GROUP_ASSIGNMENTS),
+        ):
             if value not in allowed:
                 raise DirectionError(f"DPLaSE: {field}={value!r} must be one of {', '.join(allowed)}")
         if not 0 < self.mask_fraction <= 1:
@@ -239,11 +270,15 @@ class DPLaSE(DirectionEstimator):
             raise DirectionError(f"DPLaSE: variation_weight={self.variation_weight} must be a finite number")
         if self.subspace == "self-expression":
             if int(self.n_groups) != self.n_groups or not 1 <= self.n_groups <= channels:
-                raise DirectionError(f"DPLaSE: n_groups={self.n_groups} must be an integer between 1 and the "
-                                     f"{channels} channels of site {site!r}")
+                raise DirectionError(
+                    f"DPLaSE: n_groups={self.n_groups} must be an integer between 1 and the "
+                    f"{channels} channels of site {site!r}"
+                )
             if not 0 < self.affinity_threshold <= 1:
-                raise DirectionError(f"DPLaSE: affinity_threshold={self.affinity_threshold} must lie in (0, 1] "
-                                     f"(the share of each channel's affinity mass kept)")
+                raise DirectionError(
+                    f"DPLaSE: affinity_threshold={self.affinity_threshold} must lie in (0, 1] "
+                    f"(the share of each channel's affinity mass kept)"
+                )
             if not self.self_expression_lambda > 0:
                 raise DirectionError(f"DPLaSE: self_expression_lambda={self.self_expression_lambda} must be > 0")
         elif self.subspace_refine:
@@ -269,6 +304,7 @@ class DPLaSE(DirectionEstimator):
 
     def _train(self, model, gamma, opt, site, dens, g, steps: int, masks, desc: str) -> None:
         from tqdm.auto import tqdm
+
         K = len(gamma)
         dev = gamma.device
         eye = torch.eye(K, device=dev)
@@ -284,7 +320,7 @@ class DPLaSE(DirectionEstimator):
             shape, f0 = f0.shape[1:], f0.flatten(1)
             if self.directions_per_latent == "all":
                 f1 = site_features(model, self._walk(x0, gn, t, dens), self.space, site).flatten(1)
-                delta = (f1.reshape(len(x0), K, -1) - f0[:, None])  # [B, K, F]
+                delta = f1.reshape(len(x0), K, -1) - f0[:, None]  # [B, K, F]
                 idx = None
             else:
                 idx = torch.randint(K, (len(x0), 2), generator=g).to(dev)  # two directions per z0
@@ -309,8 +345,13 @@ class DPLaSE(DirectionEstimator):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            h = {"loss": loss.item(), "var": -l_var.item(), "corr": l_corr.item(), "reg": l_reg.item(),
-                 "walks": int(delta.shape[0] * delta.shape[1])}
+            h = {
+                "loss": loss.item(),
+                "var": -l_var.item(),
+                "corr": l_corr.item(),
+                "reg": l_reg.item(),
+                "walks": int(delta.shape[0] * delta.shape[1]),
+            }
             if masks is not None:
                 h["phase"] = "refine"
             self.history_.append(h)
@@ -338,6 +379,7 @@ class DPLaSE(DirectionEstimator):
         if self.space == "w":
             if density is None:
                 from ..density import GaussianDensity
+
                 density = GaussianDensity().fit(self._base(model, 4096, g).cpu())
             dens = density
         q, r = torch.linalg.qr(torch.randn(D, K, generator=g))
@@ -350,12 +392,14 @@ class DPLaSE(DirectionEstimator):
         groups = self.subspace == "self-expression"
         with torch.no_grad():
             vecs = self._final(gamma)
-            masks, var, dlogp, gram = self._masks(model, vecs, site, dens,
-                                                  torch.Generator().manual_seed(int(self.seed) + 1), gram=groups)
+            masks, var, dlogp, gram = self._masks(
+                model, vecs, site, dens, torch.Generator().manual_seed(int(self.seed) + 1), gram=groups
+            )
         self.channel_groups_ = self.direction_groups_ = self.group_scores_ = self.affinity_ = None
         if groups:
-            self.affinity_ = keep_mass(np.abs(_self_expression_gram(gram, float(self.self_expression_lambda))),
-                                       float(self.affinity_threshold))
+            self.affinity_ = keep_mass(
+                np.abs(_self_expression_gram(gram, float(self.self_expression_lambda))), float(self.affinity_threshold)
+            )
             self.affinity_ = self.affinity_ + self.affinity_.T
             self.channel_groups_ = cluster_channels(self.affinity_, int(self.n_groups), int(self.seed))
             self.direction_groups_ = self._assign(self._group_scores(masks))
@@ -363,13 +407,15 @@ class DPLaSE(DirectionEstimator):
             if self.subspace_refine:
                 steps = int(self.steps if self.refine_steps is None else self.refine_steps)
                 t0 = time.perf_counter()
-                self._train(model, gamma, opt, site, dens, g, steps, torch.from_numpy(cm),
-                            f"DP-LaSE {model.name}:{site} refine")
+                self._train(
+                    model, gamma, opt, site, dens, g, steps, torch.from_numpy(cm), f"DP-LaSE {model.name}:{site} refine"
+                )
                 self.seconds_ += time.perf_counter() - t0
                 with torch.no_grad():
                     vecs = self._final(gamma)
-                    masks, var, dlogp, _ = self._masks(model, vecs, site, dens,
-                                                       torch.Generator().manual_seed(int(self.seed) + 1))
+                    masks, var, dlogp, _ = self._masks(
+                        model, vecs, site, dens, torch.Generator().manual_seed(int(self.seed) + 1)
+                    )
             self.group_scores_ = self._group_scores(masks)
         self.channel_scores_ = masks
         k_keep = max(1, int(round(self.mask_fraction * masks.shape[1])))
@@ -381,19 +427,62 @@ class DPLaSE(DirectionEstimator):
         if groups:
             for i, row in enumerate(info):
                 row.update(channel_group=int(self.direction_groups_[i]), group_size=int(cm[i].sum()))
-        prov = {k: getattr(self, k) for k in ("n_directions", "space", "steps", "batch_size", "lr", "step_size",
-                                               "lambda_corr", "zeta", "density", "mask_fraction", "seed",
-                                               "decorrelation", "step_distribution", "directions_per_latent",
-                                               "final_qr", "variation_weight", "variation_scale", "subspace")}
+        prov = {
+            k: getattr(self, k)
+            for k in (
+                "n_directions",
+                "space",
+                "steps",
+                "batch_size",
+                "lr",
+                "step_size",
+                "lambda_corr",
+                "zeta",
+                "density",
+                "mask_fraction",
+                "seed",
+                "decorrelation",
+                "step_distribution",
+                "directions_per_latent",
+                "final_qr",
+                "variation_weight",
+                "variation_scale",
+                "subspace",
+            )
+        }
         if groups:
-            prov.update({k: getattr(self, k) for k in ("n_groups", "affinity_threshold", "self_expression_lambda",
-                                                       "group_assignment", "subspace_refine", "refine_steps")})
+            prov.update(
+                {
+                    k: getattr(self, k)
+                    for k in (
+                        "n_groups",
+                        "affinity_threshold",
+                        "self_expression_lambda",
+                        "group_assignment",
+                        "subspace_refine",
+                        "refine_steps",
+                    )
+                }
+            )
             prov["channel_groups"] = [int(c) for c in self.channel_groups_]
-        prov.update(site=site, seconds=round(self.seconds_, 2), final_loss=self.history_[-1]["loss"]
-                    if self.history_ else None, dlogp_abs_mean_train_walk=dlogp)
-        self.directions_ = DirectionSet([f"d{i}" for i in range(K)], vecs.cpu().numpy(), self.space, self.method,
-                                        model.name, model.weights_hash, site=site, channel_masks=cm, info=info,
-                                        provenance=prov)
+        prov.update(
+            site=site,
+            seconds=round(self.seconds_, 2),
+            final_loss=self.history_[-1]["loss"] if self.history_ else None,
+            dlogp_abs_mean_train_walk=dlogp,
+        )
+        self.directions_ = DirectionSet(
+            [f"d{i}" for i in range(K)],
+            vecs.cpu().numpy(),
+            self.space,
+            self.method,
+            model.name,
+            model.weights_hash,
+            site=site,
+            channel_masks=cm,
+            info=info,
+            provenance=prov,
+        )
         return self
 
     def _assign(self, gs: np.ndarray) -> np.ndarray:  # [K, n_groups] -> [K] the group each direction takes
@@ -410,6 +499,7 @@ class DPLaSE(DirectionEstimator):
         """Per-direction mean |feature change| per channel over n samples, the variation, |dlogp| of the walk,
         and (gram) the channels' Gram matrix of signed changes [C, C] (over samples, directions, positions)."""
         from ..density import logp_normal
+
         x0 = self._base(model, n, g)
         t = torch.full((n,), float(self.step_size), device=x0.device)
         x1 = self._walk(x0, vecs, t, dens)

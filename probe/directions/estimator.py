@@ -6,6 +6,7 @@
 - No global random state: every draw comes from the estimator's `seed` parameter through a local generator, so
   fitting leaves `torch`'s and NumPy's global generators as they were and the same seed gives the same result.
 """
+
 from __future__ import annotations
 
 from sklearn.base import BaseEstimator
@@ -26,8 +27,9 @@ class DirectionEstimator(BaseEstimator):
         valid = self.get_params(deep=False)
         for k in params:
             if k not in valid:
-                raise DirectionError(f"{type(self).__name__} has no parameter {k!r}; use one of "
-                                     f"{', '.join(sorted(valid))}")
+                raise DirectionError(
+                    f"{type(self).__name__} has no parameter {k!r}; use one of {', '.join(sorted(valid))}"
+                )
         return super().set_params(**params)
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -1,4 +1,5 @@
 """Evaluate every direction walked in a study: per-measure slopes, specificity, density drift."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ DIRECTIONS = {"target_kind": "direction"}
 def _slopes(q, measures: list[str]) -> pd.DataFrame:
     """(method, target, measure) -> slope, slope_lo, slope_hi (probe.stats OLS of d_<measure> on alpha)."""
     from ..stats import effects_from_query  # here: importing the package (and evaluate) stays light
+
     eff = effects_from_query(q, measures, where=DIRECTIONS)
     return eff[["method", "target", "measure", "slope", "slope_lo", "slope_hi"]].reset_index(drop=True)
 
@@ -43,24 +45,41 @@ def evaluate(study) -> pd.DataFrame:
     dlogp_abs_mean / dlogp_abs_max: |dlogp| over all the direction's walk rows.  -> schema.EVALUATION_COLUMNS+
     """
     from ..query import Query, _ident
+
     q = Query(study)
     if q.count(DIRECTIONS) == 0:
-        raise DirectionError(f"study {study.name!r} walked no directions; add direction targets to the spec "
-                             f"(e.g. interfacegan/gender) and run it before probe evaluate")
+        raise DirectionError(
+            f"study {study.name!r} walked no directions; add direction targets to the spec "
+            f"(e.g. interfacegan/gender) and run it before probe evaluate"
+        )
     measures = [m for m in study.measures if f"d_{m}" in q.columns]
     samples = study.table("samples")
     std = {m: float(samples[m].std(ddof=1)) if m in samples else np.nan for m in measures}
     for m in measures:
         if not np.isfinite(std[m]) or std[m] <= 0:
-            std[m] = (float(q.sql(f"SELECT stddev_samp({_ident(m)}) FILTER (WHERE isfinite({_ident(m)})) AS s "
-                                  f"FROM {{src}} WHERE target_kind = ?", ["direction"])["s"].fillna(np.nan).iloc[0])
-                      if m in q.columns else np.nan)
+            std[m] = (
+                float(
+                    q.sql(
+                        f"SELECT stddev_samp({_ident(m)}) FILTER (WHERE isfinite({_ident(m)})) AS s "
+                        f"FROM {{src}} WHERE target_kind = ?",
+                        ["direction"],
+                    )["s"]
+                    .fillna(np.nan)
+                    .iloc[0]
+                )
+                if m in q.columns
+                else np.nan
+            )
     sl = _slopes(q, measures)
-    sl["effect_std"] = [s / std[m] if std[m] and np.isfinite(std[m]) else np.nan
-                        for s, m in zip(sl["slope"], sl["measure"])]
+    sl["effect_std"] = [
+        s / std[m] if std[m] and np.isfinite(std[m]) else np.nan for s, m in zip(sl["slope"], sl["measure"])
+    ]
     declared = _declared_measures(study)
-    g = q.sql("SELECT target, avg(abs(dlogp)) AS mean, max(abs(dlogp)) AS max, first(walk) AS walk FROM {src} "
-              "WHERE target_kind = ? GROUP BY target", ["direction"]).set_index("target")
+    g = q.sql(
+        "SELECT target, avg(abs(dlogp)) AS mean, max(abs(dlogp)) AS max, first(walk) AS walk FROM {src} "
+        "WHERE target_kind = ? GROUP BY target",
+        ["direction"],
+    ).set_index("target")
     dl, walk = g[["mean", "max"]], g["walk"]
     parts = []
     for target, g in sl.groupby("target", sort=False):
@@ -71,13 +90,25 @@ def evaluate(study) -> pd.DataFrame:
             tm = name if name in e.index else (e.idxmax() if e.notna().any() else e.index[0])
         others = e.drop(tm).sum()
         spec = float(e[tm] / others) if others > 0 else np.nan
-        parts.append(g.assign(target_measure=tm, is_target=g["measure"] == tm, specificity=spec,
-                              dlogp_abs_mean=float(dl.loc[target, "mean"]) if target in dl.index else np.nan,
-                              dlogp_abs_max=float(dl.loc[target, "max"]) if target in dl.index else np.nan,
-                              walk=walk.get(target, "")))
+        parts.append(
+            g.assign(
+                target_measure=tm,
+                is_target=g["measure"] == tm,
+                specificity=spec,
+                dlogp_abs_mean=float(dl.loc[target, "mean"]) if target in dl.index else np.nan,
+                dlogp_abs_max=float(dl.loc[target, "max"]) if target in dl.index else np.nan,
+                walk=walk.get(target, ""),
+            )
+        )
     df = pd.concat(parts, ignore_index=True)
-    cols = list(schema.EVALUATION_COLUMNS) + ["slope_lo", "slope_hi", "effect_std", "target_measure", "is_target",
-                                              "walk"]
+    cols = list(schema.EVALUATION_COLUMNS) + [
+        "slope_lo",
+        "slope_hi",
+        "effect_std",
+        "target_measure",
+        "is_target",
+        "walk",
+    ]
     return df[cols]
 
 
@@ -87,6 +118,7 @@ def method_summary(evaluation: pd.DataFrame, by: Sequence[str] = ("method",)) ->
     their specificity (a ratio with a heavy right tail where the other effects are near 0, so the median, not the
     mean), dlogp_abs_mean = mean over its directions, dlogp_abs_max = max.  -> SUMMARY_COLUMNS"""
     from .registry import ordered
+
     by = list(by)
     need = ["target", "specificity", "dlogp_abs_mean", "dlogp_abs_max", *by]
     miss = [c for c in need if c not in evaluation.columns]
@@ -94,10 +126,16 @@ def method_summary(evaluation: pd.DataFrame, by: Sequence[str] = ("method",)) ->
         raise DirectionError(f"evaluation table lacks columns {miss}; make it with `probe evaluate STUDY`")
     per = evaluation[evaluation["is_target"].astype(bool)] if "is_target" in evaluation.columns else evaluation
     per = per.drop_duplicates([*by, "target"])  # one row per direction: its target measure's
-    g = (per.groupby(by, sort=False)
-         .agg(directions=("target", "nunique"), specificity=("specificity", "median"),
-              dlogp_abs_mean=("dlogp_abs_mean", "mean"), dlogp_abs_max=("dlogp_abs_max", "max"))
-         .reset_index())
+    g = (
+        per.groupby(by, sort=False)
+        .agg(
+            directions=("target", "nunique"),
+            specificity=("specificity", "median"),
+            dlogp_abs_mean=("dlogp_abs_mean", "mean"),
+            dlogp_abs_max=("dlogp_abs_max", "max"),
+        )
+        .reset_index()
+    )
     rank = {m: i for i, m in enumerate(ordered(list(dict.fromkeys(g["method"]))))} if "method" in by else {}
     if rank:
         g = g.assign(_r=g["method"].map(rank)).sort_values(["_r", *by[1:]], kind="stable").drop(columns="_r")

@@ -1,4 +1,5 @@
 """GANSpace: principal components of w samples, or of site activations regressed back to z (z-only models)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,16 @@ class GANSpace(DirectionEstimator):
 
     method = "ganspace"
 
-    def __init__(self, n_components: int = 20, n_samples: int = 10_000, space: str | None = None,
-                 site: str | None = None, n_stdev: int = 5000, batch_size: int = 256, seed: int = 0):
+    def __init__(
+        self,
+        n_components: int = 20,
+        n_samples: int = 10_000,
+        space: str | None = None,
+        site: str | None = None,
+        n_stdev: int = 5000,
+        batch_size: int = 256,
+        seed: int = 0,
+    ):
         self.n_components, self.n_samples, self.space, self.site = n_components, n_samples, space, site
         self.n_stdev, self.batch_size, self.seed = n_stdev, batch_size, seed
 
@@ -73,9 +82,12 @@ class GANSpace(DirectionEstimator):
         else:
             site = self.site or model.sites[0]
             from .dplase import site_features  # stops the forward pass at the site
+
             model.check_site(site)
-            acts = [site_features(model, z[i:i + self.batch_size], "z", site).flatten(1).cpu().numpy()
-                    for i in range(0, n, self.batch_size)]
+            acts = [
+                site_features(model, z[i : i + self.batch_size], "z", site).flatten(1).cpu().numpy()
+                for i in range(0, n, self.batch_size)
+            ]
             a = np.concatenate(acts).astype(np.float64)
             k = min(k, model.z_dim, n - 1)
             pcs, evr, amean = self._pca(a, k)
@@ -83,6 +95,7 @@ class GANSpace(DirectionEstimator):
             coords = coords / (coords.std(0, keepdims=True) + 1e-12)
             zz = z.cpu().double().numpy()
             from scipy.linalg import lstsq
+
             m, *_ = lstsq(coords, zz - zz.mean(0), lapack_driver="gelsd")  # [K, z_dim]
             comps = m
             mean = zz.mean(0)
@@ -92,10 +105,25 @@ class GANSpace(DirectionEstimator):
         stdev = ((lat - mean) @ comps.T).std(0)
         self.explained_variance_ratio_ = evr[:k]
         self.lat_mean_, self.lat_stdev_ = mean, stdev
-        info = [{"explained_variance_ratio": float(r), "lat_stdev": float(s)}
-                for r, s in zip(self.explained_variance_ratio_, stdev)]
-        self.directions_ = DirectionSet([f"pc{i}" for i in range(len(comps))], comps, space, self.method,
-                                        model.name, model.weights_hash, scales=stdev, info=info,
-                                        provenance={"n_components": k, "n_samples": n, "site": site,
-                                                    "seed": self.seed, "n_stdev": int(self.n_stdev)})
+        info = [
+            {"explained_variance_ratio": float(r), "lat_stdev": float(s)}
+            for r, s in zip(self.explained_variance_ratio_, stdev)
+        ]
+        self.directions_ = DirectionSet(
+            [f"pc{i}" for i in range(len(comps))],
+            comps,
+            space,
+            self.method,
+            model.name,
+            model.weights_hash,
+            scales=stdev,
+            info=info,
+            provenance={
+                "n_components": k,
+                "n_samples": n,
+                "site": site,
+                "seed": self.seed,
+                "n_stdev": int(self.n_stdev),
+            },
+        )
         return self

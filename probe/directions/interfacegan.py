@@ -9,6 +9,7 @@ scores. As in the original the edit direction is the unit normal alone; the SVM'
 normal, is kept per boundary as info["offset"] (b of the hyperplane n.x + b = 0), which the `distance` walk of
 probe.walks uses to place a latent at a signed distance from the boundary.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -52,7 +53,7 @@ def project(primal: np.ndarray, conditions: Sequence[np.ndarray] = ()) -> np.nda
     if len(cs) == 2:
         c1, c2 = cs
         r = c1 @ c2
-        den = 1 - r ** 2 + 1e-8
+        den = 1 - r**2 + 1e-8
         a = (n @ c1 - (n @ c2) * r) / den
         b = (n @ c2 - (n @ c1) * r) / den
         return _unit(n - a * c1 - b * c2)
@@ -91,8 +92,10 @@ def _split_labels(scores: np.ndarray, ratio: float, split: float, rng: np.random
     chosen = min(chosen, len(s) // 2)
     ntr = int(chosen * split)
     if ntr < 2 or chosen - ntr < 1:
-        raise DirectionError(f"InterFaceGAN: ratio={ratio} of {len(s)} valid samples gives {chosen} per side; "
-                             f"sample more latents or raise ratio (need >= 3 per side)")
+        raise DirectionError(
+            f"InterFaceGAN: ratio={ratio} of {len(s)} valid samples gives {chosen} per side; "
+            f"sample more latents or raise ratio (need >= 3 per side)"
+        )
     order = np.argsort(-s, kind="stable")
     pos, neg = ok[order[:chosen]], ok[order[-chosen:]]
     pos, neg = rng.permutation(pos), rng.permutation(neg)
@@ -122,10 +125,21 @@ class InterFaceGAN(DirectionEstimator):
 
     method = "interfacegan"
 
-    def __init__(self, measure: str | Sequence[str] = "gender", ratio: float | Mapping[str, float] = 0.02,
-                 split: float = 0.7, C: float = 1.0, space: str = "z", per_layer: bool = False, seed: int = 0,
-                 n_samples: int = 5000, batch_size: int = 64, progress: bool = False,
-                 conditions: Sequence[tuple[str, Sequence[str]]] = (), periods: Mapping[str, float] | None = None):
+    def __init__(
+        self,
+        measure: str | Sequence[str] = "gender",
+        ratio: float | Mapping[str, float] = 0.02,
+        split: float = 0.7,
+        C: float = 1.0,
+        space: str = "z",
+        per_layer: bool = False,
+        seed: int = 0,
+        n_samples: int = 5000,
+        batch_size: int = 64,
+        progress: bool = False,
+        conditions: Sequence[tuple[str, Sequence[str]]] = (),
+        periods: Mapping[str, float] | None = None,
+    ):
         self.measure, self.ratio, self.split, self.C = measure, ratio, split, C
         self.space, self.per_layer, self.seed = space, per_layer, seed
         self.n_samples, self.batch_size, self.progress = n_samples, batch_size, progress
@@ -141,14 +155,22 @@ class InterFaceGAN(DirectionEstimator):
 
     def _fit_one(self, x: np.ndarray, s: np.ndarray, rng, ratio: float) -> tuple[np.ndarray, dict]:
         from sklearn.svm import SVC
+
         tr, ytr, va, yva, hi, lo = _split_labels(s, ratio, self.split, rng)
         # random_state: libsvm draws its seed from NumPy's global generator otherwise (unused without
         # probability estimates, so the boundary is the same for any value)
         clf = SVC(kernel="linear", C=self.C, random_state=int(self.seed)).fit(x[tr], ytr)
         n = clf.coef_.reshape(-1).astype(np.float64)
-        info = {"offset": float(clf.intercept_[0] / np.linalg.norm(n)), "acc_val": float((clf.predict(x[va]) == yva).mean()),
-                "acc_train": float((clf.predict(x[tr]) == ytr).mean()),
-                "n_train": int(len(tr)), "n_val": int(len(va)), "score_hi": hi, "score_lo": lo, "ratio": ratio}
+        info = {
+            "offset": float(clf.intercept_[0] / np.linalg.norm(n)),
+            "acc_val": float((clf.predict(x[va]) == yva).mean()),
+            "acc_train": float((clf.predict(x[tr]) == ytr).mean()),
+            "n_train": int(len(tr)),
+            "n_val": int(len(va)),
+            "score_hi": hi,
+            "score_lo": lo,
+            "ratio": ratio,
+        }
         ok = np.isfinite(s)
         info["acc_all_median"] = float(((x[ok] @ n > -clf.intercept_[0]) == (s[ok] > np.median(s[ok]))).mean())
         return _unit(n), info
@@ -160,9 +182,16 @@ class InterFaceGAN(DirectionEstimator):
         (executor: probe.executors, as sample_and_score), then fit on those."""
         if scores is None and hasattr(latents, "synthesize"):
             model = latents
-            latents, scores = sample_and_score(model, self.measures, int(self.n_samples), seed=int(self.seed),
-                                               space=self.space, batch_size=int(self.batch_size),
-                                               progress=self.progress, executor=executor)
+            latents, scores = sample_and_score(
+                model,
+                self.measures,
+                int(self.n_samples),
+                seed=int(self.seed),
+                space=self.space,
+                batch_size=int(self.batch_size),
+                progress=self.progress,
+                executor=executor,
+            )
             self._fit(latents, scores, model)
             self.latents_, self.scores_ = latents, scores
             self.directions_.provenance.update({"n_samples": int(self.n_samples), "sample_seed": int(self.seed)})
@@ -188,8 +217,10 @@ class InterFaceGAN(DirectionEstimator):
             if m in S:
                 S[m] = np.cos(2 * np.pi * S[m] / float(period))
         if any(len(s) != len(x) for s in S.values()):
-            raise DirectionError(f"InterFaceGAN: {len(x)} latents but scores of length "
-                                 f"{[len(s) for s in S.values()]}; pass one score per latent")
+            raise DirectionError(
+                f"InterFaceGAN: {len(x)} latents but scores of length "
+                f"{[len(s) for s in S.values()]}; pass one score per latent"
+            )
         if self.space == "ws" and x.ndim != 3:
             raise DirectionError("InterFaceGAN: space 'ws' needs latents [N, num_ws, w_dim]")
         if self.space != "ws" and x.ndim != 2:
@@ -205,14 +236,28 @@ class InterFaceGAN(DirectionEstimator):
             else:
                 v, i = self._fit_one(x.reshape(len(x), -1), s, rng, self.ratio_for(m))
                 names.append(m), vecs.append(v), layers.append(None), info.append({"measure": m, **i})
-        prov = {"ratio": dict(self.ratio) if isinstance(self.ratio, Mapping) else self.ratio, "split": self.split,
-                "C": self.C, "per_layer": self.per_layer, "seed": self.seed, "n_latents": int(len(x)),
-                "classifier": "sklearn.svm.SVC(kernel='linear')"}
+        prov = {
+            "ratio": dict(self.ratio) if isinstance(self.ratio, Mapping) else self.ratio,
+            "split": self.split,
+            "C": self.C,
+            "per_layer": self.per_layer,
+            "seed": self.seed,
+            "n_latents": int(len(x)),
+            "classifier": "sklearn.svm.SVC(kernel='linear')",
+        }
         if self.periods:
             prov["circular_labels"] = {m: f"cos(2 pi {m} / {p})" for m, p in self.periods.items()}
-        self.directions_ = DirectionSet(names, np.stack(vecs), self.space, self.method,
-                                        getattr(model, "name", ""), getattr(model, "weights_hash", "") if model
-                                        else "", layers, info=info, provenance=prov)
+        self.directions_ = DirectionSet(
+            names,
+            np.stack(vecs),
+            self.space,
+            self.method,
+            getattr(model, "name", ""),
+            getattr(model, "weights_hash", "") if model else "",
+            layers,
+            info=info,
+            provenance=prov,
+        )
         self.accuracy_ = {n: i["acc_val"] for n, i in zip(names, info)}
         if self.conditions:
             self.directions_ = self.with_conditionals(self.conditions)
@@ -226,11 +271,19 @@ class InterFaceGAN(DirectionEstimator):
                 raise DirectionError(f"no boundary named {n!r}; fitted: {ds.names}")
         v = project(ds.vector(primal), [ds.vector(c) for c in conditions])
         i = ds.names.index(primal)
-        info = dict(ds.info[i], conditions=list(conditions),
-                    cos_to_primal=float(v @ ds.vector(primal)))
+        info = dict(ds.info[i], conditions=list(conditions), cos_to_primal=float(v @ ds.vector(primal)))
         info.pop("offset", None)  # the primal's intercept belongs to its own normal: this plane is taken through 0
-        return DirectionSet([f"{primal}|{','.join(conditions)}"], v[None], ds.space, ds.method, ds.model,
-                            ds.weights_hash, [ds.layers[i]], info=[info], provenance=dict(ds.provenance))
+        return DirectionSet(
+            [f"{primal}|{','.join(conditions)}"],
+            v[None],
+            ds.space,
+            ds.method,
+            ds.model,
+            ds.weights_hash,
+            [ds.layers[i]],
+            info=[info],
+            provenance=dict(ds.provenance),
+        )
 
     def with_conditionals(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> DirectionSet:
         """directions_ plus one conditional direction per (primal, conditions) pair."""
@@ -238,15 +291,31 @@ class InterFaceGAN(DirectionEstimator):
         extra = [self.conditional(p, c) for p, c in pairs]
         if not extra:
             return ds
-        return DirectionSet(ds.names + [e.names[0] for e in extra],
-                            np.concatenate([ds.vectors] + [e.vectors for e in extra]), ds.space, ds.method,
-                            ds.model, ds.weights_hash, ds.layers + [e.layers[0] for e in extra],
-                            info=ds.info + [e.info[0] for e in extra], provenance=ds.provenance)
+        return DirectionSet(
+            ds.names + [e.names[0] for e in extra],
+            np.concatenate([ds.vectors] + [e.vectors for e in extra]),
+            ds.space,
+            ds.method,
+            ds.model,
+            ds.weights_hash,
+            ds.layers + [e.layers[0] for e in extra],
+            info=ds.info + [e.info[0] for e in extra],
+            provenance=ds.provenance,
+        )
 
 
 @torch.no_grad()
-def sample_and_score(model, measures, n: int, seed: int = 0, space: str = "z", batch_size: int = 64,
-                     progress: bool = False, executor=None, model_name: str | None = None):
+def sample_and_score(
+    model,
+    measures,
+    n: int,
+    seed: int = 0,
+    space: str = "z",
+    batch_size: int = 64,
+    progress: bool = False,
+    executor=None,
+    model_name: str | None = None,
+):
     """Sample n latents, render in batches, score.  # -> latents [N, *shape(space)], {measure: [N]}
 
     executor (probe.executors): renders and scores on its workers, which load `model_name` (default model.name)
@@ -254,31 +323,50 @@ def sample_and_score(model, measures, n: int, seed: int = 0, space: str = "z", b
     from tqdm.auto import tqdm
 
     from ..measures import MeasureSet
+
     model.check_space(space)
     z = model.sample(int(n), seed)
     lat = model.to_space(z, "z", space) if space != "z" else z
     if executor is not None:
         from ..models.zoo import model_options
+
         names = list(measures.names) if hasattr(measures, "names") else list(measures)
         lat = lat.cpu().numpy().astype(np.float32)
-        return lat, executor.score(model_name or model.name, model_options(model.options()), names, lat, space,
-                                   batch_size)
+        return lat, executor.score(
+            model_name or model.name, model_options(model.options()), names, lat, space, batch_size
+        )
     from ..engine import measured, use_overlap
+
     ms = measures if hasattr(measures, "names") else MeasureSet(list(measures))
     out: dict[str, list] = {m: [] for m in ms.names}
 
     def batches():  # rendered on the model's device; CPU measures overlap with the next render (probe.engine)
         for i in range(0, len(lat), batch_size):
-            yield model.synthesize(lat[i:i + batch_size], space), None
-    for scores, _ in tqdm(measured(batches(), ms, use_overlap(model, ms)), total=-(-len(lat) // batch_size),
-                          desc="sample+score", disable=not progress, leave=False):
+            yield model.synthesize(lat[i : i + batch_size], space), None
+
+    for scores, _ in tqdm(
+        measured(batches(), ms, use_overlap(model, ms)),
+        total=-(-len(lat) // batch_size),
+        desc="sample+score",
+        disable=not progress,
+        leave=False,
+    ):
         for k, v in scores.items():
             out[k].append(v)
     return lat.cpu().numpy().astype(np.float32), {k: np.concatenate(v) for k, v in out.items()}
 
 
-def fit_from_model(model, measures: Sequence[str], n: int = 5000, seed: int = 0, space: str = "z",
-                   batch_size: int = 64, progress: bool = False, executor=None, **kw) -> InterFaceGAN:
+def fit_from_model(
+    model,
+    measures: Sequence[str],
+    n: int = 5000,
+    seed: int = 0,
+    space: str = "z",
+    batch_size: int = 64,
+    progress: bool = False,
+    executor=None,
+    **kw,
+) -> InterFaceGAN:
     """Sample n latents with `model`, render, score with `measures`, fit one boundary per measure.
 
     Keeps latents_ [N, *shape] and scores_ {measure: [N]} on the returned estimator; kw go to InterFaceGAN;
@@ -287,5 +375,6 @@ def fit_from_model(model, measures: Sequence[str], n: int = 5000, seed: int = 0,
     if isinstance(measures, str):
         measures = [measures]
     names = list(measures.names) if hasattr(measures, "names") else list(measures)
-    return InterFaceGAN(names, space=space, seed=seed, n_samples=n, batch_size=batch_size, progress=progress,
-                        **kw).fit(model, executor=executor)
+    return InterFaceGAN(names, space=space, seed=seed, n_samples=n, batch_size=batch_size, progress=progress, **kw).fit(
+        model, executor=executor
+    )

@@ -1,4 +1,5 @@
 """Fit several direction methods into one directions/ folder: the pipeline the demo and `probe gt-score` share."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -8,10 +9,20 @@ from .base import DirectionError, fit_once
 from .registry import ORDER, FitContext, get
 
 
-def fit_methods(model, ddir: str | Path, methods: Sequence[str] | None = None, measures: Sequence[str] = (),
-                k: int | None = 6, n_fit: int | None = 2000, seed: int = 0, space: str | None = None,
-                options: Mapping[str, dict] | None = None, density=None, progress: bool = True,
-                log: Callable[[str], None] = print) -> dict[str, Path]:
+def fit_methods(
+    model,
+    ddir: str | Path,
+    methods: Sequence[str] | None = None,
+    measures: Sequence[str] = (),
+    k: int | None = 6,
+    n_fit: int | None = 2000,
+    seed: int = 0,
+    space: str | None = None,
+    options: Mapping[str, dict] | None = None,
+    density=None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Path]:
     """Fit each method into ddir/<method>.npz, skipping files that exist (resumable). -> {method: path}
 
     methods: registry names (default all, in registry order); measures: what supervised methods fit boundaries
@@ -34,12 +45,14 @@ def fit_methods(model, ddir: str | Path, methods: Sequence[str] | None = None, m
     ddir.mkdir(parents=True, exist_ok=True)
     out = {}
     for m in infos:
+
         def make(m=m):
             est = m.make(ctx, opts.get(m.name))
             est.fit(model, **({"density": density} if m.takes_density and density is not None else {}))
             for name, acc in getattr(est, "accuracy_", {}).items():
                 log(f"    boundary {name:<16} held-out accuracy {acc:.3f}")
             return est.directions_
+
         out[m.name] = ddir / f"{m.name}.npz"
         fit_once(out[m.name], make, log)
     return out

@@ -1,4 +1,5 @@
 """Random orthonormal directions: the baseline every discovered set is compared with."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,14 @@ class RandomDirections(DirectionEstimator):
         dim = model.dim(self.space) if self.space != "ws" else model.w_dim
         v = random_orthonormal(int(self.K), dim, self.seed)
         lay = [None] * len(v)
-        self.directions_ = DirectionSet([f"random{i}" for i in range(len(v))], v, self.space, self.method,
-                                        model.name, model.weights_hash, lay,
-                                        provenance={"K": int(self.K), "seed": int(self.seed)})
+        self.directions_ = DirectionSet(
+            [f"random{i}" for i in range(len(v))],
+            v,
+            self.space,
+            self.method,
+            model.name,
+            model.weights_hash,
+            lay,
+            provenance={"K": int(self.K), "seed": int(self.seed)},
+        )
         return self

@@ -9,6 +9,7 @@ A method's `defaults(FitContext)` turns the pipeline's common arguments (model, 
 measures) into that estimator's keyword arguments (anything else keeps the estimator's own default); a caller's
 per-method options override them.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -51,10 +52,10 @@ def quarter_site(model) -> str:
 
 def _interfacegan(c: FitContext) -> dict:
     if not c.measures:
-        raise DirectionError("interfacegan: name the measures to fit boundaries for (measures=[...] or "
-                             "--measures)")
-    return _drop_none(measure=list(c.measures), space=c.space or c.flat_space, seed=c.seed, n_samples=c.n_fit,
-                      progress=c.progress)
+        raise DirectionError("interfacegan: name the measures to fit boundaries for (measures=[...] or --measures)")
+    return _drop_none(
+        measure=list(c.measures), space=c.space or c.flat_space, seed=c.seed, n_samples=c.n_fit, progress=c.progress
+    )
 
 
 def _dplase(c: FitContext) -> dict:
@@ -99,8 +100,9 @@ class Method:
         valid = self.cls._get_param_names()
         bad = sorted(k for k in opts if k not in valid)
         if bad:
-            raise DirectionError(f"options for {self.name}: {bad} are not parameters of {self.cls.__name__}; use "
-                                 f"some of {sorted(valid)}")
+            raise DirectionError(
+                f"options for {self.name}: {bad} are not parameters of {self.cls.__name__}; use some of {sorted(valid)}"
+            )
         kw.update(opts)
         return kw
 
@@ -109,18 +111,48 @@ class Method:
         return self.cls(**self.params(ctx, options))
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("interfacegan", "InterFaceGAN", "probe.directions.interfacegan:InterFaceGAN", _interfacegan,
-           "linear-SVM boundary per measure (supervised)", supervised=True),
-    Method("dplase", "DP-LaSE", "probe.directions.dplase:DPLaSE", _dplase,
-           "learned density-preserving directions with channel subspaces", takes_density=True),
-    Method("ganspace", "GANSpace", "probe.directions.ganspace:GANSpace", _ganspace,
-           "principal components of w (or of site activations, regressed to z)"),
-    Method("sefa", "SeFa", "probe.directions.sefa:SeFa", _sefa,
-           "closed-form factorisation of the first latent-consuming weights"),
-    Method("random", "random", "probe.directions.random_dirs:RandomDirections", _random,
-           "random orthonormal directions (the baseline)"),
-)}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "interfacegan",
+            "InterFaceGAN",
+            "probe.directions.interfacegan:InterFaceGAN",
+            _interfacegan,
+            "linear-SVM boundary per measure (supervised)",
+            supervised=True,
+        ),
+        Method(
+            "dplase",
+            "DP-LaSE",
+            "probe.directions.dplase:DPLaSE",
+            _dplase,
+            "learned density-preserving directions with channel subspaces",
+            takes_density=True,
+        ),
+        Method(
+            "ganspace",
+            "GANSpace",
+            "probe.directions.ganspace:GANSpace",
+            _ganspace,
+            "principal components of w (or of site activations, regressed to z)",
+        ),
+        Method(
+            "sefa",
+            "SeFa",
+            "probe.directions.sefa:SeFa",
+            _sefa,
+            "closed-form factorisation of the first latent-consuming weights",
+        ),
+        Method(
+            "random",
+            "random",
+            "probe.directions.random_dirs:RandomDirections",
+            _random,
+            "random orthonormal directions (the baseline)",
+        ),
+    )
+}
 ORDER: tuple[str, ...] = tuple(METHODS)
 BASELINE = "random"
 
@@ -148,5 +180,4 @@ def ordered(methods: Sequence[str]) -> list[str]:
     return [m for m in ORDER if m in set(seen)] + [m for m in seen if m not in METHODS]
 
 
-__all__ = ["FitContext", "Method", "METHODS", "ORDER", "BASELINE", "names", "get", "label", "ordered",
-           "quarter_site"]
+__all__ = ["FitContext", "Method", "METHODS", "ORDER", "BASELINE", "names", "get", "label", "ordered", "quarter_site"]

@@ -16,6 +16,7 @@ whose default is the official behaviour (DragGAN: `viz/renderer.py` `_render_dra
 and yields the `DragResult` of the current latent with status "stopped". Resume by dragging again from
 `result.latent` (space `result.space`, handles `result.points`). `.run(...)` drains it.
 """
+
 from __future__ import annotations
 
 import math
@@ -128,8 +129,10 @@ def as_points(points, name: str, resolution: int | None = None) -> np.ndarray:
     if not np.isfinite(p).all():
         raise DragError(f"{name}: points must be finite numbers")
     if resolution is not None and ((p < 0) | (p > resolution - 1)).any():
-        raise DragError(f"{name}: points must lie inside the {resolution}x{resolution} image "
-                        f"(0 <= x, y <= {resolution - 1}); got {p.tolist()}")
+        raise DragError(
+            f"{name}: points must lie inside the {resolution}x{resolution} image "
+            f"(0 <= x, y <= {resolution - 1}); got {p.tolist()}"
+        )
     return p
 
 
@@ -159,7 +162,7 @@ def handle_region(res: int, handles: np.ndarray, targets: np.ndarray, radius: fl
         dx, dy = tx - hx, ty - hy
         n2 = dx * dx + dy * dy
         t = np.clip(((xx - hx) * dx + (yy - hy) * dy) / n2, 0, 1) if n2 > 0 else np.zeros_like(xx)
-        near |= (xx - hx - t * dx) ** 2 + (yy - hy - t * dy) ** 2 <= radius ** 2
+        near |= (xx - hx - t * dx) ** 2 + (yy - hy - t * dy) ** 2 <= radius**2
     return near
 
 
@@ -188,8 +191,10 @@ class _Latent:
         self.extend, self.delta, self.power = extend, None, 1.0
         if extend is not None:
             if extend not in model.sites:
-                raise DragError(f"extend: site {extend!r} does not exist in model {model.name!r}; use one of "
-                                f"{list(model.sites)} or None")
+                raise DragError(
+                    f"extend: site {extend!r} does not exist in model {model.name!r}; use one of "
+                    f"{list(model.sites)} or None"
+                )
             with torch.no_grad(), model.offsets(self.offsets):
                 f = model.features(self.full(), self.space, [extend])[extend]
             self.power = float(f.square().mean()) + 1e-12
@@ -271,8 +276,9 @@ class _DragBase:
         """The same generator as `drag` (one editing contract with `Inversion.steps`)."""
         return self.drag(model, latent, space, handles, targets, mask, offsets)
 
-    def run(self, model: Generator, latent, space: str, handles, targets, mask=None, offsets=None,
-            guard=None) -> DragResult:
+    def run(
+        self, model: Generator, latent, space: str, handles, targets, mask=None, offsets=None, guard=None
+    ) -> DragResult:
         """Drain `drag` and return the final DragResult. guard: a `probe.edit.quality.QualityGuard` (early stop on
         image degradation; the result then carries `quality`)."""
         it = self.drag(model, latent, space, handles, targets, mask, offsets)
@@ -331,7 +337,9 @@ class _DragBase:
         img, feats = lat.forward(model, [site])
         f = feats[site]
         if f.dim() != 4:
-            raise DragError(f"site {site!r} returns shape {list(f.shape)}, not a [N, C, h, w] feature map; pick another")
+            raise DragError(
+                f"site {site!r} returns shape {list(f.shape)}, not a [N, C, h, w] feature map; pick another"
+            )
         f = F.interpolate(f, size=img.shape[-2:], mode="bilinear", align_corners=False)
         return img, f if scale is None else f / scale
 
@@ -363,11 +371,25 @@ class _DragBase:
 
     def _result(self, lat, h0, t, traj, step, t0, img, done, losses, p, stopped):
         status = "stopped" if stopped else ("ok" if done else "degraded")
-        reason = "stopped" if stopped else ("arrived" if done else f"handles short of their targets after {step} "
-                                                                   f"steps")
-        return DragResult(lat.full().detach().clone(), lat.space, h0, t, np.stack(traj), step,
-                          time.perf_counter() - t0, img, done, losses, status, reason, self.method, p["site"],
-                          {k: v for k, v in p.items()}, lat.all_offsets(detach=True))
+        reason = "stopped" if stopped else ("arrived" if done else f"handles short of their targets after {step} steps")
+        return DragResult(
+            lat.full().detach().clone(),
+            lat.space,
+            h0,
+            t,
+            np.stack(traj),
+            step,
+            time.perf_counter() - t0,
+            img,
+            done,
+            losses,
+            status,
+            reason,
+            self.method,
+            p["site"],
+            {k: v for k, v in p.items()},
+            lat.all_offsets(detach=True),
+        )
 
 
 class DragGAN(_DragBase):
@@ -384,20 +406,63 @@ class DragGAN(_DragBase):
     """
 
     method = "draggan"
-    OFFICIAL = {"r1": 3, "r2": 12, "lam": 20, "lr": 0.001, "max_steps": 200, "d_stop": None, "skip": 1.0,
-                "padding": "zeros", "site": None, "layers": 6, "reg": 0.0, "keep_norm": False, "extend": None,
-                "extend_reg": 1.0, "local": 0.0, "local_radius": 64}
+    OFFICIAL = {
+        "r1": 3,
+        "r2": 12,
+        "lam": 20,
+        "lr": 0.001,
+        "max_steps": 200,
+        "d_stop": None,
+        "skip": 1.0,
+        "padding": "zeros",
+        "site": None,
+        "layers": 6,
+        "reg": 0.0,
+        "keep_norm": False,
+        "extend": None,
+        "extend_reg": 1.0,
+        "local": 0.0,
+        "local_radius": 64,
+    }
     CHOICES = {"padding": ("zeros", "border")}
 
-    def __init__(self, r1: float | None = None, r2: float | None = None, lam: float | None = None,
-                 lr: float | None = None, max_steps: int | None = None, d_stop: float | None = None,
-                 site: str | None = None, layers: int | None = None, reg: float | None = None,
-                 keep_norm: bool | None = None, skip: float | None = None, padding: str | None = None,
-                 extend: str | None = None, extend_reg: float | None = None, local: float | None = None,
-                 local_radius: float | None = None):
-        super().__init__(r1=r1, r2=r2, lam=lam, lr=lr, max_steps=max_steps, d_stop=d_stop, site=site,
-                         layers=layers, reg=reg, keep_norm=keep_norm, skip=skip, padding=padding, extend=extend,
-                         extend_reg=extend_reg, local=local, local_radius=local_radius)
+    def __init__(
+        self,
+        r1: float | None = None,
+        r2: float | None = None,
+        lam: float | None = None,
+        lr: float | None = None,
+        max_steps: int | None = None,
+        d_stop: float | None = None,
+        site: str | None = None,
+        layers: int | None = None,
+        reg: float | None = None,
+        keep_norm: bool | None = None,
+        skip: float | None = None,
+        padding: str | None = None,
+        extend: str | None = None,
+        extend_reg: float | None = None,
+        local: float | None = None,
+        local_radius: float | None = None,
+    ):
+        super().__init__(
+            r1=r1,
+            r2=r2,
+            lam=lam,
+            lr=lr,
+            max_steps=max_steps,
+            d_stop=d_stop,
+            site=site,
+            layers=layers,
+            reg=reg,
+            keep_norm=keep_norm,
+            skip=skip,
+            padding=padding,
+            extend=extend,
+            extend_reg=extend_reg,
+            local=local,
+            local_radius=local_radius,
+        )
 
     @staticmethod
     def _official_stop(res: int) -> float:
@@ -448,8 +513,9 @@ class DragGAN(_DragBase):
             self._opt_step(opt, loss, lat, losses, p)
             yield DragStep(step, pts.copy(), losses[-1], img[0].detach(), lat.full().detach().clone())
             step += 1
-        yield self._result(lat, h0, t, traj, step, t0, img[0].detach(), bool((dist <= d_stop).all()), losses, p,
-                           stopped)
+        yield self._result(
+            lat, h0, t, traj, step, t0, img[0].detach(), bool((dist <= d_stop).all()), losses, p, stopped
+        )
 
     @staticmethod
     def _track(f, f_init, pts, win, res):
@@ -486,29 +552,97 @@ class FreeDrag(_DragBase):
     """
 
     method = "freedrag"
-    OFFICIAL = {"r": 3, "l": 0.3, "d": 12, "sub_steps": 5, "lam": 10, "lr": 0.002, "max_steps": 200, "d_stop": 1.0,
-                "site": None, "layers": 6, "reg": 0.0, "keep_norm": False, "extend": None, "extend_reg": 1.0,
-                "local": 0.0, "local_radius": 64, "template": "grid", "sampling": "native", "substop": "after",
-                "arrival": "official", "loss_points": "all", "search": "end", "extra_steps": 10,
-                "mask_mean": "region", "partial": True}
-    CHOICES = {"template": ("grid", "mean"), "sampling": ("native", "resized"), "substop": ("after", "before"),
-               "arrival": ("official", "frozen"), "loss_points": ("all", "active"), "search": ("end", "clip"),
-               "mask_mean": ("region", "image")}
+    OFFICIAL = {
+        "r": 3,
+        "l": 0.3,
+        "d": 12,
+        "sub_steps": 5,
+        "lam": 10,
+        "lr": 0.002,
+        "max_steps": 200,
+        "d_stop": 1.0,
+        "site": None,
+        "layers": 6,
+        "reg": 0.0,
+        "keep_norm": False,
+        "extend": None,
+        "extend_reg": 1.0,
+        "local": 0.0,
+        "local_radius": 64,
+        "template": "grid",
+        "sampling": "native",
+        "substop": "after",
+        "arrival": "official",
+        "loss_points": "all",
+        "search": "end",
+        "extra_steps": 10,
+        "mask_mean": "region",
+        "partial": True,
+    }
+    CHOICES = {
+        "template": ("grid", "mean"),
+        "sampling": ("native", "resized"),
+        "substop": ("after", "before"),
+        "arrival": ("official", "frozen"),
+        "loss_points": ("all", "active"),
+        "search": ("end", "clip"),
+        "mask_mean": ("region", "image"),
+    }
 
-    def __init__(self, r: float | None = None, l: float | None = None, d: float | None = None,
-                 sub_steps: int | None = None, lam: float | None = None, lr: float | None = None,
-                 max_steps: int | None = None, d_stop: float | None = None, site: str | None = None,
-                 layers: int | None = None, reg: float | None = None, keep_norm: bool | None = None,
-                 extend: str | None = None, extend_reg: float | None = None, local: float | None = None,
-                 local_radius: float | None = None, template: str | None = None, sampling: str | None = None,
-                 substop: str | None = None, arrival: str | None = None, loss_points: str | None = None,
-                 search: str | None = None, extra_steps: int | None = -1, mask_mean: str | None = None,
-                 partial: bool | None = None):
-        super().__init__(r=r, l=l, d=d, sub_steps=sub_steps, lam=lam, lr=lr, max_steps=max_steps, d_stop=d_stop,
-                         site=site, layers=layers, reg=reg, keep_norm=keep_norm, extend=extend,
-                         extend_reg=extend_reg, local=local, local_radius=local_radius, template=template,
-                         sampling=sampling, substop=substop, arrival=arrival, loss_points=loss_points,
-                         search=search, mask_mean=mask_mean, partial=partial)
+    def __init__(
+        self,
+        r: float | None = None,
+        l: float | None = None,
+        d: float | None = None,
+        sub_steps: int | None = None,
+        lam: float | None = None,
+        lr: float | None = None,
+        max_steps: int | None = None,
+        d_stop: float | None = None,
+        site: str | None = None,
+        layers: int | None = None,
+        reg: float | None = None,
+        keep_norm: bool | None = None,
+        extend: str | None = None,
+        extend_reg: float | None = None,
+        local: float | None = None,
+        local_radius: float | None = None,
+        template: str | None = None,
+        sampling: str | None = None,
+        substop: str | None = None,
+        arrival: str | None = None,
+        loss_points: str | None = None,
+        search: str | None = None,
+        extra_steps: int | None = -1,
+        mask_mean: str | None = None,
+        partial: bool | None = None,
+    ):
+        super().__init__(
+            r=r,
+            l=l,
+            d=d,
+            sub_steps=sub_steps,
+            lam=lam,
+            lr=lr,
+            max_steps=max_steps,
+            d_stop=d_stop,
+            site=site,
+            layers=layers,
+            reg=reg,
+            keep_norm=keep_norm,
+            extend=extend,
+            extend_reg=extend_reg,
+            local=local,
+            local_radius=local_radius,
+            template=template,
+            sampling=sampling,
+            substop=substop,
+            arrival=arrival,
+            loss_points=loss_points,
+            search=search,
+            mask_mean=mask_mean,
+            partial=partial,
+        )
         self._extra_given = extra_steps != -1
         self.extra_steps = extra_steps if self._extra_given else None
         if (l is not None and l <= 0) or (d is not None and d <= 0) or (sub_steps is not None and sub_steps < 1):
@@ -559,8 +693,9 @@ class FreeDrag(_DragBase):
             else:
                 img, f = None, lat.partial(model, site)
             if f.dim() != 4:
-                raise DragError(f"site {site!r} returns shape {list(f.shape)}, not a [N, C, h, w] feature map; "
-                                f"pick another")
+                raise DragError(
+                    f"site {site!r} returns shape {list(f.shape)}, not a [N, C, h, w] feature map; pick another"
+                )
             if not native:
                 f = F.interpolate(f, size=(res, res), mode="bilinear", align_corners=False)
             return img, f / scale if scale is not None else f
@@ -597,15 +732,15 @@ class FreeDrag(_DragBase):
         traj, losses = [h0.copy()], []
         step = 0
         span_ok = span > d_stop
-        active = span_ok.copy()                 # "frozen": points still moving
-        signed = ~span_ok                       # "official": points placed on their target with a matching feature
+        active = span_ok.copy()  # "frozen": points still moving
+        signed = ~span_ok  # "official": points placed on their target with a matching feature
         l_in, l_en = np.zeros(len(h0)), np.zeros(len(h0))
         threshold_step = None
-        for i in np.flatnonzero(span_ok):       # first placement along each line, on the initial features
+        for i in np.flatnonzero(span_ok):  # first placement along each line, on the initial features
             s[i] = advance(f0, i)
         traj.append(pos(s))
         while step < p["max_steps"] and not self._stop:
-            if (signed.all() if official else not active.any()):
+            if signed.all() if official else not active.any():
                 break
             at_targets = bool(np.linalg.norm(pos(s) - t, axis=1).max() < d_stop)
             sel = np.ones(len(h0), bool) if p["loss_points"] == "all" else (~signed if official else active)
@@ -621,8 +756,9 @@ class FreeDrag(_DragBase):
                     break
                 if step >= p["max_steps"]:
                     break
-                loss = per[sel].sum() + self._extra_loss(f, f0, m, lat, p, img, img0, local,
-                                                         mean_region=p["mask_mean"] == "region")
+                loss = per[sel].sum() + self._extra_loss(
+                    f, f0, m, lat, p, img, img0, local, mean_region=p["mask_mean"] == "region"
+                )
                 self._opt_step(opt, loss, lat, losses, p)
                 if img is not None:
                     shown = img[0].detach()
@@ -630,8 +766,11 @@ class FreeDrag(_DragBase):
                 step += 1
                 if p["substop"] == "after" and float(per[sel].detach().max()) < 0.25 * l:
                     break
-                if (p["extra_steps"] is not None and threshold_step is not None
-                        and step > threshold_step + p["extra_steps"]):
+                if (
+                    p["extra_steps"] is not None
+                    and threshold_step is not None
+                    and step > threshold_step + p["extra_steps"]
+                ):
                     break
             if l_in is None:
                 l_in = np.zeros(len(h0))

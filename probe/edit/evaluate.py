@@ -6,6 +6,7 @@ steps, the mean absolute pixel change outside discs around the handles and targe
 quality verdict of `probe.edit.quality` (status, tracked handle distance, largest drift of the model's default
 measures, degraded): drags run under a `QualityGuard`, which stops an edit once its image degrades.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,8 +22,21 @@ from .quality import MAX_DRIFT, MAX_OUTSIDE, QualityGuard, outside_change
 
 __all__ = ["EDIT_COLUMNS", "drag_eval", "edit_rows", "oracle_warp", "outside_change", "summarize", "to_markdown"]
 
-EDIT_COLUMNS = ["method", "points", "pair", "md_before", "md_after", "seconds", "steps", "converged",
-                "outside_change", "status", "handle_px", "max_drift", "degraded"]
+EDIT_COLUMNS = [
+    "method",
+    "points",
+    "pair",
+    "md_before",
+    "md_after",
+    "seconds",
+    "steps",
+    "converged",
+    "outside_change",
+    "status",
+    "handle_px",
+    "max_drift",
+    "degraded",
+]
 
 
 def oracle_warp(img: torch.Tensor, handles: np.ndarray, targets: np.ndarray, sigma: float | None) -> torch.Tensor:
@@ -39,7 +53,7 @@ def oracle_warp(img: torch.Tensor, handles: np.ndarray, targets: np.ndarray, sig
         sx, sy = sx - d[:, 0].mean(), sy - d[:, 1].mean()
     else:
         for (tx, ty), (dx, dy) in zip(np.asarray(targets, np.float64), d):
-            wgt = torch.exp(-((xx - tx) ** 2 + (yy - ty) ** 2) / (2 * sigma ** 2))
+            wgt = torch.exp(-((xx - tx) ** 2 + (yy - ty) ** 2) / (2 * sigma**2))
             sx, sy = sx - dx * wgt, sy - dy * wgt
     grid = torch.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], -1)[None]
     return F.grid_sample(img[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
@@ -48,9 +62,19 @@ def oracle_warp(img: torch.Tensor, handles: np.ndarray, targets: np.ndarray, sig
 ORACLES = {"oracle-local": lambda res: res / 16, "oracle-shift": lambda res: None}
 
 
-def edit_rows(model: Generator, z: torch.Tensor, img: torch.Tensor, handles: np.ndarray, targets: np.ndarray,
-              drags: dict, locate, radius: float, oracles: bool = True, base: dict | None = None,
-              guard: QualityGuard | None = None):
+def edit_rows(
+    model: Generator,
+    z: torch.Tensor,
+    img: torch.Tensor,
+    handles: np.ndarray,
+    targets: np.ndarray,
+    drags: dict,
+    locate,
+    radius: float,
+    oracles: bool = True,
+    base: dict | None = None,
+    guard: QualityGuard | None = None,
+):
     """Score every drag of one image A (and the oracle warps) by locating the dragged points on each result.
 
     z [1, z_dim], img [3, H, W]: image A; handles, targets [k, 2] (x, y px); drags: {method: DragGAN | FreeDrag};
@@ -67,29 +91,46 @@ def edit_rows(model: Generator, z: torch.Tensor, img: torch.Tensor, handles: np.
         warp = isinstance(r, torch.Tensor)
         after = r if warp else r.img
         pts, extra = locate(after)
-        yield {"method": name, **(base or {}), "md_before": md0,
-               "md_after": float(np.linalg.norm(pts - targets, axis=1).mean()),
-               "seconds": 0.0 if warp else r.seconds, "steps": 0 if warp else r.steps,
-               "converged": np.nan if warp else r.converged,
-               "outside_change": outside_change(img, after, np.concatenate([handles, targets]), radius),
-               "status": "warp" if warp else r.status,
-               "handle_px": 0.0 if warp else float(r.distances.mean()),
-               "max_drift": np.nan if warp or r.quality is None else r.quality.max_drift,
-               "degraded": np.nan if warp or r.quality is None else bool(r.quality.degraded), **extra}
+        yield {
+            "method": name,
+            **(base or {}),
+            "md_before": md0,
+            "md_after": float(np.linalg.norm(pts - targets, axis=1).mean()),
+            "seconds": 0.0 if warp else r.seconds,
+            "steps": 0 if warp else r.steps,
+            "converged": np.nan if warp else r.converged,
+            "outside_change": outside_change(img, after, np.concatenate([handles, targets]), radius),
+            "status": "warp" if warp else r.status,
+            "handle_px": 0.0 if warp else float(r.distances.mean()),
+            "max_drift": np.nan if warp or r.quality is None else r.quality.max_drift,
+            "degraded": np.nan if warp or r.quality is None else bool(r.quality.degraded),
+            **extra,
+        }
 
 
 def detectable(imgs: torch.Tensor) -> np.ndarray:
     """Which images dlib's HOG face detector finds a face in (upsampled once).  # img [N, 3, H, W] -> bool [N]"""
     import dlib
+
     det = dlib.get_frontal_face_detector()
     u8 = ((imgs.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     return np.array([len(det(np.ascontiguousarray(a), 1)) > 0 for a in u8], bool)
 
 
-def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Sequence[str] = ("draggan", "freedrag"),
-              settings: Sequence[int] = (1, 5), drag_kwargs: dict | None = None, radius: float | None = None,
-              progress=None, oracles: bool = True, drags: dict | None = None, guard: QualityGuard | None = None,
-              checked: bool = True) -> pd.DataFrame:
+def drag_eval(
+    model: Generator,
+    n_pairs: int = 20,
+    seed: int = 0,
+    methods: Sequence[str] = ("draggan", "freedrag"),
+    settings: Sequence[int] = (1, 5),
+    drag_kwargs: dict | None = None,
+    radius: float | None = None,
+    progress=None,
+    oracles: bool = True,
+    drags: dict | None = None,
+    guard: QualityGuard | None = None,
+    checked: bool = True,
+) -> pd.DataFrame:
     """One row per edit (EDIT_COLUMNS): method, points (1 | 5), pair, MD before/after (px), seconds, steps, ...
 
     Faces: draws from model.sample(., seed) that dlib's HOG detector finds a face in (the protocol uses faces an
@@ -104,6 +145,7 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
     every=10)), which stops it once its image degrades.
     """
     from ..measures.faces import face_landmarks
+
     if n_pairs < 1:
         raise DragError(f"--pairs must be >= 1, got {n_pairs}")
     bad = [s for s in settings if s not in (1, 5)]
@@ -121,7 +163,7 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
     keep = np.flatnonzero(detectable(imgs))
     if len(keep) < 2 * n_pairs:
         raise DragError(f"only {len(keep)} of {len(z)} samples hold a detectable face; use fewer --pairs")
-    z, imgs = z[keep[:2 * n_pairs]], imgs[keep[:2 * n_pairs]]
+    z, imgs = z[keep[: 2 * n_pairs]], imgs[keep[: 2 * n_pairs]]
     lm = np.clip(np.asarray(face_landmarks(imgs), dtype=np.float64), 0, res - 1)  # [2n, 5, 2]
     rows = []
     for i in range(n_pairs):
@@ -131,8 +173,20 @@ def drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0, methods: Seque
 
             def locate(img, idx=idx):  # re-detect the dragged landmarks
                 return np.asarray(face_landmarks(img[None]), dtype=np.float64)[0][idx], {}
-            for row in edit_rows(model, z[2 * i:2 * i + 1], imgs[2 * i], a[idx], b[idx], drags, locate, radius,
-                                 oracles, {"points": k, "pair": i}, guard if checked else None):
+
+            for row in edit_rows(
+                model,
+                z[2 * i : 2 * i + 1],
+                imgs[2 * i],
+                a[idx],
+                b[idx],
+                drags,
+                locate,
+                radius,
+                oracles,
+                {"points": k, "pair": i},
+                guard if checked else None,
+            ):
                 rows.append(row)
                 if progress is not None:
                     progress(row)
@@ -147,38 +201,94 @@ def summarize(edits: pd.DataFrame) -> pd.DataFrame:
     out = []
     for k, g in edits.groupby("points"):
         first = g[g["method"] == g["method"].iloc[0]]
-        out.append({"method": "no edit", "points": k, "pairs": len(first), "md": first["md_before"].mean(),
-                    "md_median": first["md_before"].median(), "seconds": 0.0, "steps": 0.0, "converged": np.nan,
-                    "outside_change": 0.0, "ok": np.nan, "flagged": np.nan, "drift": np.nan, "false_ok": np.nan})
+        out.append(
+            {
+                "method": "no edit",
+                "points": k,
+                "pairs": len(first),
+                "md": first["md_before"].mean(),
+                "md_median": first["md_before"].median(),
+                "seconds": 0.0,
+                "steps": 0.0,
+                "converged": np.nan,
+                "outside_change": 0.0,
+                "ok": np.nan,
+                "flagged": np.nan,
+                "drift": np.nan,
+                "false_ok": np.nan,
+            }
+        )
         for m, gm in g.groupby("method", sort=False):
             warp = (gm["status"] == "warp").all()
             bad = (gm["outside_change"] > MAX_OUTSIDE) | (gm["max_drift"].astype(float) > MAX_DRIFT)
-            out.append({"method": m, "points": k, "pairs": len(gm), "md": gm["md_after"].mean(),
-                        "md_median": gm["md_after"].median(), "seconds": gm["seconds"].mean(),
-                        "steps": gm["steps"].mean(), "converged": gm["converged"].mean(),
-                        "outside_change": gm["outside_change"].mean(),
-                        "ok": np.nan if warp else (gm["status"] == "ok").mean(),
-                        "flagged": np.nan if warp else gm["degraded"].astype(float).mean(),
-                        "drift": np.nan if warp else gm["max_drift"].astype(float).mean(),
-                        "false_ok": np.nan if warp else int(((gm["status"] == "ok") & bad).sum())})
+            out.append(
+                {
+                    "method": m,
+                    "points": k,
+                    "pairs": len(gm),
+                    "md": gm["md_after"].mean(),
+                    "md_median": gm["md_after"].median(),
+                    "seconds": gm["seconds"].mean(),
+                    "steps": gm["steps"].mean(),
+                    "converged": gm["converged"].mean(),
+                    "outside_change": gm["outside_change"].mean(),
+                    "ok": np.nan if warp else (gm["status"] == "ok").mean(),
+                    "flagged": np.nan if warp else gm["degraded"].astype(float).mean(),
+                    "drift": np.nan if warp else gm["max_drift"].astype(float).mean(),
+                    "false_ok": np.nan if warp else int(((gm["status"] == "ok") & bad).sum()),
+                }
+            )
     return pd.DataFrame(out)
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table (no extra dependency)."""
-    cols = ["method", "points", "pairs", "md", "md_median", "seconds", "steps", "converged", "outside_change",
-            "ok", "flagged", "drift", "false_ok"]
-    head = ["method", "points", "pairs", "MD (px)", "median MD", "time / edit (s)", "steps", "converged",
-            "change outside (0-255)", "status ok", "flagged degraded", "max drift", "ok but degraded"]
+    cols = [
+        "method",
+        "points",
+        "pairs",
+        "md",
+        "md_median",
+        "seconds",
+        "steps",
+        "converged",
+        "outside_change",
+        "ok",
+        "flagged",
+        "drift",
+        "false_ok",
+    ]
+    head = [
+        "method",
+        "points",
+        "pairs",
+        "MD (px)",
+        "median MD",
+        "time / edit (s)",
+        "steps",
+        "converged",
+        "change outside (0-255)",
+        "status ok",
+        "flagged degraded",
+        "max drift",
+        "ok but degraded",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def opt(v, f):
         return "–" if pd.isna(v) else f.format(v)
+
     for _, r in summary[cols].iterrows():
         cells = [str(r["method"]), str(int(r["points"])), str(int(r["pairs"]))]
         cells += [f"{r[c]:.2f}" for c in ("md", "md_median", "seconds")]
-        cells += [f"{r['steps']:.1f}", opt(r["converged"], "{:.2f}"), f"{r['outside_change']:.2f}",
-                  opt(r["ok"], "{:.2f}"), opt(r["flagged"], "{:.2f}"), opt(r["drift"], "{:.2f}"),
-                  opt(r["false_ok"], "{:.0f}")]
+        cells += [
+            f"{r['steps']:.1f}",
+            opt(r["converged"], "{:.2f}"),
+            f"{r['outside_change']:.2f}",
+            opt(r["ok"], "{:.2f}"),
+            opt(r["flagged"], "{:.2f}"),
+            opt(r["drift"], "{:.2f}"),
+            opt(r["false_ok"], "{:.0f}"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ Photographs are first aligned to a face model's framing (models whose zoo entry 
 similarity transform that maps the 5 dlib landmarks onto `FACE_TEMPLATE`, the mean landmarks of generated faces
 (`probe.measures.face_align`).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,6 +65,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def _to_uint8(img) -> np.ndarray:
     """A PIL image, path or uint8 array -> [H, W, 3] uint8."""
     from PIL import Image
+
     if isinstance(img, (str, Path)):
         p = Path(img)
         if not p.is_file():
@@ -72,14 +74,17 @@ def _to_uint8(img) -> np.ndarray:
             img = Image.open(p)
             img.load()
         except Exception as e:  # noqa: BLE001 - any decoder failure reads the same to the user
-            raise InversionError(f"image file {p.name!r} could not be read as an image ({type(e).__name__}); "
-                                 f"pass a PNG or JPEG") from None
+            raise InversionError(
+                f"image file {p.name!r} could not be read as an image ({type(e).__name__}); pass a PNG or JPEG"
+            ) from None
     if isinstance(img, Image.Image):
         img = np.asarray(img.convert("RGB"))
     a = np.asarray(img)
     if a.dtype != np.uint8:
-        raise InversionError(f"img: numpy images must be uint8 [H, W, 3] (0..255), got dtype {a.dtype}; pass a "
-                             f"torch tensor [3, H, W] in [-1, 1] for float data")
+        raise InversionError(
+            f"img: numpy images must be uint8 [H, W, 3] (0..255), got dtype {a.dtype}; pass a "
+            f"torch tensor [3, H, W] in [-1, 1] for float data"
+        )
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, -1)
     if a.ndim != 3 or a.shape[2] not in (3, 4):
@@ -95,9 +100,10 @@ def _from_uint8(a: np.ndarray) -> torch.Tensor:  # [H, W, 3] -> [3, H, W] in [-1
 
 def _resize(a: np.ndarray, res: int) -> np.ndarray:  # centre square crop, then resize
     from PIL import Image
+
     h, w = a.shape[:2]
     s = min(h, w)
-    a = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    a = a[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     return np.asarray(Image.fromarray(a).resize((res, res), Image.LANCZOS))
 
 
@@ -122,14 +128,18 @@ def prepare_image(model: Generator, img, align: bool | None = None) -> tuple[tor
         if t.dim() == 4 and t.shape[0] == 1:
             t = t[0]
         if t.dim() != 3 or t.shape[0] != 3 or tuple(t.shape[1:]) != (res, res):
-            raise InversionError(f"img: expected a tensor [3, {res}, {res}] in [-1, 1] for model {model.name!r}, got "
-                                 f"{list(img.shape)}; pass a PIL image or uint8 array to have it cropped and resized")
+            raise InversionError(
+                f"img: expected a tensor [3, {res}, {res}] in [-1, 1] for model {model.name!r}, got "
+                f"{list(img.shape)}; pass a PIL image or uint8 array to have it cropped and resized"
+            )
         if not torch.isfinite(t).all() or t.min() < -1.001 or t.max() > 1.001:
             raise InversionError("img: tensor values must be finite and in [-1, 1] (x / 127.5 - 1 for 0..255 data)")
         return t, False
     if not isinstance(img, (np.ndarray, str, Path)) and not hasattr(img, "convert"):
-        raise InversionError(f"img: expected a torch tensor [3, H, W], a PIL image, a uint8 array [H, W, 3] or a "
-                             f"file path, got {type(img).__name__}")
+        raise InversionError(
+            f"img: expected a torch tensor [3, H, W], a PIL image, a uint8 array [H, W, 3] or a "
+            f"file path, got {type(img).__name__}"
+        )
     a = _to_uint8(img)
     if align is None:
         align = model.defaults.align_faces
@@ -140,7 +150,7 @@ def prepare_image(model: Generator, img, align: bool | None = None) -> tuple[tor
 
 def _gauss(size: int, sigma: float) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None]).expand(3, 1, size, size)
 
@@ -151,8 +161,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
     c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
     f = lambda t: F.conv2d(t, k, groups=3)  # noqa: E731
     mx, my = f(x), f(y)
-    vx, vy, cxy = f(x * x) - mx ** 2, f(y * y) - my ** 2, f(x * y) - mx * my
-    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean()
+    vx, vy, cxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))).mean()
 
 
 def image_loss(x: torch.Tensor, y: torch.Tensor, ssim_weight: float = 0.0) -> torch.Tensor:
@@ -212,26 +222,61 @@ class Inversion:
 
     method = "invert"
 
-    def __init__(self, space: str | None = None, max_steps: int = 400, lr: float = 0.1, ssim_weight: float = 0.5,
-                 noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0, align: bool | None = None,
-                 offset_site: str | None = None, offset_steps: int = 200, offset_lr: float = 0.01,
-                 offset_reg: float = 1.0):
+    def __init__(
+        self,
+        space: str | None = None,
+        max_steps: int = 400,
+        lr: float = 0.1,
+        ssim_weight: float = 0.5,
+        noise: float = 0.05,
+        reg: float = 0.1,
+        n_init: int = 32,
+        seed: int = 0,
+        align: bool | None = None,
+        offset_site: str | None = None,
+        offset_steps: int = 200,
+        offset_lr: float = 0.01,
+        offset_reg: float = 1.0,
+    ):
         if max_steps < 1 or lr <= 0:
             raise InversionError(f"steps must be >= 1 and lr > 0; got steps={max_steps}, lr={lr}")
         if offset_site is not None and (offset_steps < 1 or offset_lr <= 0 or offset_reg < 0):
-            raise InversionError(f"offset_steps must be >= 1, offset_lr > 0 and offset_reg >= 0; got "
-                                 f"{offset_steps}, {offset_lr}, {offset_reg}")
+            raise InversionError(
+                f"offset_steps must be >= 1, offset_lr > 0 and offset_reg >= 0; got "
+                f"{offset_steps}, {offset_lr}, {offset_reg}"
+            )
         self.space, self.max_steps, self.lr, self.ssim_weight = space, int(max_steps), float(lr), float(ssim_weight)
-        self.noise, self.reg, self.n_init, self.seed, self.align = float(noise), float(reg), int(n_init), int(seed), align
+        self.noise, self.reg, self.n_init, self.seed, self.align = (
+            float(noise),
+            float(reg),
+            int(n_init),
+            int(seed),
+            align,
+        )
         self.offset_site, self.offset_steps = offset_site, int(offset_steps)
         self.offset_lr, self.offset_reg = float(offset_lr), float(offset_reg)
         self._stop = False
 
     def params(self) -> dict:
         """The constructor parameters (JSON-serialisable)."""
-        return {k: getattr(self, k) for k in ("space", "max_steps", "lr", "ssim_weight", "noise", "reg", "n_init",
-                                              "seed", "align", "offset_site", "offset_steps", "offset_lr",
-                                              "offset_reg")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "space",
+                "max_steps",
+                "lr",
+                "ssim_weight",
+                "noise",
+                "reg",
+                "n_init",
+                "seed",
+                "align",
+                "offset_site",
+                "offset_steps",
+                "offset_lr",
+                "offset_reg",
+            )
+        }
 
     def stop(self) -> None:
         """Ask a running `steps` generator to finish after the current step (thread-safe: a flag)."""
@@ -251,8 +296,9 @@ class Inversion:
         model.check_space(space)
         site = self.offset_site
         if site is not None and site not in model.sites:
-            raise InversionError(f"offset_site: site {site!r} does not exist in model {model.name!r}; "
-                                 f"use one of {list(model.sites)}")
+            raise InversionError(
+                f"offset_site: site {site!r} does not exist in model {model.name!r}; use one of {list(model.sites)}"
+            )
         target, aligned = prepare_image(model, img, self.align)
         target = target.to(model.device)[None]
         steps, lr, sw = self.max_steps, self.lr, self.ssim_weight
@@ -295,8 +341,20 @@ class Inversion:
                 status = "stopped"
             with torch.no_grad(), model.offsets(offsets):
                 out = model.synthesize(lat, space)
-        yield InversionResult(lat, space, out[0].cpu(), target[0].cpu(), psnr(out, target), p_init,
-                              history, time.perf_counter() - t0, aligned, offsets, p_lat, status)
+        yield InversionResult(
+            lat,
+            space,
+            out[0].cpu(),
+            target[0].cpu(),
+            psnr(out, target),
+            p_init,
+            history,
+            time.perf_counter() - t0,
+            aligned,
+            offsets,
+            p_lat,
+            status,
+        )
 
     def _offset_steps(self, model, lat, space, target, site, history):
         """Stage 2 of an extended inversion: yields steps, returns the offset [1, C, h, w] (latent held fixed)."""
@@ -319,20 +377,39 @@ class Inversion:
         return delta.detach().clone()
 
 
-def invert(model: Generator, img, space: str | None = None, steps: int = 400, lr: float = 0.1,
-           ssim_weight: float = 0.5, noise: float = 0.05, reg: float = 0.1, n_init: int = 32, seed: int = 0,
-           align: bool | None = None, offset_site: str | None = None, offset_steps: int = 200,
-           offset_lr: float = 0.01, offset_reg: float = 1.0) -> InversionResult:
+def invert(
+    model: Generator,
+    img,
+    space: str | None = None,
+    steps: int = 400,
+    lr: float = 0.1,
+    ssim_weight: float = 0.5,
+    noise: float = 0.05,
+    reg: float = 0.1,
+    n_init: int = 32,
+    seed: int = 0,
+    align: bool | None = None,
+    offset_site: str | None = None,
+    offset_steps: int = 200,
+    offset_lr: float = 0.01,
+    offset_reg: float = 1.0,
+) -> InversionResult:
     """`Inversion(...).run(model, img)` in one call (steps -> max_steps).  # -> InversionResult, latent [1, *shape]"""
-    return Inversion(space, steps, lr, ssim_weight, noise, reg, n_init, seed, align, offset_site, offset_steps,
-                     offset_lr, offset_reg).run(model, img)
+    return Inversion(
+        space, steps, lr, ssim_weight, noise, reg, n_init, seed, align, offset_site, offset_steps, offset_lr, offset_reg
+    ).run(model, img)
 
 
 def comparison_png(panels: list[torch.Tensor], path, size: int = 256) -> Path:
     """Save images [3, H, W] in [-1, 1] side by side, each resized to `size` px (nearest), as a PNG."""
     from PIL import Image
-    tiles = [Image.fromarray(((p.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
-             .resize((size, size), Image.NEAREST) for p in panels]
+
+    tiles = [
+        Image.fromarray(((p.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).resize(
+            (size, size), Image.NEAREST
+        )
+        for p in panels
+    ]
     canvas = Image.new("RGB", (size * len(tiles) + 4 * (len(tiles) - 1), size), (255, 255, 255))
     for i, t in enumerate(tiles):
         canvas.paste(t, (i * (size + 4), 0))

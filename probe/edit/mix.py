@@ -5,6 +5,7 @@ rest from a. Early layers (coarse resolutions) carry layout and shape, late laye
 `mixing_grid` renders the paper's figure from seeds: rows = A samples, columns = B samples, the first row and
 column show the sources; `grid_png` writes it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,8 +24,9 @@ class MixError(ProbeError):
 def check_style_model(model) -> None:
     """Raise MixError unless the model has a ws space (one w per synthesis layer)."""
     if "ws" not in getattr(model, "spaces", ()) or not getattr(model, "num_ws", None):
-        raise MixError(f"model {model.name!r} has no ws space; style mixing needs a style-based model such as "
-                       f"'sprites'")
+        raise MixError(
+            f"model {model.name!r} has no ws space; style mixing needs a style-based model such as 'sprites'"
+        )
 
 
 def check_layers(layers, num_ws: int) -> tuple[int, int]:
@@ -60,8 +62,10 @@ def style_mix(model, ws_a, ws_b, layers: tuple[int, int]) -> torch.Tensor:
         if ws.dim() == 2:
             ws = ws[None]
         if ws.dim() != 3 or tuple(ws.shape[1:]) != want:
-            raise MixError(f"{name}: expected ws [N, {want[0]}, {want[1]}] (num_ws, w_dim of model {model.name!r}), "
-                           f"got {list(ws.shape)}")
+            raise MixError(
+                f"{name}: expected ws [N, {want[0]}, {want[1]}] (num_ws, w_dim of model {model.name!r}), "
+                f"got {list(ws.shape)}"
+            )
         if not torch.isfinite(ws).all():
             raise MixError(f"{name}: contains NaN or inf values")
         out.append(ws)
@@ -87,8 +91,9 @@ def seeds_to_ws(model, seeds: Sequence[int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mixing_grid(model, seeds_a: Sequence[int], seeds_b: Sequence[int], layers: tuple[int, int],
-                batch_size: int = 64) -> torch.Tensor:
+def mixing_grid(
+    model, seeds_a: Sequence[int], seeds_b: Sequence[int], layers: tuple[int, int], batch_size: int = 64
+) -> torch.Tensor:
     """The style-mixing figure.  # -> img [R + 1, C + 1, 3, H, W] (R = len(seeds_a), C = len(seeds_b))
 
     Cell [0, 0] is white; row 0 holds the B sources, column 0 the A sources, cell [r, c] = mix(A_r, B_c).
@@ -99,17 +104,18 @@ def mixing_grid(model, seeds_a: Sequence[int], seeds_b: Sequence[int], layers: t
     R, C = len(wa), len(wb)
     mixed = style_mix(model, wa.repeat_interleave(C, 0), wb.repeat(R, 1, 1), (s, e))
     lat = torch.cat([wa, wb, mixed])
-    img = torch.cat([model.synthesize(lat[i:i + batch_size], "ws") for i in range(0, len(lat), batch_size)]).cpu()
+    img = torch.cat([model.synthesize(lat[i : i + batch_size], "ws") for i in range(0, len(lat), batch_size)]).cpu()
     grid = torch.ones(R + 1, C + 1, *img.shape[1:])
     grid[1:, 0] = img[:R]
-    grid[0, 1:] = img[R:R + C]
-    grid[1:, 1:] = img[R + C:].reshape(R, C, *img.shape[1:])
+    grid[0, 1:] = img[R : R + C]
+    grid[1:, 1:] = img[R + C :].reshape(R, C, *img.shape[1:])
     return grid
 
 
 def grid_png(grid: torch.Tensor, path, cell: int = 96, pad: int = 4) -> Path:
     """Save img [R, C, 3, H, W] in [-1, 1] as a PNG grid, cells resized to `cell` px (nearest), white gaps."""
     from PIL import Image
+
     R, C = grid.shape[:2]
     u8 = ((grid.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 1, 3, 4, 2).numpy()
     canvas = Image.new("RGB", (C * cell + (C - 1) * pad, R * cell + (R - 1) * pad), (255, 255, 255))
@@ -138,8 +144,9 @@ def block_ranges(model) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
-def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
-                 categorical=None, circular=None, batch_size: int = 64):
+def mix_transfer(
+    model, measures=None, ranges=None, n: int = 64, seed: int = 0, categorical=None, circular=None, batch_size: int = 64
+):
     """Which measured factors each ws layer range carries from B into A.  -> DataFrame, one row per (layers, measure)
 
     n pairs (A = model.sample(n, seed), B = model.sample(n, seed + 1)); for each range (default: the model's
@@ -154,6 +161,7 @@ def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
     import pandas as pd
 
     from ..measures import MeasureSet, measure_kinds, wrap
+
     check_style_model(model)
     if measures is None:
         measures = model.defaults.measures
@@ -170,7 +178,7 @@ def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
     def score(ws):
         out = {}
         for i in range(0, len(ws), batch_size):
-            for k, v in ms(model.synthesize(ws[i:i + batch_size], "ws")).items():
+            for k, v in ms(model.synthesize(ws[i : i + batch_size], "ws")).items():
                 out.setdefault(k, []).append(np.asarray(v, float))
         return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -189,8 +197,9 @@ def mix_transfer(model, measures=None, ranges=None, n: int = 64, seed: int = 0,
                 d = diff(sb[m], sa[m], m)
                 ok = np.abs(d) > 0.5 * np.std(np.concatenate([sa[m], sb[m]]))
                 t = float(np.median(diff(sm[m][ok], sa[m][ok], m) / d[ok])) if ok.any() else np.nan
-            rows.append({"layers": f"{s}-{e}", "start": s, "end": e, "measure": m, "transfer": t,
-                         "pairs": int(ok.sum())})
+            rows.append(
+                {"layers": f"{s}-{e}", "start": s, "end": e, "measure": m, "transfer": t, "pairs": int(ok.sum())}
+            )
     return pd.DataFrame(rows)
 
 
@@ -199,6 +208,7 @@ def transfer_markdown(df) -> str:
     wide = df.pivot(index="layers", columns="measure", values="transfer")
     wide = wide.reindex(index=list(dict.fromkeys(df["layers"])), columns=list(dict.fromkeys(df["measure"])))
     from ..measures import short_names
+
     head = ["ws layers from B"] + short_names(wide.columns)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for idx, r in wide.iterrows():
@@ -206,5 +216,16 @@ def transfer_markdown(df) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["MixError", "style_mix", "mixing_grid", "grid_png", "seeds_to_ws", "parse_layers", "check_layers",
-           "mix_transfer", "transfer_markdown", "default_ranges", "block_ranges"]
+__all__ = [
+    "MixError",
+    "style_mix",
+    "mixing_grid",
+    "grid_png",
+    "seeds_to_ws",
+    "parse_layers",
+    "check_layers",
+    "mix_transfer",
+    "transfer_markdown",
+    "default_ranges",
+    "block_ranges",
+]

@@ -19,6 +19,7 @@ whole-image shift of the face by its landmark displacement (the `oracle-shift` r
 the measures every `every` steps, and calls `method.stop()` as soon as the image degrades: the run then ends
 with status "degraded" and the image of the step that crossed the threshold, never a blob reported as success.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,9 +59,14 @@ class EditQuality:
 
     def as_dict(self) -> dict:
         """Flat JSON-ready scores: handle_px, outside_change, max_drift, degraded, reason, drift_<measure>."""
-        return {"handle_px": self.handle_px, "outside_change": self.outside_change, "max_drift": self.max_drift,
-                "degraded": self.degraded, "reason": self.reason,
-                **{f"drift_{k}": v for k, v in self.drift.items()}}
+        return {
+            "handle_px": self.handle_px,
+            "outside_change": self.outside_change,
+            "max_drift": self.max_drift,
+            "degraded": self.degraded,
+            "reason": self.reason,
+            **{f"drift_{k}": v for k, v in self.drift.items()},
+        }
 
 
 def outside_change(before: torch.Tensor, after: torch.Tensor, points: np.ndarray, radius: float) -> float:
@@ -69,7 +75,7 @@ def outside_change(before: torch.Tensor, after: torch.Tensor, points: np.ndarray
     yy, xx = np.mgrid[0:h, 0:w]
     far = np.ones((h, w), bool)
     for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
-        far &= (xx - x) ** 2 + (yy - y) ** 2 > radius ** 2
+        far &= (xx - x) ** 2 + (yy - y) ** 2 > radius**2
     if not far.any():
         return float("nan")
     diff = (after.detach().float() - before.detach().float()).abs().mean(0).cpu().numpy() * 127.5
@@ -107,15 +113,27 @@ class QualityGuard:
     is checked at every step; the final image is always fully scored); early_stop: stop the drag when degraded.
     """
 
-    def __init__(self, measures: Sequence[str] | None = None, radius: float | None = None,
-                 max_outside: float = MAX_OUTSIDE, max_drift: float = MAX_DRIFT, every: int = 5,
-                 early_stop: bool = True):
+    def __init__(
+        self,
+        measures: Sequence[str] | None = None,
+        radius: float | None = None,
+        max_outside: float = MAX_OUTSIDE,
+        max_drift: float = MAX_DRIFT,
+        every: int = 5,
+        early_stop: bool = True,
+    ):
         if max_outside <= 0 or max_drift <= 0 or every < 1:
-            raise QualityError(f"max_outside and max_drift must be > 0 and every >= 1; got max_outside="
-                               f"{max_outside}, max_drift={max_drift}, every={every}")
+            raise QualityError(
+                f"max_outside and max_drift must be > 0 and every >= 1; got max_outside="
+                f"{max_outside}, max_drift={max_drift}, every={every}"
+            )
         self.measures, self.radius = measures, radius
-        self.max_outside, self.max_drift, self.every, self.early_stop = float(max_outside), float(max_drift), \
-            int(every), bool(early_stop)
+        self.max_outside, self.max_drift, self.every, self.early_stop = (
+            float(max_outside),
+            float(max_drift),
+            int(every),
+            bool(early_stop),
+        )
         self._set, self._names = None, None
 
     def _measure_set(self, model: Generator):
@@ -124,6 +142,7 @@ class QualityGuard:
             return None
         if self._set is None or self._names != names:  # one set per guard: its providers load once
             from ..measures import MeasureSet
+
             self._set, self._names = MeasureSet(list(names)), names
         return self._set
 
@@ -131,8 +150,9 @@ class QualityGuard:
         """Fix the start image [3, H, W] and the points [K, 2] later checks compare against."""
         self._set = self._measure_set(model)
         self._before = before.detach().cpu()
-        self._points = np.concatenate([np.asarray(handles, float).reshape(-1, 2),
-                                       np.asarray(targets, float).reshape(-1, 2)])
+        self._points = np.concatenate(
+            [np.asarray(handles, float).reshape(-1, 2), np.asarray(targets, float).reshape(-1, 2)]
+        )
         self._targets = np.asarray(targets, float).reshape(-1, 2)
         self._radius = before.shape[-1] / 8 if self.radius is None else float(self.radius)
         self._scores0 = self._score(self._before) if self._set is not None else {}
@@ -158,8 +178,9 @@ class QualityGuard:
         q.degraded, q.reason = bool(reasons), "; ".join(reasons)
         return q
 
-    def watch(self, method, model: Generator, latent, space: str, handles, targets, steps: Iterator,
-              offsets=None) -> Iterator:
+    def watch(
+        self, method, model: Generator, latent, space: str, handles, targets, steps: Iterator, offsets=None
+    ) -> Iterator:
         """Pass a drag's items through, with `quality` set; stop the drag (method.stop()) once degraded."""
         bound = False
         flagged = None
@@ -196,10 +217,17 @@ def edit_record(res: DragResult) -> dict:
     """The columns a drag run fills in the `edits` table (`probe.schema.EDIT_COLUMNS`): kind, method, site, space,
     steps, points, handle_dist_px, outside_change, quality (further scores), params, status, seconds."""
     q = res.quality.as_dict() if res.quality is not None else {}
-    return {"kind": "drag", "method": res.method, "site": res.site, "space": res.space, "steps": int(res.steps),
-            "points": {"handles": res.handles.tolist(), "targets": res.targets.tolist(),
-                       "final": res.points.tolist()},
-            "handle_dist_px": float(res.distances.mean()),
-            "outside_change": q.get("outside_change", float("nan")),
-            "quality": {k: v for k, v in q.items() if k not in ("handle_px", "outside_change")} | {"reason": res.reason},
-            "params": {k: v for k, v in res.params.items()}, "status": res.status, "seconds": float(res.seconds)}
+    return {
+        "kind": "drag",
+        "method": res.method,
+        "site": res.site,
+        "space": res.space,
+        "steps": int(res.steps),
+        "points": {"handles": res.handles.tolist(), "targets": res.targets.tolist(), "final": res.points.tolist()},
+        "handle_dist_px": float(res.distances.mean()),
+        "outside_change": q.get("outside_change", float("nan")),
+        "quality": {k: v for k, v in q.items() if k not in ("handle_px", "outside_change")} | {"reason": res.reason},
+        "params": {k: v for k, v in res.params.items()},
+        "status": res.status,
+        "seconds": float(res.seconds),
+    }

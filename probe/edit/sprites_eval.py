@@ -10,6 +10,7 @@ other measure, by its MeasureInfo kind (categorical, such as `sprite_shape`: the
 class; circular, such as `sprite_rotation`: differences wrap at its period): a drag should move the sprite and
 leave its shape, scale, rotation and hue alone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -25,8 +26,9 @@ from .drag import DragError, make_drag
 from .evaluate import EDIT_COLUMNS, edit_rows, summarize, to_markdown
 
 
-def centre_spec(model: Generator, centre: Sequence[str] | None = None,
-                measures: Sequence[str] | None = None) -> tuple[tuple[str, str], list[str]]:
+def centre_spec(
+    model: Generator, centre: Sequence[str] | None = None, measures: Sequence[str] | None = None
+) -> tuple[tuple[str, str], list[str]]:
     """The (x, y) centre measures and the measures scored with them: as given, else the model's
     `defaults.centre` and `defaults.measures` (sprites: `sprite_x`, `sprite_y` of the factor CNN; generic models:
     the image measures' luma centroid)."""
@@ -45,6 +47,7 @@ class CentreMeasure:
 
     def __init__(self, centre: Sequence[str] = ("centroid_x", "centroid_y"), measures: Sequence[str] = ()):
         from ..measures import MeasureSet
+
         self.x, self.y = centre
         have = MeasureSet(list(measures)).names if measures else []
         self.measures = MeasureSet(list(measures) + [m for m in centre if m not in have])
@@ -60,6 +63,7 @@ class CentreMeasure:
         def px(m):  # the measure's range -> pixels of this image
             lo, hi = self.ranges[m]
             return (s[m] - lo) * (res / (hi - lo))
+
         xy = np.stack([px(self.x), px(self.y)], 1) - 0.5  # edge-based coordinates -> pixel centres
         return xy, {m: np.asarray(s[m], float) for m in self.others}
 
@@ -71,11 +75,19 @@ class CentreMeasure:
         return float(abs(difference(dv, 0.0, kind, period)))
 
 
-def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
-                     methods: Sequence[str] = ("draggan", "freedrag"), drag_kwargs: dict | None = None,
-                     radius: float | None = None, centre: Sequence[str] | None = None,
-                     measures: Sequence[str] | None = None, min_distance: float = 0.0,
-                     progress: Callable[[dict], None] | None = None, oracles: bool = True) -> pd.DataFrame:
+def sprite_drag_eval(
+    model: Generator,
+    n_pairs: int = 20,
+    seed: int = 0,
+    methods: Sequence[str] = ("draggan", "freedrag"),
+    drag_kwargs: dict | None = None,
+    radius: float | None = None,
+    centre: Sequence[str] | None = None,
+    measures: Sequence[str] | None = None,
+    min_distance: float = 0.0,
+    progress: Callable[[dict], None] | None = None,
+    oracles: bool = True,
+) -> pd.DataFrame:
     """One row per edit: EDIT_COLUMNS (points = 1) + drift_<measure> per other measure.
 
     model: any Generator (StyleGAN-like: the first ws rows are optimised); pairs (A, B) = samples (2i, 2i + 1);
@@ -92,20 +104,33 @@ def sprite_drag_eval(model: Generator, n_pairs: int = 20, seed: int = 0,
     radius = res / 8 if radius is None else radius
     z = model.sample(4 * n_pairs, seed)
     with torch.no_grad():
-        imgs = torch.cat([model.synthesize(z[i:i + 64], "z") for i in range(0, len(z), 64)])
+        imgs = torch.cat([model.synthesize(z[i : i + 64], "z") for i in range(0, len(z), 64)])
     xy, other = cm(imgs)
     xy = np.clip(xy, 0, res - 1)
-    pairs = [(2 * i, 2 * i + 1) for i in range(len(z) // 2)
-             if np.linalg.norm(xy[2 * i] - xy[2 * i + 1]) >= min_distance][:n_pairs]
+    pairs = [
+        (2 * i, 2 * i + 1) for i in range(len(z) // 2) if np.linalg.norm(xy[2 * i] - xy[2 * i + 1]) >= min_distance
+    ][:n_pairs]
     if len(pairs) < n_pairs:
         raise DragError(f"only {len(pairs)} pairs have centres at least {min_distance} px apart; use fewer --pairs")
     rows = []
     for i, (a, b) in enumerate(pairs):
+
         def locate(img, a=a):  # the centre, and how far every other factor moved from sprite A's
             xy_new, other_new = cm(img[None])
             return xy_new, {f"drift_{m}": cm.drift(m, v[0] - other[m][a]) for m, v in other_new.items()}
-        for row in edit_rows(model, z[a:a + 1], imgs[a], xy[a][None], xy[b][None], drags, locate, radius, oracles,
-                             {"points": 1, "pair": i}):
+
+        for row in edit_rows(
+            model,
+            z[a : a + 1],
+            imgs[a],
+            xy[a][None],
+            xy[b][None],
+            drags,
+            locate,
+            radius,
+            oracles,
+            {"points": 1, "pair": i},
+        ):
             rows.append(row)
             if progress is not None:
                 progress(row)
@@ -136,6 +161,7 @@ def drift_markdown(summary: pd.DataFrame, infos=None) -> str:
         m = c.removeprefix("drift_")
         categorical = kinds.get(m, ("continuous", None))[0] == "categorical"
         return f"{short[m]} changed (share)" if categorical else f"mean abs Δ {short[m]}"
+
     lines[0] += " " + " | ".join(label(c) for c in drift) + " |"
     lines[1] += "---|" * len(drift)
     for i, (_, r) in enumerate(summary.iterrows()):
@@ -143,19 +169,36 @@ def drift_markdown(summary: pd.DataFrame, infos=None) -> str:
     return "\n".join(lines)
 
 
-def drag_eval_cli(model: str, pairs: int = 20, seed: int = 0, steps: int = 200, out: Path | None = None,
-                  echo: Callable[..., None] | None = None, oracles: bool = True) -> pd.DataFrame:
+def drag_eval_cli(
+    model: str,
+    pairs: int = 20,
+    seed: int = 0,
+    steps: int = 200,
+    out: Path | None = None,
+    echo: Callable[..., None] | None = None,
+    oracles: bool = True,
+) -> pd.DataFrame:
     """`probe drag-eval` with the centres protocol: run sprite_drag_eval, print the table, write drag_eval.csv / .md."""
     from ..models import load_model
+
     echo = echo or (lambda *a, **k: print(*a))
     g = load_model(model)
 
     def show(row):
-        echo(f"pair {row['pair']:>3} {row['method']:<9} MD {row['md_before']:5.2f} -> {row['md_after']:5.2f} px, "
-             f"{row['steps']:>3} steps, {row['seconds']:5.2f} s", err=True)
+        echo(
+            f"pair {row['pair']:>3} {row['method']:<9} MD {row['md_before']:5.2f} -> {row['md_after']:5.2f} px, "
+            f"{row['steps']:>3} steps, {row['seconds']:5.2f} s",
+            err=True,
+        )
 
-    edits = sprite_drag_eval(g, n_pairs=pairs, seed=seed, progress=show, oracles=oracles,
-                             drag_kwargs={m: {"max_steps": steps} for m in ("draggan", "freedrag")})
+    edits = sprite_drag_eval(
+        g,
+        n_pairs=pairs,
+        seed=seed,
+        progress=show,
+        oracles=oracles,
+        drag_kwargs={m: {"max_steps": steps} for m in ("draggan", "freedrag")},
+    )
     table = drift_markdown(summarize_drift(edits), CentreMeasure(*centre_spec(g)).measures)
     echo(table)
     if out is not None:

@@ -3,6 +3,7 @@
 Measures are named individually (`gender`, `brightness`) or by group (`faces`, `image`); a user measure is
 `path/to/file.py:factory` returning a `Measure`. `MeasureSet` runs each provider once per batch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -29,11 +30,13 @@ from .image import ImageStats
 
 def _faces() -> type[Measure]:
     from .faces import FaceMeasures
+
     return FaceMeasures
 
 
 def _sprites() -> type[Measure]:
     from .sprites import SpriteFactors
+
     return SpriteFactors
 
 
@@ -76,8 +79,10 @@ class MeasureSet:
                 if n not in self.names:
                     self.infos.append(next(i for i in GROUPS[g]().infos if i.name == n))
             else:
-                raise MeasureError(f"unknown measure {n!r}; use one of {sorted(by_name)} or a group "
-                                   f"{sorted(GROUPS)} or path/to/file.py:factory")
+                raise MeasureError(
+                    f"unknown measure {n!r}; use one of {sorted(by_name)} or a group "
+                    f"{sorted(GROUPS)} or path/to/file.py:factory"
+                )
         self._owner = {}
         for key, f in self._lazy.items():
             for i in GROUPS[key]().infos:
@@ -95,7 +100,7 @@ class MeasureSet:
 
     @property
     def device(self) -> str:
-        """"cpu" when some measure of the set computes on the CPU (the engine overlaps it with rendering), else
+        """ "cpu" when some measure of the set computes on the CPU (the engine overlaps it with rendering), else
         "any" (every measure computes on the images' device)."""
         keys = dict.fromkeys(self._owner[n] for n in self.names)
         return "any" if all(self._device(k) == "any" for k in keys) else "cpu"
@@ -126,11 +131,28 @@ class MeasureSet:
                     if n not in got:
                         raise MeasureError(f"measure {k!r} declared {n!r} in its infos but did not return it")
                     if np.shape(got[n]) != (len(img),):
-                        raise MeasureError(f"measure {k!r} returned {n!r} with shape {list(np.shape(got[n]))}; "
-                                           f"expected one value per image [{len(img)}]")
+                        raise MeasureError(
+                            f"measure {k!r} returned {n!r} with shape {list(np.shape(got[n]))}; "
+                            f"expected one value per image [{len(img)}]"
+                        )
                     scores[n] = got[n]
         return {n: np.asarray(scores[n], dtype=np.float64) for n in self.names}
 
 
-__all__ = ["Measure", "MeasureError", "MeasureInfo", "MeasureSet", "ImageStats", "catalog", "check_img",
-           "to_uint8", "GROUPS", "measure_kinds", "categorical", "circular", "wrap", "difference", "short_names"]
+__all__ = [
+    "Measure",
+    "MeasureError",
+    "MeasureInfo",
+    "MeasureSet",
+    "ImageStats",
+    "catalog",
+    "check_img",
+    "to_uint8",
+    "GROUPS",
+    "measure_kinds",
+    "categorical",
+    "circular",
+    "wrap",
+    "difference",
+    "short_names",
+]

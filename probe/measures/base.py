@@ -1,4 +1,5 @@
 """Measure protocol: images -> named attribute scores, each with a declared unit and range."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -90,16 +91,20 @@ def measure_kinds(infos) -> dict[str, tuple[str, float | None]]:
         if info.get("kind") is None:
             if builtin is None:
                 from . import catalog
+
                 builtin = {i.name: (i.kind, i.period) for i in catalog()}
             out[name] = builtin.get(name, ("continuous", None))
             continue
         kind, period = info["kind"], info.get("period")
         if kind not in KINDS:
-            raise MeasureError(f"measure {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}; fix the study's "
-                               f"manifest.json")
+            raise MeasureError(
+                f"measure {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}; fix the study's manifest.json"
+            )
         if (kind == "circular") != (period is not None):
-            raise MeasureError(f"measure {name!r}: a circular measure needs a period, and only it takes one; fix the "
-                               f"study's manifest.json")
+            raise MeasureError(
+                f"measure {name!r}: a circular measure needs a period, and only it takes one; fix the "
+                f"study's manifest.json"
+            )
         out[name] = (kind, None if period is None else float(period))
     return out
 

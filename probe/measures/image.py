@@ -1,4 +1,5 @@
 """Image statistics measures (no model): brightness, contrast, saturation, hue, luminance centroid."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,9 @@ class ImageStats(Measure):
         MeasureInfo("brightness", "fraction", 0.0, 1.0, "mean luma (Rec. 601) of the image, 0 = black, 1 = white"),
         MeasureInfo("contrast", "fraction", 0.0, 0.5, "standard deviation of luma over pixels"),
         MeasureInfo("saturation", "fraction", 0.0, 1.0, "mean HSV saturation"),
-        MeasureInfo("hue", "degrees", 0.0, 360.0, "saturation-weighted circular mean HSV hue",
-                    kind="circular", period=360.0),
+        MeasureInfo(
+            "hue", "degrees", 0.0, 360.0, "saturation-weighted circular mean HSV hue", kind="circular", period=360.0
+        ),
         MeasureInfo("centroid_x", "fraction of width", 0.0, 1.0, "luma-weighted centre of mass, x (0 = left)"),
         MeasureInfo("centroid_y", "fraction of height", 0.0, 1.0, "luma-weighted centre of mass, y (0 = top)"),
     )
@@ -39,8 +41,10 @@ class ImageStats(Measure):
         xs = (torch.arange(W, device=x.device) + 0.5) / W
         ys = (torch.arange(H, device=x.device) + 0.5) / H
         out = {
-            "brightness": luma.mean((1, 2)), "contrast": luma.flatten(1).std(1, unbiased=False),
-            "saturation": sat.mean((1, 2)), "hue": hue,
+            "brightness": luma.mean((1, 2)),
+            "contrast": luma.flatten(1).std(1, unbiased=False),
+            "saturation": sat.mean((1, 2)),
+            "hue": hue,
             "centroid_x": torch.where(dark, 0.5, (luma.sum(1) * xs).sum(1) / tot),  # black image: centre
             "centroid_y": torch.where(dark, 0.5, (luma.sum(2) * ys).sum(1) / tot),
         }

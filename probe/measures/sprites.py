@@ -4,6 +4,7 @@ Predicts the six factors of a sprite image in the dataset's units: shape (class 
 of the image), rotation (degrees in [0, 90), predicted as an angle of period 90 deg), x, y (pixels), hue (degrees).
 `features(img)` gives the penultimate-layer features used for the Frechet distance of `probe.train.quality`.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,10 +20,22 @@ from .base import Measure, MeasureError, MeasureInfo, check_img
 # The sprite factors of the procedural dataset (`probe.train.sprites` renders them) in natural units.
 FACTORS = ("shape", "scale", "rotation", "x", "y", "hue")
 SHAPES = ("square", "ellipse", "heart")
-RANGES = {"shape": (0, len(SHAPES)), "scale": (0.2, 0.4), "rotation": (0.0, 90.0), "x": (20.0, 44.0),
-          "y": (20.0, 44.0), "hue": (0.0, 300.0)}
-UNITS = {"shape": "class index", "scale": "fraction of image", "rotation": "degrees", "x": "pixels",
-         "y": "pixels", "hue": "degrees"}
+RANGES = {
+    "shape": (0, len(SHAPES)),
+    "scale": (0.2, 0.4),
+    "rotation": (0.0, 90.0),
+    "x": (20.0, 44.0),
+    "y": (20.0, 44.0),
+    "hue": (0.0, 300.0),
+}
+UNITS = {
+    "shape": "class index",
+    "scale": "fraction of image",
+    "rotation": "degrees",
+    "x": "pixels",
+    "y": "pixels",
+    "hue": "degrees",
+}
 REG = ("scale", "x", "y", "hue")  # regression heads (targets normalised to [-1, 1] over RANGES)
 FEATURES = 128
 
@@ -58,8 +71,10 @@ def encode(factors: dict) -> tuple[torch.Tensor, torch.Tensor]:
         cols.append(2 * (np.asarray(factors[f], dtype=np.float64) - lo) / (hi - lo) - 1)
     rot = np.deg2rad(np.asarray(factors["rotation"], dtype=np.float64)) * 4
     cols += [np.cos(rot), np.sin(rot)]
-    return (torch.as_tensor(np.asarray(factors["shape"]), dtype=torch.long),
-            torch.as_tensor(np.stack(cols, 1), dtype=torch.float32))
+    return (
+        torch.as_tensor(np.asarray(factors["shape"]), dtype=torch.long),
+        torch.as_tensor(np.stack(cols, 1), dtype=torch.float32),
+    )
 
 
 def decode(logits: torch.Tensor, reg: torch.Tensor) -> dict[str, np.ndarray]:
@@ -94,12 +109,28 @@ class SpriteFactors(Measure):
     """Sprite factors predicted by the factor CNN (64x64 inputs; other sizes are resized by area/bilinear)."""
 
     infos = (
-        MeasureInfo("sprite_shape", "class index", 0.0, float(len(SHAPES) - 1),
-                    "predicted shape: " + ", ".join(f"{i} = {s}" for i, s in enumerate(SHAPES)), kind="categorical"),
-        MeasureInfo("sprite_scale", "fraction of image", *RANGES["scale"],
-                    "sprite size / image size (square side, ellipse major axis, heart width)"),
-        MeasureInfo("sprite_rotation", "degrees", *RANGES["rotation"],
-                    "counter-clockwise rotation on screen, period 90 deg", kind="circular", period=90.0),
+        MeasureInfo(
+            "sprite_shape",
+            "class index",
+            0.0,
+            float(len(SHAPES) - 1),
+            "predicted shape: " + ", ".join(f"{i} = {s}" for i, s in enumerate(SHAPES)),
+            kind="categorical",
+        ),
+        MeasureInfo(
+            "sprite_scale",
+            "fraction of image",
+            *RANGES["scale"],
+            "sprite size / image size (square side, ellipse major axis, heart width)",
+        ),
+        MeasureInfo(
+            "sprite_rotation",
+            "degrees",
+            *RANGES["rotation"],
+            "counter-clockwise rotation on screen, period 90 deg",
+            kind="circular",
+            period=90.0,
+        ),
         MeasureInfo("sprite_x", "pixels", 0.0, 64.0, "sprite centroid x in the 64 px image (0 = left)"),
         MeasureInfo("sprite_y", "pixels", 0.0, 64.0, "sprite centroid y in the 64 px image (0 = top)"),
         MeasureInfo("sprite_hue", "degrees", *RANGES["hue"], "HSV hue of the sprite colour (data range [0, 300))"),
@@ -112,14 +143,18 @@ class SpriteFactors(Measure):
     def _prep(self, img) -> torch.Tensor:
         img = check_img(img).clamp(-1, 1)
         if img.shape[-2:] != (64, 64):
-            img = F.interpolate(img, size=(64, 64), mode="area" if img.shape[-1] > 64 else "bilinear",
-                                align_corners=None if img.shape[-1] > 64 else False)
+            img = F.interpolate(
+                img,
+                size=(64, 64),
+                mode="area" if img.shape[-1] > 64 else "bilinear",
+                align_corners=None if img.shape[-1] > 64 else False,
+            )
         return img
 
     @torch.no_grad()
     def _run(self, img):
         img = self._prep(img)
-        outs = [self.net(img[i:i + self.batch_size]) for i in range(0, len(img), self.batch_size)]
+        outs = [self.net(img[i : i + self.batch_size]) for i in range(0, len(img), self.batch_size)]
         if not outs:
             return torch.zeros(0, len(SHAPES)), torch.zeros(0, len(REG) + 2)
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
@@ -137,7 +172,5 @@ class SpriteFactors(Measure):
     def features(self, img: torch.Tensor) -> np.ndarray:
         """Penultimate-layer features (for Frechet distances).  # img [N, 3, H, W] -> [N, F]"""
         img = self._prep(img)
-        outs = [self.net.features(img[i:i + self.batch_size]) for i in range(0, len(img), self.batch_size)]
+        outs = [self.net.features(img[i : i + self.batch_size]) for i in range(0, len(img), self.batch_size)]
         return (torch.cat(outs) if outs else torch.zeros(0, FEATURES)).double().numpy()
-
-

@@ -4,6 +4,7 @@ A `Generator` wraps a torch module and exposes one vocabulary: latent spaces `z`
 images `img` [N, 3, H, W] in [-1, 1], named `site`s (intermediate layers) for feature reads and channel
 interventions. All hooks are scoped (context managers) and removed on exit, also on error.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,8 +43,10 @@ def check_image_shape(img: torch.Tensor, name: str) -> int:
     if img.dim() != 4 or img.shape[1] != 3:
         raise ModelError(f"model {name!r} must return img [N, 3, H, W]; it returned {list(img.shape)}")
     if img.shape[-2] != img.shape[-1]:
-        raise ModelError(f"model {name!r} renders {img.shape[-2]} x {img.shape[-1]} (H x W) images; probe needs "
-                         f"square images: crop or pad them to square in your factory")
+        raise ModelError(
+            f"model {name!r} renders {img.shape[-2]} x {img.shape[-1]} (H x W) images; probe needs "
+            f"square images: crop or pad them to square in your factory"
+        )
     return int(img.shape[-1])
 
 
@@ -56,8 +59,9 @@ def check_output_range(img: torch.Tensor, name: str) -> None:
         raise ModelError(f"model {name!r} renders NaN or inf values for seeded samples; check its weights")
     lo, hi, mean = float(x.min()), float(x.max()), float(x.mean())
     if lo >= -0.01 and 0.5 < hi <= 1.01 and mean > 0.2:
-        raise ModelError(f"model {name!r} outputs images in [0, 1]; probe expects [-1, 1]: return img * 2 - 1 "
-                         f"from your factory")
+        raise ModelError(
+            f"model {name!r} outputs images in [0, 1]; probe expects [-1, 1]: return img * 2 - 1 from your factory"
+        )
 
 
 DRAG_EVAL_PROTOCOLS = ("landmarks", "centres")
@@ -90,8 +94,9 @@ class ModelDefaults:
             raise ModelError(f"drag_eval: protocol {self.drag_eval!r} unknown; use one of {list(DRAG_EVAL_PROTOCOLS)}")
         object.__setattr__(self, "measures", tuple(self.measures))
         object.__setattr__(self, "centre", tuple(self.centre))
-        object.__setattr__(self, "drag", MappingProxyType({m: MappingProxyType(dict(kw))
-                                                           for m, kw in dict(self.drag).items()}))
+        object.__setattr__(
+            self, "drag", MappingProxyType({m: MappingProxyType(dict(kw)) for m, kw in dict(self.drag).items()})
+        )
         object.__setattr__(self, "dplase", MappingProxyType(dict(self.dplase)))
 
     def __copy__(self):  # immutable: copies of a Generator share it
@@ -101,8 +106,18 @@ class ModelDefaults:
         return self
 
     def __reduce__(self):
-        return (ModelDefaults, (self.measures, {m: dict(kw) for m, kw in self.drag.items()}, self.align_faces,
-                                self.offset_site, self.drag_eval, self.centre, dict(self.dplase)))
+        return (
+            ModelDefaults,
+            (
+                self.measures,
+                {m: dict(kw) for m, kw in self.drag.items()},
+                self.align_faces,
+                self.offset_site,
+                self.drag_eval,
+                self.centre,
+                dict(self.dplase),
+            ),
+        )
 
     def drag_params(self, method: str) -> Mapping[str, Any]:
         """The tuned parameters of a drag method on this model ({} when none)."""
@@ -127,11 +142,11 @@ class Generator:
     spaces: tuple[str, ...] = ("z",)
     module: nn.Module
     site_modules: Mapping[str, nn.Module]
-    defaults: ModelDefaults = GENERIC                # what commands use when the user names nothing
-    info: dict = {}                                  # provenance recorded in describe() (e.g. pickle sha256)
+    defaults: ModelDefaults = GENERIC  # what commands use when the user names nothing
+    info: dict = {}  # provenance recorded in describe() (e.g. pickle sha256)
     _range_checked: bool = False
-    _hooks_off: bool = False                         # site hooks pass through (the range check's own render)
-    _origin = None                                   # weakref to the cached model this one is a fresh copy of
+    _hooks_off: bool = False  # site hooks pass through (the range check's own render)
+    _origin = None  # weakref to the cached model this one is a fresh copy of
 
     # ---- identity -------------------------------------------------------------------------
     @property
@@ -152,6 +167,7 @@ class Generator:
         """This model on `device` (auto | cpu | cuda | cuda:N, or a torch.device): itself when already there, else a
         copy whose module, sites and tensors live on the device (the original stays where it was)."""
         from ..devices import resolve_device
+
         dev = resolve_device(device)
         return self if dev == self.device else self._moved(dev)
 
@@ -187,7 +203,9 @@ class Generator:
         try:
             g = copy.deepcopy(self)
         except Exception as e:  # noqa: BLE001 - user modules may refuse copying
-            raise ModelError(f"model {self.name!r} cannot be copied to {why} ({type(e).__name__}: {e}); {fix}") from None
+            raise ModelError(
+                f"model {self.name!r} cannot be copied to {why} ({type(e).__name__}: {e}); {fix}"
+            ) from None
         g._origin = None
         g._range_checked = self._checked()
         return g
@@ -220,34 +238,53 @@ class Generator:
         """Rendering settings chosen at load (truncation_psi, noise_mode, class); {} for plain z -> img models."""
         return {}
 
-    def with_options(self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-                     c=None) -> Generator:
+    def with_options(
+        self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None, c=None
+    ) -> Generator:
         """This model with rendering options; a plain z -> img model takes only the defaults."""
-        for option, v, default in (("truncation_psi", truncation_psi, 1.0), ("noise_mode", noise_mode, "const"),
-                                   ("class_idx", class_idx, None), ("c", c, None)):
+        for option, v, default in (
+            ("truncation_psi", truncation_psi, 1.0),
+            ("noise_mode", noise_mode, "const"),
+            ("class_idx", class_idx, None),
+            ("c", c, None),
+        ):
             if v != default:
-                raise ModelError(f"{option}: model {self.name!r} is a plain z -> img network without a mapping "
-                                 f"network, noise inputs or classes; remove {option}")
+                raise ModelError(
+                    f"{option}: model {self.name!r} is a plain z -> img network without a mapping "
+                    f"network, noise inputs or classes; remove {option}"
+                )
         return self
 
     def describe(self) -> dict:
         """Identity and provenance (recorded as a study's `model_info`); `default_measures` only when the model
         declares its own defaults (a zoo entry, or a factory setting them), not the generic ones."""
         own = {"default_measures": list(self.defaults.measures)} if self.defaults != GENERIC else {}
-        return {"name": self.name, "z_dim": self.z_dim, "w_dim": self.w_dim, "num_ws": self.num_ws,
-                "resolution": self.resolution, "spaces": list(self.spaces), "sites": list(self.sites),
-                "weights_hash": self.weights_hash, **own, **self.options(), **dict(self.info)}
+        return {
+            "name": self.name,
+            "z_dim": self.z_dim,
+            "w_dim": self.w_dim,
+            "num_ws": self.num_ws,
+            "resolution": self.resolution,
+            "spaces": list(self.spaces),
+            "sites": list(self.sites),
+            "weights_hash": self.weights_hash,
+            **own,
+            **self.options(),
+            **dict(self.info),
+        }
 
     # ---- checks ---------------------------------------------------------------------------
     def check_space(self, space: str) -> None:
         if space not in self.spaces:
-            raise ModelError(f"space {space!r} is not available for model {self.name!r}; "
-                             f"use one of {list(self.spaces)}")
+            raise ModelError(
+                f"space {space!r} is not available for model {self.name!r}; use one of {list(self.spaces)}"
+            )
 
     def check_site(self, site: str) -> nn.Module:
         if site not in self.site_modules:
-            raise ModelError(f"site {site!r} does not exist in model {self.name!r}; "
-                             f"use one of {list(self.site_modules)}")
+            raise ModelError(
+                f"site {site!r} does not exist in model {self.name!r}; use one of {list(self.site_modules)}"
+            )
         return self.site_modules[site]
 
     def check_latent(self, latent: torch.Tensor, space: str) -> torch.Tensor:
@@ -257,8 +294,9 @@ class Generator:
         if latent.dim() == len(want):
             latent = latent.unsqueeze(0)
         if tuple(latent.shape[1:]) != want:
-            raise ModelError(f"latent for space {space!r} must have shape [N, {', '.join(map(str, want))}], "
-                             f"got {list(latent.shape)}")
+            raise ModelError(
+                f"latent for space {space!r} must have shape [N, {', '.join(map(str, want))}], got {list(latent.shape)}"
+            )
         if not torch.isfinite(latent).all():
             raise ModelError(f"latent for space {space!r} contains NaN or inf values; pass finite numbers")
         return latent.to(self.device)
@@ -277,8 +315,10 @@ class Generator:
         self.check_space(dst)
         order = {"z": 0, "w": 1, "ws": 2}
         if order[dst] < order[src]:
-            raise ModelError(f"cannot map from {src!r} back to {dst!r}: the mapping network is not invertible; "
-                             f"invert an image instead (probe invert)")
+            raise ModelError(
+                f"cannot map from {src!r} back to {dst!r}: the mapping network is not invertible; "
+                f"invert an image instead (probe invert)"
+            )
         if src == dst:
             return latent
         if src == "z":
@@ -346,17 +386,20 @@ class Generator:
             for s in sites:
                 mod = self.check_site(s)
                 h = mod.register_forward_hook(
-                    lambda _m, _i, o, s=s: None if self._hooks_off else out.__setitem__(s, _first(o)))
+                    lambda _m, _i, o, s=s: None if self._hooks_off else out.__setitem__(s, _first(o))
+                )
                 stack.callback(h.remove)
             yield out
 
     @contextmanager
     def edit(self, site: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
         """Replace a site's output by fn(output) during the block; hook removed on exit."""
+
         def hook(_m, _i, o):  # NVlabs-style blocks return (x, img): edit the features x
             if self._hooks_off:
                 return None
             return (fn(o[0]), *o[1:]) if isinstance(o, tuple) else fn(o)
+
         h = self.check_site(site).register_forward_hook(hook)
         try:
             yield
@@ -373,8 +416,9 @@ class Generator:
             if d.dim() == len(want):
                 d = d[None]
             if tuple(d.shape[1:]) != want or d.shape[0] != 1:
-                raise ModelError(f"offset for site {site!r} must have shape [1, {', '.join(map(str, want))}], "
-                                 f"got {list(d.shape)}")
+                raise ModelError(
+                    f"offset for site {site!r} must have shape [1, {', '.join(map(str, want))}], got {list(d.shape)}"
+                )
             if not torch.isfinite(d).all():
                 raise ModelError(f"offset for site {site!r} contains NaN or inf values; pass finite numbers")
             out[site] = d.to(self.device)

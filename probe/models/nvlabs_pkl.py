@@ -6,6 +6,7 @@ named by the pickle is ever called: each allowed name maps to a constructor of t
 (tensors from their storage bytes, numpy scalars and arrays, dicts) and records `meta` as data. `module_src` is only
 hashed. Any other global (`posix.system`, `builtins.eval`, a network class, ...) stops reading with one line.
 """
+
 from __future__ import annotations
 
 import collections
@@ -23,16 +24,26 @@ import torch
 
 from .base import ModelError
 
-ALLOWED_TEXT = ("tensors (torch._utils._rebuild_tensor_v2/_rebuild_parameter, torch.storage._load_from_bytes), "
-                "numpy scalars/arrays, OrderedDict, set, dnnlib.util.EasyDict and "
-                "torch_utils.persistence._reconstruct_persistent_obj")
-_MAGIC = 0x1950a86a20f9469cfc6c
+ALLOWED_TEXT = (
+    "tensors (torch._utils._rebuild_tensor_v2/_rebuild_parameter, torch.storage._load_from_bytes), "
+    "numpy scalars/arrays, OrderedDict, set, dnnlib.util.EasyDict and "
+    "torch_utils.persistence._reconstruct_persistent_obj"
+)
+_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 _STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
-    "ComplexFloatStorage": torch.complex64, "ComplexDoubleStorage": torch.complex128,
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+    "ComplexFloatStorage": torch.complex64,
+    "ComplexDoubleStorage": torch.complex128,
 }
 _NP_DTYPE = re.compile(r"^(b1|[iu][1248]|f[248]|c(8|16))$")
 
@@ -47,6 +58,7 @@ class NetworkData:
 
     state_dict: flat NVlabs names -> tensors ({"synthesis.b4.conv1.weight": [C_out, C_in, 3, 3], ...}), rebuilt
     from the nested `_parameters` / `_buffers` / `_modules` (non-persistent buffers left out)."""
+
     class_name: str
     module_name: str
     version: int | None
@@ -60,6 +72,7 @@ class NetworkData:
 class NetworkPickle:
     """A read pickle: networks by top-level key (`G`, `G_ema`, `D`, ...), other top-level entries as plain data
     (`training_set_kwargs`), and the file's sha256."""
+
     path: str
     sha256: str
     networks: dict[str, NetworkData] = field(default_factory=dict)
@@ -139,8 +152,12 @@ class _NDArray(_Placeholder):
         self.array = None
 
     def __setstate__(self, state):
-        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], _DType)
-                and isinstance(state[4], (bytes, bytearray))):
+        if not (
+            isinstance(state, tuple)
+            and len(state) == 5
+            and isinstance(state[2], _DType)
+            and isinstance(state[4], (bytes, bytearray))
+        ):
             raise _Malformed("numpy array state is not (version, shape, dtype, fortran, bytes)")
         _, shape, dtype, fortran, raw = state
         dt = dtype.resolve()
@@ -210,13 +227,16 @@ _ALLOWED = {
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_from_bytes,
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "set"): set, ("__builtin__", "set"): set,
-    ("builtins", "frozenset"): frozenset, ("__builtin__", "frozenset"): frozenset,
+    ("builtins", "set"): set,
+    ("__builtin__", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("__builtin__", "frozenset"): frozenset,
     ("_codecs", "encode"): _codecs_encode,
     ("dnnlib.util", "EasyDict"): _EasyDict,
     ("numpy", "dtype"): _DType,
     ("numpy", "ndarray"): _NDArrayType,
-    ("numpy.core.multiarray", "scalar"): _np_scalar, ("numpy._core.multiarray", "scalar"): _np_scalar,
+    ("numpy.core.multiarray", "scalar"): _np_scalar,
+    ("numpy._core.multiarray", "scalar"): _np_scalar,
     ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
 }
@@ -256,8 +276,14 @@ class _LegacyUnpickler(pickle.Unpickler):
         raise _Refused(f"{module}.{name}")
 
     def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage" and isinstance(pid[1], _StorageType)
-                and isinstance(pid[2], str) and isinstance(pid[4], int)):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 6
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+            and isinstance(pid[4], int)
+        ):
             raise _Malformed("storage record is not ('storage', type, key, location, numel, view)")
         self.records[pid[2]] = (pid[1].dtype, pid[4])
         return _StorageKey(pid[2], pid[5])
@@ -299,7 +325,7 @@ def _read_legacy_storage(data: bytes) -> torch.Tensor:
     if ref.view is not None:
         try:
             _, offset, size = ref.view
-            flat = flat[int(offset): int(offset) + int(size)]
+            flat = flat[int(offset) : int(offset) + int(size)]
         except (TypeError, ValueError):
             raise _Malformed("unreadable storage view record") from None
     return flat
@@ -352,10 +378,15 @@ def _network(net: _Persistent) -> NetworkData:
     sd: dict[str, torch.Tensor] = {}
     _flatten(net, "", sd)
     version = meta.get("version")
-    return NetworkData(class_name=meta["class_name"], module_name=meta["module_name"],
-                       version=version if isinstance(version, int) else None,
-                       module_src_sha256=hashlib.sha256(meta["module_src"].encode("utf-8", "surrogatepass")).hexdigest(),
-                       init_args=list(args), init_kwargs=kwargs, state_dict=sd)
+    return NetworkData(
+        class_name=meta["class_name"],
+        module_name=meta["module_name"],
+        version=version if isinstance(version, int) else None,
+        module_src_sha256=hashlib.sha256(meta["module_src"].encode("utf-8", "surrogatepass")).hexdigest(),
+        init_args=list(args),
+        init_kwargs=kwargs,
+        state_dict=sd,
+    )
 
 
 class _HashingReader:
@@ -392,8 +423,10 @@ def read_network_pkl(path: str | Path) -> NetworkPickle:
     p = Path(path)
     name = p.name
     if p.is_file() and zipfile.is_zipfile(p):
-        raise NVlabsPickleError(f"{name}: a zip archive (torch.save / numpy .npz format), not an NVlabs network "
-                                f"pickle; load a torch archive as .pt")
+        raise NVlabsPickleError(
+            f"{name}: a zip archive (torch.save / numpy .npz format), not an NVlabs network "
+            f"pickle; load a torch archive as .pt"
+        )
     try:
         with open(p, "rb") as fh:
             reader = _HashingReader(fh)
@@ -403,25 +436,32 @@ def read_network_pkl(path: str | Path) -> NetworkPickle:
         raise NVlabsPickleError(f"{name}: cannot read the file ({e.strerror or type(e).__name__})") from None
     except _Refused as e:
         if e.name.startswith("dnnlib.tflib."):
-            raise NVlabsPickleError(f"{name}: refused global {e.name!r}: a TensorFlow-era StyleGAN pickle; convert it "
-                                    f"once to a PyTorch pickle with NVlabs' legacy.py (stylegan2-ada-pytorch) where "
-                                    f"you trust that code; nothing was executed") from None
-        raise NVlabsPickleError(f"{name}: refused global {e.name!r} (NVlabs network pickles need only "
-                                f"{ALLOWED_TEXT}); nothing was executed") from None
+            raise NVlabsPickleError(
+                f"{name}: refused global {e.name!r}: a TensorFlow-era StyleGAN pickle; convert it "
+                f"once to a PyTorch pickle with NVlabs' legacy.py (stylegan2-ada-pytorch) where "
+                f"you trust that code; nothing was executed"
+            ) from None
+        raise NVlabsPickleError(
+            f"{name}: refused global {e.name!r} (NVlabs network pickles need only {ALLOWED_TEXT}); nothing was executed"
+        ) from None
     except _Malformed as e:
         raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle: {e}") from None
     except EOFError:
-        raise NVlabsPickleError(f"{name}: the pickle is truncated (the file ends before its data does); "
-                                f"download or copy it again") from None
+        raise NVlabsPickleError(
+            f"{name}: the pickle is truncated (the file ends before its data does); download or copy it again"
+        ) from None
     except Exception as e:  # noqa: BLE001 (any decoding failure of untrusted bytes is one line)
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         if "truncated" in msg or "ran out of input" in msg.lower():
-            raise NVlabsPickleError(f"{name}: the pickle is truncated (the file ends before its data does); "
-                                    f"download or copy it again") from None
+            raise NVlabsPickleError(
+                f"{name}: the pickle is truncated (the file ends before its data does); download or copy it again"
+            ) from None
         raise NVlabsPickleError(f"{name}: not a readable NVlabs network pickle ({type(e).__name__}: {msg})") from None
     if not isinstance(top, dict):
-        raise NVlabsPickleError(f"{name}: not an NVlabs network pickle (the top level is of type {type(top).__name__.strip('_')}, "
-                                f"expected a dict with G, G_ema, D, ...)")
+        raise NVlabsPickleError(
+            f"{name}: not an NVlabs network pickle (the top level is of type {type(top).__name__.strip('_')}, "
+            f"expected a dict with G, G_ema, D, ...)"
+        )
     out = NetworkPickle(path=str(p), sha256=sha)
     try:
         for k, v in top.items():
@@ -432,14 +472,19 @@ def read_network_pkl(path: str | Path) -> NetworkPickle:
     except _Malformed as e:
         raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle: {e}") from None
     except RecursionError:
-        raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle: its data is cyclic or nested "
-                                f"too deeply") from None
+        raise NVlabsPickleError(
+            f"{name}: not a well-formed NVlabs network pickle: its data is cyclic or nested too deeply"
+        ) from None
     except Exception as e:  # noqa: BLE001 (records of untrusted files: any failure is one line)
-        raise NVlabsPickleError(f"{name}: not a well-formed NVlabs network pickle ({type(e).__name__}: "
-                                f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
+        raise NVlabsPickleError(
+            f"{name}: not a well-formed NVlabs network pickle ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:160] if str(e) else ''})"
+        ) from None
     if not out.networks:
-        raise NVlabsPickleError(f"{name}: not an NVlabs network pickle (no persistent networks at the top level; "
-                                f"keys: {sorted(map(str, top))[:8]}); expected a dict with G, G_ema, D, ...")
+        raise NVlabsPickleError(
+            f"{name}: not an NVlabs network pickle (no persistent networks at the top level; "
+            f"keys: {sorted(map(str, top))[:8]}); expected a dict with G, G_ema, D, ..."
+        )
     return out
 
 

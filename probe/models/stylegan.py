@@ -11,6 +11,7 @@ Rendering options (fixed per adapter, see `with_options`): `truncation_psi` (1 =
 so the same batch renders the same images; `none`), and the class of a conditional network (`class_idx` or a
 raw `c` vector of length c_dim).
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,16 +39,18 @@ def _site_module(block: nn.Module) -> nn.Module:
     return block
 
 
-def check_options(name: str, c_dim: int, truncation_psi: float = 1.0, noise_mode: str = "const",
-                  class_idx: int | None = None, c=None) -> tuple[float, str, int | None, tuple[float, ...] | None]:
+def check_options(
+    name: str, c_dim: int, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None, c=None
+) -> tuple[float, str, int | None, tuple[float, ...] | None]:
     """Validate rendering options for a model with `c_dim` classes; ModelError names the field and the fix."""
     try:
         psi = float(truncation_psi)
     except (TypeError, ValueError):
         raise ModelError(f"truncation_psi: expected a number, got {truncation_psi!r}") from None
     if not math.isfinite(psi) or not 0 <= psi <= MAX_PSI:
-        raise ModelError(f"truncation_psi: {truncation_psi!r} is out of range; use a number in [0, {MAX_PSI:g}] "
-                         f"(1 = no truncation)")
+        raise ModelError(
+            f"truncation_psi: {truncation_psi!r} is out of range; use a number in [0, {MAX_PSI:g}] (1 = no truncation)"
+        )
     if noise_mode not in NOISE_MODES:
         raise ModelError(f"noise_mode: {noise_mode!r} unknown; use one of {list(NOISE_MODES)}")
     if class_idx is not None and c is not None:
@@ -56,13 +59,18 @@ def check_options(name: str, c_dim: int, truncation_psi: float = 1.0, noise_mode
         field = "class_idx / --class" if class_idx is not None else "c"
         raise ModelError(f"model {name!r} is not conditional (c_dim=0); remove {field}")
     if c_dim > 0 and class_idx is None and c is None:
-        raise ModelError(f"model {name!r} is conditional (c_dim={c_dim}); pick a class with class_idx = N (spec) "
-                         f"or --class N")
+        raise ModelError(
+            f"model {name!r} is conditional (c_dim={c_dim}); pick a class with class_idx = N (spec) or --class N"
+        )
     if class_idx is not None:
-        if isinstance(class_idx, bool) or not isinstance(class_idx, (int, np.integer)) or \
-                not 0 <= int(class_idx) < c_dim:
-            raise ModelError(f"class_idx: {class_idx!r} out of range for model {name!r} with c_dim={c_dim}; "
-                             f"use 0..{c_dim - 1}")
+        if (
+            isinstance(class_idx, bool)
+            or not isinstance(class_idx, (int, np.integer))
+            or not 0 <= int(class_idx) < c_dim
+        ):
+            raise ModelError(
+                f"class_idx: {class_idx!r} out of range for model {name!r} with c_dim={c_dim}; use 0..{c_dim - 1}"
+            )
         class_idx = int(class_idx)
     if c is not None:
         try:
@@ -70,20 +78,29 @@ def check_options(name: str, c_dim: int, truncation_psi: float = 1.0, noise_mode
         except (TypeError, ValueError):
             raise ModelError(f"c: expected a list of {c_dim} numbers, got {c!r}") from None
         if len(c) != c_dim or not all(math.isfinite(x) for x in c):
-            raise ModelError(f"c: model {name!r} takes c of length {c_dim} with finite numbers; got {len(c)} "
-                             f"values")
+            raise ModelError(f"c: model {name!r} takes c of length {c_dim} with finite numbers; got {len(c)} values")
     return psi, noise_mode, class_idx, c
 
 
 class StyleGANGenerator(Generator):
     spaces = ("z", "w", "ws")
 
-    def __init__(self, module: nn.Module, *, name: str = "stylegan", truncation_psi: float = 1.0,
-                 noise_mode: str = "const", class_idx: int | None = None, c=None, info: dict | None = None):
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        name: str = "stylegan",
+        truncation_psi: float = 1.0,
+        noise_mode: str = "const",
+        class_idx: int | None = None,
+        c=None,
+        info: dict | None = None,
+    ):
         missing = [a for a in _REQUIRED if not hasattr(module, a)]
         if missing:
-            raise ModelError(f"model {name!r} lacks {missing} of the NVlabs interface "
-                             f"(mapping, synthesis, z_dim, w_dim, num_ws)")
+            raise ModelError(
+                f"model {name!r} lacks {missing} of the NVlabs interface (mapping, synthesis, z_dim, w_dim, num_ws)"
+            )
         self.module = module.eval()
         for p in module.parameters():  # (ScriptModules refuse module.requires_grad_)
             p.requires_grad_(False)
@@ -120,11 +137,17 @@ class StyleGANGenerator(Generator):
         return self._opts[3]
 
     def options(self) -> dict:
-        return {"c_dim": self.c_dim, "truncation_psi": self.truncation_psi, "noise_mode": self.noise_mode,
-                "class_idx": self.class_idx, "c": list(self.c) if self.c is not None else None}
+        return {
+            "c_dim": self.c_dim,
+            "truncation_psi": self.truncation_psi,
+            "noise_mode": self.noise_mode,
+            "class_idx": self.class_idx,
+            "c": list(self.c) if self.c is not None else None,
+        }
 
-    def with_options(self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-                     c=None) -> StyleGANGenerator:
+    def with_options(
+        self, truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: int | None = None, c=None
+    ) -> StyleGANGenerator:
         """A copy rendering with these options; it shares the (frozen) module with this adapter."""
         opts = check_options(self.name, self.c_dim, truncation_psi, noise_mode, class_idx, c)
         g = copy.copy(self)
@@ -181,13 +204,24 @@ class StyleGANGenerator(Generator):
             found = []
             for n, m in self.module.synthesis.named_modules():
                 w = getattr(m, "weight", None)
-                if n.split(".")[-1] == "affine" and isinstance(w, torch.Tensor) and w.dim() == 2 and \
-                        w.shape[1] == self.w_dim:
+                if (
+                    n.split(".")[-1] == "affine"
+                    and isinstance(w, torch.Tensor)
+                    and w.dim() == 2
+                    and w.shape[1] == self.w_dim
+                ):
                     parent = self.module.synthesis.get_submodule(n.rpartition(".")[0]) if "." in n else None
                     pw = getattr(parent, "weight", None)
                     torgb = bool(getattr(parent, "is_torgb", False)) or "torgb" in n.split(".")
-                    found.append({"name": n, "module": m, "block": n.split(".")[0], "torgb": torgb,
-                                  "conv": isinstance(pw, torch.Tensor) and pw.dim() == 4})
+                    found.append(
+                        {
+                            "name": n,
+                            "module": m,
+                            "block": n.split(".")[0],
+                            "torgb": torgb,
+                            "conv": isinstance(pw, torch.Tensor) and pw.dim() == 4,
+                        }
+                    )
             g = torch.Generator().manual_seed(0)
             ws = torch.randn(1, self.num_ws, self.w_dim, generator=g).to(self.device)
             seen: dict[int, torch.Tensor] = {}
@@ -195,8 +229,9 @@ class StyleGANGenerator(Generator):
             def keep(k, x):
                 seen.setdefault(k, x.detach().reshape(-1, self.w_dim)[0].float())
 
-            hooks = [a["module"].register_forward_hook(lambda _m, i, _o, k=k: keep(k, i[0]))
-                     for k, a in enumerate(found)]
+            hooks = [
+                a["module"].register_forward_hook(lambda _m, i, _o, k=k: keep(k, i[0])) for k, a in enumerate(found)
+            ]
             try:
                 with torch.no_grad():
                     self._synthesis(ws)

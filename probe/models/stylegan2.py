@@ -11,6 +11,7 @@ loading NVlabs parameter names unchanged (`mapping.fc0.weight`, `synthesis.b8.co
   block, `orig` uses the last block's only, `resnet` adds a 1x1 upsampling skip path scaled by sqrt(1/2).
 - Blocks marked use_fp16 by num_fp16_res are computed in float32 here (NVlabs' `force_fp32=True`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,15 @@ class FullyConnectedLayer(nn.Module):
     """Equalised-lr dense layer: y = act(x @ (weight * lr_multiplier / sqrt(in)).T + bias * lr_multiplier).
     # [N, in_features] -> [N, out_features]"""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-                 lr_multiplier: float = 1, bias_init: float = 0):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1,
+        bias_init: float = 0,
+    ):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation = check_activation(activation)
@@ -70,9 +78,19 @@ class FullyConnectedLayer(nn.Module):
 class MappingNetwork(nn.Module):
     """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim] (or w [N, w_dim] when num_ws is None)."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-                 embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
-                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995):
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int | None,
+        num_layers: int = 8,
+        embed_features: int | None = None,
+        layer_features: int | None = None,
+        activation: str = "lrelu",
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.995,
+    ):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = int(z_dim), int(c_dim), int(w_dim), num_ws
         self.num_layers, self.w_avg_beta = int(num_layers), w_avg_beta
@@ -86,19 +104,29 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for i in range(num_layers):
-            setattr(self, f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation=activation,
-                                                        lr_multiplier=lr_multiplier))
+            setattr(
+                self,
+                f"fc{i}",
+                FullyConnectedLayer(features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier),
+            )
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, skip_w_avg_update: bool = False,
-                update_emas: bool = True) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        skip_w_avg_update: bool = False,
+        update_emas: bool = True,
+    ) -> torch.Tensor:
         x = normalize_2nd_moment(z.to(torch.float32)) if self.z_dim > 0 else None
         if self.c_dim > 0:
             if c is None or c.shape[-1] != self.c_dim:
-                raise ValueError(f"c must have shape [N, {self.c_dim}] (one-hot class), got "
-                                 f"{None if c is None else list(c.shape)}")
+                raise ValueError(
+                    f"c must have shape [N, {self.c_dim}] (one-hot class), got {None if c is None else list(c.shape)}"
+                )
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for i in range(self.num_layers):
@@ -119,9 +147,20 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated conv (optionally upsampling x2) + noise + bias + activation.  # [N, C_in, r/up, r/up] -> [N, C_out, r, r]"""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
-                 up: int = 1, use_noise: bool = True, activation: str = "lrelu", resample_filter=(1, 3, 3, 1),
-                 conv_clamp: float | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        kernel_size: int = 3,
+        up: int = 1,
+        use_noise: bool = True,
+        activation: str = "lrelu",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.in_channels, self.out_channels, self.w_dim = int(in_channels), int(out_channels), int(w_dim)
         self.resolution, self.up, self.use_noise = int(resolution), int(up), bool(use_noise)
@@ -136,19 +175,29 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
-                gain: float = 1) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True, gain: float = 1
+    ) -> torch.Tensor:
         check_noise_mode(noise_mode)
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * \
-                self.noise_strength
+            noise = (
+                torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+            )
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-                             fused_modconv=fused_modconv)
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            flip_weight=(self.up == 1),
+            fused_modconv=fused_modconv,
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -156,14 +205,21 @@ class SynthesisLayer(nn.Module):
 class ToRGBLayer(nn.Module):
     """Modulated (not demodulated) 1x1 conv to img_channels + bias.  # [N, C, r, r] -> [N, img_channels, r, r]"""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        kernel_size: int = 1,
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.in_channels, self.out_channels, self.conv_clamp = int(in_channels), int(out_channels), conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.zeros([out_channels, in_channels, kernel_size, kernel_size]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self.weight_gain = 1 / np.sqrt(in_channels * (kernel_size ** 2))
+        self.weight_gain = 1 / np.sqrt(in_channels * (kernel_size**2))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
@@ -174,15 +230,26 @@ class ToRGBLayer(nn.Module):
 class Conv2dLayer(nn.Module):
     """Equalised-lr conv with optional FIR up/downsampling (the resnet skip path).  # [N, C_in, h, w] -> [N, C_out, h', w']"""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", up: int = 1, down: int = 1, resample_filter=(1, 3, 3, 1),
-                 conv_clamp: float | None = None, channels_last: bool = False, trainable: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        activation: str = "linear",
+        up: int = 1,
+        down: int = 1,
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+        trainable: bool = True,
+    ):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.activation, self.up, self.down, self.conv_clamp = check_activation(activation), up, down, conv_clamp
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.padding = kernel_size // 2
-        self.weight_gain = 1 / np.sqrt(in_channels * (kernel_size ** 2))
+        self.weight_gain = 1 / np.sqrt(in_channels * (kernel_size**2))
         self.act_gain = ACTIVATIONS[activation][2]
         weight = torch.zeros([out_channels, in_channels, kernel_size, kernel_size])
         b = torch.zeros([out_channels]) if bias else None
@@ -199,8 +266,15 @@ class Conv2dLayer(nn.Module):
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
-        x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1))
+        x = conv2d_resample(
+            x,
+            w.to(x.dtype),
+            f=self.resample_filter,
+            up=self.up,
+            down=self.down,
+            padding=self.padding,
+            flip_weight=(self.up == 1),
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -209,10 +283,21 @@ class SynthesisBlock(nn.Module):
     """One resolution: (const | conv0 up x2) -> conv1 -> toRGB; returns (x, img).
     Consumes num_conv + num_torgb ws [N, k, w_dim]; the toRGB w is shared with the next block's conv0."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 is_last: bool, architecture: str = "skip", resample_filter=(1, 3, 3, 1),
-                 conv_clamp: float | None = None, use_fp16: bool = False, fp16_channels_last: bool = False,
-                 **layer_kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        is_last: bool,
+        architecture: str = "skip",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        use_fp16: bool = False,
+        fp16_channels_last: bool = False,
+        **layer_kwargs,
+    ):
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {list(ARCHITECTURES)}, got {architecture!r}")
         super().__init__()
@@ -224,22 +309,40 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.zeros([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim=w_dim,
+                resolution=resolution,
+                up=2,
+                resample_filter=resample_filter,
+                conv_clamp=conv_clamp,
+                **layer_kwargs,
+            )
             self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
-                                    conv_clamp=conv_clamp, **layer_kwargs)
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp, **layer_kwargs
+        )
         self.num_conv += 1
         if is_last or architecture == "skip":
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
             self.num_torgb += 1
         if in_channels != 0 and architecture == "resnet":
-            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
-                                    resample_filter=resample_filter)
+            self.skip = Conv2dLayer(
+                in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter
+            )
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "random",
-                fused_modconv: bool | None = None, force_fp32: bool = True, update_emas: bool = False,
-                **_ignored) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        fused_modconv: bool | None = None,
+        force_fp32: bool = True,
+        update_emas: bool = False,
+        **_ignored,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         w_iter = iter(ws.unbind(dim=1))
         if fused_modconv is None:
             fused_modconv = not self.training
@@ -270,21 +373,36 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> img [N, img_channels, img_resolution, img_resolution] (blocks b4 ... b{res})."""
 
-    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
-                 channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs):
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_fp16_res: int = 0,
+        **block_kwargs,
+    ):
         log2 = int(np.log2(img_resolution)) if img_resolution > 0 else 0
-        if img_resolution < 4 or img_resolution != 2 ** log2:
+        if img_resolution < 4 or img_resolution != 2**log2:
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = int(w_dim), int(img_resolution), int(img_channels)
-        self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
+        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
         self.num_ws = 0
         for r in self.block_resolutions:
-            block = SynthesisBlock(channels[r // 2] if r > 4 else 0, channels[r], w_dim=w_dim, resolution=r,
-                                   img_channels=img_channels, is_last=(r == img_resolution),
-                                   use_fp16=(r >= fp16_resolution), **block_kwargs)
+            block = SynthesisBlock(
+                channels[r // 2] if r > 4 else 0,
+                channels[r],
+                w_dim=w_dim,
+                resolution=r,
+                img_channels=img_channels,
+                is_last=(r == img_resolution),
+                use_fp16=(r >= fp16_resolution),
+                **block_kwargs,
+            )
             self.num_ws += block.num_conv + (block.num_torgb if r == img_resolution else 0)
             setattr(self, f"b{r}", block)
 
@@ -297,8 +415,9 @@ class SynthesisNetwork(nn.Module):
         idx = 0
         for r in self.block_resolutions:
             block = getattr(self, f"b{r}")
-            x, img = block(x, img, ws.narrow(1, idx, block.num_conv + block.num_torgb), noise_mode=noise_mode,
-                           **block_kwargs)
+            x, img = block(
+                x, img, ws.narrow(1, idx, block.num_conv + block.num_torgb), noise_mode=noise_mode, **block_kwargs
+            )
             idx += block.num_conv
         return img
 
@@ -306,22 +425,48 @@ class SynthesisNetwork(nn.Module):
 class Generator(nn.Module):
     """StyleGAN2-ADA generator from NVlabs init_kwargs: z [N, z_dim], c [N, c_dim] -> img [N, C, res, res]."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
-                 mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None):
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        mapping_kwargs: dict | None = None,
+        synthesis_kwargs: dict | None = None,
+    ):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
         self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **dict(synthesis_kwargs or {}))
+        self.synthesis = SynthesisNetwork(
+            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **dict(synthesis_kwargs or {})
+        )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **dict(mapping_kwargs or {}))
+        self.mapping = MappingNetwork(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **dict(mapping_kwargs or {})
+        )
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, **synthesis_kwargs) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        **synthesis_kwargs,
+    ) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, **synthesis_kwargs)
 
 
-__all__ = ["Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer", "ToRGBLayer",
-           "Conv2dLayer", "FullyConnectedLayer", "NOISE_MODES", "ARCHITECTURES"]
+__all__ = [
+    "Generator",
+    "MappingNetwork",
+    "SynthesisNetwork",
+    "SynthesisBlock",
+    "SynthesisLayer",
+    "ToRGBLayer",
+    "Conv2dLayer",
+    "FullyConnectedLayer",
+    "NOISE_MODES",
+    "ARCHITECTURES",
+]

@@ -7,6 +7,7 @@ Layers: a Fourier-feature input (`input`, with its learned rotation/translation 
 lrelu, clamp, downsample with `down_filter`), and a final ToRGB layer (no demodulation, no lrelu). Each layer divides
 its input by sqrt(`magnitude_ema`). Always computed in float32 (`num_fp16_res` is accepted and ignored).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,26 @@ from . import stylegan2 as sg2
 from .base import ModelError
 from .nvlabs_ops import bias_act, filter_size, modulated_conv2d, upfirdn2d
 
-_LAYER_KEYS = ("conv_kernel", "filter_size", "lrelu_upsampling", "use_radial_filters", "conv_clamp",
-               "magnitude_ema_beta")
-_SYNTH_KEYS = ("channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff", "first_stopband",
-               "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res") + _LAYER_KEYS
+_LAYER_KEYS = (
+    "conv_kernel",
+    "filter_size",
+    "lrelu_upsampling",
+    "use_radial_filters",
+    "conv_clamp",
+    "magnitude_ema_beta",
+)
+_SYNTH_KEYS = (
+    "channel_base",
+    "channel_max",
+    "num_layers",
+    "num_critical",
+    "first_cutoff",
+    "first_stopband",
+    "last_stopband_rel",
+    "margin_size",
+    "output_scale",
+    "num_fp16_res",
+) + _LAYER_KEYS
 _CHUNK_BYTES = 64 << 20  # filtered_lrelu: bytes of upsampled intermediate per channel group
 _MAPPING_KEYS = ("num_layers", "lr_multiplier", "w_avg_beta", "freeze_layers", "freeze_embed")
 
@@ -35,9 +52,19 @@ def _init_rng() -> torch.Generator:
 
 
 # ---- ops -----------------------------------------------------------------------------------
-def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None, b: torch.Tensor, *,
-                   up: int, down: int, padding: tuple[int, int, int, int], gain: float, slope: float,
-                   clamp: float | None) -> torch.Tensor:
+def filtered_lrelu(
+    x: torch.Tensor,
+    fu: torch.Tensor | None,
+    fd: torch.Tensor | None,
+    b: torch.Tensor,
+    *,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    gain: float,
+    slope: float,
+    clamp: float | None,
+) -> torch.Tensor:
     """Bias, zero-insert upsample by `up` + pad (x0, x1, y0, y1) + FIR `fu`, leaky ReLU times `gain`, clamp to
     +-`clamp`, FIR `fd` + keep every `down`-th pixel; run over groups of channels so that the upsampled
     intermediate stays small (about `_CHUNK_BYTES`).  # [N, C, H, W] -> [N, C, H', W']"""
@@ -51,7 +78,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     step = max(1, _CHUNK_BYTES // (tmp_h * tmp_w * x.element_size()))
     parts = []
     for i in range(0, n * c, step):
-        y = upfirdn2d(x[:, i:i + step] + b[:, i:i + step], fu, up=up, padding=list(padding), gain=up ** 2)
+        y = upfirdn2d(x[:, i : i + step] + b[:, i : i + step], fu, up=up, padding=list(padding), gain=up**2)
         if slope != 1:
             y = F.leaky_relu(y, slope, inplace=True)
         if gain != 1:
@@ -63,15 +90,17 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     return y.reshape(n, c, *y.shape[2:])
 
 
-def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
-                          radial: bool = False) -> torch.Tensor | None:
+def design_lowpass_filter(
+    numtaps: int, cutoff: float, width: float, fs: float, radial: bool = False
+) -> torch.Tensor | None:
     """Kaiser-windowed low-pass FIR: separable [numtaps] (firwin) or radially symmetric jinc [numtaps, numtaps];
     None for a single tap (identity)."""
     if numtaps == 1:
         return None
     if not radial:
-        return torch.as_tensor(scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs),
-                               dtype=torch.float32)
+        return torch.as_tensor(
+            scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs), dtype=torch.float32
+        )
     t = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
     r = np.hypot(*np.meshgrid(t, t))
     f = scipy.special.j1(2 * cutoff * (np.pi * r)) / (np.pi * r)
@@ -87,21 +116,39 @@ class MappingNetwork(sg2.MappingNetwork):
     `freeze_layers` / `freeze_embed` are accepted and ignored.
     z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]"""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 2,
-                 lr_multiplier: float = 0.01, w_avg_beta: float = 0.998, freeze_layers: int = 0,
-                 freeze_embed: bool = False):
-        super().__init__(z_dim, c_dim, w_dim, num_ws, num_layers=num_layers, lr_multiplier=lr_multiplier,
-                         w_avg_beta=w_avg_beta)
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int,
+        num_layers: int = 2,
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float = 0.998,
+        freeze_layers: int = 0,
+        freeze_embed: bool = False,
+    ):
+        super().__init__(
+            z_dim, c_dim, w_dim, num_ws, num_layers=num_layers, lr_multiplier=lr_multiplier, w_avg_beta=w_avg_beta
+        )
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
         """The first `truncation_cutoff` (default all) rows become w_avg + truncation_psi * (w - w_avg).
         z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]"""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ModelError(f"z has shape {list(z.shape)}; StyleGAN3 expects [N, {self.z_dim}]")
         if self.c_dim > 0 and (c is None or tuple(c.shape) != (z.shape[0], self.c_dim)):
-            raise ModelError(f"c has shape {None if c is None else list(c.shape)}; this conditional StyleGAN3 "
-                             f"expects [{z.shape[0]}, {self.c_dim}]")
+            raise ModelError(
+                f"c has shape {None if c is None else list(c.shape)}; this conditional StyleGAN3 "
+                f"expects [{z.shape[0]}, {self.c_dim}]"
+            )
         return super().forward(z, c, truncation_psi, truncation_cutoff, update_emas=update_emas)
 
 
@@ -153,12 +200,29 @@ class SynthesisLayer(nn.Module):
     filtered leaky ReLU between sampling rates; `is_torgb` gives the final linear ToRGB layer.
     x [N, in_channels, in_size, in_size], w [N, w_dim] -> [N, out_channels, out_size, out_size]"""
 
-    def __init__(self, w_dim: int, is_torgb: bool, is_critically_sampled: bool, use_fp16: bool,
-                 in_channels: int, out_channels: int, in_size: int, out_size: int,
-                 in_sampling_rate: float, out_sampling_rate: float, in_cutoff: float, out_cutoff: float,
-                 in_half_width: float, out_half_width: float, conv_kernel: int = 3, filter_size: int = 6,
-                 lrelu_upsampling: int = 2, use_radial_filters: bool = False, conv_clamp: float | None = 256,
-                 magnitude_ema_beta: float = 0.999):
+    def __init__(
+        self,
+        w_dim: int,
+        is_torgb: bool,
+        is_critically_sampled: bool,
+        use_fp16: bool,
+        in_channels: int,
+        out_channels: int,
+        in_size: int,
+        out_size: int,
+        in_sampling_rate: float,
+        out_sampling_rate: float,
+        in_cutoff: float,
+        out_cutoff: float,
+        in_half_width: float,
+        out_half_width: float,
+        conv_kernel: int = 3,
+        filter_size: int = 6,
+        lrelu_upsampling: int = 2,
+        use_radial_filters: bool = False,
+        conv_clamp: float | None = 256,
+        magnitude_ema_beta: float = 0.999,
+    ):
         super().__init__()
         self.w_dim, self.is_torgb, self.is_critically_sampled = w_dim, is_torgb, is_critically_sampled
         self.use_fp16 = use_fp16
@@ -172,47 +236,83 @@ class SynthesisLayer(nn.Module):
         self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
 
         self.affine = sg2.FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, self.conv_kernel, self.conv_kernel,
-                                               generator=_init_rng()))
+        self.weight = nn.Parameter(
+            torch.randn(out_channels, in_channels, self.conv_kernel, self.conv_kernel, generator=_init_rng())
+        )
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.register_buffer("magnitude_ema", torch.ones([]))
 
         self.up_factor = int(round(self.tmp_sampling_rate / in_sampling_rate))
         self.down_factor = int(round(self.tmp_sampling_rate / out_sampling_rate))
-        if (in_sampling_rate * self.up_factor != self.tmp_sampling_rate
-                or out_sampling_rate * self.down_factor != self.tmp_sampling_rate):
-            raise ModelError(f"StyleGAN3 layer sampling rates {in_sampling_rate} -> {out_sampling_rate} are not "
-                             f"integer fractions of {self.tmp_sampling_rate}; check lrelu_upsampling")
+        if (
+            in_sampling_rate * self.up_factor != self.tmp_sampling_rate
+            or out_sampling_rate * self.down_factor != self.tmp_sampling_rate
+        ):
+            raise ModelError(
+                f"StyleGAN3 layer sampling rates {in_sampling_rate} -> {out_sampling_rate} are not "
+                f"integer fractions of {self.tmp_sampling_rate}; check lrelu_upsampling"
+            )
         self.up_taps = filter_size * self.up_factor if self.up_factor > 1 and not is_torgb else 1
         self.down_taps = filter_size * self.down_factor if self.down_factor > 1 and not is_torgb else 1
         self.down_radial = bool(use_radial_filters) and not is_critically_sampled
-        self.register_buffer("up_filter", design_lowpass_filter(
-            self.up_taps, in_cutoff, in_half_width * 2, self.tmp_sampling_rate))
-        self.register_buffer("down_filter", design_lowpass_filter(
-            self.down_taps, out_cutoff, out_half_width * 2, self.tmp_sampling_rate, radial=self.down_radial))
+        self.register_buffer(
+            "up_filter", design_lowpass_filter(self.up_taps, in_cutoff, in_half_width * 2, self.tmp_sampling_rate)
+        )
+        self.register_buffer(
+            "down_filter",
+            design_lowpass_filter(
+                self.down_taps, out_cutoff, out_half_width * 2, self.tmp_sampling_rate, radial=self.down_radial
+            ),
+        )
 
         # Before downsampling we want (out_size - 1) * down + 1 samples; the upsampled conv output has
         # (in_size + k - 1) * up, and the two filters take away up_taps + down_taps - 2. The low side gets half
         # of the total plus up / 2, which centres the output samples between the upsampled input samples.
-        total = ((self.out_size - 1) * self.down_factor + 1 - (self.in_size + self.conv_kernel - 1) * self.up_factor
-                 + self.up_taps + self.down_taps - 2)
+        total = (
+            (self.out_size - 1) * self.down_factor
+            + 1
+            - (self.in_size + self.conv_kernel - 1) * self.up_factor
+            + self.up_taps
+            + self.down_taps
+            - 2
+        )
         lo = (total + self.up_factor) // 2
         self.padding = (lo, total - lo, lo, total - lo)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", force_fp32: bool = True,
-                update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "const",
+        force_fp32: bool = True,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
         if update_emas:
-            self.magnitude_ema.copy_(x.detach().float().square().mean().lerp(self.magnitude_ema,
-                                                                             self.magnitude_ema_beta))
+            self.magnitude_ema.copy_(
+                x.detach().float().square().mean().lerp(self.magnitude_ema, self.magnitude_ema_beta)
+            )
         styles = self.affine(w)
         if self.is_torgb:
-            styles = styles / math.sqrt(self.in_channels * self.conv_kernel ** 2)
-        x = modulated_conv2d(x.float() * self.magnitude_ema.rsqrt(), self.weight, styles,
-                             demodulate=not self.is_torgb, padding=self.conv_kernel - 1)
-        return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, up=self.up_factor,
-                              down=self.down_factor, padding=self.padding,
-                              gain=1 if self.is_torgb else math.sqrt(2), slope=1 if self.is_torgb else 0.2,
-                              clamp=self.conv_clamp)
+            styles = styles / math.sqrt(self.in_channels * self.conv_kernel**2)
+        x = modulated_conv2d(
+            x.float() * self.magnitude_ema.rsqrt(),
+            self.weight,
+            styles,
+            demodulate=not self.is_torgb,
+            padding=self.conv_kernel - 1,
+        )
+        return filtered_lrelu(
+            x,
+            self.up_filter,
+            self.down_filter,
+            self.bias,
+            up=self.up_factor,
+            down=self.down_factor,
+            padding=self.padding,
+            gain=1 if self.is_torgb else math.sqrt(2),
+            slope=1 if self.is_torgb else 0.2,
+            clamp=self.conv_clamp,
+        )
 
 
 class SynthesisNetwork(nn.Module):
@@ -220,10 +320,23 @@ class SynthesisNetwork(nn.Module):
     Cutoffs and stopbands grow geometrically from `first_cutoff` / `first_stopband` to img_resolution / 2 over
     the first num_layers - num_critical layers; the last `num_critical` layers are critically sampled."""
 
-    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
-                 channel_max: int = 512, num_layers: int = 14, num_critical: int = 2, first_cutoff: float = 2,
-                 first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3, margin_size: int = 10,
-                 output_scale: float = 0.25, num_fp16_res: int = 4, **layer_kwargs):
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_layers: int = 14,
+        num_critical: int = 2,
+        first_cutoff: float = 2,
+        first_stopband: float = 2**2.1,
+        last_stopband_rel: float = 2**0.3,
+        margin_size: int = 10,
+        output_scale: float = 0.25,
+        num_fp16_res: int = 4,
+        **layer_kwargs,
+    ):
         super().__init__()
         unknown = sorted(set(layer_kwargs) - set(_LAYER_KEYS))
         if unknown:
@@ -250,18 +363,29 @@ class SynthesisNetwork(nn.Module):
         for i in range(num_layers + 1):
             p = max(i - 1, 0)
             layer = SynthesisLayer(
-                w_dim, is_torgb=i == num_layers, is_critically_sampled=i >= num_layers - num_critical,
-                use_fp16=bool(rates[i] * 2 ** num_fp16_res > img_resolution),
-                in_channels=int(channels[p]), out_channels=int(channels[i]), in_size=int(sizes[p]),
-                out_size=int(sizes[i]), in_sampling_rate=int(rates[p]), out_sampling_rate=int(rates[i]),
-                in_cutoff=cutoffs[p], out_cutoff=cutoffs[i], in_half_width=half_widths[p],
-                out_half_width=half_widths[i], **layer_kwargs)
+                w_dim,
+                is_torgb=i == num_layers,
+                is_critically_sampled=i >= num_layers - num_critical,
+                use_fp16=bool(rates[i] * 2**num_fp16_res > img_resolution),
+                in_channels=int(channels[p]),
+                out_channels=int(channels[i]),
+                in_size=int(sizes[p]),
+                out_size=int(sizes[i]),
+                in_sampling_rate=int(rates[p]),
+                out_sampling_rate=int(rates[i]),
+                in_cutoff=cutoffs[p],
+                out_cutoff=cutoffs[i],
+                in_half_width=half_widths[p],
+                out_half_width=half_widths[i],
+                **layer_kwargs,
+            )
             name = f"L{i}_{layer.out_size}_{layer.out_channels}"
             setattr(self, name, layer)
             self.layer_names.append(name)
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = True,
-                update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = True, update_emas: bool = False
+    ) -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> img [N, img_channels, img_resolution, img_resolution] (float32; StyleGAN3
         has no noise inputs, `noise_mode` is accepted and ignored)."""
         if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
@@ -277,8 +401,16 @@ class Generator(nn.Module):
     """NVlabs StyleGAN3 generator: `mapping` z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim] and `synthesis`
     ws -> img [N, img_channels, img_resolution, img_resolution]. Takes the pickle's `init_kwargs` as stored."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
-                 mapping_kwargs: dict | None = None, **synthesis_kwargs):
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        mapping_kwargs: dict | None = None,
+        **synthesis_kwargs,
+    ):
         super().__init__()
         mapping_kwargs = dict(mapping_kwargs or {})
         unknown = sorted(set(mapping_kwargs) - set(_MAPPING_KEYS))
@@ -286,15 +418,23 @@ class Generator(nn.Module):
             raise ModelError(f"unknown StyleGAN3 mapping_kwargs {unknown}; known: {list(_MAPPING_KEYS)}")
         unknown = sorted(set(synthesis_kwargs) - set(_SYNTH_KEYS))
         if unknown:
-            raise ModelError(f"unknown StyleGAN3 init kwargs {unknown}; known: z_dim, c_dim, w_dim, "
-                             f"img_resolution, img_channels, mapping_kwargs, {', '.join(_SYNTH_KEYS)}")
+            raise ModelError(
+                f"unknown StyleGAN3 init kwargs {unknown}; known: z_dim, c_dim, w_dim, "
+                f"img_resolution, img_channels, mapping_kwargs, {', '.join(_SYNTH_KEYS)}"
+            )
         self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
         self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
         self.synthesis = SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(self.z_dim, self.c_dim, self.w_dim, self.num_ws, **mapping_kwargs)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, **synthesis_kwargs) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        **synthesis_kwargs,
+    ) -> torch.Tensor:
         """z [N, z_dim], c [N, c_dim] -> img [N, img_channels, img_resolution, img_resolution]"""
         return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff), **synthesis_kwargs)

@@ -5,6 +5,7 @@ resolution with skip connections. Small enough to train on CPU (`probe.train` tr
 modulated convolution as one batched conv (input scaled by the styles, output by the demodulation
 coefficients), which is faster to train on CPU; the default (grouped conv) is kept for existing models.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ class MappingNetwork(nn.Module):
 
 
 class ModConv(nn.Module):
-    def __init__(self, cin: int, cout: int, w_dim: int, k: int = 3, demod: bool = True, noise: bool = True,
-                 fused: bool = True):
+    def __init__(
+        self, cin: int, cout: int, w_dim: int, k: int = 3, demod: bool = True, noise: bool = True, fused: bool = True
+    ):
         super().__init__()
         self.fused = fused
         self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
@@ -89,7 +91,7 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, resolution: int, channels: dict[int, int], noise: bool = True, fused: bool = True):
         super().__init__()
         self.w_dim, self.resolution = w_dim, resolution
-        res = [2 ** i for i in range(2, int(math.log2(resolution)) + 1)]
+        res = [2**i for i in range(2, int(math.log2(resolution)) + 1)]
         self.const = nn.Parameter(torch.randn(channels[4], 4, 4))
         cin = channels[4]
         for r in res:
@@ -102,16 +104,23 @@ class SynthesisNetwork(nn.Module):
         x = self.const[None].repeat(ws.shape[0], 1, 1, 1)
         img = None
         for i, r in enumerate(self.block_res):
-            x, img = getattr(self, f"b{r}")(x, img, ws[:, 3 * i:3 * i + 3], noise_mode)
+            x, img = getattr(self, f"b{r}")(x, img, ws[:, 3 * i : 3 * i + 3], noise_mode)
         return img
 
 
 class StyleGANLite(nn.Module):
     """z [N, z_dim] -> ws [N, num_ws, w_dim] -> img [N, 3, R, R]; NVlabs-compatible attributes."""
 
-    def __init__(self, z_dim: int = 64, w_dim: int = 64, resolution: int = 64,
-                 channels: dict[int, int] | None = None, mapping_layers: int = 4, noise: bool = True,
-                 fused: bool = True):
+    def __init__(
+        self,
+        z_dim: int = 64,
+        w_dim: int = 64,
+        resolution: int = 64,
+        channels: dict[int, int] | None = None,
+        mapping_layers: int = 4,
+        noise: bool = True,
+        fused: bool = True,
+    ):
         super().__init__()
         channels = {int(k): int(v) for k, v in (channels or {4: 128, 8: 128, 16: 64, 32: 32, 64: 16}).items()}
         self.z_dim, self.w_dim, self.c_dim, self.img_resolution = z_dim, w_dim, 0, resolution

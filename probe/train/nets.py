@@ -4,6 +4,7 @@
 Discriminator layers use equalized learning rate (weights ~ N(0, 1), scaled by 1/sqrt(fan_in) at run time),
 as StyleGAN2 does, so one Adam learning rate suits every layer.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,16 +15,40 @@ from torch import nn
 
 from ..models.nets import DCGAN_SITES, DCGANNet, build_generator
 
-SPRITES_STYLEGAN = {"z_dim": 64, "w_dim": 64, "resolution": 64, "mapping_layers": 4, "noise": False,
-                    "channels": {4: 64, 8: 64, 16: 32, 32: 16, 64: 8}}
+SPRITES_STYLEGAN = {
+    "z_dim": 64,
+    "w_dim": 64,
+    "resolution": 64,
+    "mapping_layers": 4,
+    "noise": False,
+    "channels": {4: 64, 8: 64, 16: 32, 32: 16, 64: 8},
+}
 SPRITES_DCGAN = {"z_dim": 64, "resolution": 64, "ch": 32}
 D_CHANNELS = {64: 8, 32: 16, 16: 32, 8: 64, 4: 64}
-TINY = {"stylegan": {"z_dim": 8, "w_dim": 8, "resolution": 64, "mapping_layers": 2, "noise": False,
-                     "channels": {4: 8, 8: 8, 16: 4, 32: 4, 64: 4}},
-        "dcgan": {"z_dim": 8, "resolution": 64, "ch": 4},
-        "d": {64: 4, 32: 4, 16: 8, 8: 8, 4: 8}}
-__all__ = ["DCGANNet", "DCGAN_SITES", "build_generator", "build_discriminator", "ResidualD", "DCGAND",
-           "SPRITES_STYLEGAN", "SPRITES_DCGAN", "D_CHANNELS", "TINY"]
+TINY = {
+    "stylegan": {
+        "z_dim": 8,
+        "w_dim": 8,
+        "resolution": 64,
+        "mapping_layers": 2,
+        "noise": False,
+        "channels": {4: 8, 8: 8, 16: 4, 32: 4, 64: 4},
+    },
+    "dcgan": {"z_dim": 8, "resolution": 64, "ch": 4},
+    "d": {64: 4, 32: 4, 16: 8, 8: 8, 4: 8},
+}
+__all__ = [
+    "DCGANNet",
+    "DCGAN_SITES",
+    "build_generator",
+    "build_discriminator",
+    "ResidualD",
+    "DCGAND",
+    "SPRITES_STYLEGAN",
+    "SPRITES_DCGAN",
+    "D_CHANNELS",
+    "TINY",
+]
 
 
 class EqConv2d(nn.Module):
@@ -71,7 +96,7 @@ class ResidualD(nn.Module):
     def __init__(self, resolution: int = 64, channels: dict[int, int] | None = None, mbstd_group: int = 4):
         super().__init__()
         ch = {int(k): int(v) for k, v in (channels or D_CHANNELS).items()}
-        res = [2 ** i for i in range(int(math.log2(resolution)), 2, -1)]  # 64, 32, 16, 8
+        res = [2**i for i in range(int(math.log2(resolution)), 2, -1)]  # 64, 32, 16, 8
         self.fromrgb = EqConv2d(3, ch[resolution], 1)
         self.blocks = nn.Sequential(*[DBlock(ch[r], ch[r // 2]) for r in res])
         self.mbstd_group = mbstd_group

@@ -15,6 +15,7 @@ the heart every 360) and every sprite lies fully inside the frame (its radius is
 < 20 px). Background is black. Rendering is deterministic: the coverage of each pixel is estimated on a 4x4
 supersampling grid (256x256 inside tests, then 4x4 area-averaged), so edges are anti-aliased.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ _HEART_K = 0.5 / 1.14  # heart curve x extent is +-1.14: scaled to width 1 (in u
 def _heart_inside(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Heart of unit width, point down on screen; u right, v down, in units of size."""
     hx, hy = u / _HEART_K, -v / _HEART_K  # curve coordinates (y up)
-    return (hx.square() + hy.square() - 1) ** 3 - hx.square() * hy ** 3 <= 0
+    return (hx.square() + hy.square() - 1) ** 3 - hx.square() * hy**3 <= 0
 
 
 def _heart_centroid() -> float:
@@ -126,12 +127,13 @@ def dataset(n: int, seed: int) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
 def grid_png(img: torch.Tensor, path, nrow: int = 8) -> None:
     """Write img [N, 3, H, W] in [-1, 1] as one PNG grid (1 px gray separators)."""
     from PIL import Image
+
     n, _, h, w = img.shape
     rows = math.ceil(n / nrow)
     canvas = torch.full((3, rows * (h + 1) + 1, nrow * (w + 1) + 1), 0.5)
     x = (img.detach().cpu().clamp(-1, 1) + 1) / 2
     for k in range(n):
         r, c = divmod(k, nrow)
-        canvas[:, 1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = x[k]
+        canvas[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = x[k]
     arr = (canvas.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     Image.fromarray(arr).save(path)

@@ -5,6 +5,7 @@ its z from seeds derived from (seed, it), so a resumed run repeats the uninterru
 (`checkpoint.pt`, written atomically, loadable with weights_only=True) holds G, D, the EMA of G, both Adam
 states and the iteration; `generator.pt` holds the EMA generator alone (arch, config, state_dict).
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,10 @@ from ..io import atomic_write_bytes
 from . import sprites
 from .nets import D_CHANNELS, SPRITES_DCGAN, SPRITES_STYLEGAN, TINY, build_discriminator, build_generator
 
-DEFAULTS = {"stylegan": {"lr": 0.0025, "r1_gamma": 0.05, "mixing": 0.5, "mapping_lr_mul": 0.1},
-            "dcgan": {"lr": 0.0005, "r1_gamma": 0.05, "mixing": 0.0, "mapping_lr_mul": 1.0}}
+DEFAULTS = {
+    "stylegan": {"lr": 0.0025, "r1_gamma": 0.05, "mixing": 0.5, "mapping_lr_mul": 0.1},
+    "dcgan": {"lr": 0.0005, "r1_gamma": 0.05, "mixing": 0.0, "mapping_lr_mul": 1.0},
+}
 
 
 def atomic_save(obj, path) -> None:
@@ -58,7 +61,8 @@ def init_stylegan_(G) -> None:
     """StyleGAN2-like init of the dense layers: mapping layers keep the variance of z (He init for LeakyReLU 0.2),
     style affines get N(0, 1 / w_dim) weights (bias 1), so z moves the styles from the first step."""
     from torch import nn
-    gain = math.sqrt(2 / (1 + 0.2 ** 2))
+
+    gain = math.sqrt(2 / (1 + 0.2**2))
     for m in G.mapping.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, gain / math.sqrt(m.in_features))
@@ -76,12 +80,28 @@ def load_generator(path, fused: bool = False):
     return G.eval()
 
 
-def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: int = 0, out="runs/sprites",
-              config: dict | None = None, d_channels: dict | None = None, lr: float | None = None,
-              r1_gamma: float | None = None, r1_every: int = 16, mixing: float | None = None,
-              ema_nimg: float = 10_000, ema_rampup: float | None = 0.05, ckpt_every: int = 200,
-              sample_every: int = 500, log_every: int = 20, resume: bool = True, tiny: bool = False,
-              threads: int | None = None, log=print) -> Path:
+def train_gan(
+    arch: str = "stylegan",
+    iters: int = 1000,
+    batch: int = 32,
+    seed: int = 0,
+    out="runs/sprites",
+    config: dict | None = None,
+    d_channels: dict | None = None,
+    lr: float | None = None,
+    r1_gamma: float | None = None,
+    r1_every: int = 16,
+    mixing: float | None = None,
+    ema_nimg: float = 10_000,
+    ema_rampup: float | None = 0.05,
+    ckpt_every: int = 200,
+    sample_every: int = 500,
+    log_every: int = 20,
+    resume: bool = True,
+    tiny: bool = False,
+    threads: int | None = None,
+    log=print,
+) -> Path:
     """Train G (StyleGAN-lite or DCGAN) on fresh sprites for `iters` iterations; returns out/generator.pt."""
     if arch not in DEFAULTS:
         raise ValueError(f"unknown arch {arch!r}; use 'stylegan' or 'dcgan'")
@@ -97,33 +117,49 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
         config = copy.deepcopy(TINY[arch] if tiny else (SPRITES_STYLEGAN if arch == "stylegan" else SPRITES_DCGAN))
     if d_channels is None:
         d_channels = TINY["d"] if tiny else D_CHANNELS
-    hp = {"arch": arch, "iters": iters, "batch": batch, "seed": seed, "lr": lr, "r1_gamma": r1_gamma,
-          "r1_every": r1_every, "mixing": mixing, "ema_nimg": ema_nimg, "ema_rampup": ema_rampup,
-          "config": config, "d_channels": {str(k): v for k, v in d_channels.items()}}
+    hp = {
+        "arch": arch,
+        "iters": iters,
+        "batch": batch,
+        "seed": seed,
+        "lr": lr,
+        "r1_gamma": r1_gamma,
+        "r1_every": r1_every,
+        "mixing": mixing,
+        "ema_nimg": ema_nimg,
+        "ema_rampup": ema_rampup,
+        "config": config,
+        "d_channels": {str(k): v for k, v in d_channels.items()},
+    }
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         G = build_generator(arch, config, fused=False).train()
         if arch == "stylegan":
             init_stylegan_(G)
-        D = build_discriminator(arch, config["resolution"], d_channels,
-                                ch=config.get("ch") if arch == "dcgan" else None).train()
+        D = build_discriminator(
+            arch, config["resolution"], d_channels, ch=config.get("ch") if arch == "dcgan" else None
+        ).train()
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     c = r1_every / (r1_every + 1)  # lazy regularization: Adam corrected as in StyleGAN2
     if arch == "stylegan":
-        groups = [{"params": list(G.mapping.parameters()), "lr": lr * d["mapping_lr_mul"]},
-                  {"params": list(G.synthesis.parameters())}]
+        groups = [
+            {"params": list(G.mapping.parameters()), "lr": lr * d["mapping_lr_mul"]},
+            {"params": list(G.synthesis.parameters())},
+        ]
     else:
         groups = [{"params": list(G.parameters())}]
     opt_g = torch.optim.Adam(groups, lr=lr, betas=(0.0, 0.99), eps=1e-8)
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr * c, betas=(0.0, 0.99**c), eps=1e-8)
     start, elapsed = 0, 0.0
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         ck = torch.load(str(ckpt), map_location="cpu", weights_only=True)
         if ck["arch"] != arch or ck["config"] != config:
-            raise ValueError(f"{ckpt} was made with arch {ck['arch']!r} and config {ck['config']}; "
-                             f"use another --out or the same settings")
+            raise ValueError(
+                f"{ckpt} was made with arch {ck['arch']!r} and config {ck['config']}; "
+                f"use another --out or the same settings"
+            )
         G.load_state_dict(ck["G"])
         D.load_state_dict(ck["D"])
         G_ema.load_state_dict(ck["G_ema"])
@@ -144,11 +180,24 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
     fixed_z = torch.randn(32, z_dim, generator=torch.Generator().manual_seed(12345))
 
     def save(it):
-        atomic_save({"arch": arch, "config": config, "hparams": hp, "iter": it, "elapsed": elapsed,
-                     "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
-                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}, ckpt)
-        atomic_save({"arch": arch, "config": config, "iter": it, "state_dict": G_ema.state_dict()},
-                    out / "generator.pt")
+        atomic_save(
+            {
+                "arch": arch,
+                "config": config,
+                "hparams": hp,
+                "iter": it,
+                "elapsed": elapsed,
+                "G": G.state_dict(),
+                "D": D.state_dict(),
+                "G_ema": G_ema.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+            },
+            ckpt,
+        )
+        atomic_save(
+            {"arch": arch, "config": config, "iter": it, "state_dict": G_ema.state_dict()}, out / "generator.pt"
+        )
 
     logf = open(out / "log.jsonl", "a")
     t0 = t_start = time.perf_counter()
@@ -192,8 +241,9 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
                 be.copy_(b)
         ld, lg = float(loss_d.detach()), float(loss_g.detach())
         if not (math.isfinite(ld) and math.isfinite(lg)):
-            raise FloatingPointError(f"iteration {it}: loss is not finite (D {ld}, G {lg}); lower --lr or raise "
-                                     f"--r1-gamma")
+            raise FloatingPointError(
+                f"iteration {it}: loss is not finite (D {ld}, G {lg}); lower --lr or raise --r1-gamma"
+            )
         run["d"] += ld
         run["g"] += lg
         run["n"] += 1
@@ -202,8 +252,14 @@ def train_gan(arch: str = "stylegan", iters: int = 1000, batch: int = 32, seed: 
             now = time.perf_counter()
             elapsed += now - t0
             t0 = now
-            rec = {"iter": done, "loss_d": run["d"] / run["n"], "loss_g": run["g"] / run["n"], "r1": run["r1"],
-                   "elapsed_s": round(elapsed, 1), "s_per_iter": round((now - t_start) / max(done - start, 1), 3)}
+            rec = {
+                "iter": done,
+                "loss_d": run["d"] / run["n"],
+                "loss_g": run["g"] / run["n"],
+                "r1": run["r1"],
+                "elapsed_s": round(elapsed, 1),
+                "s_per_iter": round((now - t_start) / max(done - start, 1), 3),
+            }
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             log(json.dumps(rec))

@@ -1,4 +1,5 @@
 """benchmarks.bench_scale: the per-command peak RSS wrapper and the results table (no timing assertions)."""
+
 import sys
 
 from benchmarks.bench_scale import measured, table
@@ -13,8 +14,18 @@ def test_measured_reports_the_peak_rss_of_the_command_alone():
 
 
 def test_table_rows():
-    r = {"rows": 1_000_000, "build_s": 12.3, "build_rss_mb": 456.7, "stats_s": 1.25, "stats_rss_mb": 200.4,
-         "dash_p95_ms": 12.6, "dash_worst_view": "walks compare", "dash_worst_p95_ms": 40.2, "server_rss_mb": 333.3,
-         "dash_errors": 0}
-    assert table([r]).splitlines()[2] == ("| 1,000,000 | 12 s, 457 MB | 1.2 s, 200 MB | 13 ms | walks compare: 40 ms "
-                                          "| 333 MB | 0 |")
+    r = {
+        "rows": 1_000_000,
+        "build_s": 12.3,
+        "build_rss_mb": 456.7,
+        "stats_s": 1.25,
+        "stats_rss_mb": 200.4,
+        "dash_p95_ms": 12.6,
+        "dash_worst_view": "walks compare",
+        "dash_worst_p95_ms": 40.2,
+        "server_rss_mb": 333.3,
+        "dash_errors": 0,
+    }
+    assert table([r]).splitlines()[2] == (
+        "| 1,000,000 | 12 s, 457 MB | 1.2 s, 200 MB | 13 ms | walks compare: 40 ms | 333 MB | 0 |"
+    )

@@ -1,5 +1,6 @@
 """Smoke test of the dashboard load test (2 clients, 2 s, small synthetic study) and of the view caches it relies
 on: cached views follow a table rewritten while the app runs. No timing assertions."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,11 +50,20 @@ def test_cached_views_follow_table_rewrites(load_app):
 
     def shown():
         return c.post("/_dash-update-component", json=cb.payload({"co-measure.value": m})).get_data(as_text=True)
+
     before = shown()
     assert shown() == before
     ctl = ctx.study.table("controlling")
-    new = pd.DataFrame({"measure": [m], "rank": [1], "target": ["z[99]-rewritten"], "effect": [1.0], "q": [0.001],
-                        "source": ["effects"]})
+    new = pd.DataFrame(
+        {
+            "measure": [m],
+            "rank": [1],
+            "target": ["z[99]-rewritten"],
+            "effect": [1.0],
+            "q": [0.001],
+            "source": ["effects"],
+        }
+    )
     try:
         ctx.study.write_table("controlling", new)
         after = shown()

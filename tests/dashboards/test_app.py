@@ -1,4 +1,5 @@
 """App factory, path guard, study-file route, upload decoding, neighbours, CLI errors (no browser)."""
+
 import base64
 import io
 
@@ -33,6 +34,7 @@ def test_create_app_missing_dir_is_one_line(tmp_path):
 
 def test_cli_dash_missing_study_one_line(tmp_path):
     from probe.cli import app
+
     r = CliRunner().invoke(app, ["dash", str(tmp_path / "nope")])
     assert r.exit_code != 0 and isinstance(r.exception, ProbeError)
     assert "does not exist" in str(r.exception)
@@ -81,6 +83,7 @@ def test_neighbours_are_nearest_first():
 
 def test_job_registry_runs_stops_and_reports_errors(full_study):
     import time
+
     ctx = create_app(full_study.path).probe_ctx
 
     def count(job):
@@ -96,6 +99,7 @@ def test_job_registry_runs_stops_and_reports_errors(full_study):
 
     def bad(job):
         raise ProbeError("points: click a handle first")
+
     jid = ctx.start_job(bad, kind="test")
     ctx.job(jid)["thread"].join(5)
     assert ctx.job(jid)["state"] == "error" and ctx.job(jid)["error"] == "points: click a handle first"
@@ -104,28 +108,35 @@ def test_job_registry_runs_stops_and_reports_errors(full_study):
 
 def test_walk_views_query_aggregates_and_never_load_the_interventions_table(full_study):
     import json
+
     from benchmarks.load_dashboard import Callback
     from probe import figures as F
+
     app = create_app(full_study.path)
     ctx, c = app.probe_ctx, app.server.test_client()
     targets = ["random/d0", "z[1]"]
     cb = Callback(app, "wk-compare-box.children")
-    r = c.post("/_dash-update-component", json=cb.payload({"wk-compare.value": targets,
-                                                             "wk-cmp-measure.value": "contrast"}))
+    r = c.post(
+        "/_dash-update-component", json=cb.payload({"wk-compare.value": targets, "wk-cmp-measure.value": "contrast"})
+    )
     assert r.status_code == 200
     fig = r.get_json()["response"]["wk-compare-box"]["children"]["props"]["figure"]
     iv = full_study.table("interventions")
-    want = F.measure_curves(iv[iv["target"].isin(targets)], "contrast", by="target",
-                            title="d_contrast vs alpha per target (95% CI)").to_plotly_json()["data"]
+    want = F.measure_curves(
+        iv[iv["target"].isin(targets)], "contrast", by="target", title="d_contrast vs alpha per target (95% CI)"
+    ).to_plotly_json()["data"]
     got = fig["data"]
     assert [t["name"] for t in got] == [t["name"] for t in want]
+
     def arr(v):
         return np.frombuffer(base64.b64decode(v["bdata"]), v["dtype"]) if isinstance(v, dict) else np.asarray(v, float)
+
     for g, w in zip(got, want):
         np.testing.assert_allclose(arr(g["y"]), arr(w["y"]), rtol=1e-9, atol=1e-12)
         np.testing.assert_array_equal(arr(g["x"]), arr(w["x"]))
     page = c.post("/_dash-update-component", json=Callback(app, "page.children").payload({"url.pathname": "/"}))
     assert '{"children": "840", "id": "ov-intervention-rows"}' in json.dumps(page.get_json()) and len(iv) == 840
     from dashboards.pages.walks import _targets
+
     assert [o["value"] for o in _targets(ctx)] == ["random/d0", "random/d1", "b2:c3", "z[0]", "z[1]", "z[2]", "z[3]"]
     assert "interventions" not in ctx._tables

@@ -1,4 +1,5 @@
 """Every page in headless Chromium: click, check what appears, and no browser console errors."""
+
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
@@ -20,7 +21,9 @@ def _click_xy(duo, graph_id, fx, fy):
     area = duo.wait_for_element(f"#{graph_id} .nsewdrag", timeout=T)
     duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", area)
     w, h = area.size["width"], area.size["height"]
-    ActionChains(duo.driver).move_to_element_with_offset(area, max(1, int(fx * w)), max(1, int(fy * h))).click().perform()
+    ActionChains(duo.driver).move_to_element_with_offset(
+        area, max(1, int(fx * w)), max(1, int(fy * h))
+    ).click().perform()
 
 
 def _click_point(duo, selector, i=0):
@@ -54,7 +57,7 @@ def test_overview_grid_click_and_nav(dash_duo, full_study):
 def test_correlations_cell_click_scatter_strip_controlling(dash_duo, full_study):
     _open(dash_duo, full_study, "/correlations")
     dash_duo.wait_for_contains_text("#co-heat", "random/d0", timeout=T)  # default: intervention slopes
-    dash_duo.find_elements("#co-value label")[2].click()                  # r over samples
+    dash_duo.find_elements("#co-value label")[2].click()  # r over samples
     dash_duo.wait_for_contains_text("#co-heat", "r per variable", timeout=T)
     _click_xy(dash_duo, "co-heat", 0.1, 0.1)  # a cell in the first row (z[0]), first measure
     dash_duo.wait_for_contains_text("#co-cell", " x ", timeout=T)
@@ -79,12 +82,12 @@ def test_walks_curves_density_strip_compare(dash_duo, full_study):
     dash_duo.select_dcc_dropdown("#wk-target", value="random/d1 (direction)")
     dash_duo.wait_for_contains_text("#wk-curves", "random/d1", timeout=T)
     dash_duo.wait_for_contains_text("#wk-dens", "dlogp", timeout=T)
-    dash_duo.find_elements("#wk-density label")[1].click()   # logp
+    dash_duo.find_elements("#wk-density label")[1].click()  # logp
     dash_duo.wait_for_contains_text("#wk-dens", "logp vs alpha", timeout=T)
     dash_duo.wait_for_element("#wk-cmp .main-svg", timeout=T)
     dash_duo.wait_for_element("#wk-eval .main-svg", timeout=T)
     assert "specificity" in dash_duo.find_element("#wk-eval").text
-    dash_duo.wait_for_element("#wk-gt-heatmap .main-svg", timeout=T)      # ground-truth scores (probe gt-score)
+    dash_duo.wait_for_element("#wk-gt-heatmap .main-svg", timeout=T)  # ground-truth scores (probe gt-score)
     assert "random/d0" in dash_duo.find_element("#wk-gt-heatmap").text
     methods = [c.text for c in dash_duo.find_elements("#wk-gt-scores .ag-cell[col-id='method']")]
     assert "random" in methods and len(methods) == len(set(methods))

@@ -1,4 +1,5 @@
 """SeFa vs a direct eigendecomposition, GANSpace PCA, random orthonormal baseline; save/load round trips."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,9 +14,9 @@ def _match_up_to_sign(a, b, atol=1e-6):
 def test_sefa_dcgan_matches_direct_eigendecomposition(tiny_dcgan):
     est = SeFa(n_components=6).fit(tiny_dcgan)
     ds = est.directions_
-    w = tiny_dcgan.module[0].weight.detach().double().numpy().reshape(16, -1)   # ConvTranspose2d [z_dim, out*k*k]
+    w = tiny_dcgan.module[0].weight.detach().double().numpy().reshape(16, -1)  # ConvTranspose2d [z_dim, out*k*k]
     w = w / np.linalg.norm(w, axis=0, keepdims=True)
-    vals, vecs = np.linalg.eig(w @ w.T)                                          # the original uses eig, unsorted
+    vals, vecs = np.linalg.eig(w @ w.T)  # the original uses eig, unsorted
     order = np.argsort(-vals.real)
     assert np.allclose(est.eigenvalues_, vals.real[order][:6], rtol=1e-8)
     assert _match_up_to_sign(ds.vectors, vecs.real[:, order].T[:6])
@@ -49,6 +50,7 @@ def test_sefa_stylegan_layers_use_style_affines(tiny_stylegan):
 
 def tiny_dcgan_model():
     from probe.models import load_model
+
     return load_model("tiny-dcgan")
 
 
@@ -58,11 +60,11 @@ def test_ganspace_w_is_pca_of_w_samples(tiny_stylegan):
     w = tiny_stylegan.to_space(tiny_stylegan.sample(2000, 0), "z", "w").double().numpy()
     _, s, vt = np.linalg.svd(w - w.mean(0), full_matrices=False)
     assert _match_up_to_sign(ds.vectors, vt[:4], atol=1e-4)
-    assert np.allclose(est.explained_variance_ratio_, (s ** 2 / (s ** 2).sum())[:4], atol=1e-6)
+    assert np.allclose(est.explained_variance_ratio_, (s**2 / (s**2).sum())[:4], atol=1e-6)
     assert ds.space == "w" and np.all(np.diff(est.explained_variance_ratio_) <= 0)
     w2 = tiny_stylegan.to_space(tiny_stylegan.sample(1000, 1), "z", "w").double().numpy()
     assert np.allclose(ds.scales, ((w2 - w.mean(0)) @ ds.vectors.T.astype(np.float64)).std(0), rtol=1e-4)
-    assert np.all(np.diff(ds.scales[:3]) < 0)   # later components vary less in w
+    assert np.all(np.diff(ds.scales[:3]) < 0)  # later components vary less in w
 
 
 def test_ganspace_z_regresses_site_pcs_back_to_z(tiny_dcgan):

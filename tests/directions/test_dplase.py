@@ -1,5 +1,6 @@
 """DP-LaSE on tiny models: orthonormal result, more variation than random, density preserved, channel masks;
 isodensity walks keep log p while linear walks of the same length drift."""
+
 import numpy as np
 import pytest
 import torch
@@ -22,7 +23,7 @@ def test_result_is_orthonormal_with_masks(trained, tiny_dcgan, tmp_path):
     assert ds.channel_masks.shape == (4, c) and np.all(ds.channel_masks.sum(1) == round(0.25 * c))
     sc = trained.channel_scores_
     kept = (sc * ds.channel_masks).sum(1) / sc.sum(1)
-    assert np.all(kept > 0.25)                      # the kept quarter of channels carries more than a quarter
+    assert np.all(kept > 0.25)  # the kept quarter of channels carries more than a quarter
     assert np.all(sc[ds.channel_masks == 1].reshape(4, -1).min(1) >= np.where(ds.channel_masks == 0, sc, 0).max(1))
     assert len(trained.history_) == 60 and trained.seconds_ > 0
     back = DirectionSet.load(ds.save(tmp_path / "dp.npz"))
@@ -34,6 +35,7 @@ def _linear_model(sv):
     from torch import nn
 
     from probe.models.dcgan import TorchGenerator
+
     g = torch.Generator().manual_seed(0)
     u, _ = torch.linalg.qr(torch.randn(48, 8, generator=g))
     v, _ = torch.linalg.qr(torch.randn(8, 8, generator=g))
@@ -47,7 +49,7 @@ def test_training_finds_the_top_singular_subspace():
     model, v = _linear_model([6.0, 4.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2])
     est = DPLaSE(2, site="lin", steps=300, lr=0.05, step_size=1.0, density=False, seed=0, progress=False).fit(model)
     d = est.directions_.vectors.astype(np.float64)
-    inside = np.linalg.norm(d @ v[:, :2], axis=1)      # share of each direction inside span(top-2 right vectors)
+    inside = np.linalg.norm(d @ v[:, :2], axis=1)  # share of each direction inside span(top-2 right vectors)
     assert np.all(inside > 0.95), inside
     start = DPLaSE(2, site="lin", steps=0, density=False, seed=0, progress=False).fit(model).directions_.vectors
     assert np.all(np.linalg.norm(start.astype(np.float64) @ v[:, :2], axis=1) < 0.9)  # it had to move there
@@ -107,9 +109,20 @@ from probe.directions.dplase import (  # noqa: E402
     site_features,
 )
 
-DEFAULTS = dict(decorrelation="flat-cos2", step_distribution="signed-uniform", directions_per_latent="all",
-                final_qr=True, variation_weight=1.0, variation_scale="feature-energy", subspace="top-fraction",
-                mask_fraction=0.25, lambda_corr=1.0, zeta=100.0, density=True, batch_size=16)
+DEFAULTS = dict(
+    decorrelation="flat-cos2",
+    step_distribution="signed-uniform",
+    directions_per_latent="all",
+    final_qr=True,
+    variation_weight=1.0,
+    variation_scale="feature-energy",
+    subspace="top-fraction",
+    mask_fraction=0.25,
+    lambda_corr=1.0,
+    zeta=100.0,
+    density=True,
+    batch_size=16,
+)
 
 
 def _sg(model, **kw):
@@ -124,8 +137,14 @@ def sg_default(tiny_stylegan):
 def test_defaults_reproduce_the_fit_before_the_options(sg_default, tiny_stylegan):
     ds = sg_default.directions_
     # values of this fit made by the DP-LaSE code before the options existed (same seed, same settings)
-    before = np.array([[0.4865186, 0.0144867, -0.3560105], [0.3129369, -0.1670559, 0.6216089],
-                       [0.3917958, -0.3114021, -0.0307162], [0.0869162, 0.2817056, 0.2844605]])
+    before = np.array(
+        [
+            [0.4865186, 0.0144867, -0.3560105],
+            [0.3129369, -0.1670559, 0.6216089],
+            [0.3917958, -0.3114021, -0.0307162],
+            [0.0869162, 0.2817056, 0.2844605],
+        ]
+    )
     assert np.allclose(ds.vectors[:, :3], before, atol=2e-6, rtol=0)
     assert np.flatnonzero(ds.channel_masks[0]).tolist() == [0, 1, 13, 14, 15, 20, 21, 24]
     assert sg_default.history_[-1]["loss"] == pytest.approx(0.3540745973587036, rel=1e-5)
@@ -148,10 +167,10 @@ def test_step_distributions():
 
 
 def test_decorrelation_kinds_on_known_changes():
-    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])   # two channels of 2 positions each
-    d1 = torch.cat([a, b])                                      # channel 0 moves a, channel 1 moves b
-    d2 = torch.cat([a, -b])                                     # same per channel up to sign: cos^2 = 1 each
-    delta = torch.stack([d1, d2])[None]                         # [1, 2, 4]
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])  # two channels of 2 positions each
+    d1 = torch.cat([a, b])  # channel 0 moves a, channel 1 moves b
+    d2 = torch.cat([a, -b])  # same per channel up to sign: cos^2 = 1 each
+    delta = torch.stack([d1, d2])[None]  # [1, 2, 4]
     assert decorrelation_terms(delta, 2, "flat-cos2")[0, 0, 1].item() == pytest.approx(0.0, abs=1e-12)
     assert decorrelation_terms(delta, 2, "channel-cos2")[0, 0, 1].item() == pytest.approx(1.0)
     assert decorrelation_terms(delta, 2, "flat-dot2")[0, 0, 1].item() == pytest.approx(0.0, abs=1e-12)
@@ -162,9 +181,15 @@ def test_decorrelation_kinds_on_known_changes():
 
 def test_loss_options_change_the_fit_as_stated(sg_default, tiny_stylegan):
     base = sg_default.directions_.vectors
-    fits = {k: _sg(tiny_stylegan, **{k: v}) for k, v in (("step_distribution", "uniform"),
-                                                       ("decorrelation", "channel-cos2"),
-                                                       ("directions_per_latent", "one"), ("variation_weight", 0.1))}
+    fits = {
+        k: _sg(tiny_stylegan, **{k: v})
+        for k, v in (
+            ("step_distribution", "uniform"),
+            ("decorrelation", "channel-cos2"),
+            ("directions_per_latent", "one"),
+            ("variation_weight", 0.1),
+        )
+    }
     for k, est in fits.items():
         assert not np.allclose(est.directions_.vectors, base, atol=1e-4), k
     one = fits["directions_per_latent"]
@@ -178,7 +203,7 @@ def test_loss_options_change_the_fit_as_stated(sg_default, tiny_stylegan):
 def test_no_final_qr_keeps_unit_rows_whose_qr_is_the_default(sg_default, tiny_stylegan):
     raw = _sg(tiny_stylegan, final_qr=False).directions_.vectors.astype(np.float64)
     assert np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-6)
-    assert np.abs(raw @ raw.T - np.eye(4)).max() > 1e-4            # not re-orthonormalised
+    assert np.abs(raw @ raw.T - np.eye(4)).max() > 1e-4  # not re-orthonormalised
     q, r = np.linalg.qr(raw.T)
     assert np.allclose((q * np.sign(np.diag(r))).T, sg_default.directions_.vectors, atol=1e-5)
 
@@ -188,7 +213,7 @@ def test_variation_scale_none_is_the_raw_feature_change(tiny_dcgan):
     scaled = DPLaSE(3, **kw).fit(tiny_dcgan).history_[0]["var"]
     raw = DPLaSE(3, variation_scale="none", **kw).fit(tiny_dcgan).history_[0]["var"]
     g = torch.Generator().manual_seed(2)
-    torch.randn(16, 3, generator=g)                                  # the initial directions
+    torch.randn(16, 3, generator=g)  # the initial directions
     with torch.no_grad():
         f0 = site_features(tiny_dcgan, torch.randn(16, 16, generator=g), "z", "b2").flatten(1)
     assert raw / scaled == pytest.approx(f0.square().sum(1).mean().item(), rel=1e-5)
@@ -219,7 +244,7 @@ def test_keep_mass_keeps_the_largest_entries_per_column():
 
 def test_planted_channel_blocks_are_recovered_exactly():
     rng = np.random.default_rng(0)
-    member = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1])         # two blocks of scaled copies, interleaved
+    member = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1])  # two blocks of scaled copies, interleaved
     signals = rng.standard_normal((2, 400))
     scales = rng.uniform(0.5, 2.0, 12) * rng.choice([-1, 1], 12)
     X = (signals[member] * scales[:, None]).T + 0.02 * rng.standard_normal((400, 12))  # [N, C]
@@ -240,7 +265,7 @@ def grouped(tiny_stylegan):
 def test_self_expression_fit_partitions_the_channels(grouped, sg_default, tiny_stylegan, tmp_path):
     est, ds = grouped, grouped.directions_
     c = tiny_stylegan.channels("b8")
-    assert np.array_equal(ds.vectors, sg_default.directions_.vectors)   # phase 1 is the same training
+    assert np.array_equal(ds.vectors, sg_default.directions_.vectors)  # phase 1 is the same training
     assert est.channel_groups_.shape == (c,) and sorted(set(est.channel_groups_.tolist())) == [0, 1, 2]
     assert est.direction_groups_.shape == (4,) and est.group_scores_.shape == (4, 3)
     gs = est.group_scores_
@@ -277,18 +302,23 @@ def test_subspace_refine_trains_each_direction_on_its_group(grouped, tiny_styleg
     assert np.array_equal(zero.directions_.vectors, grouped.directions_.vectors)
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(decorrelation="cos"), "DPLaSE: decorrelation='cos' must be one of flat-cos2, channel-cos2, flat-dot2"),
-    (dict(step_distribution="normal"), "DPLaSE: step_distribution='normal' must be one of signed-uniform, uniform"),
-    (dict(directions_per_latent="two"), "DPLaSE: directions_per_latent='two' must be one of all, one"),
-    (dict(subspace="pca"), "DPLaSE: subspace='pca' must be one of top-fraction, self-expression"),
-    (dict(subspace="self-expression", n_groups=33),
-     "DPLaSE: n_groups=33 must be an integer between 1 and the 32 channels of site 'b8'"),
-    (dict(subspace="self-expression", affinity_threshold=0.0), "DPLaSE: affinity_threshold=0.0 must lie in"),
-    (dict(subspace_refine=True), "DPLaSE: subspace_refine=True needs subspace='self-expression'"),
-    (dict(group_assignment="max"), "DPLaSE: group_assignment='max' must be one of relative, absolute"),
-    (dict(step_size=0), "DPLaSE: step_size=0 must be > 0"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(decorrelation="cos"), "DPLaSE: decorrelation='cos' must be one of flat-cos2, channel-cos2, flat-dot2"),
+        (dict(step_distribution="normal"), "DPLaSE: step_distribution='normal' must be one of signed-uniform, uniform"),
+        (dict(directions_per_latent="two"), "DPLaSE: directions_per_latent='two' must be one of all, one"),
+        (dict(subspace="pca"), "DPLaSE: subspace='pca' must be one of top-fraction, self-expression"),
+        (
+            dict(subspace="self-expression", n_groups=33),
+            "DPLaSE: n_groups=33 must be an integer between 1 and the 32 channels of site 'b8'",
+        ),
+        (dict(subspace="self-expression", affinity_threshold=0.0), "DPLaSE: affinity_threshold=0.0 must lie in"),
+        (dict(subspace_refine=True), "DPLaSE: subspace_refine=True needs subspace='self-expression'"),
+        (dict(group_assignment="max"), "DPLaSE: group_assignment='max' must be one of relative, absolute"),
+        (dict(step_size=0), "DPLaSE: step_size=0 must be > 0"),
+    ],
+)
 def test_bad_options_get_one_line(kw, msg, tiny_stylegan):
     with pytest.raises(DirectionError) as e:
         DPLaSE(2, space="w", site="b8", steps=1, progress=False, **kw).fit(tiny_stylegan)
@@ -302,6 +332,7 @@ def test_sweep_quick(tmp_path, tiny_stylegan):
     from pathlib import Path
 
     import pandas as pd
+
     path = Path(__file__).resolve().parents[2] / "scripts" / "dplase_sweep.py"
     spec = importlib.util.spec_from_file_location("dplase_sweep", path)
     sweep = importlib.util.module_from_spec(spec)
@@ -314,7 +345,7 @@ def test_sweep_quick(tmp_path, tiny_stylegan):
     assert runs["benchmark"].tolist() == ["sprites-gt"] * 5 + ["faces"] * 5
     gt = runs[runs["benchmark"] == "sprites-gt"]
     assert np.allclose(gt["d_minus_random"], gt["disentanglement"] - gt["random_disentanglement"])
-    assert gt["random_disentanglement"].nunique() == 1                  # one baseline per seed
+    assert gt["random_disentanglement"].nunique() == 1  # one baseline per seed
     fit = DPLaSE(2, space="w", site="b8", steps=2, seed=0, progress=False).fit(tiny_stylegan).directions_
     saved = DirectionSet.load(tmp_path / "sprites" / "seed-0" / "default" / "directions" / "dplase.npz")
     assert np.array_equal(saved.vectors, fit.vectors)
@@ -323,6 +354,6 @@ def test_sweep_quick(tmp_path, tiny_stylegan):
     md = (tmp_path / "dplase_sweep.md").read_text()
     assert "### sprites-gt" in md and "### faces" in md and "| self-expression-refine:2 | 1 |" in md
     before = (tmp_path / "dplase_sweep_runs.csv").read_bytes()
-    assert sweep.main(["--out", str(tmp_path), "--quick", "--seeds", "0"]) == 0   # resumed: same table
+    assert sweep.main(["--out", str(tmp_path), "--quick", "--seeds", "0"]) == 0  # resumed: same table
     assert (tmp_path / "dplase_sweep_runs.csv").read_bytes() == before
     assert sweep.main(["--out", str(tmp_path), "--seeds", "0,0"]) == 2

@@ -1,4 +1,5 @@
 """The DP-LaSE sweep script: config selection, step sizes in units of the space's spread, the reduced sprites run."""
+
 import importlib.util
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def test_select_configs_rejoins_names_with_commas_and_expands_reduced(sweep):
     picked = sweep.select_configs(full, "uniform,step_size=10,default,reduced".split(","))
     names = [n for n, _ in picked]
     assert names[:2] == ["uniform,step_size=10", "default"]
-    assert names[2:] == [n for n, _ in sweep.REDUCED if n != "default"]      # no duplicate default
+    assert names[2:] == [n for n, _ in sweep.REDUCED if n != "default"]  # no duplicate default
     assert dict(picked)["uniform,step_size=10"] == {"step_distribution": "uniform", "step_size": 10.0}
     assert sweep.select_configs(full, None) == full
     assert [n for n, _ in sweep.select_configs(full, ["step_std=2+linear"])] == ["step_std=2+linear"]
@@ -45,7 +46,7 @@ def test_resolve_turns_step_std_into_step_size(sweep):
     ref = dict(sweep.REDUCED)["authors-code+step_std=2"]
     kw = sweep.resolve(ref, 0.5)
     assert kw["step_size"] == 1.0 and kw["step_distribution"] == "uniform" and "step_std" not in kw
-    assert ref["step_std"] == 2.0                                              # the config itself is untouched
+    assert ref["step_std"] == 2.0  # the config itself is untouched
 
 
 def test_top_factors_counts_most_frequent_first(sweep):
@@ -54,9 +55,17 @@ def test_top_factors_counts_most_frequent_first(sweep):
 
 
 def test_summary_counts_seeds_above_random(sweep):
-    runs = pd.DataFrame({"benchmark": ["sprites-gt"] * 3, "config": ["a"] * 3, "seed": [0, 1, 2],
-                         "fit_seconds": [1.0, 2.0, 3.0], "step_size": [0.2] * 3,
-                         "disentanglement": [0.2, 0.1, 0.3], "d_minus_random": [0.05, -0.02, 0.1]})
+    runs = pd.DataFrame(
+        {
+            "benchmark": ["sprites-gt"] * 3,
+            "config": ["a"] * 3,
+            "seed": [0, 1, 2],
+            "fit_seconds": [1.0, 2.0, 3.0],
+            "step_size": [0.2] * 3,
+            "disentanglement": [0.2, 0.1, 0.3],
+            "d_minus_random": [0.05, -0.02, 0.1],
+        }
+    )
     s = sweep.summarise(runs).iloc[0]
     assert s["beats_random"] == 2 and s["seeds"] == 3 and s["fit_seconds"] == 2.0
     assert np.isclose(s["disentanglement_mean"], 0.2) and np.isclose(s["disentanglement_std"], 0.1)
@@ -68,23 +77,36 @@ def test_summary_counts_seeds_above_random(sweep):
 def test_reduced_configs_on_sprites_only(tmp_path, sweep, tiny_stylegan):
     from probe.directions import DPLaSE
     from probe.directions.groundtruth import w_spread
-    argv = ["--out", str(tmp_path), "--quick", "--seeds", "0", "--benchmarks", "sprites",
-            "--configs", "default,step_std=2"]
+
+    argv = [
+        "--out",
+        str(tmp_path),
+        "--quick",
+        "--seeds",
+        "0",
+        "--benchmarks",
+        "sprites",
+        "--configs",
+        "default,step_std=2",
+    ]
     assert sweep.main(argv) == 0
     runs = pd.read_csv(tmp_path / "dplase_sweep_runs.csv")
     assert runs["config"].tolist() == ["default", "step_std=2"]
-    assert runs["benchmark"].tolist() == ["sprites-gt"] * 2                   # no faces run
+    assert runs["benchmark"].tolist() == ["sprites-gt"] * 2  # no faces run
     unit = w_spread(tiny_stylegan, seed=0)
     assert np.isclose(runs["step_size"].iloc[1], float(f"{2 * unit:.4g}")) and runs["step_size"].iloc[0] == 3.0
     saved = DirectionSet.load(tmp_path / "sprites" / "seed-0" / "step_std-2" / "directions" / "dplase.npz")
     assert saved.provenance["step_size"] == runs["step_size"].iloc[1]
-    fit = DPLaSE(2, space="w", site="b8", steps=2, seed=0, progress=False,
-                 step_size=runs["step_size"].iloc[1]).fit(tiny_stylegan).directions_
+    fit = (
+        DPLaSE(2, space="w", site="b8", steps=2, seed=0, progress=False, step_size=runs["step_size"].iloc[1])
+        .fit(tiny_stylegan)
+        .directions_
+    )
     assert np.array_equal(saved.vectors, fit.vectors)
     counts = [[int(t.split(":")[1]) for t in row.split()] for row in runs["top_factors"]]
-    assert all(sum(c) <= 2 and c == sorted(c, reverse=True) for c in counts)   # k = 2 directions
+    assert all(sum(c) <= 2 and c == sorted(c, reverse=True) for c in counts)  # k = 2 directions
     before = (tmp_path / "dplase_sweep_runs.csv").read_bytes()
-    assert sweep.main(argv) == 0                                               # resumed: same table
+    assert sweep.main(argv) == 0  # resumed: same table
     assert (tmp_path / "dplase_sweep_runs.csv").read_bytes() == before
     assert sweep.main(argv[:-1] + ["nope"]) == 2
     assert sweep.main(argv[:5] + ["--benchmarks", "cars"]) == 2
@@ -92,17 +114,19 @@ def test_reduced_configs_on_sprites_only(tmp_path, sweep, tiny_stylegan):
 
 def test_train_walk_length_in_units_of_the_spread(sweep, tiny_stylegan):
     import torch
+
     from probe.directions.dplase import draw_steps
+
     vecs = np.eye(tiny_stylegan.dim("w"))[:3]
     lin = sweep.train_walk_std(tiny_stylegan, vecs, {"step_size": 0.5, "density": False}, 0.25, n=64, seed=3)
     g = torch.Generator().manual_seed(3)
-    torch.randn(4096 + 64, tiny_stylegan.z_dim, generator=g)                  # the w samples drawn first
+    torch.randn(4096 + 64, tiny_stylegan.z_dim, generator=g)  # the w samples drawn first
     t = draw_steps(64, 0.5, "signed-uniform", g).double()
-    assert np.isclose(lin, float(t.abs().mean() / 0.25))                      # unit vectors: |t| / unit
+    assert np.isclose(lin, float(t.abs().mean() / 0.25))  # unit vectors: |t| / unit
     small = sweep.train_walk_std(tiny_stylegan, vecs, {"step_size": 0.5}, 0.25, n=64, seed=3)
     huge = sweep.train_walk_std(tiny_stylegan, vecs, {"step_size": 50.0}, 0.25, n=64, seed=3)
-    assert abs(small / lin - 1) < 0.2                                         # a small step: rescale barely moves
-    assert huge < 0.5 * 100 * lin                                             # a huge step: bounded by the shell
+    assert abs(small / lin - 1) < 0.2  # a small step: rescale barely moves
+    assert huge < 0.5 * 100 * lin  # a huge step: bounded by the shell
 
 
 def test_sprites_zoo_entry_sets_the_dplase_step_faces_keep_the_generic_one(tiny_stylegan):
@@ -112,17 +136,19 @@ def test_sprites_zoo_entry_sets_the_dplase_step_faces_keep_the_generic_one(tiny_
     from probe.directions.registry import FitContext
     from probe.models import GENERIC, ModelDefaults
     from probe.models.zoo import FACES_DEFAULTS, SPRITES_DEFAULTS
+
     assert dict(SPRITES_DEFAULTS.dplase) == {"step_size": 0.2158}
     assert dict(FACES_DEFAULTS.dplase) == {} and dict(GENERIC.dplase) == {}
 
-    class Sprites:                                             # the registry reads only .defaults and .spaces
+    class Sprites:  # the registry reads only .defaults and .spaces
         defaults, spaces = SPRITES_DEFAULTS, ("z", "w")
 
     class Faces:
         defaults, spaces = FACES_DEFAULTS, ("z",)
+
     m = registry.get("dplase")
     assert m.params(FitContext(Sprites(), k=6))["step_size"] == 0.2158
-    assert m.params(FitContext(Sprites(), k=6), {"step_size": 3.0})["step_size"] == 3.0   # the caller wins
+    assert m.params(FitContext(Sprites(), k=6), {"step_size": 3.0})["step_size"] == 3.0  # the caller wins
     assert "step_size" not in m.params(FitContext(Faces(), k=6))
     assert "step_size" not in m.params(FitContext(tiny_stylegan, k=2))
     back = pickle.loads(pickle.dumps(SPRITES_DEFAULTS))

@@ -1,4 +1,5 @@
 """evaluate() on a real tiny study (run by probe.study), and the `probe discover` / `probe evaluate` commands."""
+
 import subprocess
 import sys
 
@@ -14,9 +15,20 @@ MEASURES = ["brightness", "contrast", "saturation"]
 
 
 def _spec(tmp_path, targets, name="t"):
-    return parse_spec({"name": name, "model": "tiny-dcgan", "measures": MEASURES, "n_samples": 12, "seed": 0,
-                       "space": "z", "alphas": [-2.0, -1.0, 0.0, 1.0, 2.0], "batch_size": 64, "targets": targets},
-                      base=tmp_path)
+    return parse_spec(
+        {
+            "name": name,
+            "model": "tiny-dcgan",
+            "measures": MEASURES,
+            "n_samples": 12,
+            "seed": 0,
+            "space": "z",
+            "alphas": [-2.0, -1.0, 0.0, 1.0, 2.0],
+            "batch_size": 64,
+            "targets": targets,
+        },
+        base=tmp_path,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +36,14 @@ def study(tiny_dcgan, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evalstudy")
     fit_from_model(tiny_dcgan, ["brightness"], n=200, seed=0, ratio=0.25).directions_.save(tmp / "interfacegan.npz")
     RandomDirections(2, seed=0).fit(tiny_dcgan).directions_.save(tmp / "random.npz")
-    spec = _spec(tmp, [{"kind": "directions", "file": "interfacegan.npz", "walk": "linear"},
-                       {"kind": "directions", "file": "random.npz", "walk": "isodensity"},
-                       {"kind": "variables", "indices": [0]}])
+    spec = _spec(
+        tmp,
+        [
+            {"kind": "directions", "file": "interfacegan.npz", "walk": "linear"},
+            {"kind": "directions", "file": "random.npz", "walk": "isodensity"},
+            {"kind": "variables", "indices": [0]},
+        ],
+    )
     return run_study(spec, tmp / "study", progress=False)
 
 
@@ -46,9 +63,9 @@ def test_evaluate_rows_slopes_specificity_and_drift(study):
     assert (ifg["target_measure"] == "brightness").all() and ifg.loc["brightness", "is_target"]
     e = ifg["effect_std"].abs()
     assert ifg["specificity"].iloc[0] == pytest.approx(e["brightness"] / e.drop("brightness").sum())
-    assert ifg.loc["brightness", "slope"] > 0                       # the boundary points toward brighter
+    assert ifg.loc["brightness", "slope"] > 0  # the boundary points toward brighter
     rnd = df[df["target"] == "random/random0"]
-    assert rnd["is_target"].sum() == 1                             # unsupervised: largest |effect_std| wins
+    assert rnd["is_target"].sum() == 1  # unsupervised: largest |effect_std| wins
     assert rnd.loc[rnd["is_target"], "effect_std"].abs().iloc[0] == rnd["effect_std"].abs().max()
     assert (rnd["dlogp_abs_max"] < 1e-3).all() and (rnd["walk"] == "isodensity").all()
     assert (ifg["dlogp_abs_mean"] > 0.1).all() and (ifg["dlogp_abs_max"] >= ifg["dlogp_abs_mean"]).all()
@@ -70,12 +87,33 @@ def test_evaluate_without_direction_targets_names_the_fix(tmp_path):
 
 def test_cli_discover_then_walk_then_evaluate(study, tmp_path):
     runner = CliRunner()
-    for args in (["--method", "sefa", "--k", "3"], ["--method", "random", "--k", "2", "--name", "rand2"],
-                 ["--method", "interfacegan", "--measures", "brightness,contrast", "--n", "200",
-                  "--ratio", "brightness=0.2,contrast=0.3",
-                  "--condition", "brightness:contrast"],
-                 ["--method", "interfacegan", "--from-study", "--ratio", "0.25", "--measures", "brightness",
-                  "--name", "ifg-own"]):
+    for args in (
+        ["--method", "sefa", "--k", "3"],
+        ["--method", "random", "--k", "2", "--name", "rand2"],
+        [
+            "--method",
+            "interfacegan",
+            "--measures",
+            "brightness,contrast",
+            "--n",
+            "200",
+            "--ratio",
+            "brightness=0.2,contrast=0.3",
+            "--condition",
+            "brightness:contrast",
+        ],
+        [
+            "--method",
+            "interfacegan",
+            "--from-study",
+            "--ratio",
+            "0.25",
+            "--measures",
+            "brightness",
+            "--name",
+            "ifg-own",
+        ],
+    ):
         r = runner.invoke(app, ["discover", str(study.path), *args, "--no-progress"])
         assert r.exit_code == 0, r.output
     sets = study.directions()
@@ -99,17 +137,21 @@ def test_cli_errors_are_one_line(study):
     assert r.exit_code != 0 and str(r.exception) == "--steps does not apply to --method sefa; drop it"
     r = CliRunner().invoke(app, ["discover", str(study.path), "--method", "random", "--from-study"])
     assert r.exit_code != 0 and "--from-study applies to supervised methods" in str(r.exception)
-    p = subprocess.run([sys.executable, "-c", "from probe.cli import main; main()", "discover", str(study.path),
-                        "--method", "pca"], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-c", "from probe.cli import main; main()", "discover", str(study.path), "--method", "pca"],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 2 and p.stderr.strip().startswith("error:") and "--method 'pca' unknown" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
 
 
 def test_method_summary_is_the_median_specificity_per_method(study):
     from probe.directions import method_summary
+
     df = evaluate(study)
     s = method_summary(df)
-    assert s["method"].tolist() == ["interfacegan", "random"]           # the registry's order
+    assert s["method"].tolist() == ["interfacegan", "random"]  # the registry's order
     per = df[df["is_target"]].set_index("target")
     rnd = s.set_index("method").loc["random"]
     assert rnd["directions"] == 2

@@ -1,4 +1,5 @@
 """Ground-truth scoring: known answers on synthetic interventions tables, a tiny real run end to end, errors."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,8 +17,15 @@ N = 20
 
 
 def _samples(rng):
-    return pd.DataFrame({"sample_id": np.arange(N), "a": rng.normal(0, 2.0, N), "b": rng.normal(5, 0.5, N),
-                         "c": rng.normal(0, 1.0, N), "shape": (np.arange(N) % 3).astype(float)})
+    return pd.DataFrame(
+        {
+            "sample_id": np.arange(N),
+            "a": rng.normal(0, 2.0, N),
+            "b": rng.normal(5, 0.5, N),
+            "c": rng.normal(0, 1.0, N),
+            "shape": (np.arange(N) % 3).astype(float),
+        }
+    )
 
 
 def _table(effects: dict, rng, noise: float = 0.0) -> pd.DataFrame:
@@ -46,11 +54,18 @@ def _table(effects: dict, rng, noise: float = 0.0) -> pd.DataFrame:
 
 def test_pure_directions_score_one_and_assign_right():
     rng = np.random.default_rng(0)
-    iv, samples = _table({("ideal", "ideal/a"): {"a": 1.0}, ("ideal", "ideal/b"): {"b": 0.5},
-                          ("ideal", "ideal/c"): {"c": 2.0}, ("ideal", "ideal/shape"): {"shape": "two_way"},
-                          ("mixed", "mixed/0"): {"a": 1, "b": 1, "c": 1},
-                          ("mixed", "mixed/1"): {"a": 1, "b": -1, "c": 1},
-                          ("mixed", "mixed/2"): {"a": -1, "b": 1, "c": 1}}, rng)
+    iv, samples = _table(
+        {
+            ("ideal", "ideal/a"): {"a": 1.0},
+            ("ideal", "ideal/b"): {"b": 0.5},
+            ("ideal", "ideal/c"): {"c": 2.0},
+            ("ideal", "ideal/shape"): {"shape": "two_way"},
+            ("mixed", "mixed/0"): {"a": 1, "b": 1, "c": 1},
+            ("mixed", "mixed/1"): {"a": 1, "b": -1, "c": 1},
+            ("mixed", "mixed/2"): {"a": -1, "b": 1, "c": 1},
+        },
+        rng,
+    )
     est = GroundTruthScore(FACTORS, categorical=["shape"]).fit(iv, samples)
     a = est.assignments_.set_index("target")
     assert a.loc[["ideal/a", "ideal/b", "ideal/c", "ideal/shape"], "factor"].tolist() == ["a", "b", "c", "shape"]
@@ -73,12 +88,13 @@ def test_pure_directions_score_one_and_assign_right():
 
 def test_categorical_shape_scores_class_probabilities_not_the_index():
     rng = np.random.default_rng(1)
-    iv, samples = _table({("m", "m/ell"): {"shape": "to_ellipse", "a": 0.1},
-                          ("m", "m/flicker"): {"shape": "flicker", "a": 0.1}}, rng)
+    iv, samples = _table(
+        {("m", "m/ell"): {"shape": "to_ellipse", "a": 0.1}, ("m", "m/flicker"): {"shape": "flicker", "a": 0.1}}, rng
+    )
     cat = GroundTruthScore(FACTORS, categorical=["shape"]).fit(iv, samples)
     a = cat.assignments_.set_index("target")["factor"]
-    assert a["m/ell"] == "shape"       # P(ellipse) rises with alpha
-    assert a["m/flicker"] == "a"       # random class changes at both signs of alpha move no P(class) with alpha
+    assert a["m/ell"] == "shape"  # P(ellipse) rises with alpha
+    assert a["m/flicker"] == "a"  # random class changes at both signs of alpha move no P(class) with alpha
     row = cat.importance_.set_index(["target", "measure"]).loc[("m/ell", "shape")]
     p1 = (samples["shape"] == 1).mean()
     assert row["kind"] == "class" and row["spread"] == pytest.approx(np.sqrt(p1 * (1 - p1)))
@@ -86,8 +102,9 @@ def test_categorical_shape_scores_class_probabilities_not_the_index():
     assert row["effect"] == pytest.approx(0.3 * (1 - p1))
     as_number = GroundTruthScore(FACTORS, categorical=[]).fit(iv, samples)  # the mean index barely moves
     assert as_number.assignments_.set_index("target")["factor"]["m/ell"] == "a"
-    auto = GroundTruthScore(["a", "sprite_shape"]).fit(iv.rename(columns={"d_shape": "d_sprite_shape"}),
-                                                       samples.rename(columns={"shape": "sprite_shape"}))
+    auto = GroundTruthScore(["a", "sprite_shape"]).fit(
+        iv.rename(columns={"d_shape": "d_sprite_shape"}), samples.rename(columns={"shape": "sprite_shape"})
+    )
     assert auto.categorical_used_ == ["sprite_shape"]
 
 
@@ -144,11 +161,21 @@ def test_circular_factor_differences_are_wrapped():
     for sid in range(N):
         for al in ALPHAS:
             rot = (base[sid] + 10 * al) % 90
-            rows.append({"sample_id": sid, "target_kind": "direction", "method": "m", "target": "m/rot", "alpha": al,
-                         "d_sprite_rotation": rot - base[sid], "d_a": 0.0})
+            rows.append(
+                {
+                    "sample_id": sid,
+                    "target_kind": "direction",
+                    "method": "m",
+                    "target": "m/rot",
+                    "alpha": al,
+                    "d_sprite_rotation": rot - base[sid],
+                    "d_a": 0.0,
+                }
+            )
     iv = pd.DataFrame(rows)
     info = {"sprite_rotation": {"unit": "degrees", "description": "rotation, period 90 deg"}}
     from probe.directions.disentanglement import circular_measures
+
     assert circular_measures(["sprite_rotation", "a"], info) == {"sprite_rotation": 90.0}
     est = GroundTruthScore().fit(iv, samples)  # auto: the built-in sprite_rotation measure is circular, period 90
     row = est.importance_.set_index("measure").loc["sprite_rotation"]
@@ -168,28 +195,49 @@ def test_circular_factor_move_toward_one_angle():
     for sid in range(60):
         for al in ALPHAS:
             th = np.arctan2(np.sin(phi[sid]), np.cos(phi[sid]) + 0.2 * al) * 90 / (2 * np.pi) % 90
-            rows.append({"sample_id": sid, "target_kind": "direction", "method": "m", "target": "m/toward0",
-                         "alpha": al, "d_sprite_rotation": th - base[sid], "d_a": 0.1 * al})
+            rows.append(
+                {
+                    "sample_id": sid,
+                    "target_kind": "direction",
+                    "method": "m",
+                    "target": "m/toward0",
+                    "alpha": al,
+                    "d_sprite_rotation": th - base[sid],
+                    "d_a": 0.1 * al,
+                }
+            )
     iv = pd.DataFrame(rows)
     est = GroundTruthScore().fit(iv, samples)
     row = est.importance_.set_index("measure").loc["sprite_rotation"]
     assert row["kind"] == "circle" and row["effect"] > 0.05  # the point is renormalised to the circle
     assert est.assignments_["factor"].iloc[0] == "sprite_rotation"
-    turn_only = GroundTruthScore(circular={}).fit(iv.assign(d_sprite_rotation=lambda d: (d["d_sprite_rotation"]
-                                                            + 45) % 90 - 45), samples)
+    turn_only = GroundTruthScore(circular={}).fit(
+        iv.assign(d_sprite_rotation=lambda d: (d["d_sprite_rotation"] + 45) % 90 - 45), samples
+    )
     assert turn_only.assignments_["factor"].iloc[0] == "a"
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gt") / "study"
-    est = run_groundtruth(out, model="tiny-stylegan", measures=["image"], k=3, n_fit=120, dplase_steps=2,
-                          n_samples=4, progress=False, log=lambda s: None, markdown=to_markdown)
+    est = run_groundtruth(
+        out,
+        model="tiny-stylegan",
+        measures=["image"],
+        k=3,
+        n_fit=120,
+        dplase_steps=2,
+        n_samples=4,
+        progress=False,
+        log=lambda s: None,
+        markdown=to_markdown,
+    )
     return out, est
 
 
 def test_end_to_end_on_tiny_stylegan(tiny_run):
     from probe.store import Study
+
     out, est = tiny_run
     st = Study(out)
     assert st.status == "complete" and st.space == "w"
@@ -198,15 +246,22 @@ def test_end_to_end_on_tiny_stylegan(tiny_run):
     assert set(gt["method"]) == {"dplase", "ganspace", "interfacegan", "random", "sefa"}
     assert len(gt) == (6 + 4 * 3) * 6  # interfacegan: one per measure; k = 3 for the others; 6 image measures
     assert (gt["importance"] >= 0).all() and gt.groupby("target")["is_top"].sum().eq(1).all()
-    assert set(est.assignments_[est.assignments_["method"] == "interfacegan"]["target"]) == \
-        {f"interfacegan/{m}" for m in ["brightness", "contrast", "saturation", "hue", "centroid_x", "centroid_y"]}
+    assert set(est.assignments_[est.assignments_["method"] == "interfacegan"]["target"]) == {
+        f"interfacegan/{m}" for m in ["brightness", "contrast", "saturation", "hue", "centroid_x", "centroid_y"]
+    }
     md = (out / "groundtruth.md").read_text()
     assert md.splitlines()[0].startswith("| method | K | disentanglement")
-    assert [l.split("|")[1].strip() for l in md.splitlines()[2:]] == ["InterFaceGAN", "DP-LaSE", "GANSpace", "SeFa",
-                                                                      "random"]
+    assert [l.split("|")[1].strip() for l in md.splitlines()[2:]] == [
+        "InterFaceGAN",
+        "DP-LaSE",
+        "GANSpace",
+        "SeFa",
+        "random",
+    ]
     # every direction walked with the same step: the model's RMS std of w (GANSpace's per-PC std replaced)
     from probe.directions.groundtruth import w_spread
     from probe.restudy import study_model, study_target
+
     unit = w_spread(study_model(st), seed=0)
     assert [study_target(st, t).scale for t in st.target_names] == pytest.approx([unit] * 18) and 0 < unit < 10
     assert to_markdown(est) == md.strip()
@@ -234,17 +289,26 @@ def test_groundtruth_on_sprites(tmp_path):
     """The shipped sprites model with the factor CNN (skipped until both exist): shape is categorical, rotation
     circular, every sprite factor scored."""
     from probe.errors import ProbeError
+
     try:
         from probe.measures.sprites import load_factor_net
         from probe.models import load_model
+
         load_factor_net()
         load_model("sprites")
     except ProbeError as e:
         pytest.skip(f"sprites model or factor CNN not available: {e}")
-    est = run_groundtruth(tmp_path / "gt", k=2, n_fit=60, dplase_steps=1, n_samples=3, progress=False,
-                          log=lambda s: None)
-    assert est.factors_used_ == ["sprite_shape", "sprite_scale", "sprite_rotation", "sprite_x", "sprite_y",
-                                 "sprite_hue"]
+    est = run_groundtruth(
+        tmp_path / "gt", k=2, n_fit=60, dplase_steps=1, n_samples=3, progress=False, log=lambda s: None
+    )
+    assert est.factors_used_ == [
+        "sprite_shape",
+        "sprite_scale",
+        "sprite_rotation",
+        "sprite_x",
+        "sprite_y",
+        "sprite_hue",
+    ]
     assert est.categorical_used_ == ["sprite_shape"] and est.circular_used_ == {"sprite_rotation": 90.0}
     kinds = est.importance_.set_index("measure")["kind"]
     assert set(kinds.loc["sprite_shape"]) == {"class"} and set(kinds.loc["sprite_x"]) == {"slope"}
@@ -255,8 +319,11 @@ def test_seed_summary_means_stds_and_wins():
     from probe.directions.disentanglement import SCORE_COLUMNS, seed_summary
 
     def scores(d_ifg, d_rand):
-        return pd.DataFrame([["interfacegan", 6, 6, d_ifg, 0.2, 0.3, 0.4, 5, 0.25],
-                             ["random", 6, 6, d_rand, 0.1, 0.1, 0.3, 4, 0.09]], columns=SCORE_COLUMNS)
+        return pd.DataFrame(
+            [["interfacegan", 6, 6, d_ifg, 0.2, 0.3, 0.4, 5, 0.25], ["random", 6, 6, d_rand, 0.1, 0.1, 0.3, 4, 0.09]],
+            columns=SCORE_COLUMNS,
+        )
+
     s = seed_summary({0: scores(0.20, 0.16), 1: scores(0.10, 0.14), 2: scores(0.30, 0.12)}).set_index("method")
     assert s.loc["interfacegan", "disentanglement_mean"] == pytest.approx(0.2)
     assert s.loc["interfacegan", "disentanglement_std"] == pytest.approx(0.1)
@@ -264,8 +331,10 @@ def test_seed_summary_means_stds_and_wins():
     assert s.loc["random", "seeds"] == 3 and s.loc["random", "covered_std"] == 0
     md = seed_markdown(s.reset_index()).splitlines()
     assert md[0].startswith("| method | seeds | disentanglement |") and md[0].endswith("| D above random (seeds) |")
-    assert md[2] == "| InterFaceGAN | 3 | 0.20 ± 0.10 | 0.20 ± 0.00 | 0.30 ± 0.00 | 0.40 ± 0.00 | 5.00 ± 0.00 | " \
-                    "0.25 ± 0.00 | 2 of 3 |"
+    assert (
+        md[2] == "| InterFaceGAN | 3 | 0.20 ± 0.10 | 0.20 ± 0.00 | 0.30 ± 0.00 | 0.40 ± 0.00 | 5.00 ± 0.00 | "
+        "0.25 ± 0.00 | 2 of 3 |"
+    )
     assert md[3].endswith("| – |")
     one = seed_summary({4: scores(0.2, 0.1)})
     assert np.isnan(one["purity_std"]).all() and "±" not in seed_markdown(one)
@@ -275,14 +344,27 @@ def test_seed_summary_means_stds_and_wins():
 
 def test_gt_score_over_seeds_on_tiny_stylegan(tiny_run, tmp_path):
     from probe.directions.groundtruth import run_groundtruth_seeds
+
     out, est = tiny_run
     msgs = []
-    summary = run_groundtruth_seeds(tmp_path, [0, 1], model="tiny-stylegan", measures=["image"], k=3, n_fit=120,
-                                    dplase_steps=2, n_samples=4, progress=False, log=msgs.append,
-                                    markdown=to_markdown, seeds_markdown=seed_markdown)
+    summary = run_groundtruth_seeds(
+        tmp_path,
+        [0, 1],
+        model="tiny-stylegan",
+        measures=["image"],
+        k=3,
+        n_fit=120,
+        dplase_steps=2,
+        n_samples=4,
+        progress=False,
+        log=msgs.append,
+        markdown=to_markdown,
+        seeds_markdown=seed_markdown,
+    )
     # seed 0 is the default run: the same table
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "seed-0" / "groundtruth.parquet"),
-                                  pd.read_parquet(out / "groundtruth.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "seed-0" / "groundtruth.parquet"), pd.read_parquet(out / "groundtruth.parquet")
+    )
     s0 = pd.read_parquet(tmp_path / "seed-0" / "samples.parquet")
     s1 = pd.read_parquet(tmp_path / "seed-1" / "samples.parquet")
     assert not np.allclose(s0["brightness"], s1["brightness"])  # other samples
@@ -291,8 +373,9 @@ def test_gt_score_over_seeds_on_tiny_stylegan(tiny_run, tmp_path):
     assert summary["method"].tolist() == ["interfacegan", "dplase", "ganspace", "sefa", "random"]
     assert (summary["seeds"] == 2).all() and summary["disentanglement_mean"].between(0, 1).all()
     assert (tmp_path / "groundtruth_seeds.md").read_text().count("\n") == 7
-    assert pd.read_csv(tmp_path / "groundtruth_seeds.csv")["purity_mean"].tolist() == \
-        pytest.approx(summary["purity_mean"].tolist())
+    assert pd.read_csv(tmp_path / "groundtruth_seeds.csv")["purity_mean"].tolist() == pytest.approx(
+        summary["purity_mean"].tolist()
+    )
     assert any(m.startswith("== seed 1 (2 of 2)") for m in msgs)
 
 

@@ -1,4 +1,5 @@
 """InterFaceGAN on synthetic scores (known normal), projection formulas, absolute-distance edits, a tiny model."""
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,7 @@ def test_recovers_known_normal_and_reports_accuracy(synthetic):
     assert ds.names == ["score"] and ds.vectors.shape == (1, 12) and ds.method == "interfacegan"
     v = ds.vectors[0]
     assert abs(np.linalg.norm(v) - 1) < 1e-5
-    assert v @ n_true > 0.95                                  # points toward higher scores
+    assert v @ n_true > 0.95  # points toward higher scores
     info = ds.info[0]
     assert info["acc_val"] > 0.95 and est.accuracy_["score"] == info["acc_val"]
     assert info["n_train"] == 2 * int(200 * 0.7) and info["n_val"] == 2 * (200 - int(200 * 0.7))
@@ -75,7 +76,7 @@ def test_project_one_two_many_conditions():
     assert abs(p2 @ c1) < 1e-6 and abs(p2 @ c2) < 1e-6 and p2 @ n > 0
     C = np.stack([c1, c2], 1)
     ls = _unit(n - C @ np.linalg.lstsq(C, n, rcond=None)[0])
-    assert np.allclose(p2, ls, atol=1e-6)                    # paper's closed form == least squares for 2
+    assert np.allclose(p2, ls, atol=1e-6)  # paper's closed form == least squares for 2
     p3 = project(n, [c1, c2, c3])
     assert max(abs(p3 @ c) for c in (c1, c2, c3)) < 1e-9
     with pytest.raises(DirectionError, match="zero length"):
@@ -102,12 +103,12 @@ def test_edit_codes_absolute_distances():
     codes = rng.standard_normal((5, 8))
     n = _unit(rng.standard_normal(8))
     d = np.linspace(-3, 3, 7)
-    out = edit_codes(codes, n, d)                             # [N, A, D]
+    out = edit_codes(codes, n, d)  # [N, A, D]
     assert out.shape == (5, 7, 8)
     assert np.allclose(out @ n, np.broadcast_to(d, (5, 7)), atol=1e-5)
     ortho = codes - (codes @ n)[:, None] * n
     assert np.allclose(out - (out @ n)[..., None] * n, ortho[:, None], atol=1e-5)
-    ws = rng.standard_normal((2, 3, 8))                       # W+: offsets added to every layer
+    ws = rng.standard_normal((2, 3, 8))  # W+: offsets added to every layer
     o = edit_codes(ws, n, d)
     assert o.shape == (2, 7, 3, 8)
     assert np.allclose(o - ws[:, None], d[None, :, None, None] * n, atol=1e-5)
@@ -118,7 +119,7 @@ def test_edit_codes_absolute_distances():
 def test_ws_per_layer_and_flat():
     rng = np.random.default_rng(3)
     ws = rng.standard_normal((1500, 3, 6))
-    s = ws[:, 1, 2]                                           # only layer 1 carries the attribute
+    s = ws[:, 1, 2]  # only layer 1 carries the attribute
     est = InterFaceGAN("s", ratio=0.1, space="ws", per_layer=True).fit(ws, s)
     ds = est.directions_
     assert ds.names == ["s@0", "s@1", "s@2"] and ds.layers == [(0, 1), (1, 2), (2, 3)]
@@ -135,6 +136,7 @@ def test_fit_from_model_tiny_dcgan_brightness(tiny_dcgan):
     assert ds.model == "tiny-dcgan" and ds.weights_hash == tiny_dcgan.weights_hash
     assert ds.info[0]["acc_val"] > 0.8
     from probe.measures import MeasureSet
+
     z = tiny_dcgan.sample(64, 9)
     v = torch.from_numpy(ds.vectors[0])
     means = [MeasureSet(["brightness"])(tiny_dcgan.synthesize(z + a * v))["brightness"].mean() for a in (-2, 0, 2)]

@@ -1,4 +1,5 @@
 """The method registry, the estimator protocol every method follows, and the shared fit pipeline."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +11,13 @@ from probe.directions.ganspace import svd_lowrank
 from probe.directions.registry import METHODS, ORDER, FitContext, get, label, ordered
 
 # small, fast settings per method on the tiny models (the registry's defaults fill the rest)
-FAST = {"interfacegan": {"ratio": 0.25}, "dplase": {"steps": 2, "batch_size": 2}, "ganspace": {}, "sefa": {},
-        "random": {}}
+FAST = {
+    "interfacegan": {"ratio": 0.25},
+    "dplase": {"steps": 2, "batch_size": 2},
+    "ganspace": {},
+    "sefa": {},
+    "random": {},
+}
 
 
 def _ctx(model, seed=0):
@@ -78,6 +84,7 @@ def test_local_randomized_svd_is_torch_svd_lowrank_bit_for_bit():
 
 def test_ganspace_activation_pca_is_seeded_without_global_rng(tiny_dcgan):
     from probe.directions import GANSpace
+
     torch.manual_seed(5)
     state = torch.get_rng_state()
     a = GANSpace(3, n_samples=40, space="z", site="b2", n_stdev=50, seed=3).fit(tiny_dcgan)  # wide site: SVD path
@@ -88,8 +95,10 @@ def test_ganspace_activation_pca_is_seeded_without_global_rng(tiny_dcgan):
 
 def test_interfacegan_fit_model_equals_fit_on_sampled_scores(tiny_dcgan):
     from probe.directions import InterFaceGAN, sample_and_score
-    est = InterFaceGAN(["brightness", "contrast"], ratio=0.25, n_samples=80, seed=2,
-                       conditions=[("brightness", ["contrast"])]).fit(tiny_dcgan)
+
+    est = InterFaceGAN(
+        ["brightness", "contrast"], ratio=0.25, n_samples=80, seed=2, conditions=[("brightness", ["contrast"])]
+    ).fit(tiny_dcgan)
     lat, sc = sample_and_score(tiny_dcgan, ["brightness", "contrast"], 80, seed=2)
     ref = InterFaceGAN(["brightness", "contrast"], ratio=0.25, seed=2).fit(lat, sc, model=tiny_dcgan)
     ds = est.directions_
@@ -105,22 +114,40 @@ def test_interfacegan_fit_model_equals_fit_on_sampled_scores(tiny_dcgan):
 
 def test_fit_methods_writes_every_method_once_and_resumes(tiny_stylegan, tmp_path):
     logs = []
-    paths = fit_methods(tiny_stylegan, tmp_path / "d", measures=["brightness"], k=2, n_fit=64, seed=0,
-                        options={"interfacegan": {"ratio": 0.25}, "dplase": {"steps": 2}}, progress=False,
-                        log=logs.append)
+    paths = fit_methods(
+        tiny_stylegan,
+        tmp_path / "d",
+        measures=["brightness"],
+        k=2,
+        n_fit=64,
+        seed=0,
+        options={"interfacegan": {"ratio": 0.25}, "dplase": {"steps": 2}},
+        progress=False,
+        log=logs.append,
+    )
     assert list(paths) == list(ORDER) and all(p.is_file() for p in paths.values())
     sets = {m: DirectionSet.load(p) for m, p in paths.items()}
     assert len(sets["interfacegan"]) == 1 and all(len(sets[m]) == 2 for m in ORDER[1:])
     assert {s.space for s in sets.values()} == {"w"}  # the model has w: every method fits there
     assert any("boundary brightness" in x for x in logs)
     again = []
-    fit_methods(tiny_stylegan, tmp_path / "d", measures=["brightness"], k=2, n_fit=64, log=again.append,
-                options={"interfacegan": {"ratio": 0.25}, "dplase": {"steps": 2}}, progress=False)
+    fit_methods(
+        tiny_stylegan,
+        tmp_path / "d",
+        measures=["brightness"],
+        k=2,
+        n_fit=64,
+        log=again.append,
+        options={"interfacegan": {"ratio": 0.25}, "dplase": {"steps": 2}},
+        progress=False,
+    )
     assert len(again) == 5 and all("exists" in x for x in again)
     # the same seed through the registry's defaults gives the same vectors as the estimator by hand
     from probe.directions import RandomDirections
-    assert np.array_equal(sets["random"].vectors, RandomDirections(2, seed=0, space="w").fit(tiny_stylegan)
-                          .directions_.vectors)
+
+    assert np.array_equal(
+        sets["random"].vectors, RandomDirections(2, seed=0, space="w").fit(tiny_stylegan).directions_.vectors
+    )
 
 
 def test_fit_methods_refuses_bad_requests_before_fitting(tiny_stylegan, tmp_path):
@@ -128,8 +155,11 @@ def test_fit_methods_refuses_bad_requests_before_fitting(tiny_stylegan, tmp_path
         fit_methods(tiny_stylegan, tmp_path / "a", methods=["random", "pca"])
     with pytest.raises(DirectionError, match=r"^options for \['sefa'\], which are not among the methods fitted"):
         fit_methods(tiny_stylegan, tmp_path / "a", methods=["random"], options={"sefa": {}})
-    with pytest.raises(DirectionError, match=r"^options for random: \['steps'\] are not parameters of "
-                                             r"RandomDirections"):
+    with pytest.raises(
+        DirectionError,
+        match=r"^options for random: \['steps'\] are not parameters of "
+        r"RandomDirections",
+    ):
         fit_methods(tiny_stylegan, tmp_path / "a", methods=["random"], options={"random": {"steps": 3}})
     with pytest.raises(DirectionError, match=r"^interfacegan: name the measures"):
         fit_methods(tiny_stylegan, tmp_path / "a", methods=["interfacegan"])

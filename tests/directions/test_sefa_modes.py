@@ -1,5 +1,6 @@
 """SeFa on NVlabs-shaped StyleGAN2 / StyleGAN3: official layer choice vs every affine, checked against an
 independent eigen decomposition of the affine weights read from the state dict."""
+
 from __future__ import annotations
 
 import re
@@ -64,8 +65,9 @@ def test_layer_ranges_follow_the_ws_rows_each_affine_reads(sg2):
     # ws rows 1, 2: b8.conv0 and b8.conv1 read them; b4's ToRGB reads row 1 too but is not the last ToRGB
     est = SeFa(3, layers=(1, 3)).fit(sg2)
     assert est.weight_.shape[1] == st["b8.conv0.affine.weight"].shape[0] + st["b8.conv1.affine.weight"].shape[0]
-    assert (_cos(est.directions_.vectors, _eig(st, ["b8.conv0.affine.weight", "b8.conv1.affine.weight"], 3))
-            > 0.9999).all()
+    assert (
+        _cos(est.directions_.vectors, _eig(st, ["b8.conv0.affine.weight", "b8.conv1.affine.weight"], 3)) > 0.9999
+    ).all()
     alla = SeFa(3, layers=(1, 3), affines="all-affines").fit(sg2)
     keys = ["b4.torgb.affine.weight", "b8.conv0.affine.weight", "b8.conv1.affine.weight"]
     assert (_cos(alla.directions_.vectors, _eig(st, keys, 3)) > 0.9999).all()

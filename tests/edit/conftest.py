@@ -1,4 +1,5 @@
 """A small analytic generator for drag tests: z [N, 2] places a bright blob; its site is a fixed conv of the blob."""
+
 import pytest
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ class BlobNet(nn.Module):
 
     def forward(self, z):
         cx, cy = 16 + 4 * z[:, 0, None, None], 16 + 4 * z[:, 1, None, None]
-        blob = torch.exp(-((self.xx - cx) ** 2 + (self.yy - cy) ** 2) / (2 * 3.0 ** 2))[:, None]
+        blob = torch.exp(-((self.xx - cx) ** 2 + (self.yy - cy) ** 2) / (2 * 3.0**2))[:, None]
         return torch.tanh(self.rgb(torch.relu(self.feat(blob))))
 
 

@@ -23,8 +23,9 @@ def test_blob_moves_to_target(blob, method):
 
 
 def test_motion_loss_decreases(blob):
-    steps = [s for s in DragGAN(lr=0.05, max_steps=60).drag(blob, Z0, "z", [[16, 16]], [[21, 16]])
-             if isinstance(s, DragStep)]
+    steps = [
+        s for s in DragGAN(lr=0.05, max_steps=60).drag(blob, Z0, "z", [[16, 16]], [[21, 16]]) if isinstance(s, DragStep)
+    ]
     loss = [s.loss for s in steps]
     assert np.mean(loss[-3:]) < 0.85 * np.mean(loss[:3])  # each step re-targets from the tracked point
 
@@ -125,15 +126,54 @@ def test_per_model_defaults(faces, tiny_dcgan):
 
 def test_official_defaults_are_the_defaults(tiny_dcgan, tiny_stylegan):
     dg = DragGAN().resolved(tiny_dcgan)  # 32 px, no tuned values
-    assert {k: dg[k] for k in ("r1", "r2", "lam", "lr", "skip", "d_stop", "padding", "layers")} == \
-        {"r1": 3, "r2": 12, "lam": 20, "lr": 0.001, "skip": 1.0, "d_stop": 2.0, "padding": "zeros", "layers": 6}
+    assert {k: dg[k] for k in ("r1", "r2", "lam", "lr", "skip", "d_stop", "padding", "layers")} == {
+        "r1": 3,
+        "r2": 12,
+        "lam": 20,
+        "lr": 0.001,
+        "skip": 1.0,
+        "d_stop": 2.0,
+        "padding": "zeros",
+        "layers": 6,
+    }
     assert DragGAN._official_stop(1024) == 4.0  # max(2, 2 h / 512)
     fd = FreeDrag().resolved(tiny_stylegan)
-    assert {k: fd[k] for k in ("l", "d", "sub_steps", "lam", "lr", "d_stop", "template", "sampling", "substop",
-                               "arrival", "loss_points", "search", "extra_steps", "mask_mean", "partial")} == \
-        {"l": 0.3, "d": 12, "sub_steps": 5, "lam": 10, "lr": 0.002, "d_stop": 1.0, "template": "grid",
-         "sampling": "native", "substop": "after", "arrival": "official", "loss_points": "all", "search": "end",
-         "extra_steps": 10, "mask_mean": "region", "partial": True}
+    assert {
+        k: fd[k]
+        for k in (
+            "l",
+            "d",
+            "sub_steps",
+            "lam",
+            "lr",
+            "d_stop",
+            "template",
+            "sampling",
+            "substop",
+            "arrival",
+            "loss_points",
+            "search",
+            "extra_steps",
+            "mask_mean",
+            "partial",
+        )
+    } == {
+        "l": 0.3,
+        "d": 12,
+        "sub_steps": 5,
+        "lam": 10,
+        "lr": 0.002,
+        "d_stop": 1.0,
+        "template": "grid",
+        "sampling": "native",
+        "substop": "after",
+        "arrival": "official",
+        "loss_points": "all",
+        "search": "end",
+        "extra_steps": 10,
+        "mask_mean": "region",
+        "partial": True,
+    }
     assert FreeDrag(extra_steps=None).resolved(tiny_dcgan)["extra_steps"] is None  # None: no cap, not "unset"
     with pytest.raises(DragError, match=r"template: 'avg' is not an option; use one of \['grid', 'mean'\]"):
         FreeDrag(template="avg")
@@ -142,8 +182,11 @@ def test_official_defaults_are_the_defaults(tiny_dcgan, tiny_stylegan):
 
 
 def _same(a, b):
-    return torch.equal(a.latent, b.latent) and a.trajectory.shape == b.trajectory.shape and \
-        np.array_equal(a.trajectory, b.trajectory)
+    return (
+        torch.equal(a.latent, b.latent)
+        and a.trajectory.shape == b.trajectory.shape
+        and np.array_equal(a.trajectory, b.trajectory)
+    )
 
 
 FD_CASES = {  # option -> (its non-official value, handles, targets, extra run kwargs); each run is 40 steps
@@ -152,7 +195,7 @@ FD_CASES = {  # option -> (its non-official value, handles, targets, extra run k
     "substop": ("before", [[6.0, 8.0]], [[24.0, 20.0]], {}),
     "arrival": ("frozen", [[6.0, 8.0]], [[24.0, 20.0]], {}),
     "loss_points": ("active", [[6.0, 8.0], [20.0, 20.0]], [[24.0, 20.0], [20.0, 20.0]], {}),  # 2nd: no move
-    "search": ("clip", [[10.0, 10.0]], [[14.0, 10.0]], {"d": 100}),   # range (6 px) longer than the line
+    "search": ("clip", [[10.0, 10.0]], [[14.0, 10.0]], {"d": 100}),  # range (6 px) longer than the line
     "mask_mean": ("image", [[6.0, 8.0]], [[24.0, 20.0]], {"mask": "left"}),
 }
 
@@ -206,6 +249,7 @@ def test_draggan_official_stop_threshold(blob):
 @pytest.mark.parametrize("model", ["tiny_dcgan", "tiny_stylegan"])
 def test_partial_forward_gives_the_full_forward_features(model, request):
     from probe.edit.drag import _Latent
+
     g = request.getfixturevalue(model)
     lat = _Latent(g, g.sample(1, 2), "z", 6)
     site = default_site(g, "freedrag")
@@ -245,6 +289,7 @@ def test_extended_latent_and_locality(blob):
         again = blob.synthesize(ext.latent, "z")[0]
     assert torch.allclose(again, ext.img, atol=1e-6)  # the result renders with its optimised offset
     from probe.edit.quality import outside_change
+
     with torch.no_grad():
         before = blob.synthesize(Z0, "z")[0]
     pts = np.array(h + t, float)
@@ -257,6 +302,7 @@ def test_extended_latent_and_locality(blob):
 
 def test_handle_region_covers_the_segment():
     from probe.edit.drag import handle_region
+
     near = handle_region(32, np.array([[4.0, 16.0]]), np.array([[28.0, 16.0]]), 2)
     assert near[16, 4] and near[16, 16] and near[16, 28] and near[18, 16] and not near[19, 16]
     assert not near[16, 31] and not near[10, 16]

@@ -25,13 +25,17 @@ def test_drag_eval_on_faces(faces):
     assert (edits["md_before"] > 0).all() and (drags["steps"] <= 4).all() and (drags["seconds"] > 0).all()
     summary = summarize(edits)
     assert summary["method"].tolist() == ["no edit", "draggan", "freedrag", "oracle-local", "oracle-shift"] * 2
-    assert summary.loc[summary["method"] == "no edit", "md"].tolist() == \
-        edits.groupby("points")["md_before"].first().tolist()
+    assert (
+        summary.loc[summary["method"] == "no edit", "md"].tolist()
+        == edits.groupby("points")["md_before"].first().tolist()
+    )
     md = to_markdown(summary)
     assert md.splitlines()[0].startswith("| method | points | pairs | MD (px)") and md.count("\n") == 11
     assert md.splitlines()[0].endswith("| status ok | flagged degraded | max drift | ok but degraded |")
-    assert set(drags["status"]) <= {"ok", "degraded", "stopped"} and (edits.loc[~edits.index.isin(drags.index),
-                                                                               "status"] == "warp").all()
+    assert (
+        set(drags["status"]) <= {"ok", "degraded", "stopped"}
+        and (edits.loc[~edits.index.isin(drags.index), "status"] == "warp").all()
+    )
     assert (drags["handle_px"] >= 0).all() and drags["degraded"].isin([True, False]).all()
     assert (drags["max_drift"] >= 0).all()  # the face model's measures were scored on every edit
     # a run reported "ok" is never over a quality threshold (the guard turns it into "degraded")
@@ -45,6 +49,7 @@ def test_drag_eval_bad_settings(faces):
 
 def test_oracle_warp_moves_content_onto_the_target():
     from probe.edit.evaluate import oracle_warp
+
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     img = torch.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 8)[None].repeat(3, 1, 1) * 2 - 1  # peak at (16, 16)
 
@@ -52,6 +57,7 @@ def test_oracle_warp_moves_content_onto_the_target():
         lum = x.mean(0)
         i = int(lum.argmax())
         return i % 32, i // 32
+
     assert peak(img) == (16, 16)
     h, t = np.array([[16.0, 16.0]]), np.array([[20.0, 13.0]])
     assert peak(oracle_warp(img, h, t, None)) == (20, 13)

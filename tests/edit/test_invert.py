@@ -69,6 +69,7 @@ def test_align_astronaut_matches_template():
     from skimage import data
 
     from probe.measures.faces import face_landmarks
+
     img = align_face(data.astronaut(), 64)
     assert img.shape == (3, 64, 64) and img.min() >= -1 and img.max() <= 1
     err = np.linalg.norm(face_landmarks(img[None])[0] - FACE_TEMPLATE * 64, axis=1)
@@ -83,8 +84,9 @@ def _two_blobs(blob):
 def test_extended_inversion_fits_what_the_latent_cannot(blob):
     target = _two_blobs(blob)
     plain = invert(blob, target, steps=40, n_init=4)
-    ext = invert(blob, target, steps=40, n_init=4, offset_site="feat", offset_steps=150, offset_lr=0.05,
-                 offset_reg=0.01)
+    ext = invert(
+        blob, target, steps=40, n_init=4, offset_site="feat", offset_steps=150, offset_lr=0.05, offset_reg=0.01
+    )
     assert plain.offsets == {} and plain.psnr_latent == pytest.approx(plain.psnr)
     assert list(ext.offsets) == ["feat"] and ext.offsets["feat"].shape == (1, 8, 32, 32)
     assert ext.psnr_latent == pytest.approx(plain.psnr, abs=1e-4)  # stage 1 is the same inversion
@@ -97,8 +99,15 @@ def test_extended_inversion_fits_what_the_latent_cannot(blob):
 
 def test_offset_regulariser_shrinks_the_offset(blob):
     target = _two_blobs(blob)
-    size = [float(invert(blob, target, steps=5, n_init=1, offset_site="feat", offset_steps=40, offset_lr=0.05,
-                         offset_reg=r).offsets["feat"].abs().mean()) for r in (0.0, 100.0)]
+    size = [
+        float(
+            invert(blob, target, steps=5, n_init=1, offset_site="feat", offset_steps=40, offset_lr=0.05, offset_reg=r)
+            .offsets["feat"]
+            .abs()
+            .mean()
+        )
+        for r in (0.0, 100.0)
+    ]
     assert size[1] < 0.5 * size[0]
 
 
@@ -109,6 +118,7 @@ def test_extended_inversion_bad_site(blob):
 
 def test_inversion_object_yields_steps_with_the_same_numbers(blob):
     from probe.edit import Inversion, InversionResult, InversionStep
+
     target = _two_blobs(blob)
     kw = dict(n_init=4, seed=3, offset_site="feat", offset_steps=10, offset_lr=0.05, offset_reg=0.01)
     items = list(Inversion(max_steps=20, **kw).steps(blob, target))
@@ -129,6 +139,7 @@ def test_inversion_object_yields_steps_with_the_same_numbers(blob):
 
 def test_inversion_stop_and_resume(blob):
     from probe.edit import Inversion, InversionStep
+
     target = _two_blobs(blob)
     inv = Inversion(max_steps=40, n_init=4, offset_site="feat", offset_steps=20)
     seen = 0
@@ -147,6 +158,7 @@ def test_inversion_stop_and_resume(blob):
 
 def test_inversion_parameters_are_checked(blob):
     from probe.edit import Inversion
+
     with pytest.raises(InversionError, match="steps must be >= 1 and lr > 0; got steps=0"):
         Inversion(max_steps=0)
     with pytest.raises(InversionError, match="offset_steps must be >= 1"):

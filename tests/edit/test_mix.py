@@ -1,4 +1,5 @@
 """Style mixing: exact layer swaps, the mixing grid, `probe mix`, and one-line errors."""
+
 import pytest
 import torch
 from PIL import Image
@@ -49,8 +50,11 @@ def test_style_mix_errors(tiny_stylegan, tiny_dcgan, ws_ab):
         style_mix(tiny_stylegan, a, b[:2], (0, 2))
     with pytest.raises(MixError, match="^ws_a: contains NaN"):
         style_mix(tiny_stylegan, a * float("nan"), b, (0, 2))
-    with pytest.raises(ProbeError, match=r"^model 'tiny-dcgan' has no ws space; style mixing needs a style-based "
-                                         r"model such as 'sprites'$"):
+    with pytest.raises(
+        ProbeError,
+        match=r"^model 'tiny-dcgan' has no ws space; style mixing needs a style-based "
+        r"model such as 'sprites'$",
+    ):
         style_mix(tiny_dcgan, a, b, (0, 2))
     with pytest.raises(MixError, match=r"^--layers: write START-END"):
         parse_layers("0:6")
@@ -60,8 +64,8 @@ def test_style_mix_errors(tiny_stylegan, tiny_dcgan, ws_ab):
 def test_mixing_grid_layout(tiny_stylegan, tmp_path):
     g = tiny_stylegan
     A, B = [1, 2], [3, 4, 5]
-    full = mixing_grid(g, A, B, (0, g.num_ws))       # every layer from B: each cell is its column's B
-    none = mixing_grid(g, A, B, (0, 0))              # no layer from B: each cell is its row's A
+    full = mixing_grid(g, A, B, (0, g.num_ws))  # every layer from B: each cell is its column's B
+    none = mixing_grid(g, A, B, (0, 0))  # no layer from B: each cell is its row's A
     assert full.shape == (3, 4, 3, g.resolution, g.resolution)
     assert torch.equal(full[0, 0], torch.ones(3, g.resolution, g.resolution))
     src_b = g.synthesize(seeds_to_ws(g, B), "ws")
@@ -79,8 +83,24 @@ def test_mixing_grid_layout(tiny_stylegan, tmp_path):
 
 def test_mix_cli(tmp_path):
     out = tmp_path / "mix.png"
-    r = runner.invoke(app, ["mix", "--model", "tiny-stylegan", "--a", "1,2", "--b", "3", "--layers", "0-6",
-                            "--cell", "16", "--out", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "mix",
+            "--model",
+            "tiny-stylegan",
+            "--a",
+            "1,2",
+            "--b",
+            "3",
+            "--layers",
+            "0-6",
+            "--cell",
+            "16",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (2 * 16 + 4, 3 * 16 + 2 * 4)
     assert "mixed ws layers 0..5 of 12" in r.output
@@ -95,6 +115,7 @@ def test_mix_cli(tmp_path):
 
 def test_mix_transfer_counts_what_each_range_carries(tiny_stylegan, tmp_path):
     from probe.edit.mix import default_ranges, mix_transfer, transfer_markdown
+
     g = tiny_stylegan
     assert default_ranges(12) == [(0, 3), (3, 6), (6, 9), (9, 12)] and default_ranges(7, 3)[-1] == (6, 7)
     df = mix_transfer(g, ["brightness", "centroid_x"], ranges=[(0, 0), (0, g.num_ws)], n=16)
@@ -105,8 +126,21 @@ def test_mix_transfer_counts_what_each_range_carries(tiny_stylegan, tmp_path):
     assert md.splitlines()[0] == "| ws layers from B | brightness | centroid_x |" and len(md.splitlines()) == 4
     with pytest.raises(MixError, match="^layers: "):
         mix_transfer(g, ["brightness"], ranges=[(0, 99)], n=4)
-    r = runner.invoke(app, ["mix", "--model", "tiny-stylegan", "--transfer", "--measures", "brightness", "--n", "8",
-                            "--out", str(tmp_path / "m.png")])
+    r = runner.invoke(
+        app,
+        [
+            "mix",
+            "--model",
+            "tiny-stylegan",
+            "--transfer",
+            "--measures",
+            "brightness",
+            "--n",
+            "8",
+            "--out",
+            str(tmp_path / "m.png"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "m_transfer.md").read_text().startswith("| ws layers from B | brightness |")
 
@@ -114,6 +148,7 @@ def test_mix_transfer_counts_what_each_range_carries(tiny_stylegan, tmp_path):
 def test_mix_on_sprites():
     """The shipped sprites model (skipped until its weights exist): num_ws rows, late layers keep the layout."""
     from probe.models import load_model
+
     try:
         g = load_model("sprites")
     except ProbeError as e:
@@ -126,15 +161,18 @@ def test_mix_on_sprites():
 def _sg2():
     import sys
     from pathlib import Path
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
     from test_adapter import sg2_net
 
     from probe.models import StyleGANGenerator
+
     return StyleGANGenerator(sg2_net(), name="sg2")
 
 
 def test_transfer_ranges_and_measures_come_from_the_model(tiny_stylegan):
     from probe.edit.mix import block_ranges, mix_transfer
+
     sg2 = _sg2()
     assert block_ranges(tiny_stylegan) == [(0, 3), (3, 6), (6, 9), (9, 12)]
     assert block_ranges(sg2) == [(0, 1), (1, 3), (3, 5), (5, 8)]  # 2 ws rows per NVlabs block, last block 3
@@ -149,8 +187,9 @@ def test_transfer_ranges_and_measures_come_from_the_model(tiny_stylegan):
 
 def test_mix_cli_transfer_defaults_to_the_model_measures(tmp_path):
     out = tmp_path / "m.png"
-    r = runner.invoke(app, ["mix", "--model", "tiny-stylegan", "--transfer", "--n", "4", "--a", "1", "--b", "2",
-                            "--out", str(out)])
+    r = runner.invoke(
+        app, ["mix", "--model", "tiny-stylegan", "--transfer", "--n", "4", "--a", "1", "--b", "2", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     md = (tmp_path / "m_transfer.md").read_text().splitlines()
     assert md[0] == "| ws layers from B | brightness | contrast | saturation | hue | centroid_x | centroid_y |"

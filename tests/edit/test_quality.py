@@ -31,12 +31,17 @@ def test_outside_change_counts_only_far_pixels():
 
 
 def test_measure_drift_is_relative_circular_and_counts_a_lost_face():
-    infos = [MeasureInfo("age", "years", 0.0, 80.0, "age"),
-             MeasureInfo("hue", "degrees", 0.0, 360.0, "hue", kind="circular", period=360.0),
-             MeasureInfo("yaw", "interocular", -1.0, 1.0, "yaw"),
-             MeasureInfo("roll", "degrees", -90.0, 90.0, "roll")]
-    d = measure_drift({"age": 20, "hue": 350, "yaw": 0.1, "roll": float("nan")},
-                      {"age": 40, "hue": 10, "yaw": float("nan"), "roll": 3.0}, infos)
+    infos = [
+        MeasureInfo("age", "years", 0.0, 80.0, "age"),
+        MeasureInfo("hue", "degrees", 0.0, 360.0, "hue", kind="circular", period=360.0),
+        MeasureInfo("yaw", "interocular", -1.0, 1.0, "yaw"),
+        MeasureInfo("roll", "degrees", -90.0, 90.0, "roll"),
+    ]
+    d = measure_drift(
+        {"age": 20, "hue": 350, "yaw": 0.1, "roll": float("nan")},
+        {"age": 40, "hue": 10, "yaw": float("nan"), "roll": 3.0},
+        infos,
+    )
     assert d["age"] == pytest.approx(0.25) and d["hue"] == pytest.approx(20 / 360)  # the short way round
     assert d["yaw"] == 1.0 and math.isnan(d["roll"])  # face lost after; unknown before
     q = EditQuality(1.0, 3.0, d)
@@ -57,8 +62,9 @@ def test_thresholds(blob):
 
 def test_guard_stops_a_degrading_drag(blob):
     h, t = [[16, 16]], [[28, 16]]
-    free = DragGAN(lr=0.05, max_steps=40, d_stop=0).run(blob, Z0, "z", h, t, guard=QualityGuard(measures=(), radius=3,
-                                                                                               max_outside=1e3))
+    free = DragGAN(lr=0.05, max_steps=40, d_stop=0).run(
+        blob, Z0, "z", h, t, guard=QualityGuard(measures=(), radius=3, max_outside=1e3)
+    )
     assert free.steps == 40 and free.quality.outside_change > 0.5 and not free.quality.degraded
     g = QualityGuard(measures=(), radius=3, max_outside=0.5)
     d = DragGAN(lr=0.05, max_steps=40, d_stop=0)
@@ -73,9 +79,9 @@ def test_guard_turns_a_success_on_a_broken_image_into_degraded(blob):
     h, t = [[16, 16]], [[21, 16]]
     plain = FreeDrag(lr=0.05, max_steps=60).run(blob, Z0, "z", h, t)
     assert plain.status == "ok"
-    res = FreeDrag(lr=0.05, max_steps=60).run(blob, Z0, "z", h, t,
-                                              guard=QualityGuard(measures=(), radius=1, max_outside=0.5,
-                                                                 early_stop=False))
+    res = FreeDrag(lr=0.05, max_steps=60).run(
+        blob, Z0, "z", h, t, guard=QualityGuard(measures=(), radius=1, max_outside=0.5, early_stop=False)
+    )
     assert res.steps == plain.steps and res.status == "degraded" and "change outside" in res.reason
 
 

@@ -1,4 +1,5 @@
 """Sprite drag evaluation: centre-to-centre drags measured by a centre measure; the CLI dispatch; errors."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +27,7 @@ class Spot(nn.Module):
 
     def forward(self, z):
         cx, cy = 16 + 5 * z[:, 0, None, None], 16 + 5 * z[:, 1, None, None]
-        spot = torch.exp(-((self.xx - cx) ** 2 + (self.yy - cy) ** 2) / (2 * 2.5 ** 2))[:, None]
+        spot = torch.exp(-((self.xx - cx) ** 2 + (self.yy - cy) ** 2) / (2 * 2.5**2))[:, None]
         f = self.feat(spot)  # the site; the image is the spot itself (plus a zero-weight path through f)
         return (spot * 2 - 1).repeat(1, 3, 1, 1) + 0 * f.mean(1, keepdim=True)
 
@@ -47,7 +48,7 @@ def test_centre_measure_reads_pixels(spot):
 def test_drags_move_the_centre_toward_the_target(spot):
     kw = {m: {"max_steps": 40, "lr": 0.05} for m in ("draggan", "freedrag")}
     edits = sprite_drag_eval(spot, n_pairs=3, seed=0, drag_kwargs=kw, min_distance=3.0, oracles=False)
-    assert list(edits.columns[:len(EDIT_COLUMNS)]) == EDIT_COLUMNS
+    assert list(edits.columns[: len(EDIT_COLUMNS)]) == EDIT_COLUMNS
     assert {"drift_brightness", "drift_hue"} <= set(edits.columns)
     assert len(edits) == 6 and set(edits["method"]) == {"draggan", "freedrag"} and (edits["points"] == 1).all()
     assert (edits["md_before"] >= 3.0).all()
@@ -57,8 +58,7 @@ def test_drags_move_the_centre_toward_the_target(spot):
     assert s["method"].tolist() == ["no edit", "draggan", "freedrag"]
     md = drift_markdown(s)
     lines = md.splitlines()
-    assert lines[0].endswith("| mean abs Δ brightness | mean abs Δ contrast | mean abs Δ saturation | "
-                             "mean abs Δ hue |")
+    assert lines[0].endswith("| mean abs Δ brightness | mean abs Δ contrast | mean abs Δ saturation | mean abs Δ hue |")
     assert len(lines) == 5 and all(l.count("|") == lines[0].count("|") for l in lines)
 
 
@@ -92,7 +92,8 @@ def test_centre_pixels_come_from_the_measure_range(spot, tmp_path):
         "        s = ImageStats()(img)\n"
         "        return {'cx64': s['centroid_x'] * 64, 'cy64': s['centroid_y'] * 64}\n"
         "def factory():\n"
-        "    return Px64()\n")
+        "    return Px64()\n"
+    )
     cm = CentreMeasure(("cx64", "cy64"), [f"{f}:factory"])
     img = spot.synthesize(torch.tensor([[0.0, 0.0], [1.0, -0.6]]))
     xy, other = cm(img)
@@ -104,8 +105,10 @@ def test_centre_pixels_come_from_the_measure_range(spot, tmp_path):
 def _sprites():
     from probe.errors import ProbeError
     from probe.models import load_model
+
     try:
         from probe.measures.sprites import load_factor_net
+
         load_factor_net()
         return load_model("sprites")
     except ProbeError as e:
@@ -120,8 +123,9 @@ def test_sprites_model_uses_factor_cnn_and_cli_dispatch(tmp_path):
     xy, other = cm(g.synthesize(g.sample(4, 0)))
     assert xy.shape == (4, 2) and ((xy > 5) & (xy < 59)).all()  # sprites lie inside the frame
     assert set(other) == {"sprite_shape", "sprite_scale", "sprite_rotation", "sprite_hue"}
-    r = CliRunner().invoke(app, ["drag-eval", "--model", "sprites", "--pairs", "1", "--steps", "2",
-                                 "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        app, ["drag-eval", "--model", "sprites", "--pairs", "1", "--steps", "2", "--out", str(tmp_path)]
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "drag_eval.csv")
     assert df["method"].tolist() == ["draggan", "freedrag", "oracle-local", "oracle-shift"]
@@ -132,8 +136,23 @@ def test_sprites_model_uses_factor_cnn_and_cli_dispatch(tmp_path):
 def test_cli_protocol_comes_from_the_model_or_the_flag(tmp_path):
     r = CliRunner().invoke(app, ["drag-eval", "--model", "tiny-dcgan", "--protocol", "dots"])
     assert r.exit_code != 0 and str(r.exception) == "--protocol: 'dots' unknown; use one of landmarks, centres"
-    r = CliRunner().invoke(app, ["drag-eval", "--model", "tiny-dcgan", "--protocol", "centres", "--pairs", "1",
-                                 "--steps", "1", "--no-oracles", "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "drag-eval",
+            "--model",
+            "tiny-dcgan",
+            "--protocol",
+            "centres",
+            "--pairs",
+            "1",
+            "--steps",
+            "1",
+            "--no-oracles",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "drag_eval.csv")
     assert df["method"].tolist() == ["draggan", "freedrag"] and "drift_brightness" in df  # generic centre: luma

@@ -1,4 +1,5 @@
 """probe.engine: batched rendering, scoped channel hooks, plan parts, determinism."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +29,7 @@ def test_render_matches_per_sample_loop(tiny_dcgan):
     assert img.shape == (5, 3, 3, 32, 32)
     for n in range(5):
         for a, al in enumerate(alphas):
-            one = tiny_dcgan.synthesize(z[n:n + 1] + al * torch.from_numpy(t.vector), "z")
+            one = tiny_dcgan.synthesize(z[n : n + 1] + al * torch.from_numpy(t.vector), "z")
             torch.testing.assert_close(img[n, a], one[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(img[:, 1], tiny_dcgan.synthesize(z, "z"), atol=1e-6, rtol=0)
 
@@ -41,7 +42,7 @@ def test_channel_render_hook_scoped_and_effective(tiny_dcgan):
     assert _hooks(tiny_dcgan) == before
     base = tiny_dcgan.synthesize(z, "z")
     torch.testing.assert_close(img[:, 1], base, atol=1e-6, rtol=0)  # alpha 0: identity
-    assert (img[:, 2] - base).abs().amax() > 1e-4                  # x5 of 8 channels changes pixels
+    assert (img[:, 2] - base).abs().amax() > 1e-4  # x5 of 8 channels changes pixels
     # scale -1 zeroes those channels: same as editing the site by hand
     with torch.no_grad(), tiny_dcgan.edit("b2", lambda x: torch.cat([0 * x[:, :8], x[:, 8:]], 1)):
         want = tiny_dcgan.synthesize(z, "z")
@@ -86,11 +87,13 @@ def test_run_plan_batches_whole_plan_and_skips(tiny_dcgan):
     assert set(p.scores) == {"brightness"} and p.scores["brightness"].shape == (40,)
     # logp of a shifted z[0] follows the prior
     sel = p.target == 0
-    want = -0.5 * (z[p.sample_id[sel], 0].double() + torch.from_numpy(p.alpha[sel])) ** 2 - 0.5 * (
-        z[p.sample_id[sel], 1:].double() ** 2).sum(1) - 8 * np.log(2 * np.pi)
+    want = (
+        -0.5 * (z[p.sample_id[sel], 0].double() + torch.from_numpy(p.alpha[sel])) ** 2
+        - 0.5 * (z[p.sample_id[sel], 1:].double() ** 2).sum(1)
+        - 8 * np.log(2 * np.pi)
+    )
     np.testing.assert_allclose(p.logp[sel], want.numpy(), atol=1e-4)
-    again = list(run_plan(tiny_dcgan, z, "z", targets, [-1.0, 0.0, 1.0], ms, batch_size=16, part_rows=40,
-                          skip={0}))
+    again = list(run_plan(tiny_dcgan, z, "z", targets, [-1.0, 0.0, 1.0], ms, batch_size=16, part_rows=40, skip={0}))
     assert [q.k for q in again] == [1, 2]
     for q in again:  # deterministic: recomputed parts are identical
         np.testing.assert_array_equal(q.scores["brightness"], parts[q.k].scores["brightness"])
@@ -135,6 +138,7 @@ def test_render_rows_returns_edited_latent(tiny_dcgan):
 
 def test_alpha_zero_reuses_base_without_rendering(tiny_dcgan):
     from probe.density import latent_stats
+
     z = tiny_dcgan.sample(4, 2)
     ms = MeasureSet(["brightness", "hue"])
     with torch.no_grad():
@@ -142,8 +146,8 @@ def test_alpha_zero_reuses_base_without_rendering(tiny_dcgan):
     sizes = []
     h = tiny_dcgan.module.register_forward_hook(lambda m, i, o: sizes.append(len(o)))
     try:
-        shift, = run_plan(tiny_dcgan, z, "z", [variable(1)], [-1.0, 0.0, 1.0], ms, base=base)
-        set_, = run_plan(tiny_dcgan, z, "z", [variable(1, mode="set")], [-1.0, 0.0, 1.0], ms, base=base)
+        (shift,) = run_plan(tiny_dcgan, z, "z", [variable(1)], [-1.0, 0.0, 1.0], ms, base=base)
+        (set_,) = run_plan(tiny_dcgan, z, "z", [variable(1, mode="set")], [-1.0, 0.0, 1.0], ms, base=base)
     finally:
         h.remove()
     assert sizes == [8, 12]  # the shift walk skips its 4 alpha-0 renders, `set` renders them

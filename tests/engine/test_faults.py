@@ -5,6 +5,7 @@ SIGKILL. Full disk (ENOSPC) and read-only (EROFS / EACCES) are SIMULATED by monk
 one low-level write (`probe.io._write_file`) to raise the OSError the kernel would raise: the tests cannot fill
 the real disk, and they run as root, where chmod does not stop writes.
 """
+
 import errno
 import hashlib
 import json
@@ -21,7 +22,7 @@ import pytest
 
 import probe.io as pio
 from probe.errors import ProbeError
-from probe.store import Study, StoreError
+from probe.store import StoreError, Study
 from probe.study import load_spec, run_study
 from tests.helpers import cli
 
@@ -45,7 +46,7 @@ kind = "channels"
 site = "b2"
 channels = [1, 2]
 """
-N_ROWS = 8 * 12 * 5           # 8 targets x 12 samples x 5 alphas
+N_ROWS = 8 * 12 * 5  # 8 targets x 12 samples x 5 alphas
 N_PARTS = N_ROWS // PART_ROWS  # 80
 
 
@@ -83,27 +84,33 @@ def _kill_at(pid: int, out: Path, min_parts: int, extra_s: float, timeout: float
     os.kill(pid, signal.SIGKILL)
 
 
-_RUN = ("import sys, torch; torch.set_num_threads(1); from probe.study import load_spec, run_study; "
-        "run_study(load_spec(sys.argv[1]), sys.argv[2], resume=True, progress=False)")
+_RUN = (
+    "import sys, torch; torch.set_num_threads(1); from probe.study import load_spec, run_study; "
+    "run_study(load_spec(sys.argv[1]), sys.argv[2], resume=True, progress=False)"
+)
 
 
 def _spawn_run(spec_path: Path, out: Path) -> int:
     """A fresh interpreter running run_study(resume=True) (never a fork of this multi-threaded process) -> its pid."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen([sys.executable, "-c", _RUN, str(spec_path), str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN, str(spec_path), str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return proc.pid
 
 
 def _check_on_disk(out: Path, ref: pd.DataFrame) -> list[int]:
     """After a kill: the manifest parses, every recorded part exists and holds exactly its rows of the plan."""
-    m = json.loads((out / "manifest.json").read_text())      # never torn (atomic replace)
+    m = json.loads((out / "manifest.json").read_text())  # never torn (atomic replace)
     assert m["status"] == "running"
     done = sorted(m["parts_done"])
     assert len(done) == len(set(done))
     for k in done:
         part = pd.read_parquet(out / "parts" / f"interventions-{k:05d}.parquet")
-        want = ref.iloc[k * PART_ROWS:(k + 1) * PART_ROWS].reset_index(drop=True)
+        want = ref.iloc[k * PART_ROWS : (k + 1) * PART_ROWS].reset_index(drop=True)
         pd.testing.assert_frame_equal(part, want)
     return done
 
@@ -116,9 +123,21 @@ def test_sigkill_at_random_points_then_resume(spec_path, ref, tmp_path, capsys):
     out = tmp_path / "killed"
     # 1: a real `probe run` subprocess, killed a random moment after the manifest appears (latents / samples)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen([sys.executable, "-c", "import torch; torch.set_num_threads(1); from probe.cli import "
-                             "main; main()", "run", str(spec_path), "--out", str(out), "--no-progress"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import torch; torch.set_num_threads(1); from probe.cli import main; main()",
+            "run",
+            str(spec_path),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     t0 = time.time()
     while proc.poll() is None and not (out / "manifest.json").is_file() and time.time() - t0 < 60:
         time.sleep(0.001)
@@ -135,7 +154,7 @@ def test_sigkill_at_random_points_then_resume(spec_path, ref, tmp_path, capsys):
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"run ended (status {status})"
         history.append(len(_check_on_disk(out, ref)))
-        assert history[-1] >= th          # no recorded part was lost
+        assert history[-1] >= th  # no recorded part was lost
     assert history == sorted(history) and history[-1] < N_PARTS
     with pytest.raises(ProbeError, match="incomplete"):
         Study(out).table("interventions")
@@ -145,9 +164,10 @@ def test_sigkill_at_random_points_then_resume(spec_path, ref, tmp_path, capsys):
     assert f"{N_ROWS} intervention rows" in stdout
     got = Study(out).table("interventions")
     assert not got.duplicated(KEY).any() and len(got) == N_ROWS
-    pd.testing.assert_frame_equal(got.sort_values(KEY).reset_index(drop=True),
-                                  ref.sort_values(KEY).reset_index(drop=True))
-    pd.testing.assert_frame_equal(got, ref)                  # and in plan order
+    pd.testing.assert_frame_equal(
+        got.sort_values(KEY).reset_index(drop=True), ref.sort_values(KEY).reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(got, ref)  # and in plan order
     assert not list(out.glob(".*.tmp")) and not (out / "parts").exists()
 
 
@@ -161,11 +181,12 @@ def _fail_writes(monkeypatch, err: int, when) -> list[Path]:
 
     def write(path: Path, data: bytes) -> None:
         calls["n"] += 1
-        name = path.name.split(".")[1] + "." + path.name.split(".")[2]   # .<name>.<ext>.<pid>.tmp -> name.ext
+        name = path.name.split(".")[1] + "." + path.name.split(".")[2]  # .<name>.<ext>.<pid>.tmp -> name.ext
         if when(name, calls["n"]):
             refused.append(path)
             raise OSError(err, os.strerror(err), str(path))
         real(path, data)
+
     monkeypatch.setattr(pio, "_write_file", write)
     return refused
 
@@ -177,7 +198,8 @@ def test_disk_full_mid_run_one_line_parts_intact_then_resume(spec_path, ref, tmp
     def when(name, n):
         if name.startswith("interventions-"):
             parts_seen.append(name)
-        return len(parts_seen) > 7 and name.startswith("interventions-")   # disk fills at part 7
+        return len(parts_seen) > 7 and name.startswith("interventions-")  # disk fills at part 7
+
     refused = _fail_writes(monkeypatch, errno.ENOSPC, when)
     code, _, err = cli(["run", spec_path, "--out", out, "--no-progress"], capsys)
     assert code == 2
@@ -185,27 +207,32 @@ def test_disk_full_mid_run_one_line_parts_intact_then_resume(spec_path, ref, tmp
     assert "\n" not in line and "Traceback" not in err
     assert line.startswith("error: cannot write ") and "interventions-00007.parquet" in line
     assert "no space left on device [ENOSPC]; free disk space" in line and "--resume" in line
-    assert refused and not refused[0].exists()                # the tmp file was removed
-    assert _check_on_disk(out, ref) == list(range(7))         # parts 0..6 intact and recorded
+    assert refused and not refused[0].exists()  # the tmp file was removed
+    assert _check_on_disk(out, ref) == list(range(7))  # parts 0..6 intact and recorded
     assert not list(out.glob("**/.*.tmp"))
-    monkeypatch.undo()                                        # space freed
+    monkeypatch.undo()  # space freed
     code, stdout, err = cli(["run", spec_path, "--out", out, "--resume", "--no-progress"], capsys)
     assert code == 0, err
     pd.testing.assert_frame_equal(Study(out).table("interventions"), ref)
 
 
 def _digest(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
-@pytest.mark.parametrize("err, reason", [(errno.EROFS, "read-only file system [EROFS]"),
-                                         (errno.EACCES, "permission denied [EACCES]")])
+@pytest.mark.parametrize(
+    "err, reason", [(errno.EROFS, "read-only file system [EROFS]"), (errno.EACCES, "permission denied [EACCES]")]
+)
 def test_read_only_study_one_line_and_untouched(tiny_study, tmp_path, capsys, monkeypatch, err, reason):
     """`probe stats` on a study that cannot be written: one line naming the file and the fix, files unchanged.
     As root chmod does not block writes, so the EROFS / EACCES the kernel would give are simulated; as a normal
     user the directory is also made read-only for real."""
     import shutil
+
     st = tmp_path / "ro"
     shutil.copytree(tiny_study.path, st)
     before = _digest(st)
@@ -218,7 +245,7 @@ def test_read_only_study_one_line_and_untouched(tiny_study, tmp_path, capsys, mo
         os.chmod(st, 0o755)
     assert code == 2 and e.count("\n") == 1, e
     assert e.startswith(f"error: cannot write '{st}/") and reason in e and "make the directory writable" in e
-    assert refused and _digest(st) == before                   # nothing changed, no tmp left
+    assert refused and _digest(st) == before  # nothing changed, no tmp left
 
 
 def test_store_write_error_is_storeerror_and_oserror(tmp_path, monkeypatch):
@@ -234,7 +261,8 @@ def test_store_write_error_is_storeerror_and_oserror(tmp_path, monkeypatch):
 def test_new_study_in_unwritable_place_is_one_line(spec_path, tmp_path, capsys, monkeypatch):
     def mkdir(self, *a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
-    monkeypatch.setattr(Path, "mkdir", mkdir)                  # simulated: as root nothing is unwritable
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)  # simulated: as root nothing is unwritable
     code, _, e = cli(["run", spec_path, "--out", tmp_path / "new" / "s", "--no-progress"], capsys)
     assert code == 2 and e.count("\n") == 1 and "permission denied [EACCES]" in e, e
     assert not (tmp_path / "new").exists()

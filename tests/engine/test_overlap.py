@@ -1,4 +1,5 @@
 """The engine's overlap of rendering and measuring: same parts, same order, errors raised, nothing left running."""
+
 import threading
 
 import numpy as np
@@ -15,8 +16,16 @@ from probe.walks import Target, channel, variable
 def _frames(parts):
     out = []
     for p in parts:
-        d = {"k": np.full(len(p.target), p.k), "target": p.target, "sample_id": p.sample_id, "step": p.step,
-             "alpha": p.alpha, "norm": p.norm, "logp": p.logp, **p.scores}
+        d = {
+            "k": np.full(len(p.target), p.k),
+            "target": p.target,
+            "sample_id": p.sample_id,
+            "step": p.step,
+            "alpha": p.alpha,
+            "norm": p.norm,
+            "logp": p.logp,
+            **p.scores,
+        }
         out.append(pd.DataFrame(d))
     return out
 
@@ -24,11 +33,29 @@ def _frames(parts):
 def _plan(model, measures, overlap, space="z", density=None, **kw):
     z = model.sample(7, 5)
     lat = model.to_space(z, "z", space) if space != "z" else z
-    targets = [variable(0, space), variable(3, space, mode="set"), channel(model.sites[1], [1, 4]),
-               Target("direction", "m/a", "isodensity", vector=np.ones(model.dim(space)) / 4)]
+    targets = [
+        variable(0, space),
+        variable(3, space, mode="set"),
+        channel(model.sites[1], [1, 4]),
+        Target("direction", "m/a", "isodensity", vector=np.ones(model.dim(space)) / 4),
+    ]
     base = measure_base(model, lat, space, measures, density, batch_size=3, overlap=overlap)
-    parts = list(run_plan(model, lat, space, targets, [-2.0, 0.0, 1.5], measures, density, batch_size=4,
-                          part_rows=10, base=base, overlap=overlap, **kw))
+    parts = list(
+        run_plan(
+            model,
+            lat,
+            space,
+            targets,
+            [-2.0, 0.0, 1.5],
+            measures,
+            density,
+            batch_size=4,
+            part_rows=10,
+            base=base,
+            overlap=overlap,
+            **kw,
+        )
+    )
     return base, parts
 
 
@@ -70,7 +97,7 @@ def test_overlap_with_cpu_measures_faces(faces):
 
 def test_default_overlaps_only_off_the_cpu(tiny_dcgan, image_measures):
     assert use_overlap(tiny_dcgan, image_measures) is False
-    assert use_overlap(tiny_dcgan, MeasureSet(["sprites"])) is False      # the model is on the CPU
+    assert use_overlap(tiny_dcgan, MeasureSet(["sprites"])) is False  # the model is on the CPU
     assert use_overlap(tiny_dcgan, image_measures, overlap=True) is True
 
 
@@ -89,16 +116,17 @@ def test_measured_keeps_order_and_runs_on_a_worker(image_measures):
 
 def test_a_measure_error_on_the_worker_is_raised(tiny_dcgan, tmp_path):
     f = tmp_path / "bad.py"
-    f.write_text("import numpy as np\nfrom probe.measures import Measure, MeasureInfo\n"
-                 "class Bad(Measure):\n    infos = (MeasureInfo('bad', 'u', 0, 1, 'one value short'),)\n"
-                 "    def __call__(self, img):\n        return {'bad': np.zeros(len(img) - 1)}\n"
-                 "def make():\n    return Bad()\n")
+    f.write_text(
+        "import numpy as np\nfrom probe.measures import Measure, MeasureInfo\n"
+        "class Bad(Measure):\n    infos = (MeasureInfo('bad', 'u', 0, 1, 'one value short'),)\n"
+        "    def __call__(self, img):\n        return {'bad': np.zeros(len(img) - 1)}\n"
+        "def make():\n    return Bad()\n"
+    )
     ms = MeasureSet([f"{f}:make"])
     assert ms.device == "cpu"
     z = tiny_dcgan.sample(5, 0)
     for overlap in (False, True):
         with pytest.raises(MeasureError) as e:
-            list(run_plan(tiny_dcgan, z, "z", [variable(0)], [1.0], ms, batch_size=2, part_rows=3,
-                          overlap=overlap))
+            list(run_plan(tiny_dcgan, z, "z", [variable(0)], [1.0], ms, batch_size=2, part_rows=3, overlap=overlap))
         assert str(e.value) == (f"measure '{f}:make' returned 'bad' with shape [1]; expected one value per image [2]")
     assert not [t for t in threading.enumerate() if t.name.startswith("probe-measures")]

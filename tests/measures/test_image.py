@@ -1,4 +1,5 @@
 """ImageStats on images with known answers."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,7 @@ from probe.measures import ImageStats, MeasureError
 
 
 def rgb(r, g, b, size=8):  # a flat colour in [0, 1] -> img [1, 3, size, size] in [-1, 1]
-    return (torch.tensor([r, g, b], dtype=torch.float32)[None, :, None, None].expand(1, 3, size, size) * 2 - 1)
+    return torch.tensor([r, g, b], dtype=torch.float32)[None, :, None, None].expand(1, 3, size, size) * 2 - 1
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +29,17 @@ def test_black_and_white(stats):
     assert w["centroid_x"] == pytest.approx(0.5) and w["centroid_y"] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("colour, hue, luma", [
-    ((1, 0, 0), 0, 0.299), ((0, 1, 0), 120, 0.587), ((0, 0, 1), 240, 0.114),
-    ((1, 1, 0), 60, 0.886), ((0, 1, 1), 180, 0.701), ((1, 0, 1), 300, 0.413),
-])
+@pytest.mark.parametrize(
+    "colour, hue, luma",
+    [
+        ((1, 0, 0), 0, 0.299),
+        ((0, 1, 0), 120, 0.587),
+        ((0, 0, 1), 240, 0.114),
+        ((1, 1, 0), 60, 0.886),
+        ((0, 1, 1), 180, 0.701),
+        ((1, 0, 1), 300, 0.413),
+    ],
+)
 def test_pure_colours(stats, colour, hue, luma):
     s = one(stats, rgb(*colour))
     assert s["hue"] == pytest.approx(hue, abs=1e-3)

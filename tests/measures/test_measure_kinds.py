@@ -1,4 +1,5 @@
 """measure_kinds / wrap / difference: measure semantics read from MeasureInfo fields, never from names."""
+
 import numpy as np
 import pytest
 
@@ -19,8 +20,11 @@ def test_kinds_from_stored_dicts_and_old_manifests():
     stored = {i.name: i.to_dict() for i in ms.infos}
     assert measure_kinds(stored) == measure_kinds(ms)
     old = {"sprite_shape": {"unit": "class index"}, "sprite_rotation": {"unit": "degrees"}, "mine": {"unit": "m"}}
-    assert measure_kinds(old) == {"sprite_shape": ("categorical", None), "sprite_rotation": ("circular", 90.0),
-                                  "mine": ("continuous", None)}
+    assert measure_kinds(old) == {
+        "sprite_shape": ("categorical", None),
+        "sprite_rotation": ("circular", 90.0),
+        "mine": ("continuous", None),
+    }
     assert categorical(old) == ["sprite_shape"]
     assert circular(old) == {"sprite_rotation": 90.0}
 
@@ -46,6 +50,7 @@ def test_wrap_and_difference():
 
 def test_short_names_drop_only_a_shared_prefix():
     from probe.measures import short_names
+
     assert short_names(["sprite_shape", "sprite_scale", "sprite_hue"]) == ["shape", "scale", "hue"]
     assert short_names(["brightness", "centroid_x"]) == ["brightness", "centroid_x"]
     assert short_names(["sprite_x", "hue"]) == ["sprite_x", "hue"]

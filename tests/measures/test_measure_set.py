@@ -1,4 +1,5 @@
 """MeasureSet: groups, single names, order, unknown names, user measure files."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +7,7 @@ import torch
 from probe.measures import MeasureError, MeasureSet, catalog
 from probe.measures.image import ImageStats
 
-USER = '''
+USER = """
 import numpy as np
 from probe.measures import Measure, MeasureInfo
 
@@ -28,7 +29,7 @@ def liar():
 
 def not_a_measure():
     return 42
-'''
+"""
 
 
 @pytest.fixture
@@ -72,8 +73,19 @@ def test_empty_list_is_an_error():
 
 def test_catalog_declares_every_measure():
     names = [i.name for i in catalog()]
-    assert {"gender", "age", "yaw", "roll", "face_x", "face_y", "face_scale", "brightness", "saturation", "hue",
-            "contrast"} <= set(names)
+    assert {
+        "gender",
+        "age",
+        "yaw",
+        "roll",
+        "face_x",
+        "face_y",
+        "face_scale",
+        "brightness",
+        "saturation",
+        "hue",
+        "contrast",
+    } <= set(names)
     assert len(names) == len(set(names))
     assert all(i.lo < i.hi and i.unit and i.description for i in catalog())
 

@@ -1,4 +1,5 @@
 """SpriteFactors: the shipped factor CNN reads the exact factors of fresh sprites (a seed never used in training)."""
+
 import numpy as np
 import pytest
 import torch

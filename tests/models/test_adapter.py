@@ -1,4 +1,5 @@
 """The StyleGAN adapter on NVlabs-shaped networks: sites that edit, output checks, rendering options."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,19 @@ def sg2_net(c_dim: int = 0, res: int = 32, seed: int = 0) -> nn.Module:
     """A seeded random-init StyleGAN2 (our NVlabs-compatible module); noise strengths raised from NVlabs' 0."""
     from probe.models.stylegan import seeded_init_
     from probe.models.stylegan2 import Generator
-    net = seeded_init_(Generator(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=res, img_channels=3,
-                                 mapping_kwargs={"num_layers": 2},
-                                 synthesis_kwargs={"channel_base": 256, "channel_max": 32}), seed)
+
+    net = seeded_init_(
+        Generator(
+            z_dim=16,
+            c_dim=c_dim,
+            w_dim=16,
+            img_resolution=res,
+            img_channels=3,
+            mapping_kwargs={"num_layers": 2},
+            synthesis_kwargs={"channel_base": 256, "channel_max": 32},
+        ),
+        seed,
+    )
     with torch.no_grad():
         for n, p in net.named_parameters():
             if n.endswith("noise_strength"):
@@ -32,6 +43,7 @@ def sg2_net(c_dim: int = 0, res: int = 32, seed: int = 0) -> nn.Module:
 def sg3_net() -> nn.Module:
     """The NVlabs StyleGAN3-T fixture network (32 px, num_ws 16) in our implementation."""
     from probe.models.stylegan3 import Generator
+
     info = json.loads((DATA / "sg3_t_32_info.json").read_text())
     net = Generator(**info["init_kwargs"])
     with np.load(DATA / "sg3_t_32_state.npz", allow_pickle=False) as st:
@@ -52,7 +64,8 @@ def sg3():
 @pytest.fixture(scope="module")
 def nets_file(tmp_path_factory):
     p = tmp_path_factory.mktemp("nets") / "nets.py"
-    p.write_text(textwrap.dedent(f"""
+    p.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
         from test_adapter import sg2_net
@@ -62,7 +75,8 @@ def nets_file(tmp_path_factory):
 
         def plain():
             return sg2_net()
-    """))
+    """)
+    )
     return p
 
 
@@ -75,10 +89,12 @@ def test_every_site_edit_changes_the_image(which, sg2, sg3):
         base = g.synthesize(ws, "ws")
     sites = g.sites if which != "sg3" else g.sites[:2] + g.sites[-2:]  # (StyleGAN3 layers are slow on CPU)
     for site in sites:
+
         def shift(x):
             x = x.clone()
             x[:, 0] += 5
             return x
+
         with torch.no_grad(), g.edit(site, shift):
             img = g.synthesize(ws, "ws")
         assert (img - base).abs().max().item() > 1e-3, site
@@ -134,10 +150,12 @@ def test_images_in_0_1_are_refused_on_the_first_render():
     def fn(x):
         calls.append(len(x))
         return x
+
     with pytest.raises(ModelError) as e, g.edit(g.sites[0], fn):
         g.synthesize(g.sample(2, 0))
-    assert str(e.value) == ("model 'unit' outputs images in [0, 1]; probe expects [-1, 1]: return img * 2 - 1 from "
-                            "your factory")
+    assert str(e.value) == (
+        "model 'unit' outputs images in [0, 1]; probe expects [-1, 1]: return img * 2 - 1 from your factory"
+    )
     assert calls == []  # the check's own render passes the edit hook by
     ok = wrap(_Signed(), "signed")
     assert ok.synthesize(ok.sample(2, 0)).shape == (2, 3, 16, 16)
@@ -152,8 +170,10 @@ def test_real_stylegan_outputs_pass_the_range_check(sg2, sg3):
 def test_non_square_models_are_refused_at_load():
     with pytest.raises(ModelError) as e:
         wrap(_Signed(h=48, w=32), "wide")
-    assert str(e.value) == ("model 'wide' renders 48 x 32 (H x W) images; probe needs square images: crop or pad "
-                            "them to square in your factory")
+    assert str(e.value) == (
+        "model 'wide' renders 48 x 32 (H x W) images; probe needs square images: crop or pad "
+        "them to square in your factory"
+    )
 
     class Wide(nn.Module):
         def __init__(self):
@@ -181,8 +201,9 @@ def test_conditional_model_needs_a_class(nets_file):
     name = f"{nets_file}:cond"
     with pytest.raises(ModelError) as e:
         load_model(name)
-    assert str(e.value) == ("model 'nets' is conditional (c_dim=10); pick a class with class_idx = N (spec) or "
-                            "--class N")
+    assert str(e.value) == (
+        "model 'nets' is conditional (c_dim=10); pick a class with class_idx = N (spec) or --class N"
+    )
     with pytest.raises(ModelError) as e:
         load_model(name, class_idx=10)
     assert str(e.value) == "class_idx: 10 out of range for model 'nets' with c_dim=10; use 0..9"
@@ -234,8 +255,10 @@ def test_options_are_cached_per_setting_and_read_only(nets_file):
     assert str(e.value) == "noise_mode: 'fixed' unknown; use one of ['const', 'random', 'none']"
     with pytest.raises(ModelError) as e:
         load_model("tiny-dcgan", truncation_psi=0.5)
-    assert str(e.value) == ("truncation_psi: model 'tiny-dcgan' is a plain z -> img network without a mapping "
-                            "network, noise inputs or classes; remove truncation_psi")
+    assert str(e.value) == (
+        "truncation_psi: model 'tiny-dcgan' is a plain z -> img network without a mapping "
+        "network, noise inputs or classes; remove truncation_psi"
+    )
 
 
 def test_noise_modes(nets_file):

@@ -1,4 +1,5 @@
 """`probe models` and `probe measures` through the real console entry point."""
+
 import subprocess
 import sys
 
@@ -30,7 +31,10 @@ def test_probe_measures_lists_faces_and_image():
 
 @pytest.mark.slow
 def test_bad_model_is_one_line_exit_2():
-    r = subprocess.run([sys.executable, "-c", "from probe.cli import main; main()", "models", "--describe", "nope"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "from probe.cli import main; main()", "models", "--describe", "nope"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: unknown model 'nope'")

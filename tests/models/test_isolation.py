@@ -1,4 +1,5 @@
 """load_model hands out models that callers cannot corrupt for each other; zoo entries carry their defaults."""
+
 import time
 
 import pytest
@@ -69,13 +70,17 @@ def test_fresh_copies_keep_sites_inside_their_module():
 def test_zoo_entries_carry_their_defaults():
     def tuned(d, method, keys):
         return {k: d.drag_params(method)[k] for k in keys}
+
     assert tuned(ZOO["faces"].defaults, "draggan", ("site", "r1", "r2")) == {"site": "b2", "r1": 48, "r2": 24}
     assert tuned(ZOO["faces"].defaults, "freedrag", ("site",)) == {"site": "b4"}
     assert ZOO["faces"].defaults.align_faces and ZOO["faces"].defaults.offset_site == "b2"
     assert ZOO["faces"].defaults.drag_eval == "landmarks"
     s = ZOO["sprites"].defaults
-    assert tuned(s, "draggan", ("site", "layers")) == tuned(s, "freedrag", ("site", "layers")) == \
-        {"site": "b16", "layers": 3}
+    assert (
+        tuned(s, "draggan", ("site", "layers"))
+        == tuned(s, "freedrag", ("site", "layers"))
+        == {"site": "b16", "layers": 3}
+    )
     assert s.measures == ("sprites",) and s.drag_eval == "centres" and s.centre == ("sprite_x", "sprite_y")
     assert ZOO["tiny-dcgan"].defaults is GENERIC and load_model("tiny-dcgan").defaults is GENERIC
     assert GENERIC.measures == ("image",) and GENERIC.drag_params("draggan") == {} and not GENERIC.align_faces
@@ -90,12 +95,15 @@ def test_models_from_files_get_generic_defaults(tmp_path):
 
 
 def test_bad_defaults_name_the_field():
-    with pytest.raises(ModelError, match=r"^drag_eval: protocol 'dots' unknown; use one of \['landmarks', 'centres'\]$"):
+    with pytest.raises(
+        ModelError, match=r"^drag_eval: protocol 'dots' unknown; use one of \['landmarks', 'centres'\]$"
+    ):
         ModelDefaults(drag_eval="dots")
 
 
 def test_models_pickle_without_their_cache_link():
     import pickle
+
     g = load_model("tiny-dcgan")
     z = g.sample(2, 0)
     back = pickle.loads(pickle.dumps(g))
@@ -105,6 +113,7 @@ def test_models_pickle_without_their_cache_link():
 def test_describe_records_the_default_measures():
     assert "default_measures" not in load_model("tiny-stylegan").describe()  # generic: nothing declared
     from probe.models.zoo import SPRITES_DEFAULTS
+
     g = load_model("tiny-stylegan")
     g.defaults = SPRITES_DEFAULTS  # an instance's own defaults (a factory may set them) stay its own
     assert g.describe()["default_measures"] == ["sprites"]

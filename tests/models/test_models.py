@@ -1,4 +1,5 @@
 """Generator protocol, adapters, the zoo and user-model loading (with their error messages)."""
+
 import os
 
 import pytest
@@ -23,6 +24,7 @@ def test_unknown_model_names_the_options():
 
 def test_faces_loads_weights_only(monkeypatch):
     from probe.models import faces as faces_module
+
     calls = []
     real = torch.load
 
@@ -59,6 +61,7 @@ def test_sample_is_deterministic(tiny_dcgan):
 
 def test_loading_the_zoo_does_not_reseed_the_global_rng():
     from probe.models.zoo import ZOO
+
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
@@ -69,6 +72,7 @@ def test_loading_the_zoo_does_not_reseed_the_global_rng():
 
 def test_tiny_models_are_deterministic_builds():
     from probe.models.zoo import ZOO
+
     assert ZOO["tiny-dcgan"].load().weights_hash == ZOO["tiny-dcgan"].load().weights_hash
     assert ZOO["tiny-stylegan"].load().weights_hash == ZOO["tiny-stylegan"].load().weights_hash
 
@@ -90,7 +94,9 @@ def test_stylegan_spaces(tiny_stylegan):
     assert torch.equal(ws, g.to_space(w, "w", "ws")) and torch.equal(ws[:, 5], w)
     img = g.synthesize(z, "z")
     assert img.shape == (3, 3, 32, 32)
-    assert torch.allclose(img, g.synthesize(w, "w"), atol=1e-6) and torch.allclose(img, g.synthesize(ws, "ws"), atol=1e-6)
+    assert torch.allclose(img, g.synthesize(w, "w"), atol=1e-6) and torch.allclose(
+        img, g.synthesize(ws, "ws"), atol=1e-6
+    )
     assert g.dim("ws") == 192 and g.shape("ws") == (12, 16)
     ws2 = ws.clone()
     ws2[:, 9:] = g.to_space(g.sample(3, 2), "z", "ws")[:, 9:]  # a layer-range edit changes the image
@@ -174,7 +180,7 @@ def test_edit_changes_the_site_and_only_inside_the_block(name, request):
 
 
 # ---- user models ---------------------------------------------------------------------------
-USER = '''
+USER = """
 import os
 import torch
 from torch import nn
@@ -204,7 +210,7 @@ def broken():
 
 def not_a_module():
     return "hello"
-'''
+"""
 
 
 @pytest.fixture
@@ -240,12 +246,15 @@ def test_stylegan_adapter_duck_typing():
     assert g.resolution == 8
 
 
-@pytest.mark.parametrize("factory, fragment", [
-    ("missing", "has no callable 'missing'"),
-    ("no_zdim", "must have an int attribute `z_dim`"),
-    ("broken", "raised RuntimeError: weights missing"),
-    ("not_a_module", "expected a torch.nn.Module"),
-])
+@pytest.mark.parametrize(
+    "factory, fragment",
+    [
+        ("missing", "has no callable 'missing'"),
+        ("no_zdim", "must have an int attribute `z_dim`"),
+        ("broken", "raised RuntimeError: weights missing"),
+        ("not_a_module", "expected a torch.nn.Module"),
+    ],
+)
 def test_user_model_errors(user_file, factory, fragment):
     with pytest.raises(ModelError, match=fragment.replace("(", r"\(").replace("`", "`")) as e:
         load_model(f"{user_file}:{factory}")
@@ -273,8 +282,11 @@ def test_state_dict_checkpoint_asks_for_a_factory(tmp_path):
 def test_pickle_files_are_refused(tmp_path):
     p = tmp_path / "network-snapshot.pkl"
     p.write_bytes(b"\x80\x04K\x01.")
-    with pytest.raises(ModelError, match=r"network-snapshot.pkl: not an NVlabs network pickle \(the top level is of "
-                                         r"type int"):
+    with pytest.raises(
+        ModelError,
+        match=r"network-snapshot.pkl: not an NVlabs network pickle \(the top level is of "
+        r"type int",
+    ):
         load_model(str(p))
     t = tmp_path / "junk.pt"
     t.write_bytes(b"not a zip")
@@ -301,6 +313,7 @@ def test_malicious_checkpoint_is_refused_without_running_code(tmp_path):
 
 def test_torchscript_archive_loads(tmp_path, user_file):
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("user_gan_ts", user_file)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

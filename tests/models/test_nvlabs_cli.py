@@ -1,4 +1,5 @@
 """A real NVlabs-format network pickle through every command: run, discover, drag, invert, mix, report, dash."""
+
 from __future__ import annotations
 
 import copy
@@ -80,8 +81,22 @@ def test_a_pickle_works_in_every_command(nets, tmp_path, capsys, monkeypatch):
     assert code == 0, err
     assert "3 sefa directions in space 'w'" in out
 
-    code, out, err = cli(["drag", "--model", str(pkl), "--point", "10,10->12,10", "--steps", "2",
-                          "--truncation-psi", "0.7", "--out", "drag.png"], capsys)
+    code, out, err = cli(
+        [
+            "drag",
+            "--model",
+            str(pkl),
+            "--point",
+            "10,10->12,10",
+            "--steps",
+            "2",
+            "--truncation-psi",
+            "0.7",
+            "--out",
+            "drag.png",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert out.startswith("draggan: ") and Path("drag.png").is_file() and np.load("drag.npy").shape == (1, 8, 64)
 
@@ -90,12 +105,35 @@ def test_a_pickle_works_in_every_command(nets, tmp_path, capsys, monkeypatch):
     assert code == 0, err
     assert json.loads(Path("inv/inversion.json").read_text())["model_options"]["truncation_psi"] == 1.0
 
-    code, out, err = cli(["mix", "--model", str(pkl), "--a", "1", "--b", "2", "--layers", "0-3", "--transfer",
-                          "--n", "4", "--cell", "16", "--out", "mix.png"], capsys)
+    code, out, err = cli(
+        [
+            "mix",
+            "--model",
+            str(pkl),
+            "--a",
+            "1",
+            "--b",
+            "2",
+            "--layers",
+            "0-3",
+            "--transfer",
+            "--n",
+            "4",
+            "--cell",
+            "16",
+            "--out",
+            "mix.png",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "mixed ws layers 0..2 of 8" in out
-    assert [ln.split(" |")[0] for ln in Path("mix_transfer.md").read_text().splitlines()[2:]] == \
-        ["| 0-1", "| 1-3", "| 3-5", "| 5-8"]
+    assert [ln.split(" |")[0] for ln in Path("mix_transfer.md").read_text().splitlines()[2:]] == [
+        "| 0-1",
+        "| 1-3",
+        "| 3-5",
+        "| 5-8",
+    ]
 
     code, out, err = cli(["report", "study", "--out", "report.html"], capsys)
     assert code == 0, err
@@ -103,6 +141,7 @@ def test_a_pickle_works_in_every_command(nets, tmp_path, capsys, monkeypatch):
 
     from dashboards.app import create_app
     from dashboards.pages import PAGES
+
     ctx = create_app(tmp_path / "study").probe_ctx
     for p in PAGES:
         assert p.layout(ctx) is not None, p.NAME
@@ -115,26 +154,30 @@ def test_conditional_pickle_needs_a_class(nets, tmp_path, capsys, monkeypatch):
     (tmp_path / "spec.toml").write_text(SPEC.format(model=cond, extra=""))
     code, out, err = cli(["run", "spec.toml", "--out", "study", "--no-progress"], capsys)
     assert code == 2 and not (tmp_path / "study").exists()
-    assert err == ("error: spec.toml: model 'cond' is conditional (c_dim=4); pick a class with class_idx = N "
-                   "(spec) or --class N\n")
+    assert err == (
+        "error: spec.toml: model 'cond' is conditional (c_dim=4); pick a class with class_idx = N (spec) or --class N\n"
+    )
     code, out, err = cli(["models", "--describe", str(cond), "--class", "4"], capsys)
     assert code == 2 and err == "error: class_idx: 4 out of range for model 'cond' with c_dim=4; use 0..3\n"
     code, out, err = cli(["models", "--describe", str(cond), "--class", "3"], capsys)
     assert code == 0, err
     assert "class_idx: 3" in out and "c_dim: 4" in out
-    (tmp_path / "spec.toml").write_text(SPEC.format(model=cond, extra="class_idx = 1\nnoise_mode = \"none\""))
+    (tmp_path / "spec.toml").write_text(SPEC.format(model=cond, extra='class_idx = 1\nnoise_mode = "none"'))
     code, out, err = cli(["run", "spec.toml", "--out", "study", "--no-progress"], capsys)
     assert code == 0, err
     man = json.loads((tmp_path / "study" / "manifest.json").read_text())
     assert man["model_info"]["class_idx"] == 1 and man["model_info"]["noise_mode"] == "none"
 
 
-@pytest.mark.parametrize("extra, msg", [
-    ("truncation_psi = 3.0", "truncation_psi: Input should be less than or equal to 2"),
-    ("noise_mode = \"fixed\"", "noise_mode: Input should be 'const', 'random' or 'none'"),
-    ("class_idx = -1", "class_idx: Input should be greater than or equal to 0"),
-    ("class_idx = 1", "model 'net' is not conditional (c_dim=0); remove class_idx / --class"),
-])
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        ("truncation_psi = 3.0", "truncation_psi: Input should be less than or equal to 2"),
+        ('noise_mode = "fixed"', "noise_mode: Input should be 'const', 'random' or 'none'"),
+        ("class_idx = -1", "class_idx: Input should be greater than or equal to 0"),
+        ("class_idx = 1", "model 'net' is not conditional (c_dim=0); remove class_idx / --class"),
+    ],
+)
 def test_spec_options_are_checked_before_anything_is_made(nets, tmp_path, capsys, monkeypatch, extra, msg):
     monkeypatch.chdir(tmp_path)
     spec = SPEC.format(model=nets / "net.pkl", extra="").replace("truncation_psi = 0.7\n", extra + "\n")

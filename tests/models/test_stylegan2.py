@@ -1,5 +1,6 @@
 """Our StyleGAN2-ADA generator against NVlabs' own outputs (tests/data/nvlabs/sg2_32_*), plus the parts the
 fixture does not exercise (orig / resnet architectures, conv_clamp, fp16 blocks, noise modes, class embedding)."""
+
 import copy
 import math
 from pathlib import Path
@@ -41,11 +42,15 @@ def test_state_dict_names_and_shapes_are_nvlabs(sg2):
     info, _, _ = sg2
     g = Generator(**info["init_kwargs"])
     assert {k: list(v.shape) for k, v in g.state_dict().items()} == info["state_dict"]
-    assert list(g.state_dict()) == list(info["state_dict"])   # same order as NVlabs too
+    assert list(g.state_dict()) == list(info["state_dict"])  # same order as NVlabs too
     assert (g.z_dim, g.w_dim, g.c_dim, g.num_ws, g.img_resolution) == (64, 64, 0, 8, 32)
     blocks = [g.synthesis.b4, g.synthesis.b8, g.synthesis.b16, g.synthesis.b32]
-    assert [(b.num_conv, b.num_torgb, b.resolution, b.in_channels, b.out_channels) for b in blocks] == \
-        [(1, 1, 4, 0, 64), (2, 1, 8, 64, 64), (2, 1, 16, 64, 64), (2, 1, 32, 64, 64)]
+    assert [(b.num_conv, b.num_torgb, b.resolution, b.in_channels, b.out_channels) for b in blocks] == [
+        (1, 1, 4, 0, 64),
+        (2, 1, 8, 64, 64),
+        (2, 1, 16, 64, 64),
+        (2, 1, 32, 64, 64),
+    ]
 
 
 @pytest.mark.parametrize("psi,tag", [(1, "psi1"), (0.7, "psi07")])
@@ -92,7 +97,7 @@ def test_truncation_cutoff_truncates_only_the_first_ws(G, sg2):
 def test_w_avg_tracks_the_batch_mean_in_training_only(sg2):
     info, state, ref = sg2
     m = MappingNetwork(z_dim=64, c_dim=0, w_dim=64, num_ws=8, num_layers=2)
-    m.load_state_dict({k[len("mapping."):]: v for k, v in state.items() if k.startswith("mapping.")})
+    m.load_state_dict({k[len("mapping.") :]: v for k, v in state.items() if k.startswith("mapping.")})
     before = m.w_avg.clone()
     with torch.no_grad():
         m.eval()(ref["z"])
@@ -120,8 +125,12 @@ def test_noise_modes(G, sg2):
 def test_fp16_blocks_are_computed_in_float32(sg2):
     info, state, ref = sg2
     g = _build(info, state, num_fp16_res=2)
-    assert [b.use_fp16 for b in (g.synthesis.b4, g.synthesis.b8, g.synthesis.b16, g.synthesis.b32)] == \
-        [False, False, True, True]
+    assert [b.use_fp16 for b in (g.synthesis.b4, g.synthesis.b8, g.synthesis.b16, g.synthesis.b32)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
     with torch.no_grad():
         img = g.synthesis(ref["ws_psi1"], noise_mode="const")
     assert img.dtype == torch.float32
@@ -133,7 +142,7 @@ def test_conv_clamp_bounds_every_layer_output(sg2):
     g = _build(info, state, conv_clamp=0.01, architecture="orig")
     with torch.no_grad():
         img = g.synthesis(ref["ws_psi1"], noise_mode="const")
-    assert img.abs().max().item() == pytest.approx(0.01, abs=1e-9)   # the toRGB output is clamped too
+    assert img.abs().max().item() == pytest.approx(0.01, abs=1e-9)  # the toRGB output is clamped too
 
 
 def test_orig_equals_skip_when_early_torgb_outputs_are_zero(sg2):
@@ -144,8 +153,9 @@ def test_orig_equals_skip_when_early_torgb_outputs_are_zero(sg2):
             zeroed[f"synthesis.b{r}.torgb.{n}"] = torch.zeros_like(state[f"synthesis.b{r}.torgb.{n}"])
     skip = _build(info, zeroed)
     orig = _build(info, state, architecture="orig")
-    assert sorted(set(skip.state_dict()) - set(orig.state_dict())) == \
-        [f"synthesis.b{r}.torgb.{n}" for r in (16, 4, 8) for n in ("affine.bias", "affine.weight", "bias", "weight")]
+    assert sorted(set(skip.state_dict()) - set(orig.state_dict())) == [
+        f"synthesis.b{r}.torgb.{n}" for r in (16, 4, 8) for n in ("affine.bias", "affine.weight", "bias", "weight")
+    ]
     assert orig.num_ws == skip.num_ws == 8
     with torch.no_grad():
         a = skip.synthesis(ref["ws_psi1"], noise_mode="const")
@@ -167,8 +177,9 @@ def test_resnet_architecture(sg2):
     with torch.no_grad():
         got = skip(x, gain=math.sqrt(0.5))
         # a 1x1 conv commutes with FIR upsampling: conv after upsample2d gives the same result
-        want = torch.einsum("oi,nihw->nohw", skip.weight[:, :, 0, 0] * skip.weight_gain,
-                            upsample2d(x, skip.resample_filter)) * math.sqrt(0.5)
+        want = torch.einsum(
+            "oi,nihw->nohw", skip.weight[:, :, 0, 0] * skip.weight_gain, upsample2d(x, skip.resample_filter)
+        ) * math.sqrt(0.5)
         assert (got - want).abs().max().item() <= 1e-5
         a = g.synthesis(ref["ws_psi1"], noise_mode="const")
         g.synthesis.b16.skip.weight.data.mul_(2)
@@ -181,8 +192,14 @@ def test_class_embedding_and_lr_multiplier():
     torch.manual_seed(1)
     m = MappingNetwork(z_dim=8, c_dim=3, w_dim=6, num_ws=2, num_layers=2, lr_multiplier=0.5)
     assert {k: list(v.shape) for k, v in m.state_dict().items()} == {
-        "embed.weight": [6, 3], "embed.bias": [6], "fc0.weight": [6, 14], "fc0.bias": [6],
-        "fc1.weight": [6, 6], "fc1.bias": [6], "w_avg": [6]}
+        "embed.weight": [6, 3],
+        "embed.bias": [6],
+        "fc0.weight": [6, 14],
+        "fc0.bias": [6],
+        "fc1.weight": [6, 6],
+        "fc1.bias": [6],
+        "w_avg": [6],
+    }
     for p in m.parameters():
         p.data.normal_()
     z, c = torch.randn(5, 8), torch.eye(3)[[0, 1, 2, 0, 1]]
@@ -193,8 +210,9 @@ def test_class_embedding_and_lr_multiplier():
     e = c @ (m.embed.weight / math.sqrt(3)).T + m.embed.bias
     h = torch.cat([rms(z), rms(e)], 1)
     for fc in (m.fc0, m.fc1):
-        h = torch.nn.functional.leaky_relu(h @ (fc.weight * 0.5 / math.sqrt(fc.in_features)).T + fc.bias * 0.5,
-                                           0.2) * math.sqrt(2)
+        h = torch.nn.functional.leaky_relu(
+            h @ (fc.weight * 0.5 / math.sqrt(fc.in_features)).T + fc.bias * 0.5, 0.2
+        ) * math.sqrt(2)
     with torch.no_grad():
         ws = m(z, c)
     assert ws.shape == (5, 2, 6)
@@ -206,11 +224,11 @@ def test_class_embedding_and_lr_multiplier():
 def test_fir_ops():
     f = setup_filter([1, 3, 3, 1])
     assert f.shape == (4, 4) and f.sum().item() == pytest.approx(1.0)
-    assert torch.allclose(f, torch.outer(torch.tensor([1., 3, 3, 1]), torch.tensor([1., 3, 3, 1])) / 64)
+    assert torch.allclose(f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
     ones = torch.ones(1, 2, 6, 6)
     up = upsample2d(ones, f)
     assert up.shape == (1, 2, 12, 12)
-    assert torch.allclose(up[:, :, 2:-2, 2:-2], torch.ones(1, 2, 8, 8), atol=1e-6)   # gain up**2 keeps DC
+    assert torch.allclose(up[:, :, 2:-2, 2:-2], torch.ones(1, 2, 8, 8), atol=1e-6)  # gain up**2 keeps DC
     x = torch.randn(1, 1, 5, 5)
     assert torch.equal(upfirdn2d(x, None), x)
     assert torch.equal(upfirdn2d(x, None, padding=[-1, -1, -2, 0]), x[:, :, 2:, 1:-1])

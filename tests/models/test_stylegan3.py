@@ -1,4 +1,5 @@
 """Our StyleGAN3 against a random-init config-T network written by NVlabs' own code (tests/data/nvlabs/sg3_t_32_*)."""
+
 import json
 import math
 from pathlib import Path
@@ -11,11 +12,36 @@ from probe.models import ModelError, StyleGANGenerator
 from probe.models.stylegan3 import Generator
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nvlabs"
-T_LAYERS = ["L0_36_64", "L1_36_64", "L2_36_64", "L3_36_64", "L4_36_64", "L5_52_64", "L6_52_64", "L7_52_64",
-            "L8_52_64", "L9_52_64", "L10_52_64", "L11_52_64", "L12_52_64", "L13_32_64", "L14_32_3"]
-R_KWARGS = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3, channel_base=1024, channel_max=32,
-                mapping_kwargs={"num_layers": 2}, conv_kernel=1, use_radial_filters=True,
-                magnitude_ema_beta=0.999)
+T_LAYERS = [
+    "L0_36_64",
+    "L1_36_64",
+    "L2_36_64",
+    "L3_36_64",
+    "L4_36_64",
+    "L5_52_64",
+    "L6_52_64",
+    "L7_52_64",
+    "L8_52_64",
+    "L9_52_64",
+    "L10_52_64",
+    "L11_52_64",
+    "L12_52_64",
+    "L13_32_64",
+    "L14_32_3",
+]
+R_KWARGS = dict(
+    z_dim=32,
+    c_dim=0,
+    w_dim=32,
+    img_resolution=32,
+    img_channels=3,
+    channel_base=1024,
+    channel_max=32,
+    mapping_kwargs={"num_layers": 2},
+    conv_kernel=1,
+    use_radial_filters=True,
+    magnitude_ema_beta=0.999,
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +146,11 @@ def test_magnitude_ema_divides_each_layer_input(g_t, ref):
 def test_config_r_loads_its_own_state_and_renders(g_r):
     again = Generator(**R_KWARGS)
     again.load_state_dict(g_r.state_dict(), strict=True)
-    radial = [n for n in again.synthesis.layer_names if getattr(again.synthesis, n).down_filter is not None
-              and getattr(again.synthesis, n).down_filter.ndim == 2]
+    radial = [
+        n
+        for n in again.synthesis.layer_names
+        if getattr(again.synthesis, n).down_filter is not None and getattr(again.synthesis, n).down_filter.ndim == 2
+    ]
     assert radial == [n.replace("_64", "_32") for n in T_LAYERS[:12]]  # L12, L13 critical, L14 ToRGB
     assert again.synthesis.L0_36_32.weight.shape == (32, 32, 1, 1)  # conv_kernel 1
     z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
@@ -134,8 +163,9 @@ def test_config_r_loads_its_own_state_and_renders(g_r):
 
 
 def test_conditional_mapping_needs_c():
-    g = _randomize(Generator(z_dim=8, c_dim=3, w_dim=8, img_resolution=16, img_channels=3, channel_base=256,
-                             channel_max=8), 4)
+    g = _randomize(
+        Generator(z_dim=8, c_dim=3, w_dim=8, img_resolution=16, img_channels=3, channel_base=256, channel_max=8), 4
+    )
     assert list(g.mapping.embed.weight.shape) == [8, 3] and list(g.mapping.fc0.weight.shape) == [8, 16]
     z = torch.zeros(2, 8)
     with pytest.raises(ModelError) as e:
@@ -155,8 +185,10 @@ def test_bad_inputs_name_the_field(g_t):
     assert str(e.value) == "z has shape [2, 32]; StyleGAN3 expects [N, 64]"
     with pytest.raises(ModelError) as e:
         Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs={"layers": 2})
-    assert str(e.value) == ("unknown StyleGAN3 mapping_kwargs ['layers']; known: "
-                            "['num_layers', 'lr_multiplier', 'w_avg_beta', 'freeze_layers', 'freeze_embed']")
+    assert str(e.value) == (
+        "unknown StyleGAN3 mapping_kwargs ['layers']; known: "
+        "['num_layers', 'lr_multiplier', 'w_avg_beta', 'freeze_layers', 'freeze_embed']"
+    )
     with pytest.raises(ModelError, match=r"^unknown StyleGAN3 init kwargs \['conv_kernal'\]; known: z_dim, "):
         Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, conv_kernal=1)
 
@@ -175,8 +207,16 @@ def test_nvlabs_loader_dispatches_here(info, state, ref):
     from probe.models import stylegan3
     from probe.models.nvlabs import architecture, build_network
     from probe.models.nvlabs_pkl import NetworkData
-    net = NetworkData(class_name="Generator", module_name="training.networks_stylegan3", version=None,
-                      module_src_sha256="", init_args=[], init_kwargs=info["init_kwargs"], state_dict=state)
+
+    net = NetworkData(
+        class_name="Generator",
+        module_name="training.networks_stylegan3",
+        version=None,
+        module_src_sha256="",
+        init_args=[],
+        init_kwargs=info["init_kwargs"],
+        state_dict=state,
+    )
     assert architecture(net) == "stylegan3"
     g = build_network(net, "sg3_t_32")
     assert type(g) is stylegan3.Generator
@@ -186,8 +226,9 @@ def test_nvlabs_loader_dispatches_here(info, state, ref):
     net.init_kwargs = {**info["init_kwargs"], "conv_kernel": 1}
     with pytest.raises(ModelError) as e:
         build_network(net, "sg3_t_32")
-    assert str(e.value) == ("sg3_t_32: parameter synthesis.L0_36_64.weight has shape [64, 64, 3, 3], the init_kwargs "
-                            "give [64, 64, 1, 1]")
+    assert str(e.value) == (
+        "sg3_t_32: parameter synthesis.L0_36_64.weight has shape [64, 64, 3, 3], the init_kwargs give [64, 64, 1, 1]"
+    )
 
 
 def _upfirdn2d_direct(x, f, up, down, padding, flip_filter, gain):
@@ -198,17 +239,26 @@ def _upfirdn2d_direct(x, f, up, down, padding, flip_filter, gain):
     z = torch.zeros(n, c, h * upy, w * upx, dtype=x.dtype)
     z[:, :, ::upy, ::upx] = x
     z = torch.nn.functional.pad(z, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    z = z[:, :, max(-py0, 0): z.shape[2] - max(-py1, 0), max(-px0, 0): z.shape[3] - max(-px1, 0)]
+    z = z[:, :, max(-py0, 0) : z.shape[2] - max(-py1, 0), max(-px0, 0) : z.shape[3] - max(-px1, 0)]
     f2 = (torch.outer(f, f) if f.ndim == 1 else f) * gain
     f2 = f2 if flip_filter else f2.flip([0, 1])
     return torch.nn.functional.conv2d(z, f2[None, None].repeat(c, 1, 1, 1), groups=c)[:, :, ::downy, ::downx]
 
 
 CASES = [  # up, down, padding [x0, x1, y0, y1], taps, 2-D filter
-    (1, 1, 0, 1, False), (1, 1, [3, 2, 1, 4], 4, True), (2, 1, [9, 8, 9, 8], 12, False),
-    (4, 1, [-6, -9, -6, -9], 24, False), (2, 1, [-11, -12, -11, -12], 12, False), (1, 2, 0, 12, False),
-    (1, 2, [2, 1, 1, 2], 12, True), ((2, 1), (1, 2), [-2, -1, 5, -3], 7, False), (2, 2, [4, 3, 4, 3], 4, True),
-    (3, 1, [12, 0, 0, 12], 5, False), (1, 3, [1, 1, 1, 1], 2, False), (2, 1, [2, 1, 2, 1], 4, True)]
+    (1, 1, 0, 1, False),
+    (1, 1, [3, 2, 1, 4], 4, True),
+    (2, 1, [9, 8, 9, 8], 12, False),
+    (4, 1, [-6, -9, -6, -9], 24, False),
+    (2, 1, [-11, -12, -11, -12], 12, False),
+    (1, 2, 0, 12, False),
+    (1, 2, [2, 1, 1, 2], 12, True),
+    ((2, 1), (1, 2), [-2, -1, 5, -3], 7, False),
+    (2, 2, [4, 3, 4, 3], 4, True),
+    (3, 1, [12, 0, 0, 12], 5, False),
+    (1, 3, [1, 1, 1, 1], 2, False),
+    (2, 1, [2, 1, 2, 1], 4, True),
+]
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -216,6 +266,7 @@ CASES = [  # up, down, padding [x0, x1, y0, y1], taps, 2-D filter
 @pytest.mark.parametrize("up,down,padding,taps,two_d", CASES)
 def test_separable_strided_upfirdn2d_equals_the_direct_formulation(up, down, padding, taps, two_d, flip, gain):
     from probe.models.nvlabs_ops import upfirdn2d
+
     g = torch.Generator().manual_seed(taps * 7 + int(two_d))
     x = torch.randn(2, 3, 25, 27, generator=g, dtype=torch.float64)
     f = torch.randn(*([taps, taps] if two_d else [taps]), generator=g, dtype=torch.float64)
@@ -229,14 +280,25 @@ def test_separable_strided_upfirdn2d_equals_the_direct_formulation(up, down, pad
 
 def test_filtered_lrelu_over_channel_groups_equals_one_pass(g_t, monkeypatch):
     from probe.models import stylegan3
+
     layer = g_t.synthesis.L4_36_64  # up 2, 12 + 12 taps; L5 is the up-4 layer
     x = torch.randn(3, 64, 38, 38, generator=torch.Generator().manual_seed(5)) * 150
     b = torch.randn(64, generator=torch.Generator().manual_seed(6))
 
     def run():
-        return stylegan3.filtered_lrelu(x, layer.up_filter, layer.down_filter, b, up=layer.up_factor,
-                                        down=layer.down_factor, padding=layer.padding, gain=math.sqrt(2),
-                                        slope=0.2, clamp=256)
+        return stylegan3.filtered_lrelu(
+            x,
+            layer.up_filter,
+            layer.down_filter,
+            b,
+            up=layer.up_factor,
+            down=layer.down_factor,
+            padding=layer.padding,
+            gain=math.sqrt(2),
+            slope=0.2,
+            clamp=256,
+        )
+
     whole = run()
     monkeypatch.setattr(stylegan3, "_CHUNK_BYTES", 1)  # one channel per group
     grouped = run()
@@ -253,12 +315,16 @@ def test_filtered_lrelu_over_channel_groups_equals_one_pass(g_t, monkeypatch):
 
 def test_demodulation_equals_the_norm_of_the_modulated_weight():
     from probe.models.nvlabs_ops import modulated_conv2d
+
     g = torch.Generator().manual_seed(8)
-    x, weight, styles = torch.randn(2, 5, 9, 9, generator=g), torch.randn(4, 5, 3, 3, generator=g), \
-        torch.randn(2, 5, generator=g)
+    x, weight, styles = (
+        torch.randn(2, 5, 9, 9, generator=g),
+        torch.randn(4, 5, 3, 3, generator=g),
+        torch.randn(2, 5, generator=g),
+    )
     w = weight[None] * styles[:, None, :, None, None]
     w = w / w.square().sum(dim=[2, 3, 4], keepdim=True).add(1e-8).sqrt()
-    want = torch.cat([torch.nn.functional.conv2d(x[i:i + 1], w[i], padding=1) for i in range(2)])
+    want = torch.cat([torch.nn.functional.conv2d(x[i : i + 1], w[i], padding=1) for i in range(2)])
     for fused in (True, False):
         got = modulated_conv2d(x, weight, styles, padding=1, fused_modconv=fused)
         assert (got - want).abs().max().item() <= 1e-5

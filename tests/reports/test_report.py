@@ -1,4 +1,5 @@
 """Self-contained HTML report: sections, escaping, offline loading in headless Chromium, CLI."""
+
 import json
 import re
 import shutil
@@ -41,45 +42,87 @@ def _add_edits(study: Study) -> None:
     from probe import figures
     from probe.edit import make_drag
     from probe.restudy import study_model
+
     model = study_model(study)
     lat = torch.as_tensor(study.latents()[:1])
     with torch.no_grad():
         before = model.synthesize(lat, study.space)[0]
     r = make_drag("draggan", max_steps=3, site="b2").run(model, lat, study.space, [[10, 10]], [[14, 12]])
     png0, png1 = figures.img_to_png_bytes(before), figures.img_to_png_bytes(r.img)
-    row = {"kind": "drag", "method": "draggan", "model": study.model_name, "site": "b2", "space": r.space,
-           "steps": r.steps, "sample_id": 0, "seconds": r.seconds,
-           "points": {"handles": r.handles.tolist(), "targets": r.targets.tolist(), "final": r.points.tolist()},
-           "handle_dist_px": float(r.distances.mean()), "outside_change": 0.0123,
-           "quality": {"drift_brightness": 0.031, "warning": "face measures drifted"}, "status": "ok"}
+    row = {
+        "kind": "drag",
+        "method": "draggan",
+        "model": study.model_name,
+        "site": "b2",
+        "space": r.space,
+        "steps": r.steps,
+        "sample_id": 0,
+        "seconds": r.seconds,
+        "points": {"handles": r.handles.tolist(), "targets": r.targets.tolist(), "final": r.points.tolist()},
+        "handle_dist_px": float(r.distances.mean()),
+        "outside_change": 0.0123,
+        "quality": {"drift_brightness": 0.031, "warning": "face measures drifted"},
+        "status": "ok",
+    }
     study.add_edit(row, png0, png1)
     study.add_edit({**row, "status": "degraded", "handle_dist_px": 7.5}, png0, png1)
-    study.add_edit({"kind": "invert", "method": "invert", "model": study.model_name, "steps": 4, "psnr": 21.5,
-                    "status": "ok", "sample_id": 1}, png1, png0)
+    study.add_edit(
+        {
+            "kind": "invert",
+            "method": "invert",
+            "model": study.model_name,
+            "steps": 4,
+            "psnr": 21.5,
+            "status": "ok",
+            "sample_id": 1,
+        },
+        png1,
+        png0,
+    )
     d = study.path / "drag"
     d.mkdir()
-    md0 = float(np.linalg.norm(r.handles - r.targets, axis=1).mean())      # drag-eval columns (probe.edit.evaluate)
-    pd.DataFrame([{"method": "draggan", "points": 1, "pair": 0, "md_before": md0, "md_after": float(r.distances.mean()),
-                   "seconds": r.seconds, "steps": r.steps, "converged": r.converged, "outside_change": 0.01,
-                   "status": "ok", "degraded": False, "max_drift": 0.02}]
-                 ).to_csv(d / "drag_eval.csv", index=False)
+    md0 = float(np.linalg.norm(r.handles - r.targets, axis=1).mean())  # drag-eval columns (probe.edit.evaluate)
+    pd.DataFrame(
+        [
+            {
+                "method": "draggan",
+                "points": 1,
+                "pair": 0,
+                "md_before": md0,
+                "md_after": float(r.distances.mean()),
+                "seconds": r.seconds,
+                "steps": r.steps,
+                "converged": r.converged,
+                "outside_change": 0.01,
+                "status": "ok",
+                "degraded": False,
+                "max_drift": 0.02,
+            }
+        ]
+    ).to_csv(d / "drag_eval.csv", index=False)
 
 
 def _add_embedding(study: Study) -> None:
     """An embedding table (schema.EMBEDDING_COLUMNS) of samples + random/d0 walk points, from a 2-D PCA of the
     latents: the report only reads the table; UMAP (probe.embed, ~40 s numba compile) is tested by its owner."""
     from probe.walks import apply
+
     lat = study.latents().reshape(len(study.latents()), -1)
     mu = lat.mean(0)
     _, _, vt = np.linalg.svd(lat - mu, full_matrices=False)
-    rows = [dict(kind="sample", sample_id=i, target="", alpha=0.0, x=x, y=y)
-            for i, (x, y) in enumerate((lat - mu) @ vt[:2].T)]
+    rows = [
+        dict(kind="sample", sample_id=i, target="", alpha=0.0, x=x, y=y)
+        for i, (x, y) in enumerate((lat - mu) @ vt[:2].T)
+    ]
     from probe.restudy import study_target
+
     t, al = study_target(study, "random/d0"), study.alphas
     for i in range(3):
-        w = apply(torch.as_tensor(lat[i:i + 1].copy()), study.space, t, al).numpy().reshape(len(al), -1)
-        rows += [dict(kind="walk", sample_id=i, target=t.name, alpha=a, x=x, y=y)
-                 for a, (x, y) in zip(al, (w - mu) @ vt[:2].T)]
+        w = apply(torch.as_tensor(lat[i : i + 1].copy()), study.space, t, al).numpy().reshape(len(al), -1)
+        rows += [
+            dict(kind="walk", sample_id=i, target=t.name, alpha=a, x=x, y=y)
+            for a, (x, y) in zip(al, (w - mu) @ vt[:2].T)
+        ]
     df = pd.DataFrame(rows)
     df.insert(0, "point_id", np.arange(len(df)))
     study.write_table("embedding", df)
@@ -91,6 +134,7 @@ def full_study(tiny_study, tmp_path_factory):
     from probe import stats
     from probe.directions import evaluate_study
     from probe.directions.groundtruth import groundtruth
+
     s = _copy(tiny_study, tmp_path_factory.mktemp("report") / "study")
     stats.analyze(s)
     evaluate_study(s)
@@ -110,11 +154,12 @@ def hostile_report(tiny_study, tmp_path_factory):
     """A copy of tiny_study with hostile names: the study name, an effects target, a direction name."""
     from probe import stats
     from probe.directions.base import DirectionSet
+
     s = _copy(tiny_study, tmp_path_factory.mktemp("hostile") / "study")
     s.manifest["name"] = HOSTILE
     s.save_manifest()
     e = stats.effects(s)
-    e.loc[e["slope"].abs().idxmax(), "target"] = HOSTILE_TARGET     # strongest: shown in a forest plot
+    e.loc[e["slope"].abs().idxmax(), "target"] = HOSTILE_TARGET  # strongest: shown in a forest plot
     s.write_table("effects", e)
     s.save_directions(DirectionSet([HOSTILE_DIRECTION], np.eye(1, 16), "z", "hostile"))
     return build_report(Study(s.path), s.path / "report.html")
@@ -125,11 +170,20 @@ def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
+
     opts = Options()
     opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-              "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
-              "--window-size=1280,900"):
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--window-size=1280,900",
+    ):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     d = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
@@ -140,11 +194,13 @@ def browser():
 
 def _load(driver, path):
     from selenium.webdriver.support.ui import WebDriverWait
-    driver.get_log("browser"), driver.get_log("performance")   # drain earlier pages' logs
+
+    driver.get_log("browser"), driver.get_log("performance")  # drain earlier pages' logs
     driver.get(path.resolve().as_uri())
     n = driver.execute_script("return document.querySelectorAll('div.fig').length")
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script(
-        "return document.querySelectorAll('div.fig.js-plotly-plot').length") == n)
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script("return document.querySelectorAll('div.fig.js-plotly-plot').length") == n
+    )
     return n
 
 
@@ -199,15 +255,15 @@ def test_p_and_q_print_in_scientific_notation():
 
 
 def test_focus_measures_come_from_the_manifest(tiny_study, tmp_path):
-    assert focus_measures(tiny_study) == tiny_study.measures              # spec measures ["image"]: all of them
+    assert focus_measures(tiny_study) == tiny_study.measures  # spec measures ["image"]: all of them
     s = _copy(tiny_study, tmp_path / "focus")
-    s.manifest["spec"]["measures"] = ["contrast", "image"]                  # first entry: one measure
+    s.manifest["spec"]["measures"] = ["contrast", "image"]  # first entry: one measure
     s.save_manifest()
     assert focus_measures(Study(s.path)) == ["contrast"]
-    s.manifest["model_info"]["default_measures"] = ["image"]               # the model's defaults win
+    s.manifest["model_info"]["default_measures"] = ["image"]  # the model's defaults win
     s.save_manifest()
     assert focus_measures(Study(s.path)) == tiny_study.measures
-    s.manifest["model_info"]["default_measures"] = ["nope.py:f"]           # unknown / user code: spec order
+    s.manifest["model_info"]["default_measures"] = ["nope.py:f"]  # unknown / user code: spec order
     s.manifest["spec"]["measures"] = ["nope.py:f"]
     s.save_manifest()
     assert focus_measures(Study(s.path)) == tiny_study.measures
@@ -219,20 +275,20 @@ def test_report_opens_with_findings(report, full_study):
     assert first == "findings" and html.index('id="findings"') < html.index('id="spec"')
     k = full_study.table("controlling")
     top = k[k["measure"] == k["measure"].iloc[0]].sort_values("rank").iloc[0]
-    assert f"{top.target} {top.effect:+.3g} (q {fmt_p(top.q)})" in html       # top controlling variable, q in e-notation
+    assert f"{top.target} {top.effect:+.3g} (q {fmt_p(top.q)})" in html  # top controlling variable, q in e-notation
     ev = full_study.table("evaluation")
     ev = ev[ev["is_target"]]
     m = ev["measure"].iloc[0]
     best = ev[ev["measure"] == m].sort_values("specificity", ascending=False).iloc[0]
     assert "Best direction per measure" in html
     assert re.search(rf'<td class="s">{re.escape(m)}</td><td class="s">{re.escape(best.target)}</td>', html)
-    assert f'>{fmt(float(best.specificity))}</td>' in html
+    assert f">{fmt(float(best.specificity))}</td>" in html
     for sid, _ in SECTIONS:
         if sid not in ("findings", "groundtruth"):
-            assert f'<li><a href="#{sid}">' in html                           # links down
+            assert f'<li><a href="#{sid}">' in html  # links down
     heads = re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html)
     assert heads == focus_measures(full_study)[:8]
-    assert not re.search(r">0</td>", html.split('id="effects"')[1].split("</section>")[0])   # no p/q printed as 0
+    assert not re.search(r">0</td>", html.split('id="effects"')[1].split("</section>")[0])  # no p/q printed as 0
 
 
 def _figure_after(html: str, heading: str) -> dict:
@@ -250,8 +306,9 @@ def test_effect_heatmap_is_standardised(report, full_study):
     j = cols.index("brightness")
     want = e[e["measure"] == "brightness"].set_index("target")["slope"] / s["brightness"].std(ddof=1)
     cd = sig["customdata"]
-    if isinstance(cd, dict):                                    # plotly's typed-array JSON
+    if isinstance(cd, dict):  # plotly's typed-array JSON
         import base64
+
         shape = [int(x) for x in str(cd["shape"]).split(",")]
         cd = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=np.dtype(cd["dtype"])).reshape(shape)
     got = {r: float(cd[i][j][0]) for i, r in enumerate(rows)}
@@ -266,7 +323,7 @@ def test_forest_plots_only_for_the_studys_measures(full_study, tmp_path):
     html = build_report(Study(s.path), tmp_path / "r.html", cdn=True).read_text()
     assert re.findall(r"<h3>Forest plot: ([^<]+)</h3>", html) == ["contrast"]
     assert "Measures the study was about: contrast." in html
-    assert _figure_after(html, "Standardised effects")["data"][1]["x"][0] == "contrast"   # its column first
+    assert _figure_after(html, "Standardised effects")["data"][1]["x"][0] == "contrast"  # its column first
 
 
 def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
@@ -275,12 +332,13 @@ def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
     p.feed(html)
     for sid, _ in SECTIONS:
         assert sid in p.ids
-        assert f'href="#{sid}"' in html                            # table of contents
-    assert 'class="report-section absent"' not in html               # every table present -> no absent section
+        assert f'href="#{sid}"' in html  # table of contents
+    assert 'class="report-section absent"' not in html  # every table present -> no absent section
     srcs = [s.get("src") for s in p.scripts if s.get("src")]
-    assert srcs == []                                                 # nothing loaded from outside
+    assert srcs == []  # nothing loaded from outside
     import plotly.offline
-    assert html.count(plotly.offline.get_plotlyjs()[-300:]) == 1    # plotly.js inlined exactly once
+
+    assert html.count(plotly.offline.get_plotlyjs()[-300:]) == 1  # plotly.js inlined exactly once
     n_fig = len(re.findall(r'<div class="fig" id="fig-\d+">', html))
     assert n_fig >= 8 and html.count('class="fig-data"') == n_fig
     assert full_study.manifest["weights_hash"] in html and full_study.manifest["versions"]["torch"] in html
@@ -293,9 +351,9 @@ def test_report_has_every_section_figure_and_inline_plotly(report, full_study):
     for rid in ("drag-0001", "drag-0002", "invert-0003"):
         assert f"<figcaption>{rid} before</figcaption>" in html
     assert "<figcaption>drag-0002 after (degraded)</figcaption>" in html and "data:image/png;base64," in html
-    assert "Walk trajectories of 1 of 1 targets" in html                # embedding: walks of random/d0
-    assert "passwd" not in html                                        # non-image fields are not shown
-    assert "Scores per method" in html and "Top factor per direction" in html   # ground truth
+    assert "Walk trajectories of 1 of 1 targets" in html  # embedding: walks of random/d0
+    assert "passwd" not in html  # non-image fields are not shown
+    assert "Scores per method" in html and "Top factor per direction" in html  # ground truth
     assert "Importance per direction and factor" in html and ">random/d0</td>" in html
     assert report.stat().st_size < 8_000_000
 
@@ -309,7 +367,7 @@ def test_missing_tables_name_the_command(tiny_study, tmp_path):
     assert "groundtruth" not in p.ids and 'href="#groundtruth"' not in html  # only studies with known factors
     for cmd in (f"probe stats {s.path}", f"probe embed {s.path}", "probe discover", f"probe drag --study {s.path}"):
         assert cmd in html
-    assert html.count('class="report-section absent"') == 4   # correlations, effects, embedding, edits
+    assert html.count('class="report-section absent"') == 4  # correlations, effects, embedding, edits
     assert 'id="walks" class="report-section"' in html and "Walk strip: z[0]" in html
 
 
@@ -318,7 +376,7 @@ def test_incomplete_study_says_resume(tiny_study, tmp_path):
     s.manifest["status"] = "running"
     s.save_manifest()
     html = build_report(Study(s.path), tmp_path / "r.html", cdn=True, n_grid=4).read_text()
-    assert html.count(f"probe run SPEC.toml --out {s.path} --resume") == 2     # walks + density drift
+    assert html.count(f"probe run SPEC.toml --out {s.path} --resume") == 2  # walks + density drift
     assert 'id="walks" class="report-section absent"' in html and "status &#39;running&#39;" in html
     assert "Sample grid" in html and 'id="samples" class="report-section"' in html
 
@@ -326,6 +384,7 @@ def test_incomplete_study_says_resume(tiny_study, tmp_path):
 def test_cdn_option_small_file(full_study, tmp_path):
     html = build_report(full_study, tmp_path / "c.html", cdn=True).read_text()
     import plotly.offline
+
     assert f'src="https://cdn.plot.ly/plotly-{plotly.offline.get_plotlyjs_version()}.min.js"' in html
     assert len(html.encode()) < 1_500_000
 
@@ -342,6 +401,7 @@ def test_bad_output_paths(full_study, tmp_path):
 
 def test_cli_report(full_study, tmp_path, monkeypatch, capsys):
     from probe.cli import main
+
     out = tmp_path / "cli.html"
     monkeypatch.setattr(sys, "argv", ["probe", "report", str(full_study.path), "-o", str(out), "--cdn"])
     with pytest.raises(SystemExit) as e:
@@ -366,7 +426,8 @@ def test_report_opens_offline_in_chromium(browser, report):
     reqs = _requests(browser)
     assert [u for u in reqs if not u.startswith(("data:", report.resolve().as_uri()))] == []
     visible = browser.execute_script(
-        "return Array.from(document.querySelectorAll('section.report-section')).map(s => s.id)")
+        "return Array.from(document.querySelectorAll('section.report-section')).map(s => s.id)"
+    )
     assert visible == [sid for sid, _ in SECTIONS]
     assert browser.execute_script("return document.querySelectorAll('.fig-error').length") == 0
     assert browser.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length") >= n
@@ -377,6 +438,7 @@ def test_report_opens_offline_in_chromium(browser, report):
 @pytest.mark.browser
 def test_hostile_names_are_escaped(browser, hostile_report):
     from selenium.common.exceptions import NoAlertPresentException
+
     html = hostile_report.read_text()
     assert "<script>alert(" not in html and "<img src=x" not in html and "</script><img" not in html
     _load(browser, hostile_report)
@@ -396,14 +458,19 @@ def test_hostile_names_are_escaped(browser, hostile_report):
 def test_density_drift_table_from_duckdb_equals_pandas(tiny_study):
     from probe.query import Query
     from reports.build import Section, _directions, _Figs, _table
+
     sec = Section("directions", "Directions")
     _directions(tiny_study, sec, _Figs(), Query(tiny_study))
     got = next(b for b in sec.blocks if b["heading"] == "Density drift per method and walk at the largest |alpha|")
     iv = tiny_study.table("interventions")
     d = iv.assign(abs_dlogp=iv["dlogp"].abs(), abs_alpha=iv["alpha"].abs())
     top = d[d["abs_alpha"] == d["abs_alpha"].max()]
-    g = top.groupby(["method", "walk"]).agg(targets=("target", "nunique"), alpha_abs=("abs_alpha", "first"),
-                                            dlogp_abs_mean=("abs_dlogp", "mean"), dlogp_abs_max=("abs_dlogp", "max"))
+    g = top.groupby(["method", "walk"]).agg(
+        targets=("target", "nunique"),
+        alpha_abs=("abs_alpha", "first"),
+        dlogp_abs_mean=("abs_dlogp", "mean"),
+        dlogp_abs_max=("abs_dlogp", "max"),
+    )
     want = Section("x", "x")
     _table(want, g.reset_index())
     assert got["rows"] == want.blocks[0]["rows"] and got["columns"] == want.blocks[0]["columns"]
@@ -415,22 +482,24 @@ def test_report_fits_1280_px_and_opens_with_findings(browser, report):
     browser.set_window_size(1280, 800)
     try:
         w = browser.execute_script("return window.innerWidth")
-        browser.set_window_size(1280 + (1280 - w), 800)       # the viewport itself 1280 px wide
+        browser.set_window_size(1280 + (1280 - w), 800)  # the viewport itself 1280 px wide
         _load(browser, report)
         assert browser.execute_script("return window.innerWidth") == 1280
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
         wide = browser.execute_script(
             "return Array.from(document.querySelectorAll('body *')).filter(e => { var r = e.getBoundingClientRect(); "
-            "return r.right > 0 && r.width > window.innerWidth; }).map(e => e.tagName + '#' + e.id)")  # not plotly's "
-            # off-screen text-measuring svg (left -10000 px)
+            "return r.right > 0 && r.width > window.innerWidth; }).map(e => e.tagName + '#' + e.id)"
+        )  # not plotly's "
+        # off-screen text-measuring svg (left -10000 px)
         assert wide == []
-        clipped = browser.execute_script(           # every figure (sample grid and strips too) within its column
+        clipped = browser.execute_script(  # every figure (sample grid and strips too) within its column
             "return Array.from(document.querySelectorAll('div.fig')).filter(d => { var s = d.querySelector("
             "'.main-svg'); return !s || s.getBoundingClientRect().right > d.getBoundingClientRect().right + 1 "
-            "|| d.getBoundingClientRect().right > window.innerWidth; }).map(d => d.id)")
+            "|| d.getBoundingClientRect().right > window.innerWidth; }).map(d => d.id)"
+        )
         assert clipped == []
         main = browser.find_element("css selector", "section#findings")
-        assert main.location["y"] < 800                                    # findings are the first thing seen
+        assert main.location["y"] < 800  # findings are the first thing seen
         text = main.text
         assert text.startswith("Findings") and "Top controlling variables per measure" in text
         assert "Best direction per measure" in text
@@ -442,8 +511,9 @@ def test_report_fits_1280_px_and_opens_with_findings(browser, report):
 def test_quality_columns_keep_the_largest_drifts():
     """Many measures: only the drift columns with the largest |drift| over the runs are shown (the table fits)."""
     from reports.drag import quality_columns
+
     q = [json.dumps({f"drift_m{i}": (i - 3) * 0.1 * (k + 1) for i in range(8)} | {"reason": "moved"}) for k in range(2)]
     out = quality_columns(pd.DataFrame({"quality": q}), max_drift=3)
-    assert list(out.columns) == ["drift_m0", "drift_m6", "drift_m7", "notes"]   # |drift| 0.6, 0.6, 0.8 kept
+    assert list(out.columns) == ["drift_m0", "drift_m6", "drift_m7", "notes"]  # |drift| 0.6, 0.6, 0.8 kept
     assert out["notes"].tolist() == ["reason: moved", "reason: moved"]
     assert out["drift_m7"].tolist() == pytest.approx([0.4, 0.8])

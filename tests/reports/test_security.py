@@ -1,4 +1,5 @@
 """Report escaping of a hostile MEASURE name (study name, target and direction names: test_report.py)."""
+
 import shutil
 from html.parser import HTMLParser
 
@@ -25,6 +26,7 @@ class _Tags(HTMLParser):
 
 def test_hostile_measure_name_and_unit_are_escaped(tiny_study, tmp_path):
     from probe import stats
+
     path = tmp_path / "study"
     shutil.copytree(tiny_study.path, path)
     s = Study(path)
@@ -46,4 +48,4 @@ def test_hostile_measure_name_and_unit_are_escaped(tiny_study, tmp_path):
     assert not [a for t, a in p.tags if t == "img" and a.get("src") == "x"]
     assert not [a for _, a in p.tags if any(k.startswith("on") for k in a)]
     text = "".join(p.text)
-    assert HOSTILE_MEASURE in text            # shown, as text (parsed out of escaped HTML or figure JSON)
+    assert HOSTILE_MEASURE in text  # shown, as text (parsed out of escaped HTML or figure JSON)

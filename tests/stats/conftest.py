@@ -1,4 +1,5 @@
 """One fitted UMAP per test session (umap-learn JIT costs 10-40 s per process)."""
+
 import numpy as np
 import pytest
 
@@ -18,6 +19,7 @@ def blobs():
 def fitted_umap(blobs, tmp_path_factory):
     """LatentEmbedding fitted on the blobs with a disk cache; transform compiled once."""
     from probe.embed import LatentEmbedding
+
     emb = LatentEmbedding(n_neighbors=10, random_state=0, cache_dir=tmp_path_factory.mktemp("umap-cache")).fit(blobs[0])
     emb.transform(blobs[0][:2])
     return emb

@@ -1,4 +1,5 @@
 """probe.embed: UMAP fit / transform, the coordinate cache, embed_study on a real tiny study."""
+
 import shutil
 
 import numpy as np
@@ -6,8 +7,8 @@ import pandas as pd
 import pytest
 
 from probe import schema
-from probe.errors import ProbeError
 from probe.embed import EmbedError, LatentEmbedding, embed_study
+from probe.errors import ProbeError
 from probe.store import Study
 
 
@@ -23,7 +24,7 @@ def test_fit_shapes_and_clusters(fitted_umap, blobs):
 def test_cache_hit_returns_identical_coordinates(fitted_umap, blobs):
     x = blobs[0]
     again = LatentEmbedding(n_neighbors=10, random_state=0, cache_dir=fitted_umap.cache_dir).fit(x)
-    assert again.cache_hit_ and again.umap_ is None                   # no UMAP run
+    assert again.cache_hit_ and again.umap_ is None  # no UMAP run
     assert np.array_equal(again.embedding_, fitted_umap.embedding_)
     assert not fitted_umap.cache_hit_
     # the key follows the data and the parameters
@@ -72,7 +73,7 @@ def test_embed_study_table_and_cache(tiny_study, tmp_path):
     n_walk = len(latent_targets) * 5 * len(st.alphas)
     assert (df["kind"] == "sample").sum() == 24 and (df["kind"] == "walk").sum() == n_walk
     assert df["point_id"].tolist() == list(range(24 + n_walk))
-    assert "b2:c3" not in set(df["target"])                         # channel walks do not move the latent
+    assert "b2:c3" not in set(df["target"])  # channel walks do not move the latent
     assert set(df.loc[df.kind == "walk", "sample_id"]) == set(range(5))
     # anchored: alpha = 0 walk points sit on their sample
     base = df[df.kind == "sample"].set_index("sample_id")
@@ -83,7 +84,9 @@ def test_embed_study_table_and_cache(tiny_study, tmp_path):
     again = embed_study(Study(path), max_samples=5, n_neighbors=8)
     assert again.equals(df)
     from typer.testing import CliRunner
+
     from probe.cli import app
+
     res = CliRunner().invoke(app, ["embed", str(path), "--max-samples", "5", "--n-neighbors", "8"])
     assert res.exit_code == 0, res.output
     assert f"24 samples, {n_walk} walk points" in res.output and Study(path).table("embedding").equals(df)
@@ -95,6 +98,7 @@ def test_embed_study_table_and_cache(tiny_study, tmp_path):
 
 def test_walk_latents_rows_are_the_pandas_selection(tiny_study):
     from probe.embed import walk_latents
+
     rows, x = walk_latents(tiny_study, max_samples=3, targets=["random/d1", "z[2]"])
     iv = tiny_study.table("interventions")
     want = iv[iv["target"].isin(["random/d1", "z[2]"]) & (iv["sample_id"] < 3)][["sample_id", "target", "alpha"]]
@@ -105,5 +109,7 @@ def test_walk_latents_rows_are_the_pandas_selection(tiny_study):
     np.testing.assert_array_equal(x[zero], tiny_study.latents()[rows["sample_id"].to_numpy()[zero]])
     with pytest.raises(EmbedError) as e:
         walk_latents(tiny_study, targets=["b2:c3", "nope"])
-    assert str(e.value) == ("targets ['b2:c3', 'nope'] have no latent walks in study 'tiny'; use some of "
-                            "['random/d0', 'random/d1', 'z[0]', 'z[1]', 'z[2]', 'z[3]']")
+    assert str(e.value) == (
+        "targets ['b2:c3', 'nope'] have no latent walks in study 'tiny'; use some of "
+        "['random/d0', 'random/d1', 'z[0]', 'z[1]', 'z[2]', 'z[3]']"
+    )

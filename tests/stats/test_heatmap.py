@@ -1,4 +1,5 @@
 """correlation_heatmap: row order, per-measure colour scaling, units and p/q in the hover, a capped row window."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,8 +15,18 @@ def _eff():
     for t, (age, male) in spec.items():
         for m, v in (("age", age), ("male", male)):
             q = 0.5 if t == "e" else 1e-8
-            rows.append({"method": "x", "target": t, "measure": m, "slope": v, "slope_lo": v - 0.1,
-                         "slope_hi": v + 0.1, "p": q / 10, "q": q})
+            rows.append(
+                {
+                    "method": "x",
+                    "target": t,
+                    "measure": m,
+                    "slope": v,
+                    "slope_lo": v - 0.1,
+                    "slope_hi": v + 0.1,
+                    "p": q / 10,
+                    "q": q,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -36,9 +47,9 @@ def test_order_by_effect_and_cluster():
 def test_measure_colour_scaling_and_units_in_hover():
     f = F.correlation_heatmap(_eff(), "slope", order="name", colour="measure", units={"age": "years / alpha"})
     z = np.array(f.data[1].z, dtype=float)
-    assert np.nanmax(np.abs(z), axis=0) == pytest.approx([1.0, 1.0])   # each measure fills its own scale
+    assert np.nanmax(np.abs(z), axis=0) == pytest.approx([1.0, 1.0])  # each measure fills its own scale
     assert z[0, 0] == pytest.approx(-1.0) and z[1, 1] == pytest.approx(1.0)
-    assert np.isnan(z[4]).all()                                        # row e: q > 0.05, grey
+    assert np.isnan(z[4]).all()  # row e: q > 0.05, grey
     assert f.data[1].text[0][0] == "years / alpha"
     assert "p=%{customdata[1]:.2e}" in f.data[1].hovertemplate
     assert "q=%{customdata[2]:.2e}" in f.data[1].hovertemplate
@@ -49,8 +60,9 @@ def test_measure_colour_scaling_and_units_in_hover():
 
 def test_raw_column_in_hover():
     e = _eff().assign(std_slope=lambda d: d["slope"] / 2)
-    f = F.correlation_heatmap(e, "std_slope", order="name", units="sd / alpha", raw="slope",
-                              raw_units={"age": "years / alpha"})
+    f = F.correlation_heatmap(
+        e, "std_slope", order="name", units="sd / alpha", raw="slope", raw_units={"age": "years / alpha"}
+    )
     assert f.data[1].text[0][0] == "sd / alpha<br>slope=-3 years / alpha"
 
 
@@ -66,7 +78,7 @@ def test_row_window_caps_height():
 
 
 def test_faded_insignificant_cells_keep_their_colour():
-    e = _eff().assign(q=0.5)                       # nothing significant: the "all grey" case
+    e = _eff().assign(q=0.5)  # nothing significant: the "all grey" case
     grey = F.correlation_heatmap(e, "slope")
     assert np.nanmax(np.array(grey.data[0].z, dtype=float)) == 0 and grey.layout.meta["n_sig"] == 0
     f = F.correlation_heatmap(e, "slope", insignificant="faded", order="name")
@@ -83,8 +95,9 @@ def test_unit_curves_one_axis_per_unit():
     rows = []
     for m, slope in (("male", 0.1), ("age", 3.0), ("smile", -0.05)):
         for x in a:
-            rows.append({"measure": m, "alpha": x, "n": 8, "mean": slope * x, "lo": slope * x - 0.1,
-                         "hi": slope * x + 0.1})
+            rows.append(
+                {"measure": m, "alpha": x, "n": 8, "mean": slope * x, "lo": slope * x - 0.1, "hi": slope * x + 0.1}
+            )
     s = pd.DataFrame(rows)
     f = F.unit_curves(s, {"male": "probability", "age": "years", "smile": "probability"}, "t")
     assert f.layout.meta["units"] == ["probability", "years"]

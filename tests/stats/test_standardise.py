@@ -1,4 +1,5 @@
 """Standardised effects: slope / spread of the measure over samples, by measure kind."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,16 +9,25 @@ from probe.errors import ProbeError
 
 
 def _effects():
-    return pd.DataFrame({"method": ["m"] * 4, "target": ["a", "a", "b", "b"],
-                         "measure": ["age", "male", "age", "male"],
-                         "slope": [-0.84, 0.02, 3.0, -0.5], "slope_lo": [-1.0, 0.01, 2.0, -0.6],
-                         "slope_hi": [-0.68, 0.03, 4.0, -0.4], "p": [1e-7, 0.01, 1e-3, 1e-9], "q": [4e-6, 0.01, 2e-3, 4e-9]})
+    return pd.DataFrame(
+        {
+            "method": ["m"] * 4,
+            "target": ["a", "a", "b", "b"],
+            "measure": ["age", "male", "age", "male"],
+            "slope": [-0.84, 0.02, 3.0, -0.5],
+            "slope_lo": [-1.0, 0.01, 2.0, -0.6],
+            "slope_hi": [-0.68, 0.03, 4.0, -0.4],
+            "p": [1e-7, 0.01, 1e-3, 1e-9],
+            "q": [4e-6, 0.01, 2e-3, 4e-9],
+        }
+    )
 
 
 def test_scales_continuous_sd_categorical_one_and_constant_nan():
     rng = np.random.default_rng(0)
-    s = pd.DataFrame({"age": rng.normal(40, 8, 500), "cls": rng.integers(0, 3, 500).astype(float),
-                      "flat": np.full(500, 2.5)})
+    s = pd.DataFrame(
+        {"age": rng.normal(40, 8, 500), "cls": rng.integers(0, 3, 500).astype(float), "flat": np.full(500, 2.5)}
+    )
     sc = stats.measure_scales(s, ["age", "cls", "flat"], {"cls": ("categorical", None)})
     assert sc["age"] == pytest.approx(np.std(s["age"], ddof=1))
     assert 7.0 < sc["age"] < 9.0

@@ -1,5 +1,6 @@
 """probe.stats: closed-form OLS and Pearson against statsmodels / scipy, BH q, controlling variables, the
 study-level tables and `probe stats`."""
+
 import shutil
 
 import numpy as np
@@ -26,9 +27,18 @@ def walks():
     rows = []
     for t, b in enumerate(SLOPES):
         a = np.tile(ALPHAS, n)
-        rows.append(pd.DataFrame({"sample_id": np.repeat(np.arange(n), len(ALPHAS)), "method": "variable",
-                                  "target": f"z[{t}]", "alpha": a, "d_gender": b * a + rng.normal(0, 0.5, len(a)),
-                                  "d_age": 0.0}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "sample_id": np.repeat(np.arange(n), len(ALPHAS)),
+                    "method": "variable",
+                    "target": f"z[{t}]",
+                    "alpha": a,
+                    "d_gender": b * a + rng.normal(0, 0.5, len(a)),
+                    "d_age": 0.0,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -52,7 +62,7 @@ def test_effects_recover_planted_slopes(walks):
     g = eff[eff.measure == "gender"].set_index("target")
     for t, b in enumerate(SLOPES):
         row = g.loc[f"z[{t}]"]
-        assert row.slope_lo <= b <= row.slope_hi                          # 95% CI covers the planted slope
+        assert row.slope_lo <= b <= row.slope_hi  # 95% CI covers the planted slope
         assert abs(row.slope - b) < 0.1
     assert (g.loc[["z[1]", "z[2]", "z[3]"], "q"] < 1e-6).all() and g.loc["z[0]", "q"] > 0.05
     assert ((g["r2"] >= 0) & (g["r2"] <= 1)).all()
@@ -80,7 +90,7 @@ def test_bh_q_values():
     assert np.allclose(q, multipletests(p, method="fdr_bh")[1])
     assert (q >= p).all() and (q <= 1).all()
     order = np.argsort(p)
-    assert (np.diff(q[order]) >= -1e-15).all()                              # monotone in p
+    assert (np.diff(q[order]) >= -1e-15).all()  # monotone in p
     qn = S.bh_q(np.r_[p[:5], np.nan])
     assert np.isnan(qn[-1]) and np.allclose(qn[:5], multipletests(p[:5], method="fdr_bh")[1])
 
@@ -98,14 +108,19 @@ def test_pearson_matches_scipy():
             ref = sst.pearsonr(xx, yy)
             assert r[v, j] == pytest.approx(ref.statistic, abs=1e-12)
             assert p[v, j] == pytest.approx(ref.pvalue, rel=1e-6)
-    assert (r[:, 2] == 0).all() and (p[:, 2] == 1).all()                   # constant measure
+    assert (r[:, 2] == 0).all() and (p[:, 2] == 1).all()  # constant measure
 
 
 def test_correlations_and_controlling():
     rng = np.random.default_rng(5)
     lat = rng.normal(size=(80, 6)).astype(np.float32)
-    samples = pd.DataFrame({"sample_id": np.arange(80)[::-1], "gender": lat[::-1, 2] - 0.5 * lat[::-1, 4]
-                            + 0.3 * rng.normal(size=80), "age": 1.0})
+    samples = pd.DataFrame(
+        {
+            "sample_id": np.arange(80)[::-1],
+            "gender": lat[::-1, 2] - 0.5 * lat[::-1, 4] + 0.3 * rng.normal(size=80),
+            "age": 1.0,
+        }
+    )
     cor = S.correlations_from_arrays(lat, samples, ["gender", "age"])
     assert list(cor.columns) == list(schema.CORRELATION_COLUMNS) and len(cor) == 12
     g = cor[cor.measure == "gender"].set_index("variable")
@@ -118,10 +133,20 @@ def test_correlations_and_controlling():
     assert (top["source"] == "correlation").all() and (top["q"] <= 0.05).all()
     assert not (ctl.measure == "age").any()
     # intervention slopes take precedence where variable targets exist
-    eff = pd.DataFrame({"method": ["variable", "variable", "variable", "random"],
-                        "target": ["z[0]", "z[4]", "z[2]", "random/d0"],
-                        "measure": "gender", "slope": [0.1, -2.0, 1.0, 9.0], "slope_lo": 0.0, "slope_hi": 0.0,
-                        "r2": 0.5, "p": [0.2, 1e-5, 1e-4, 1e-9], "q": [0.2, 3e-5, 1.5e-4, 1e-9], "n": 10})
+    eff = pd.DataFrame(
+        {
+            "method": ["variable", "variable", "variable", "random"],
+            "target": ["z[0]", "z[4]", "z[2]", "random/d0"],
+            "measure": "gender",
+            "slope": [0.1, -2.0, 1.0, 9.0],
+            "slope_lo": 0.0,
+            "slope_hi": 0.0,
+            "r2": 0.5,
+            "p": [0.2, 1e-5, 1e-4, 1e-9],
+            "q": [0.2, 3e-5, 1.5e-4, 1e-9],
+            "n": 10,
+        }
+    )
     ctl2 = S.controlling(eff, cor)
     t = ctl2[ctl2.measure == "gender"]
     assert t["target"].tolist() == ["z[4]", "z[2]"] and (t["source"] == "intervention").all()
@@ -142,7 +167,9 @@ def test_alpha_summary(walks):
 
 def test_analyze_tiny_study_and_cli(tiny_study, tmp_path):
     from typer.testing import CliRunner
+
     from probe.cli import app
+
     path = tmp_path / "study"
     shutil.copytree(tiny_study.path, path)
     st = Study(path)
@@ -150,7 +177,7 @@ def test_analyze_tiny_study_and_cli(tiny_study, tmp_path):
     n_targets = st.table("interventions")["target"].nunique()
     m = len(st.measures)
     assert len(out["effects"]) == n_targets * m
-    assert len(out["correlations"]) == 16 * m                              # tiny-dcgan z_dim = 16
+    assert len(out["correlations"]) == 16 * m  # tiny-dcgan z_dim = 16
     for name in ("effects", "correlations", "controlling"):
         assert st.table(name).equals(out[name].reset_index(drop=True))
     eff = out["effects"]

@@ -1,4 +1,5 @@
 """Factor CNN trainer and the train/quality CLI on tiny settings."""
+
 import json
 
 import torch
@@ -9,8 +10,9 @@ from probe.measures.sprites import SpriteFactors
 
 
 def test_cli_train_factors_tiny(tmp_path):
-    r = CliRunner().invoke(app, ["train", "factors", "--steps", "2", "--batch", "8", "--n-eval", "32",
-                                 "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        app, ["train", "factors", "--steps", "2", "--batch", "8", "--n-eval", "32", "--out", str(tmp_path)]
+    )
     assert r.exit_code == 0, r.output
     assert "shape accuracy" in r.output and "hue R2" in r.output
     ck = torch.load(tmp_path / "sprite_factors.pt", weights_only=True)

@@ -1,4 +1,5 @@
 """Quality numbers: Frechet distance on known Gaussians, and the report on a small n."""
+
 import numpy as np
 import pytest
 
@@ -35,10 +36,13 @@ def test_quality_cli_scores_a_training_run(tmp_path):
 
     from probe.cli import app
     from probe.train.trainer import train_gan
-    path = train_gan("stylegan", iters=1, batch=4, seed=0, out=tmp_path / "run", tiny=True, sample_every=0,
-                     log=lambda *_: None)
-    r = CliRunner().invoke(app, ["train", "quality", "--model", str(path), "--n", "64", "--out",
-                                 str(tmp_path / "q.json")])
+
+    path = train_gan(
+        "stylegan", iters=1, batch=4, seed=0, out=tmp_path / "run", tiny=True, sample_every=0, log=lambda *_: None
+    )
+    r = CliRunner().invoke(
+        app, ["train", "quality", "--model", str(path), "--n", "64", "--out", str(tmp_path / "q.json")]
+    )
     assert r.exit_code == 0, r.output
     q = json.loads((tmp_path / "q.json").read_text())
     assert q["model"] == "run" and q["n"] == 64

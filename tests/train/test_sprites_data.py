@@ -1,4 +1,5 @@
 """The procedural sprites dataset: exact, deterministic labels checked against the rendered pixels."""
+
 import numpy as np
 import pytest
 import torch

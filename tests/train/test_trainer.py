@@ -1,4 +1,5 @@
 """GAN trainer on tiny settings: finite losses, atomic checkpoints, exact resume, weights_only artifacts."""
+
 import json
 
 import pytest
@@ -59,8 +60,24 @@ def test_w_avg_tracked_and_ema_differs(tmp_path):
 
 
 def test_cli_train_gan_tiny(tmp_path):
-    r = CliRunner().invoke(app, ["train", "gan", "--arch", "dcgan", "--tiny", "--iters", "2", "--batch", "4",
-                                 "--out", str(tmp_path), "--sample-every", "0"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "gan",
+            "--arch",
+            "dcgan",
+            "--tiny",
+            "--iters",
+            "2",
+            "--batch",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--sample-every",
+            "0",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "generator.pt" in r.output and (tmp_path / "generator.pt").is_file()
     r = CliRunner().invoke(app, ["train", "gan", "--arch", "nope", "--out", str(tmp_path)])
@@ -71,6 +88,7 @@ def test_cli_train_gan_tiny(tmp_path):
 def test_trained_generator_loads_as_a_model_path(tmp_path, arch):
     from probe.errors import ProbeError
     from probe.models import load_model
+
     run = tmp_path / "myrun"
     path = train_gan(arch, iters=1, out=run, **KW)
     g = load_model(str(path))

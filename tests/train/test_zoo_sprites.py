@@ -1,4 +1,5 @@
 """The shipped zoo model "sprites" (StyleGAN-lite trained by probe train gan) and the StyleGAN-lite variants."""
+
 from pathlib import Path
 
 import torch
@@ -51,6 +52,7 @@ def test_tiny_stylegan_unchanged():
 def test_zoo_loader_wraps_trainer_dcgan(tmp_path, monkeypatch):
     from probe.models import TorchGenerator, zoo
     from probe.train.trainer import train_gan
+
     train_gan("dcgan", iters=1, batch=4, tiny=True, out=tmp_path, sample_every=0, log=lambda *_: None)
     monkeypatch.setattr(zoo, "_weights", lambda name: tmp_path / name)
     g = zoo._sprites("generator.pt", "my-dcgan")
@@ -60,5 +62,6 @@ def test_zoo_loader_wraps_trainer_dcgan(tmp_path, monkeypatch):
     import pytest
 
     from probe.models import ModelError
+
     with pytest.raises(ModelError, match="probe train gan"):
         zoo._sprites("missing.pt", "x")
