@@ -93,7 +93,7 @@ def _same(study, want: dict, atol: float | None = None) -> None:
         if atol is None:
             pd.testing.assert_frame_equal(study.table(t), want[t])
         else:
-            pd.testing.assert_frame_equal(study.table(t), want[t], check_exact=False, rtol=0, atol=atol)
+            pd.testing.assert_frame_equal(study.table(t), want[t], check_exact=False, rtol=1e-6, atol=atol)
 
 
 def _parts(out) -> int:
@@ -141,7 +141,7 @@ def test_ray_resume_skips_done_parts(ray_ex, ref, tmp_path):
     st = run_study(parse_spec(SPEC), out, resume=True, progress=False, executor=Counting())
     assert sorted(seen) == list(range(5, 20))
     # parts 0-4 come from this long-lived test process, the rest from fresh actors: float32 reductions may differ
-    # in the last bit between processes (seen once in a full-suite run, 3e-8 in a d_saturation), never more
+    # in the last bit between processes (seen in full-suite runs: 3e-8 in a d_saturation, 1 ulp of a hue of 153)
     _same(st, ref["ex"], atol=1e-7)
 
 
