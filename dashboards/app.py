@@ -100,6 +100,7 @@ class Context:
         self._thumbs: dict = {}
         self._memo: OrderedDict = OrderedDict()
         self._memo_lock = threading.Lock()
+        self._flight: dict = {}  # memo key -> lock held while one request computes it (the others wait for it)
         self._summary_lock = threading.Lock()
         self._summary_job: dict | None = None
         self.jobs: dict[str, dict] = {}
@@ -235,11 +236,23 @@ class Context:
             if k in self._memo:
                 self._memo.move_to_end(k)
                 return self._memo[k]
-        v = wire(fn()) if self.WIRE else fn()
-        with self._memo_lock:
-            self._memo[k] = v
-            while len(self._memo) > self.MEMO_SIZE:
-                self._memo.popitem(last=False)
+            gate = self._flight.setdefault(k, threading.Lock())
+        with gate:  # one computation per key: concurrent requests for a view being built wait for it
+            with self._memo_lock:
+                if k in self._memo:
+                    self._memo.move_to_end(k)
+                    return self._memo[k]
+            try:
+                v = wire(fn()) if self.WIRE else fn()
+            except BaseException:
+                with self._memo_lock:
+                    self._flight.pop(k, None)
+                raise
+            with self._memo_lock:
+                self._memo[k] = v
+                while len(self._memo) > self.MEMO_SIZE:
+                    self._memo.popitem(last=False)
+                self._flight.pop(k, None)
         return v
 
     def has(self, name: str) -> bool:

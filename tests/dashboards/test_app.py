@@ -140,3 +140,35 @@ def test_walk_views_query_aggregates_and_never_load_the_interventions_table(full
 
     assert [o["value"] for o in _targets(ctx)] == ["random/d0", "random/d1", "b2:c3", "z[0]", "z[1]", "z[2]", "z[3]"]
     assert "interventions" not in ctx._tables
+
+
+def test_memo_builds_a_view_once_for_concurrent_requests(full_study):
+    """8 requests for one view arriving together: one computes it, the others wait for its result; an error is
+    not cached and the next request computes again."""
+    import threading
+    import time
+
+    ctx = create_app(full_study.path).probe_ctx
+    calls = []
+
+    def build():
+        calls.append(1)
+        time.sleep(0.2)
+        return {"data": [], "layout": {"title": "v"}}
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(ctx.memo(("view", 1), build))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(out) == 8 and all(o == out[0] for o in out)
+
+    def fail():
+        calls.append(1)
+        raise ValueError("boom")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="boom"):
+            ctx.memo(("view", 2), fail)
+    assert len(calls) == 3 and ctx._flight == {}
