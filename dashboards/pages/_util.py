@@ -227,3 +227,10 @@ def sci(x) -> str:
 
 def field(label: str, comp) -> html.Div:
     return html.Div([html.Label(label), comp])
+
+
+def int_input(id: str, value: int, hi: int, lo: int = 0, debounce: bool = False, width: int = 80) -> dcc.Input:
+    """A whole-number box limited to lo..hi."""
+    return dcc.Input(
+        id=id, type="number", value=value, min=lo, max=hi, step=1, debounce=debounce, style={"width": f"{width}px"}
+    )

@@ -26,7 +26,7 @@ from probe import figures as F
 from probe.errors import ProbeError
 
 from ..limits import LIMITS, Limits
-from ._util import field, graph
+from ._util import field, graph, int_input
 
 KEY, PATH, NAME = "drag", "/drag", "Drag"
 MIN_SIDE = 16  # as probe.edit.invert: smaller images cannot be inverted
@@ -226,16 +226,7 @@ def layout(ctx):
                 [
                     field(
                         "sample_id",
-                        dcc.Input(
-                            id="dg-sample",
-                            type="number",
-                            value=0,
-                            min=0,
-                            max=n - 1,
-                            step=1,
-                            debounce=True,
-                            style={"width": "80px"},
-                        ),
+                        int_input("dg-sample", 0, n - 1, debounce=True),
                     ),
                     dcc.Upload(
                         id="dg-upload",
@@ -245,15 +236,7 @@ def layout(ctx):
                     ),
                     field(
                         "inversion steps",
-                        dcc.Input(
-                            id="dg-inv-steps",
-                            type="number",
-                            value=100,
-                            min=1,
-                            max=ctx.limits.max_steps,
-                            step=1,
-                            style={"width": "80px"},
-                        ),
+                        int_input("dg-inv-steps", 100, ctx.limits.max_steps, lo=1),
                     ),
                     field(
                         "detail offset",
@@ -284,15 +267,7 @@ def layout(ctx):
                     ),
                     field(
                         "max steps",
-                        dcc.Input(
-                            id="dg-steps",
-                            type="number",
-                            value=50,
-                            min=1,
-                            max=ctx.limits.max_steps,
-                            step=1,
-                            style={"width": "80px"},
-                        ),
+                        int_input("dg-steps", 50, ctx.limits.max_steps, lo=1),
                     ),
                     field(
                         "click to",

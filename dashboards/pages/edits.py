@@ -17,7 +17,7 @@ from probe.directions import registry
 from probe.errors import ProbeError
 from probe.walks import direction
 
-from ._util import field, graph
+from ._util import field, graph, int_input
 
 KEY, PATH, NAME = "edits", "/edits", "Edits"
 FIRST = ("dplase", "interfacegan")
@@ -157,16 +157,7 @@ def layout(ctx):
                     ),
                     field(
                         "sample_id",
-                        dcc.Input(
-                            id="ed-live-sample",
-                            type="number",
-                            value=0,
-                            min=0,
-                            max=n - 1,
-                            step=1,
-                            debounce=True,
-                            style={"width": "80px"},
-                        ),
+                        int_input("ed-live-sample", 0, n - 1, debounce=True),
                     ),
                 ],
                 className="controls",
@@ -238,16 +229,7 @@ def layout(ctx):
                     ),
                     field(
                         "sample_id",
-                        dcc.Input(
-                            id="ed-sample",
-                            type="number",
-                            value=0,
-                            min=0,
-                            max=n - 1,
-                            step=1,
-                            debounce=True,
-                            style={"width": "80px"},
-                        ),
+                        int_input("ed-sample", 0, n - 1, debounce=True),
                     ),
                 ],
                 className="controls",
