@@ -426,6 +426,34 @@ def _curves(df: pd.DataFrame, cols: Sequence[str], by: str, title: str, ytitle: 
     return summary_curves(s, by, title, ytitle, list(dict.fromkeys(long[by])) if by == "measure" else None)
 
 
+def _ci_traces(g: pd.DataFrame, k, colour: str, label: str, unit: str = "") -> tuple[go.Scatter, go.Scatter]:
+    """The CI band and the mean line of one key's per-alpha summary g (alpha, n, mean, lo, hi; sorted by alpha)."""
+    band = go.Scatter(
+        x=np.r_[g["alpha"], g["alpha"].to_numpy()[::-1]],
+        y=np.r_[g["hi"].to_numpy(), g["lo"].to_numpy()[::-1]],
+        fill="toself",
+        mode="lines",
+        fillcolor=_rgba(colour, 0.18),
+        line=dict(width=0),
+        hoverinfo="skip",
+        showlegend=False,
+        legendgroup=str(k),
+        name=f"{k} CI",
+    )
+    line = go.Scatter(
+        x=g["alpha"],
+        y=g["mean"],
+        mode="lines+markers",
+        name=str(k),
+        legendgroup=str(k),
+        line=dict(color=colour),
+        customdata=np.c_[g["lo"], g["hi"], g["n"]],
+        hovertemplate=f"{label}<br>alpha=%{{x:g}}<br>mean=%{{y:.3g}}{' ' + unit + ' ' if unit else ' '}"
+        "[%{customdata[0]:.3g}, %{customdata[1]:.3g}]<br>n=%{customdata[2]}<extra></extra>",
+    )
+    return band, line
+
+
 def summary_curves(s: pd.DataFrame, by: str, title: str, ytitle: str, keys: Sequence | None = None) -> go.Figure:
     """Curves with CI bands from a per-alpha summary (columns by, alpha, n, mean, lo, hi; probe.stats.alpha_summary
     or probe.query.Query.alpha_summary), one line per `by` value in `keys` order (default natural sort)."""
@@ -434,35 +462,8 @@ def summary_curves(s: pd.DataFrame, by: str, title: str, ytitle: str, keys: Sequ
     for i, k in enumerate(keys):
         c = PALETTE[i % len(PALETTE)]
         g = s[s[by] == k].sort_values("alpha")
-        band = np.r_[g["hi"].to_numpy(), g["lo"].to_numpy()[::-1]]
-        fig.add_trace(
-            go.Scatter(
-                x=np.r_[g["alpha"], g["alpha"].to_numpy()[::-1]],
-                y=band,
-                fill="toself",
-                mode="lines",
-                fillcolor=_rgba(c, 0.18),
-                line=dict(width=0),
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=str(k),
-                name=f"{k} CI",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=g["alpha"],
-                y=g["mean"],
-                mode="lines+markers",
-                name=str(k),
-                legendgroup=str(k),
-                line=dict(color=c),
-                customdata=np.c_[g["lo"], g["hi"], g["n"]],
-                hovertemplate=f"{by}={k}<br>alpha=%{{x:g}}<br>mean=%{{y:.3g}} "
-                "[%{customdata[0]:.3g}, %{customdata[1]:.3g}]<br>n=%{customdata[2]}"
-                "<extra></extra>",
-            )
-        )
+        for t in _ci_traces(g, k, c, f"{by}={k}"):
+            fig.add_trace(t)
     fig.update_layout(title=title, plot_bgcolor="white", hovermode="closest")
     fig.update_xaxes(title_text="alpha", gridcolor="#eee", zeroline=True, zerolinecolor="#bbb")
     fig.update_yaxes(title_text=ytitle, gridcolor="#eee")
@@ -485,39 +486,8 @@ def unit_curves(
         r = panels.index(str(units.get(k, "") or "")) + 1
         c = PALETTE[i % len(PALETTE)]
         g = s[s["measure"] == k].sort_values("alpha")
-        band = np.r_[g["hi"].to_numpy(), g["lo"].to_numpy()[::-1]]
-        fig.add_trace(
-            go.Scatter(
-                x=np.r_[g["alpha"], g["alpha"].to_numpy()[::-1]],
-                y=band,
-                fill="toself",
-                mode="lines",
-                fillcolor=_rgba(c, 0.18),
-                line=dict(width=0),
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=str(k),
-                name=f"{k} CI",
-            ),
-            row=r,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=g["alpha"],
-                y=g["mean"],
-                mode="lines+markers",
-                name=str(k),
-                legendgroup=str(k),
-                line=dict(color=c),
-                customdata=np.c_[g["lo"], g["hi"], g["n"]],
-                hovertemplate=f"{k}<br>alpha=%{{x:g}}<br>mean=%{{y:.3g}} {units.get(k, '')} "
-                "[%{customdata[0]:.3g}, %{customdata[1]:.3g}]<br>n=%{customdata[2]}"
-                "<extra></extra>",
-            ),
-            row=r,
-            col=1,
-        )
+        for t in _ci_traces(g, k, c, str(k), units.get(k, "")):
+            fig.add_trace(t, row=r, col=1)
     for r, u in enumerate(panels, 1):
         fig.update_yaxes(title_text=f"change ({u})" if u else "change", gridcolor="#eee", row=r, col=1)
         fig.update_xaxes(gridcolor="#eee", zeroline=True, zerolinecolor="#bbb", row=r, col=1)
