@@ -377,27 +377,11 @@ class Inversion:
         return delta.detach().clone()
 
 
-def invert(
-    model: Generator,
-    img,
-    space: str | None = None,
-    steps: int = 400,
-    lr: float = 0.1,
-    ssim_weight: float = 0.5,
-    noise: float = 0.05,
-    reg: float = 0.1,
-    n_init: int = 32,
-    seed: int = 0,
-    align: bool | None = None,
-    offset_site: str | None = None,
-    offset_steps: int = 200,
-    offset_lr: float = 0.01,
-    offset_reg: float = 1.0,
-) -> InversionResult:
-    """`Inversion(...).run(model, img)` in one call (steps -> max_steps).  # -> InversionResult, latent [1, *shape]"""
-    return Inversion(
-        space, steps, lr, ssim_weight, noise, reg, n_init, seed, align, offset_site, offset_steps, offset_lr, offset_reg
-    ).run(model, img)
+def invert(model: Generator, img, steps: int = 400, **params) -> InversionResult:
+    """`Inversion(max_steps=steps, **params).run(model, img)` in one call; params as `Inversion` takes them (space,
+    lr, ssim_weight, noise, reg, n_init, seed, align, offset_site, offset_steps, offset_lr, offset_reg).
+    # -> InversionResult, latent [1, *shape]"""
+    return Inversion(max_steps=steps, **params).run(model, img)
 
 
 def comparison_png(panels: list[torch.Tensor], path, size: int = 256) -> Path:
