@@ -208,6 +208,31 @@ def verdict(status: str, trajectory, targets, quality: dict | None, moved_min: f
     return "warn", f"not reached: a handle is still {dist:.1f} px from its target (moved up to {moved:.1f} px)"
 
 
+def outcome(job: dict) -> str:
+    """A job's outcome for the counter, the same call as its verdict box: running | finished: ok | finished:
+    degraded | finished: not reached | finished: never moved | stopped | stopped: degraded | error | finished."""
+    state = job["state"]
+    if state in ("running", "error"):
+        return state
+    stopped = state == "stopped" or job.get("status") == "stopped"
+    if job["kind"] != "drag" or "distances" not in job:
+        return "stopped" if stopped else "finished: no result" if job["kind"] == "drag" else "finished"
+    q = job.get("quality") or {}
+    level, text = verdict(job.get("status", "degraded"), job["trajectory"], job["targets"], q)
+    word = (
+        "degraded"
+        if q.get("degraded")
+        else "ok"
+        if level == "ok"
+        else "never moved"
+        if text.startswith("the handle never moved")
+        else "not reached"
+    )
+    if stopped:
+        return "stopped: degraded" if word == "degraded" else "stopped"
+    return f"finished: {word}"
+
+
 CANVAS_PX = 320
 
 
@@ -664,7 +689,7 @@ def register(app, ctx):
         running = job["state"] == "running"
         what = "inversion" if job["kind"] == "invert" else job.get("method", "drag")
         loss = f", loss {job['loss']:.4g}" if "loss" in job else ""
-        counter = f"{what}: step {job['step']} / {job['total']}{loss} ({job['state']})"
+        counter = f"{what}: step {job['step']} / {job['total']}{loss} ({outcome(job)})"
         canvas, after, live, result = no_update, no_update, no_update, no_update
         if job["kind"] == "drag":
             if "img" in job:

@@ -233,9 +233,18 @@ def test_drag_before_after_verdict_saved_one_job_reset(dash_duo, full_study, tmp
     # messages clear on a new run
     _set_steps(dash_duo, 2)
     dash_duo.find_element("#dg-run").click()
-    dash_duo.wait_for_contains_text("#dg-counter", "(done)", timeout=T)
+    dash_duo.wait_for_contains_text("#dg-counter", "(finished: ", timeout=T)
     assert dash_duo.find_elements("#dg-refused") == []
-    dash_duo.wait_for_element("#dg-verdict", timeout=T)
+    said = dash_duo.wait_for_element("#dg-verdict", timeout=T).text  # the counter and the verdict box agree
+    word = {
+        "ok:": "ok",
+        "image degraded:": "degraded",
+        "not reached:": "not reached",
+        "the handle never": "never moved",
+    }
+    assert dash_duo.find_element("#dg-counter").text.endswith(
+        f"(finished: {next(w for k, w in word.items() if said.startswith(k))})"
+    )
     # Reset: points, result and messages gone, the after panel blank
     dash_duo.find_element("#dg-reset").click()
     dash_duo.wait_for_contains_text("#dg-points-text", "0 handle(s), 0 target(s)", timeout=T)
@@ -327,6 +336,27 @@ def test_verdict_is_honest():
         "not reached: a handle is still 10.0 px from its target (moved up to 10.0 px)",
     )
     assert verdict("stopped", still, [[30, 10]], {})[0] == "stopped"
+
+
+def test_job_outcome_matches_verdict():
+    from dashboards.pages.drag import outcome
+
+    went = {"kind": "drag", "trajectory": [[[10.0, 10.0]], [[29.5, 10.0]]], "targets": [[30, 10]], "distances": [0.5]}
+    assert outcome({**went, "state": "running"}) == "running"
+    assert outcome({**went, "state": "done", "status": "ok", "quality": {"degraded": False}}) == "finished: ok"
+    bad = {"degraded": True, "reason": "change outside 40/255 > 20"}
+    assert outcome({**went, "state": "done", "status": "ok", "quality": bad}) == "finished: degraded"
+    assert outcome({**went, "state": "done", "status": "degraded", "quality": bad}) == "finished: degraded"
+    short = {**went, "trajectory": went["trajectory"][:1] + [[[20.0, 10.0]]], "distances": [10.0]}
+    assert outcome({**short, "state": "done", "status": "degraded", "quality": {}}) == "finished: not reached"
+    still = {**went, "trajectory": [[[10.0, 10.0]], [[10.1, 10.0]]], "distances": [19.9]}
+    assert outcome({**still, "state": "done", "status": "ok", "quality": {}}) == "finished: never moved"
+    assert outcome({**short, "state": "stopped", "status": "stopped", "quality": {}}) == "stopped"
+    assert outcome({**short, "state": "stopped", "status": "stopped", "quality": bad}) == "stopped: degraded"
+    assert outcome({"kind": "drag", "state": "stopped"}) == "stopped"
+    assert outcome({"kind": "drag", "state": "done"}) == "finished: no result"
+    assert outcome({"kind": "invert", "state": "done"}) == "finished"
+    assert outcome({"kind": "invert", "state": "error"}) == "error"
 
 
 def test_mask_boxes_and_ids():
