@@ -75,7 +75,8 @@ METRICS = [
 BENCHMARKS = {"sprites-gt": "sprites-gt", "sprites": "sprites-gt", "faces": "faces"}
 # the short sprites sweep: today's defaults, the training step against w's spread (the default 3.0 is ~28 RMS
 # stds of w on `sprites`, the scored walks reach 2), then at a 2-std step: a coarser site, linear walks (as the
-# scored walks), the per-group refine, and the authors' loss choices with the same largest step
+# scored walks), the per-group refine, the authors' loss choices with the same largest step, and one loss option
+# at a time (one direction per latent, per-channel decorrelation, no final QR, a denser affinity)
 REDUCED = [
     ("default", {}),
     ("step_std=0.5", {"step_std": 0.5}),
@@ -87,6 +88,19 @@ REDUCED = [
         {"step_std": 2.0, "subspace": "self-expression", "n_groups": 6, "subspace_refine": True},
     ),
     ("authors-code+step_std=2", {**REFERENCE, "step_std": 2.0}),
+    ("step_std=2+one-per-latent", {"step_std": 2.0, "directions_per_latent": "one"}),
+    ("step_std=2+channel-cos2", {"step_std": 2.0, "decorrelation": "channel-cos2"}),
+    ("step_std=2+no-final-qr", {"step_std": 2.0, "final_qr": False}),
+    (
+        "step_std=2+self-expression-refine:6,threshold=0.5",
+        {
+            "step_std": 2.0,
+            "subspace": "self-expression",
+            "n_groups": 6,
+            "affinity_threshold": 0.5,
+            "subspace_refine": True,
+        },
+    ),
 ]
 
 
@@ -220,6 +234,34 @@ def _study(model_name, measures, seed, n_samples, alphas, space, targets, out: P
     return run_study(spec, out, resume=(out / "manifest.json").is_file(), progress=False)
 
 
+def merge_runs(out: Path, rows: list[dict]) -> pd.DataFrame:
+    """Merge `rows` into <out>/dplase_sweep_runs.csv (one row per benchmark, config, seed: a new row replaces the
+    old one) and rewrite it with dplase_sweep.csv and .md; -> all runs. Processes sharing `out` take turns."""
+    import fcntl
+
+    from probe.io import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "dplase_sweep_runs.csv"
+    with open(out / ".dplase_sweep.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = pd.read_csv(path, float_precision="round_trip", dtype={"top_factors": str}) if path.is_file() else None
+        new = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
+        runs = new if old is None else pd.concat([old.reindex(columns=RUN_COLUMNS), new], ignore_index=True)
+        runs = runs.astype({"seed": int}).drop_duplicates(["benchmark", "config", "seed"], keep="last")
+        order = {c: pd.unique(runs[c]).tolist() for c in ("benchmark", "config")}  # first appearance
+        runs = runs.sort_values(
+            ["benchmark", "config", "seed"],
+            key=lambda c: c.map({v: i for i, v in enumerate(order[c.name])}) if c.name in order else c,
+            kind="stable",
+        ).reset_index(drop=True)
+        summary = summarise(runs)
+        atomic_write_bytes(path, runs.to_csv(index=False).encode())
+        atomic_write_bytes(out / "dplase_sweep.csv", summary.to_csv(index=False).encode())
+        atomic_write_bytes(out / "dplase_sweep.md", (to_markdown(summary) + "\n").encode())
+    return runs
+
+
 def sprites_runs(
     out: Path, model_name: str, measures, seeds, k: int, steps: int, n_samples: int, quick: bool, log, names=None
 ) -> list[dict]:
@@ -278,6 +320,7 @@ def sprites_runs(
                     "top_factors": top_factors(gts.assignments_[gts.assignments_["method"] == "dplase"]),
                 }
             )
+            merge_runs(out, rows[-1:])
             log(
                 f"  sprites-gt {name:<40} seed {seed}: D {r['disentanglement']:.3f} "
                 f"(random {sc.loc['random', 'disentanglement']:.3f}), top {rows[-1]['top_factors']}"
@@ -323,6 +366,7 @@ def faces_runs(
                     "dlogp_abs_mean": float(per["dlogp_abs_mean"].mean()),
                 }
             )
+            merge_runs(out, rows[-1:])
             log(
                 f"  faces      {name:<40} seed {seed}: specificity {rows[-1]['specificity']:.3f}, "
                 f"|dlogp| {rows[-1]['dlogp_abs_mean']:.2e}"
@@ -409,9 +453,9 @@ def run_sweep(
     config_names=None,
     log=print,
 ) -> pd.DataFrame:
-    """Run the sweep into `out`; returns the summary table (also written as CSV and Markdown)."""
+    """Run the sweep into `out`, merged with the runs already tabled there (each written as it finishes); returns
+    the summary table of all of them (also written as CSV and Markdown)."""
     from probe.errors import ProbeError
-    from probe.io import atomic_write_bytes
 
     out = Path(out)
     seeds = [int(s) for s in seeds]
@@ -451,12 +495,7 @@ def run_sweep(
             log,
             config_names,
         )
-    runs = pd.DataFrame(runs).reindex(columns=RUN_COLUMNS)
-    summary = summarise(runs)
-    atomic_write_bytes(out / "dplase_sweep_runs.csv", runs.to_csv(index=False).encode())
-    atomic_write_bytes(out / "dplase_sweep.csv", summary.to_csv(index=False).encode())
-    atomic_write_bytes(out / "dplase_sweep.md", (to_markdown(summary) + "\n").encode())
-    return summary
+    return summarise(merge_runs(out, runs))
 
 
 def main(argv=None) -> int:
