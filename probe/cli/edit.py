@@ -265,9 +265,20 @@ def drag_eval_cmd(
     protocol: str | None = typer.Option(
         None, "--protocol", help="landmarks (DragGAN face landmarks) | centres (object centres); default: the model's"
     ),
+    summarize_csv: Path | None = typer.Option(
+        None,
+        "--summarize",
+        help="print the table of a landmark run's drag_eval.csv (or the drag_eval.part.csv of a stopped run); "
+        "runs nothing",
+    ),
 ) -> None:
     """Drag evaluation: MD before/after, time, steps, change outside, per method (DragGAN face-landmark protocol,
     or the object-centre protocol the model's zoo entry names)."""
+    if summarize_csv is not None:
+        from ..edit.evaluate import read_edits, summarize, to_markdown
+
+        typer.echo(to_markdown(summarize(read_edits(summarize_csv))))
+        return
     from ..models import load_model
     from ..models.base import DRAG_EVAL_PROTOCOLS
 
@@ -279,7 +290,14 @@ def drag_eval_cmd(
         from ..edit.sprites_eval import drag_eval_cli
 
         return drag_eval_cli(model, pairs=pairs, seed=seed, steps=steps, out=out, echo=typer.echo, oracles=oracles)
-    from ..edit.evaluate import drag_eval, summarize, to_markdown
+    import pandas as pd
+
+    from ..edit.evaluate import EDIT_COLUMNS, drag_eval, summarize, to_markdown
+
+    part = None if out is None else out / "drag_eval.part.csv"  # rows as they come: a stopped run keeps its table
+    if part is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        part.unlink(missing_ok=True)
 
     def show(row):
         typer.echo(
@@ -287,6 +305,8 @@ def drag_eval_cmd(
             f"{row['md_after']:5.2f} px, {row['steps']:>3} steps, {row['seconds']:5.2f} s",
             err=True,
         )
+        if part is not None:
+            pd.DataFrame([row], columns=EDIT_COLUMNS).to_csv(part, mode="a", header=not part.exists(), index=False)
 
     edits = drag_eval(
         g,
@@ -303,4 +323,5 @@ def drag_eval_cmd(
         out.mkdir(parents=True, exist_ok=True)
         edits.to_csv(out / "drag_eval.csv", index=False)
         (out / "drag_eval.md").write_text(table + "\n")
+        part.unlink(missing_ok=True)
         typer.echo(f"wrote {out}/drag_eval.csv and {out}/drag_eval.md")

@@ -20,7 +20,16 @@ from ..models.base import Generator
 from .drag import DragError, make_drag
 from .quality import MAX_DRIFT, MAX_OUTSIDE, QualityGuard, outside_change
 
-__all__ = ["EDIT_COLUMNS", "drag_eval", "edit_rows", "oracle_warp", "outside_change", "summarize", "to_markdown"]
+__all__ = [
+    "EDIT_COLUMNS",
+    "drag_eval",
+    "edit_rows",
+    "oracle_warp",
+    "outside_change",
+    "read_edits",
+    "summarize",
+    "to_markdown",
+]
 
 EDIT_COLUMNS = [
     "method",
@@ -193,9 +202,28 @@ def drag_eval(
     return pd.DataFrame(rows, columns=EDIT_COLUMNS)
 
 
+def read_edits(path, field: str = "--summarize") -> pd.DataFrame:
+    """The edit rows (EDIT_COLUMNS) of a drag_eval.csv, or of the drag_eval.part.csv a stopped run left."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise DragError(f"{field}: no file {path}")
+    edits = pd.read_csv(path)
+    missing = [c for c in EDIT_COLUMNS if c not in edits.columns]
+    if missing:
+        raise DragError(
+            f"{field}: {path} lacks columns {', '.join(missing)}; give a drag_eval.csv written by probe drag-eval"
+        )
+    if edits.empty:
+        raise DragError(f"{field}: {path} holds no edit rows yet; wait for the run's first pair")
+    return edits
+
+
 def summarize(edits: pd.DataFrame) -> pd.DataFrame:
-    """One row per (method, points) with a leading "no edit" row per setting: MD, time, steps, outside change,
-    ok (share of runs with status "ok"), flagged (share the quality verdict calls degraded), drift (mean largest
+    """One row per (method, points) with a leading "no edit" row per setting: MD, time, steps, handle_px (mean
+    tracked distance of the handles to their targets at the end, px; before the edit for "no edit"), outside
+    change, ok (share of runs with status "ok"), flagged (share the quality verdict calls degraded), drift (mean largest
     measure drift) and false_ok (runs reported "ok" whose final image is over a quality threshold; the target is 0).
     """
     out = []
@@ -211,6 +239,7 @@ def summarize(edits: pd.DataFrame) -> pd.DataFrame:
                 "seconds": 0.0,
                 "steps": 0.0,
                 "converged": np.nan,
+                "handle_px": first["md_before"].mean(),
                 "outside_change": 0.0,
                 "ok": np.nan,
                 "flagged": np.nan,
@@ -231,6 +260,7 @@ def summarize(edits: pd.DataFrame) -> pd.DataFrame:
                     "seconds": gm["seconds"].mean(),
                     "steps": gm["steps"].mean(),
                     "converged": gm["converged"].mean(),
+                    "handle_px": gm["handle_px"].mean() if "handle_px" in gm else np.nan,  # tables of old studies
                     "outside_change": gm["outside_change"].mean(),
                     "ok": np.nan if warp else (gm["status"] == "ok").mean(),
                     "flagged": np.nan if warp else gm["degraded"].astype(float).mean(),
@@ -252,6 +282,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
         "seconds",
         "steps",
         "converged",
+        "handle_px",
         "outside_change",
         "ok",
         "flagged",
@@ -267,6 +298,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
         "time / edit (s)",
         "steps",
         "converged",
+        "handle left (px)",
         "change outside (0-255)",
         "status ok",
         "flagged degraded",
@@ -284,6 +316,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
         cells += [
             f"{r['steps']:.1f}",
             opt(r["converged"], "{:.2f}"),
+            opt(r["handle_px"], "{:.2f}"),
             f"{r['outside_change']:.2f}",
             opt(r["ok"], "{:.2f}"),
             opt(r["flagged"], "{:.2f}"),
