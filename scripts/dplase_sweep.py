@@ -5,7 +5,8 @@
   units of the RMS std of w, alphas -2..2), scored by probe.directions.groundtruth.GroundTruthScore:
   disentanglement, completeness, MIG gap, purity, and DP-LaSE's D minus random's D in the same study;
 - faces (model `faces`, measures `faces`, in z): DP-LaSE walked isodensity (as the demo), scored by
-  probe.directions.evaluate: mean specificity and mean |dlogp| (density drift) over the directions.
+  probe.directions.evaluate: the mean and the median specificity and the mean |dlogp| (density drift) over the
+  directions.
 
 Configs change one setting of today's defaults at a time (site, steps, step_size, step_distribution,
 directions_per_latent, decorrelation, final_qr, subspace with per-group refine: n_groups, affinity_threshold,
@@ -59,6 +60,7 @@ RUN_COLUMNS = [
     "d_minus_random",
     "top_factors",
     "specificity",
+    "specificity_median",
     "dlogp_abs_mean",
 ]
 METRICS = [
@@ -70,6 +72,7 @@ METRICS = [
     "strength",
     "d_minus_random",
     "specificity",
+    "specificity_median",
     "dlogp_abs_mean",
 ]
 BENCHMARKS = {"sprites-gt": "sprites-gt", "sprites": "sprites-gt", "faces": "faces"}
@@ -245,7 +248,7 @@ def merge_runs(out: Path, rows: list[dict]) -> pd.DataFrame:
     path = out / "dplase_sweep_runs.csv"
     with open(out / ".dplase_sweep.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        old = pd.read_csv(path, float_precision="round_trip", dtype={"top_factors": str}) if path.is_file() else None
+        old = pd.read_csv(path, dtype={"top_factors": str}) if path.is_file() else None
         new = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
         runs = new if old is None else pd.concat([old.reindex(columns=RUN_COLUMNS), new], ignore_index=True)
         runs = runs.astype({"seed": int}).drop_duplicates(["benchmark", "config", "seed"], keep="last")
@@ -363,6 +366,7 @@ def faces_runs(
                     "fit_seconds": sec,
                     "step_size": kw.get("step_size", 3.0),
                     "specificity": float(per["specificity"].mean()),
+                    "specificity_median": float(per["specificity"].median()),
                     "dlogp_abs_mean": float(per["dlogp_abs_mean"].mean()),
                 }
             )
@@ -407,7 +411,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
             "strength",
             "d_minus_random",
         ],
-        "faces": ["specificity", "dlogp_abs_mean"],
+        "faces": ["specificity", "specificity_median", "dlogp_abs_mean"],
     }
     out = []
     for bench, g in summary.groupby("benchmark", sort=False):
