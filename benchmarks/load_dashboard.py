@@ -4,6 +4,7 @@
     python -m benchmarks.load_dashboard --clients 2 --seconds 2 --rows 2000 --json out.json
     python -m benchmarks.load_dashboard --no-memo            # as before the view memo (A/B)
     python -m benchmarks.load_dashboard --prewarm            # warm state only
+    python -m benchmarks.load_dashboard --cold               # one client: each view's cost per new input variant
     make load ROWS=30000000                                  # a 30M-row study (make's spelling of --rows)
 
 The study is synthetic but real-format: written through `probe.store` (manifest, latents.npy from the real
@@ -416,6 +417,33 @@ def profile(app, repeat: int = 20, top: int = 8) -> dict:
     return out
 
 
+def cold_costs(app) -> dict:
+    """One client, no load, nothing memoised yet: every input variant of each view requested once (the Flask test
+    client: routing, the callback, serialisation) -> {view: {variants, first_ms, mean_ms, max_ms}}. The first
+    variant also reads the view's tables; mean / max are over the other variants (the cost of each new variant)."""
+    client = app.server.test_client()
+    out = {}
+    for name, cb, variants in views(app):
+        ms = []
+        for v in variants:
+            t0 = time.perf_counter()
+            r = client.post("/_dash-update-component", json=cb.payload(v))
+            ms.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200 or has_error_box(r.get_data(as_text=True)):
+                raise RuntimeError(f"{name}: variant {v} failed: HTTP {r.status_code} {r.get_data(as_text=True)[:200]}")
+        rest = ms[1:] or ms
+        out[name] = {"variants": len(ms), "first_ms": ms[0], "mean_ms": float(np.mean(rest)), "max_ms": max(rest)}
+    return out
+
+
+def cold_report(c: dict) -> str:
+    """cold_costs as a text table."""
+    lines = [f"{'view':<30} {'variants':>8} {'first ms':>9} {'mean ms':>8} {'max ms':>8}"]
+    for v, d in c.items():
+        lines.append(f"{v:<30} {d['variants']:>8} {d['first_ms']:>9.1f} {d['mean_ms']:>8.1f} {d['max_ms']:>8.1f}")
+    return "\n".join(lines)
+
+
 def summarize(results, clients: int, wall: float) -> dict:
     """Per-view and overall request count, p50 / p95 / max latency (ms) and errors."""
     df = pd.DataFrame(results, columns=["view", "s", "ok", "error"])
@@ -492,6 +520,12 @@ def main(argv: list[str] | None = None) -> dict:
         "(an older study: the dashboard summarises it on first open)",
     )
     ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="no load test: one client requests every input variant of each view once, nothing memoised "
+        "before, and prints each view's cost per new variant",
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="no load test: profile warm requests of each view "
@@ -525,6 +559,14 @@ def main(argv: list[str] | None = None) -> dict:
         )
         if a.profile:
             return profile(app)
+        if a.cold:
+            c = cold_costs(app)
+            print(cold_report(c), flush=True)
+            la = os.getloadavg()
+            print(f"one client, each variant once; load average after the run {la[0]:.2f} on {os.cpu_count()} CPUs")
+            if a.json:
+                a.json.write_text(json.dumps({"cold": c, "load_avg": la, "rows": n}, indent=1))
+            return c
         s = run_load(app, a.clients, a.seconds, prewarm=a.prewarm)
     s.update(
         rows=n,

@@ -74,6 +74,10 @@ def _is_view(v) -> bool:
     return isinstance(v, (BaseFigure, Component)) or (isinstance(v, dict) and "data" in v and "layout" in v)
 
 
+class Wired(dict):
+    """A view already in its JSON form: wire() passes it through (memos that hold memoised views)."""
+
+
 def wire(v):
     """A figure, component tree or figure dict (or a tuple of values with some) -> the JSON-native form Dash sends
     (plotly's encoder run once: numpy arrays as typed-array dicts, NaN as null); anything else unchanged."""
@@ -81,7 +85,10 @@ def wire(v):
 
     if isinstance(v, tuple) and any(_is_view(x) for x in v):
         return tuple(wire(x) for x in v)
-    return json.loads(to_json_plotly(v)) if _is_view(v) else v
+    if isinstance(v, Wired) or not _is_view(v):
+        return v
+    out = json.loads(to_json_plotly(v))
+    return Wired(out) if isinstance(out, dict) else out
 
 
 class Context:

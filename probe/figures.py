@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
+from _plotly_utils.utils import to_typed_array_spec
 from PIL import Image
 
 from .errors import ProbeError
@@ -219,6 +223,81 @@ def _units_of(units, cols) -> list[str]:
     return [str(units.get(c, "") or "") for c in cols]
 
 
+# ---- figure specs: one description, drawn as a go.Figure (report) or as a plain dict (dashboard) ------------------
+_TRACES = {"heatmap": go.Heatmap, "scatter": go.Scatter}
+_TEMPLATES: dict = {}
+_SCALES: dict = {}
+
+
+def _template() -> dict | None:
+    """plotly's default template in JSON form, as go.Figure() sets it (a fresh copy per call)."""
+    name = pio.templates.default
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = json.dumps(go.Figure().to_plotly_json()["layout"].get("template"))
+    return json.loads(_TEMPLATES[name])
+
+
+def _colorscale(name: str) -> list:
+    if name not in _SCALES:
+        _SCALES[name] = go.Heatmap(colorscale=name).colorscale
+    return [list(x) for x in _SCALES[name]]
+
+
+def _plain_value(k: str, v):
+    if isinstance(v, (pd.Series, pd.Index)):
+        return _plain_value(k, v.to_numpy())
+    if isinstance(v, dict) and k != "meta":
+        return {kk: _plain_value(kk, vv) for kk, vv in v.items() if vv is not None}
+    if k == "colorscale" and isinstance(v, str):
+        return _colorscale(v)
+    if k == "title" and isinstance(v, str):
+        return {"text": v}
+    if isinstance(v, np.ndarray):
+        return v.astype(object).tolist() if k == "customdata" or v.dtype == object else to_typed_array_spec(v)
+    return v
+
+
+def _plain_axis(a: dict) -> dict:
+    a = dict(a)
+    if "title_text" in a:
+        a["title"] = a.pop("title_text")
+    return _plain_value("axis", a)
+
+
+@dataclass
+class _Spec:
+    """A figure as trace kwargs (of one trace type), layout and axis kwargs (`after`: layout set last)."""
+
+    kind: str
+    traces: list
+    layout: dict
+    xaxis: dict
+    yaxis: dict
+    after: dict = field(default_factory=dict)
+
+    def figure(self) -> go.Figure:
+        fig = go.Figure([_TRACES[self.kind](**t) for t in self.traces])
+        fig.update_layout(**self.layout)
+        fig.update_xaxes(**self.xaxis)
+        fig.update_yaxes(**self.yaxis)
+        if self.after:
+            fig.update_layout(**self.after)
+        return fig
+
+    def plain(self) -> dict:
+        """The figure's JSON form without graph objects: named colour scales expanded, title strings as
+        {"text": ...}, customdata as lists, numpy arrays as typed arrays (what plotly's validation makes)."""
+        data = [{**_plain_value("trace", t), "type": self.kind} for t in self.traces]
+        layout = {
+            "template": _template(),
+            **_plain_value("layout", self.layout),
+            "xaxis": _plain_axis(self.xaxis),
+            "yaxis": _plain_axis(self.yaxis),
+            **_plain_value("layout", self.after),
+        }
+        return {"data": data, "layout": {k: v for k, v in layout.items() if v is not None}}
+
+
 def correlation_heatmap(
     df: pd.DataFrame,
     value: str = "r",
@@ -245,6 +324,44 @@ def correlation_heatmap(
     q > q_max grey) | "faded" (coloured by value, faded: readable when nothing passes). layout.meta: rows, visible,
     order, colour, n_sig (cells with q <= q_max).
     """
+    spec = _heatmap_spec(
+        df,
+        value,
+        q_max,
+        title,
+        zmax,
+        units=units,
+        raw=raw,
+        raw_units=raw_units,
+        order=order,
+        colour=colour,
+        max_rows=max_rows,
+        insignificant=insignificant,
+    )
+    return spec.figure()
+
+
+def correlation_heatmap_dict(df: pd.DataFrame, *args, **kw) -> dict:
+    """correlation_heatmap(df, ...) (same arguments) as the figure dict the dashboard sends, built without
+    plotly's graph objects (about 1 ms instead of 100): plain(correlation_heatmap(...)) in JSON."""
+    return _heatmap_spec(df, *args, **kw).plain()
+
+
+def _heatmap_spec(
+    df,
+    value="r",
+    q_max=0.05,
+    title=None,
+    zmax=None,
+    *,
+    units=None,
+    raw=None,
+    raw_units=None,
+    order="name",
+    colour="shared",
+    max_rows=None,
+    insignificant="grey",
+):
     row = "variable" if "variable" in df.columns else "target"
     need = [row, "measure", value, "p", "q", *([raw] if raw else [])]
     _need(df, need, "correlation_heatmap")
@@ -253,7 +370,7 @@ def correlation_heatmap(
     vals = list(dict.fromkeys([value, "p", "q", *([raw] if raw else [])]))
     rcode, rows = pd.factorize(df[row].astype(str), sort=False)
     ccode, cols = pd.factorize(df["measure"].astype(str), sort=False)
-    cols = list(cols)
+    rows, cols = rows.tolist(), cols.tolist()
     nat = np.array(sorted(range(len(rows)), key=lambda i: _natural(rows[i])), dtype=np.int64)
     rank = np.empty(len(rows), np.int64)
     rank[nat] = np.arange(len(rows))
@@ -302,38 +419,24 @@ def correlation_heatmap(
         if insignificant == "faded"
         else dict(colorscale=[[0, GREY], [1, GREY]])
     )
-    fig = go.Figure(
-        [
-            go.Heatmap(
-                z=ns,
-                x=cols,
-                y=rows,
-                customdata=custom,
-                text=text,
-                showscale=False,
-                hovertemplate=hover,
-                name=f"q > {q_max:g}",
-                **faded,
-            ),
-            go.Heatmap(
-                z=sig,
-                x=cols,
-                y=rows,
-                customdata=custom,
-                text=text,
-                colorscale=DIVERGING,
-                zmid=0,
-                zmin=-m,
-                zmax=m,
-                colorbar=bar,
-                hovertemplate=hover,
-                name=f"q <= {q_max:g}",
-            ),
-        ]
-    )
+    cells = dict(x=cols, y=rows, customdata=custom, text=text)
+    traces = [
+        dict(z=ns, **cells, showscale=False, hovertemplate=hover, name=f"q > {q_max:g}", **faded),
+        dict(
+            z=sig,
+            **cells,
+            colorscale=DIVERGING,
+            zmid=0,
+            zmin=-m,
+            zmax=m,
+            colorbar=bar,
+            hovertemplate=hover,
+            name=f"q <= {q_max:g}",
+        ),
+    ]
     n = len(rows)
     k = n if not max_rows else min(n, int(max_rows))
-    fig.update_layout(
+    layout = dict(
         title=title or f"{value} per {row} and measure (grey: q > {q_max:g})",
         height=max(320, 20 * k + 170),
         plot_bgcolor="white",
@@ -342,15 +445,13 @@ def correlation_heatmap(
     )
     tick_units = _units_of(None if raw or isinstance(units, str) else units, cols)  # per-measure units only
     ticks = [f"{c}<br>({u})" if u else str(c) for c, u in zip(cols, tick_units)]
-    fig.update_xaxes(title_text="measure", side="top", tickvals=cols, ticktext=ticks, fixedrange=k < n)
+    xaxis = dict(title_text="measure", side="top", tickvals=cols, ticktext=ticks, fixedrange=k < n)
     if k < n:  # a window of k rows; the rest scroll inside the plot (pan), axis labels stay in place
-        fig.update_yaxes(
-            title_text=f"{row} (rows 1-{k} of {n}; drag to scroll)", range=[k - 0.5, -0.5], type="category"
-        )
-        fig.update_layout(dragmode="pan")
+        yaxis = dict(title_text=f"{row} (rows 1-{k} of {n}; drag to scroll)", range=[k - 0.5, -0.5], type="category")
+        after = dict(dragmode="pan")
     else:
-        fig.update_yaxes(title_text=row, autorange="reversed", type="category")
-    return fig
+        yaxis, after = dict(title_text=row, autorange="reversed", type="category"), {}
+    return _Spec("heatmap", traces, layout, xaxis, yaxis, after)
 
 
 def effects_forest(
@@ -428,7 +529,12 @@ def _curves(df: pd.DataFrame, cols: Sequence[str], by: str, title: str, ytitle: 
 
 def _ci_traces(g: pd.DataFrame, k, colour: str, label: str, unit: str = "") -> tuple[go.Scatter, go.Scatter]:
     """The CI band and the mean line of one key's per-alpha summary g (alpha, n, mean, lo, hi; sorted by alpha)."""
-    band = go.Scatter(
+    band, line = _ci_kwargs(g, k, colour, label, unit)
+    return go.Scatter(**band), go.Scatter(**line)
+
+
+def _ci_kwargs(g: pd.DataFrame, k, colour: str, label: str, unit: str = "") -> tuple[dict, dict]:
+    band = dict(
         x=np.r_[g["alpha"], g["alpha"].to_numpy()[::-1]],
         y=np.r_[g["hi"].to_numpy(), g["lo"].to_numpy()[::-1]],
         fill="toself",
@@ -440,7 +546,7 @@ def _ci_traces(g: pd.DataFrame, k, colour: str, label: str, unit: str = "") -> t
         legendgroup=str(k),
         name=f"{k} CI",
     )
-    line = go.Scatter(
+    line = dict(
         x=g["alpha"],
         y=g["mean"],
         mode="lines+markers",
@@ -457,17 +563,25 @@ def _ci_traces(g: pd.DataFrame, k, colour: str, label: str, unit: str = "") -> t
 def summary_curves(s: pd.DataFrame, by: str, title: str, ytitle: str, keys: Sequence | None = None) -> go.Figure:
     """Curves with CI bands from a per-alpha summary (columns by, alpha, n, mean, lo, hi; probe.stats.alpha_summary
     or probe.query.Query.alpha_summary), one line per `by` value in `keys` order (default natural sort)."""
+    return _curves_spec(s, by, title, ytitle, keys).figure()
+
+
+def summary_curves_dict(s: pd.DataFrame, by: str, title: str, ytitle: str, keys: Sequence | None = None) -> dict:
+    """summary_curves(...) (same arguments) as the figure dict the dashboard sends, built without plotly's graph
+    objects: plain(summary_curves(...)) in JSON."""
+    return _curves_spec(s, by, title, ytitle, keys).plain()
+
+
+def _curves_spec(s, by, title, ytitle, keys):
     keys = sorted(s[by].unique(), key=_natural) if keys is None else keys
-    fig = go.Figure()
+    traces = []
     for i, k in enumerate(keys):
         c = PALETTE[i % len(PALETTE)]
         g = s[s[by] == k].sort_values("alpha")
-        for t in _ci_traces(g, k, c, f"{by}={k}"):
-            fig.add_trace(t)
-    fig.update_layout(title=title, plot_bgcolor="white", hovermode="closest")
-    fig.update_xaxes(title_text="alpha", gridcolor="#eee", zeroline=True, zerolinecolor="#bbb")
-    fig.update_yaxes(title_text=ytitle, gridcolor="#eee")
-    return fig
+        traces += _ci_kwargs(g, k, c, f"{by}={k}")
+    layout = dict(title=title, plot_bgcolor="white", hovermode="closest")
+    xaxis = dict(title_text="alpha", gridcolor="#eee", zeroline=True, zerolinecolor="#bbb")
+    return _Spec("scatter", traces, layout, xaxis, dict(title_text=ytitle, gridcolor="#eee"))
 
 
 def unit_curves(
@@ -838,54 +952,73 @@ def embedding_explorer(
     Sample points carry customdata [sample_id, point_id]; walk points [sample_id, point_id, alpha, target], so a
     selection can count samples only. Unselected points are muted (opacity), not hidden. Height is fixed.
     """
+    return _explorer_spec(emb, color, walk_targets, walk_samples, keep, highlight, axis, unit, height, title).figure()
+
+
+def embedding_explorer_dict(emb: pd.DataFrame, *args, **kw) -> dict:
+    """embedding_explorer(emb, ...) (same arguments) as the figure dict the dashboard sends, built without
+    plotly's graph objects: plain(embedding_explorer(...)) in JSON."""
+    return _explorer_spec(emb, *args, **kw).plain()
+
+
+def _explorer_spec(
+    emb,
+    color=None,
+    walk_targets=(),
+    walk_samples=None,
+    keep=None,
+    highlight=(),
+    axis="UMAP",
+    unit=None,
+    height=560,
+    title=None,
+):
     _need(emb, ["point_id", "kind", "sample_id", "target", "alpha", "x", "y"], "embedding_explorer")
-    base = emb[emb["kind"] == "sample"]
-    if color is not None and color not in base.columns:
+    is_s = (emb["kind"] == "sample").to_numpy(bool)
+    if color is not None and color not in emb.columns:
         raise ProbeError(
             f"embedding_explorer: colour column {color!r} not found; use one of "
-            f"{[c for c in base.columns if c not in ('kind', 'target')][:12]}"
+            f"{[c for c in emb.columns if c not in ('kind', 'target')][:12]}"
         )
-    keep = np.ones(len(base), bool) if keep is None else np.asarray(keep, bool).reshape(-1)
-    if len(keep) != len(base):
-        raise ProbeError(
-            f"embedding_explorer: keep has {len(keep)} values for {len(base)} samples; pass one per sample row"
-        )
-    fig = go.Figure()
+    n = int(is_s.sum())
+    keep = np.ones(n, bool) if keep is None else np.asarray(keep, bool).reshape(-1)
+    if len(keep) != n:
+        raise ProbeError(f"embedding_explorer: keep has {len(keep)} values for {n} samples; pass one per sample row")
+    col = {c: emb[c].to_numpy()[is_s] for c in ("x", "y", "sample_id", "point_id", *([color] if color else []))}
+    traces = []
     muted = dict(marker=dict(opacity=0.18))
-    out = base[~keep]
-    if len(out):
-        fig.add_trace(
-            go.Scatter(
-                x=out["x"],
-                y=out["y"],
+    if not keep.all():
+        traces.append(
+            dict(
+                x=col["x"][~keep],
+                y=col["y"][~keep],
                 mode="markers",
                 name="filtered out",
                 marker=dict(size=6, color=GREY),
-                customdata=np.c_[out["sample_id"], out["point_id"]],
+                customdata=np.c_[col["sample_id"][~keep], col["point_id"][~keep]],
                 unselected=muted,
                 hovertemplate="sample_id=%{customdata[0]} (filtered out)<extra></extra>",
             )
         )
-    inn = base[keep]
     marker = dict(size=8, line=dict(width=0.5, color="white"))
     label = color if not unit else f"{color} ({unit})"
     if color is not None:
         marker.update(
-            color=inn[color],
+            color=col[color][keep],
             colorscale="Viridis",
             showscale=True,
             colorbar=dict(title=dict(text=label, side="right"), thickness=12, len=0.8),
         )
     else:
         marker.update(color=PALETTE[0])
-    fig.add_trace(
-        go.Scatter(
-            x=inn["x"],
-            y=inn["y"],
+    traces.append(
+        dict(
+            x=col["x"][keep],
+            y=col["y"][keep],
             mode="markers",
             name="samples",
             marker=marker,
-            customdata=np.c_[inn["sample_id"], inn["point_id"]],
+            customdata=np.c_[col["sample_id"][keep], col["point_id"][keep]],
             unselected=muted,
             hovertemplate="sample_id=%{customdata[0]}"
             + (f"<br>{label}=%{{marker.color:.3g}}" if color else "")
@@ -899,18 +1032,18 @@ def embedding_explorer(
         g = walks[walks["target"] == t].sort_values(["sample_id", "alpha"])
         if g.empty:
             continue
+        sid, pid = g["sample_id"].to_numpy(), g["point_id"].to_numpy()
+        x, y, a = g["x"].to_numpy(), g["y"].to_numpy(), g["alpha"].to_numpy(float)
         xs, ys, cd, size = [], [], [], []
-        for _, h in g.groupby("sample_id", sort=False):
-            xs += [*h["x"], None]
-            ys += [*h["y"], None]
-            cd += [
-                *([int(s), int(p), float(a), str(t)] for s, p, a in zip(h["sample_id"], h["point_id"], h["alpha"])),
-                [None, None, None, None],
-            ]
-            size += [*(4 + 2 * np.abs(h["alpha"].to_numpy(float))), 0]
+        for lo, hi in _runs(sid):  # one line per sample, broken by None
+            xs += [*x[lo:hi].tolist(), None]
+            ys += [*y[lo:hi].tolist(), None]
+            cd += [*([int(s), int(p), float(al), str(t)] for s, p, al in zip(sid[lo:hi], pid[lo:hi], a[lo:hi]))]
+            cd.append([None, None, None, None])
+            size += [*(4 + 2 * np.abs(a[lo:hi])).tolist(), 0]
         c = PALETTE[(i + 1) % len(PALETTE)]
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
                 x=xs,
                 y=ys,
                 mode="lines+markers",
@@ -922,19 +1055,19 @@ def embedding_explorer(
                 hovertemplate=f"walk {t}<br>sample_id=%{{customdata[0]}}<br>alpha=%{{customdata[2]:g}}<extra></extra>",
             )
         )
-    hl = base[base["sample_id"].isin([int(s) for s in highlight])]
-    if len(hl):
-        fig.add_trace(
-            go.Scatter(
-                x=hl["x"],
-                y=hl["y"],
+    hl = np.isin(col["sample_id"], [int(s) for s in highlight])
+    if hl.any():
+        traces.append(
+            dict(
+                x=col["x"][hl],
+                y=col["y"][hl],
                 mode="markers",
                 name="found",
                 hoverinfo="skip",
                 marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d62728")),
             )
         )
-    fig.update_layout(
+    layout = dict(
         title=title or f"{axis} of the sample latents" + (f" (colour: {label})" if color else ""),
         plot_bgcolor="white",
         height=int(height),
@@ -944,9 +1077,16 @@ def embedding_explorer(
         clickmode="event+select",
         hovermode="closest",
     )
-    fig.update_xaxes(title_text=f"{axis} 1", gridcolor="#eee", zeroline=False)
-    fig.update_yaxes(title_text=f"{axis} 2", gridcolor="#eee", zeroline=False)
-    return fig
+    xaxis = dict(title_text=f"{axis} 1", gridcolor="#eee", zeroline=False)
+    yaxis = dict(title_text=f"{axis} 2", gridcolor="#eee", zeroline=False)
+    return _Spec("scatter", traces, layout, xaxis, yaxis)
+
+
+def _runs(v: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of the runs of equal values in v [N]."""
+    cut = np.flatnonzero(v[1:] != v[:-1]) + 1
+    edges = [0, *cut.tolist(), len(v)]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def drag_mask_regions(fig: go.Figure, boxes: Sequence[Sequence[float]], draw: bool = False) -> go.Figure:

@@ -14,7 +14,7 @@ from probe.errors import ProbeError
 from probe.stats import standardised_effects
 from probe.walks import variable
 
-from ._util import click_point, field, fitted_graph, graph, missing, plain, sci, table
+from ._util import click_point, field, fitted_graph, graph, missing, sci, table
 
 KEY, PATH, NAME = "correlations", "/correlations", "Correlations"
 STRIP_SAMPLES = 3
@@ -275,7 +275,7 @@ def register(app, ctx):
         n = df[row].nunique()
         kw = dict(q_max=q, order=order, max_rows=HEAT_ROWS, insignificant="faded")
         if which == "std":
-            fig = F.correlation_heatmap(
+            fig = F.correlation_heatmap_dict(
                 df,
                 "std_slope",
                 units="sd / alpha",
@@ -285,7 +285,7 @@ def register(app, ctx):
                 **kw,
             )
         elif which == "slope":
-            fig = F.correlation_heatmap(
+            fig = F.correlation_heatmap_dict(
                 df,
                 "slope",
                 units=_per_alpha(ctx),
@@ -294,11 +294,11 @@ def register(app, ctx):
                 **kw,
             )
         else:
-            fig = F.correlation_heatmap(
+            fig = F.correlation_heatmap_dict(
                 df, "r", title=f"r per variable and measure over samples (faded: q > {q:g})", **kw
             )
-        fig.update_layout(clickmode="event")
-        n_sig = fig.layout.meta["n_sig"]
+        fig["layout"]["clickmode"] = "event"
+        n_sig = fig["layout"]["meta"]["n_sig"]
         parts = [
             f"{n} of {n_all} {row}s"
             + (f" (only those with a cell at q <= {q:g} and |effect| >= {lo:g})" if sig else ""),
@@ -309,7 +309,7 @@ def register(app, ctx):
         if n_sig == 0:
             parts.append("no cell passes the threshold: colours are faded values")
         note = html.Div("; ".join(parts), id="co-heat-count", className="probe-count")
-        return plain(fig), note
+        return fig, note
 
     @app.callback(
         Output("co-cell", "children"),

@@ -19,7 +19,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from probe import figures as F
 from probe.errors import ProbeError
 
-from ._util import field, graph, missing, plain, table
+from ._util import field, graph, missing, table
 
 KEY, PATH, NAME = "embedding", "/embedding", "Embedding"
 K_NEIGHBOURS = 6
@@ -334,18 +334,16 @@ def register(app, ctx):
         key = ("em-fig", proj, color, tuple(walks), tuple(ws or ()), fcol, lo, hi, tuple(found))
 
         def make():
-            return plain(
-                F.embedding_explorer(
-                    emb,
-                    color=color,
-                    walk_targets=walks,
-                    walk_samples=ws,
-                    keep=keep,
-                    highlight=found,
-                    axis=proj.upper(),
-                    unit=_unit(ctx, color),
-                    height=PLOT_HEIGHT,
-                )
+            return F.embedding_explorer_dict(
+                emb,
+                color=color,
+                walk_targets=walks,
+                walk_samples=ws,
+                keep=keep,
+                highlight=found,
+                axis=proj.upper(),
+                unit=_unit(ctx, color),
+                height=PLOT_HEIGHT,
             )
 
         fig = ctx.memo(key, make, "embedding.parquet", "samples.parquet", "manifest.json")

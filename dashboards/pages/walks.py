@@ -239,7 +239,7 @@ def register(app, ctx):
 
     def _compare(targets, measure):
         unit = _units(ctx).get(measure, "")
-        fig = F.summary_curves(
+        fig = F.summary_curves_dict(
             ctx.iv_summary((f"d_{measure}",), targets=targets),
             "target",
             f"d_{measure} vs alpha per target (95% CI)",
