@@ -432,7 +432,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
                 fmt = ".2e" if m == "dlogp_abs_mean" else ".3f"
                 cells.append("–" if np.isnan(mean) else f"{mean:{fmt}}" + ("" if np.isnan(sd) else f" ± {sd:{fmt}}"))
             if gt:
-                cells.append(f"{r['beats_random']} of {r['seeds']}")
+                cells.append(f"{int(r['beats_random'])} of {r['seeds']}")
             out.append(
                 f"| {r['config']} | {r['seeds']} | {r['step_size']:.4g} | {r['fit_seconds']:.1f} | "
                 + " | ".join(cells)

@@ -95,6 +95,10 @@ def test_merge_runs_replaces_a_rerun_and_keeps_the_other_runs(tmp_path, sweep):
     md = (tmp_path / "dplase_sweep.md").read_text()
     assert "| a | 2 | 0.2 | 1.0 | – | 0.225 ± 0.106 |" in md and "| c | 1 | 0.2 | 1.0 | – | 0.200 |" in md
     assert "| b | 1 | 0.2 | 1.0 | 0.500 | – | – |" in md
+    assert [ln.rsplit("|", 2)[1] for ln in md.splitlines() if ln.startswith(("| a ", "| c "))] == [
+        " 2 of 2 ",
+        " 1 of 1 ",
+    ]
     before = [(tmp_path / f).read_bytes() for f in ("dplase_sweep_runs.csv", "dplase_sweep.csv", "dplase_sweep.md")]
     sweep.merge_runs(tmp_path, [])  # nothing new: the tables are rewritten byte for byte
     assert [
