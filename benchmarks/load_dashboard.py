@@ -514,6 +514,11 @@ def main(argv: list[str] | None = None) -> dict:
         "plotly encodes each figure on every request, as before (A/B)",
     )
     ap.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave memoised views in the GC's full collections (Context.FREEZE = False), as before (A/B)",
+    )
+    ap.add_argument(
         "--no-summary",
         action="store_true",
         help="build the study without alpha_summary.parquet "
@@ -541,6 +546,8 @@ def main(argv: list[str] | None = None) -> dict:
         Context.MEMO_SIZE = 0
     if a.no_wire:
         Context.WIRE = False
+    if a.no_freeze:
+        Context.FREEZE = False
     with tempfile.TemporaryDirectory() as tmp:
         path = a.study or Path(tmp) / "study"
         if not (path / "manifest.json").is_file():
@@ -572,6 +579,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows=n,
         prewarm=a.prewarm,
         memo=not a.no_memo,
+        freeze=not a.no_freeze,
         load_avg=os.getloadavg(),
         cpus=os.cpu_count(),
         server_peak_rss_mb=peak_rss_mb(),
@@ -579,7 +587,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(report(s), flush=True)
     print(f"server process peak RSS {s['server_peak_rss_mb']:.0f} MB ({n} intervention rows)", flush=True)
     print(
-        f"memo {'on' if s['memo'] else 'off'}, prewarm {'on' if a.prewarm else 'off'}; load average after the "
+        f"memo {'on' if s['memo'] else 'off'}, freeze {'on' if s['freeze'] else 'off'}, "
+        f"prewarm {'on' if a.prewarm else 'off'}; load average after the "
         f"run {s['load_avg'][0]:.2f} on {s['cpus']} CPUs",
         flush=True,
     )

@@ -10,6 +10,7 @@ and, on a non-loopback bind, needs the access token (`dashboards.security`).
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import threading
@@ -91,11 +92,21 @@ def wire(v):
     return Wired(out) if isinstance(out, dict) else out
 
 
+def settle() -> None:
+    """Collect the cyclic garbage made since the last call, then move every object alive now (the memoised
+    views' JSON among them) to the GC's permanent generation: later collections scan only newer objects. Without
+    it a full collection walks every memoised list and dict, and each request waits for it (about 0.4 s at 400k
+    objects on the shared 2-core VM). Frozen objects are still freed when their last reference goes."""
+    gc.collect()
+    gc.freeze()
+
+
 class Context:
     """What pages share: the study, a lazily loaded model, small caches, the background job registry."""
 
     MEMO_SIZE = 256  # memoised views kept (least recently used dropped)
     WIRE = True  # memoise views in their JSON form (False: as built, encoded on every request)
+    FREEZE = True  # keep memoised views out of the cyclic GC's full collections (False: as before, A/B)
     JOBS_KEPT = 32  # finished jobs kept for their results (oldest dropped)
 
     def __init__(self, study: Study, limits: Limits = LIMITS):
@@ -260,6 +271,8 @@ class Context:
                 while len(self._memo) > self.MEMO_SIZE:
                     self._memo.popitem(last=False)
                 self._flight.pop(k, None)
+            if self.FREEZE:
+                settle()
         return v
 
     def has(self, name: str) -> bool:

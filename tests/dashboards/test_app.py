@@ -172,3 +172,37 @@ def test_memo_builds_a_view_once_for_concurrent_requests(full_study):
         with pytest.raises(ValueError, match="boom"):
             ctx.memo(("view", 2), fail)
     assert len(calls) == 3 and ctx._flight == {}
+
+
+def test_memo_moves_its_views_out_of_the_gc_scans(full_study):
+    """A memoised view (and what else lives then) goes to the GC's permanent generation, so a full collection
+    never walks the memo; cyclic garbage made before is collected first; FREEZE = False leaves them tracked."""
+    import gc
+    import weakref
+
+    from dashboards.app import Context
+
+    ctx = create_app(full_study.path).probe_ctx
+
+    def tracked(v) -> bool:
+        return any(o is v for o in gc.get_objects())
+
+    class Cycle:
+        pass
+
+    def build():
+        junk = Cycle()
+        junk.me = junk  # garbage only the cyclic collector frees
+        refs.append(weakref.ref(junk))
+        return {"data": [{"type": "scatter", "x": [1, 2]}], "layout": {}}
+
+    refs = []
+    v = ctx.memo(("frozen",), build)
+    assert not tracked(v) and not tracked(v["data"][0]) and refs[0]() is None
+    assert ctx.memo(("frozen",), build) is v and len(refs) == 1
+    Context.FREEZE = False
+    try:
+        w = ctx.memo(("tracked",), build)
+        assert tracked(w) and tracked(w["data"][0])
+    finally:
+        Context.FREEZE = True
