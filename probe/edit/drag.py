@@ -10,6 +10,8 @@ Every parameter left as None takes the model's tuned value (`model.defaults.drag
 official implementation's default. Where this toolkit differs from the official code, the difference is an option
 whose default is the official behaviour (DragGAN: `viz/renderer.py` `_render_drag_impl`; FreeDrag:
 `functions.py` `free_drag`, `get_each_point`, `update_signs`, `get_position_for_feature`, `get_features_plus`).
+With the defaults both reproduce the official trajectories step for step (`scripts/compare_official_drag.py`;
+`tests/edit/test_official_drag.py` replays the official runs).
 
 `.drag(...)` (alias `.steps(...)`) is a generator: it yields a `DragStep` per optimisation step and finally a
 `DragResult`. Stop it by not iterating further, or call `.stop()`: the generator then ends after the current step
@@ -398,7 +400,11 @@ class DragGAN(_DragBase):
     Parameters (None: the model's tuned value, else the official default in brackets): r1 [3], r2 [12] (px at 512,
     scaled), lam [20] (mask weight), lr [0.001] (Adam), max_steps [200], d_stop [max(2, 2H/512) px: the run stops
     when every handle is this close], skip [1 px: a handle this close is not supervised], padding ["zeros": the
-    shifted reads outside the image read 0; "border" repeats the edge], site, layers [6] (ws rows optimised),
+    shifted reads outside the image read 0; "border" repeats the edge], motion ["official": the disc is the pixels
+    whose coordinates on the official `linspace(0, H, H)` grid lie closer than r1 to the handle, and F(q) is pulled
+    toward the detached F(q - u) | "paper": the disc |q - p| <= r1, F(q + u) pulled toward the detached F(q)],
+    units ["raw": the site's features as they are | "mean": divided by their mean |feature| at the start],
+    site, layers [6] (ws rows optimised),
     reg [0] (mean |latent - latent0|), keep_norm [False] (z: hold |z|), extend [None] (a site whose feature
     offset is optimised with the latent; "none" switches off a tuned one), extend_reg [1] (its penalty,
     mean(offset^2) / mean(feature^2)), local [0] (weight of mean |img - img0| outside the handle region, the pixels
@@ -415,6 +421,8 @@ class DragGAN(_DragBase):
         "d_stop": None,
         "skip": 1.0,
         "padding": "zeros",
+        "motion": "official",
+        "units": "raw",
         "site": None,
         "layers": 6,
         "reg": 0.0,
@@ -424,7 +432,7 @@ class DragGAN(_DragBase):
         "local": 0.0,
         "local_radius": 64,
     }
-    CHOICES = {"padding": ("zeros", "border")}
+    CHOICES = {"padding": ("zeros", "border"), "motion": ("official", "paper"), "units": ("raw", "mean")}
 
     def __init__(
         self,
@@ -444,6 +452,8 @@ class DragGAN(_DragBase):
         extend_reg: float | None = None,
         local: float | None = None,
         local_radius: float | None = None,
+        motion: str | None = None,
+        units: str | None = None,
     ):
         super().__init__(
             r1=r1,
@@ -462,6 +472,8 @@ class DragGAN(_DragBase):
             extend_reg=extend_reg,
             local=local,
             local_radius=local_radius,
+            motion=motion,
+            units=units,
         )
 
     @staticmethod
@@ -482,6 +494,8 @@ class DragGAN(_DragBase):
         dev = model.device
         off = torch.stack(torch.meshgrid(torch.arange(-r1, r1 + 1.0), torch.arange(-r1, r1 + 1.0), indexing="xy"), -1)
         disc = off.reshape(-1, 2)[off.reshape(-1, 2).norm(dim=1) <= r1].to(dev)  # [Q, 2]
+        grid = torch.linspace(0, res, res, device=dev)  # the official disc's pixel coordinates
+        official = p["motion"] == "official"
         win = torch.arange(-r2, r2 + 1.0, device=dev)
         tt = torch.as_tensor(t, dtype=torch.float32, device=dev)
         opt = torch.optim.Adam(lat.params(), lr=p["lr"])
@@ -491,7 +505,7 @@ class DragGAN(_DragBase):
         while True:
             img, f = self._render(model, lat, site, scale)
             if f0 is None:
-                scale = float(f.detach().abs().mean()) + 1e-8
+                scale = float(f.detach().abs().mean()) + 1e-8 if p["units"] == "mean" else 1.0
                 f = f / scale
                 f0, img0 = f.detach(), img.detach()
                 f_init = _sample(f0, torch.as_tensor(h0, dtype=torch.float32, device=dev))  # [K, C]
@@ -507,6 +521,15 @@ class DragGAN(_DragBase):
             ptt = torch.as_tensor(pts, dtype=torch.float32, device=dev)
             loss = self._extra_loss(f, f0, m, lat, p, img, img0, local)
             for i in np.flatnonzero(dist > skip):
+                if official:  # index coordinates, align_corners=True, as `_render_drag_impl`
+                    x, y = ptt[i]
+                    near = ((grid[:, None] - y) ** 2 + (grid[None, :] - x) ** 2) ** 0.5 < r1
+                    ys, xs = torch.nonzero(near, as_tuple=True)
+                    u = (tt[i] - ptt[i]) / ((tt[i] - ptt[i]).norm() + 1e-7)
+                    g = torch.stack([(xs - u[0]) / (res - 1) * 2 - 1, (ys - u[1]) / (res - 1) * 2 - 1], -1)
+                    ref = F.grid_sample(f, g[None, None], padding_mode=p["padding"], align_corners=True)[:, :, 0]
+                    loss = loss + F.l1_loss(f[:, :, ys, xs], ref.detach())
+                    continue
                 u = (tt[i] - ptt[i]) / (tt[i] - ptt[i]).norm()
                 q = ptt[i] + disc
                 loss = loss + F.l1_loss(_sample(f, q + u, p["padding"]), _sample(f, q).detach())
@@ -534,7 +557,7 @@ class FreeDrag(_DragBase):
     """FreeDrag: adaptive template feature + line search with backtracking along each handle -> target line.
 
     Parameters (None: the model's tuned value, else the official default in brackets): l [0.3] (expected feature
-    distance per sub-drag, in units of the site's mean |feature|), d [12] (line-search range, px at 512), sub_steps
+    distance per sub-drag, in the units of `units`), d [12] (line-search range, px at 512), sub_steps
     [5], lam [10] (mask weight), lr [0.002], max_steps [200], d_stop [1 px: arrival distance], site, layers [6],
     reg, keep_norm, extend, extend_reg, local, local_radius (as DragGAN), and the choices where this toolkit's
     earlier variant differs from the official code (official first):
@@ -548,7 +571,8 @@ class FreeDrag(_DragBase):
     [10: once every point has been placed within d_stop, later sub-drags are cut to one step after 10 more steps;
     None: no cap], mask_mean ["region": the mask loss is a mean over the fixed region | "image": over the whole
     map], partial [True: while optimising, render only up to the feature site; the image shown with each step is
-    then the latest full render, at most sub_steps old; off when local > 0].
+    then the latest full render, at most sub_steps old; off when local > 0], units ["raw": l and the losses in the
+    site's own feature units | "mean": in units of the site's mean |feature| at the start].
     """
 
     method = "freedrag"
@@ -578,6 +602,7 @@ class FreeDrag(_DragBase):
         "extra_steps": 10,
         "mask_mean": "region",
         "partial": True,
+        "units": "raw",
     }
     CHOICES = {
         "template": ("grid", "mean"),
@@ -587,6 +612,7 @@ class FreeDrag(_DragBase):
         "loss_points": ("all", "active"),
         "search": ("end", "clip"),
         "mask_mean": ("region", "image"),
+        "units": ("raw", "mean"),
     }
 
     def __init__(
@@ -616,6 +642,7 @@ class FreeDrag(_DragBase):
         extra_steps: int | None = -1,
         mask_mean: str | None = None,
         partial: bool | None = None,
+        units: str | None = None,
     ):
         super().__init__(
             r=r,
@@ -642,6 +669,7 @@ class FreeDrag(_DragBase):
             search=search,
             mask_mean=mask_mean,
             partial=partial,
+            units=units,
         )
         self._extra_given = extra_steps != -1
         self.extra_steps = extra_steps if self._extra_given else None
@@ -723,7 +751,7 @@ class FreeDrag(_DragBase):
         opt = torch.optim.Adam(lat.params(), lr=p["lr"])
         with torch.no_grad():
             img, f = render(True)
-            scale = float(f.abs().mean()) + 1e-8
+            scale = float(f.abs().mean()) + 1e-8 if p["units"] == "mean" else 1.0
             f0, img0 = f / scale, img.detach()
             templ = fr(f0, h0)  # [K, D]
         if m is not None and native:  # the mask at the feature map's size (1 = may change)

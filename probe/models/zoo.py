@@ -113,7 +113,7 @@ class ZooEntry:
 # The drag values were measured with the toolkit's variant of each method (lr 0.02; DragGAN: 1 px skip/stop,
 # border padding; FreeDrag: averaged r = 1 template on resized features, see probe.edit.drag.FreeDrag), so they
 # name that variant; the generic defaults are the official implementations'.
-_DRAGGAN_VARIANT = {"lr": 0.02, "d_stop": 1.0, "skip": 1.0, "padding": "border"}
+_DRAGGAN_VARIANT = {"lr": 0.02, "d_stop": 1.0, "skip": 1.0, "padding": "border", "motion": "paper", "units": "mean"}
 _FREEDRAG_VARIANT = {
     "lr": 0.02,
     "r": 1,
@@ -126,6 +126,7 @@ _FREEDRAG_VARIANT = {
     "search": "clip",
     "extra_steps": None,
     "mask_mean": "image",
+    "units": "mean",
 }
 # faces drags keep the face: DragGAN optimises z plus a b3 feature offset (an extended latent), both methods add a
 # locality term (weight 1 on mean |img - img0| farther than 8 px from the handle -> target segments); landmarks

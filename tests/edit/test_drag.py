@@ -10,7 +10,10 @@ from probe.edit.drag import scaled
 Z0 = torch.zeros(1, 2)  # blob centred at (16, 16)
 
 
-@pytest.mark.parametrize("method", [DragGAN(lr=0.05, max_steps=60, d_stop=1), FreeDrag(lr=0.05, max_steps=60)])
+# FreeDrag's l (0.3) is in the site's raw feature units by default (official); this toy's features are far smaller
+@pytest.mark.parametrize(
+    "method", [DragGAN(lr=0.05, max_steps=60, d_stop=1), FreeDrag(lr=0.05, max_steps=60, units="mean")]
+)
 def test_blob_moves_to_target(blob, method):
     res = method.run(blob, Z0, "z", [[16, 16]], [[21, 16]])
     assert isinstance(res, DragResult) and res.converged and res.status == "ok" and res.reason == "arrived"
@@ -24,9 +27,13 @@ def test_blob_moves_to_target(blob, method):
 
 def test_motion_loss_decreases(blob):
     steps = [
-        s for s in DragGAN(lr=0.05, max_steps=60).drag(blob, Z0, "z", [[16, 16]], [[21, 16]]) if isinstance(s, DragStep)
+        s
+        for s in DragGAN(lr=0.05, max_steps=60, motion="paper").drag(blob, Z0, "z", [[16, 16]], [[21, 16]])
+        if isinstance(s, DragStep)
     ]
     loss = [s.loss for s in steps]
+    # the paper's loss |F(q + u) - sg F(q)| falls as the content follows; the official |F(q) - sg F(q - u)| is a
+    # local contrast that need not fall
     assert np.mean(loss[-3:]) < 0.85 * np.mean(loss[:3])  # each step re-targets from the tracked point
 
 
@@ -194,7 +201,7 @@ FD_CASES = {  # option -> (its non-official value, handles, targets, extra run k
     "sampling": ("resized", [[6.0, 8.0]], [[24.0, 20.0]], {}),
     "substop": ("before", [[6.0, 8.0]], [[24.0, 20.0]], {}),
     "arrival": ("frozen", [[6.0, 8.0]], [[24.0, 20.0]], {}),
-    "loss_points": ("active", [[6.0, 8.0], [20.0, 20.0]], [[24.0, 20.0], [20.0, 20.0]], {}),  # 2nd: no move
+    "loss_points": ("active", [[6.0, 8.0], [20.0, 20.0]], [[24.0, 20.0], [20.0, 20.0]], {"units": "mean"}),
     "search": ("clip", [[10.0, 10.0]], [[14.0, 10.0]], {"d": 100}),  # range (6 px) longer than the line
     "mask_mean": ("image", [[6.0, 8.0]], [[24.0, 20.0]], {"mask": "left"}),
 }
@@ -216,7 +223,7 @@ def test_each_freedrag_option_changes_the_trajectory(tiny_dcgan, option):
 
 def test_freedrag_extra_steps_cap(blob):
     # the point is placed within d_stop early but its feature matches slowly: the cap cuts later sub-drags short
-    kw = dict(max_steps=60, d_stop=5, d=100)
+    kw = dict(max_steps=60, d_stop=5, d=100, units="mean")
     capped = FreeDrag(extra_steps=0, **kw).run(blob, Z0, "z", [[16, 16]], [[22, 16]])
     free = FreeDrag(extra_steps=None, **kw).run(blob, Z0, "z", [[16, 16]], [[22, 16]])
     assert not _same(capped, free) and len(capped.trajectory) > 2 * len(free.trajectory)  # more, shorter sub-drags

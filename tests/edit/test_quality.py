@@ -77,9 +77,9 @@ def test_guard_stops_a_degrading_drag(blob):
 def test_guard_turns_a_success_on_a_broken_image_into_degraded(blob):
     # the drag arrives (status ok without a guard) but moves the whole blob: outside the 1 px discs it changed
     h, t = [[16, 16]], [[21, 16]]
-    plain = FreeDrag(lr=0.05, max_steps=60).run(blob, Z0, "z", h, t)
+    plain = FreeDrag(lr=0.05, max_steps=60, units="mean").run(blob, Z0, "z", h, t)  # (l relative: a toy's features)
     assert plain.status == "ok"
-    res = FreeDrag(lr=0.05, max_steps=60).run(
+    res = FreeDrag(lr=0.05, max_steps=60, units="mean").run(
         blob, Z0, "z", h, t, guard=QualityGuard(measures=(), radius=1, max_outside=0.5, early_stop=False)
     )
     assert res.steps == plain.steps and res.status == "degraded" and "change outside" in res.reason
