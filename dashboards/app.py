@@ -106,7 +106,9 @@ class Context:
 
     MEMO_SIZE = 256  # memoised views kept (least recently used dropped)
     WIRE = True  # memoise views in their JSON form (False: as built, encoded on every request)
-    FREEZE = True  # keep memoised views out of the cyclic GC's full collections (False: as before, A/B)
+    # keep memoised views out of the cyclic GC's full collections (False: as before, A/B; PROBE_GC_FREEZE=0 for
+    # long-lived processes that host many apps, such as the test suite: frozen cyclic garbage is never freed)
+    FREEZE = os.environ.get("PROBE_GC_FREEZE", "1") != "0"
     JOBS_KEPT = 32  # finished jobs kept for their results (oldest dropped)
 
     def __init__(self, study: Study, limits: Limits = LIMITS):

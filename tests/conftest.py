@@ -8,6 +8,9 @@ import shutil
 # Tests that race writers (tests/test_lock.py) or compare against a reference (tests/test_executors.py) start fresh
 # interpreters instead, so nothing an earlier test left in this process reaches them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The dashboard's memo moves what is alive to the GC's permanent generation after each build; in this process,
+# which hosts hundreds of apps one after another, that would keep every earlier app's cyclic garbage.
+os.environ.setdefault("PROBE_GC_FREEZE", "0")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -197,6 +197,7 @@ def test_memo_moves_its_views_out_of_the_gc_scans(full_study):
         return {"data": [{"type": "scatter", "x": [1, 2]}], "layout": {}}
 
     refs = []
+    before, Context.FREEZE = Context.FREEZE, True
     v = ctx.memo(("frozen",), build)
     assert not tracked(v) and not tracked(v["data"][0]) and refs[0]() is None
     assert ctx.memo(("frozen",), build) is v and len(refs) == 1
@@ -205,4 +206,4 @@ def test_memo_moves_its_views_out_of_the_gc_scans(full_study):
         w = ctx.memo(("tracked",), build)
         assert tracked(w) and tracked(w["data"][0])
     finally:
-        Context.FREEZE = True
+        Context.FREEZE = before
