@@ -251,8 +251,9 @@ def merge_runs(out: Path, rows: list[dict]) -> pd.DataFrame:
         old = pd.read_csv(path, dtype={"top_factors": str}) if path.is_file() else None
         new = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
         runs = new if old is None else pd.concat([old.reindex(columns=RUN_COLUMNS), new], ignore_index=True)
-        runs = runs.astype({"seed": int}).drop_duplicates(["benchmark", "config", "seed"], keep="last")
-        order = {c: pd.unique(runs[c]).tolist() for c in ("benchmark", "config")}  # first appearance
+        runs = runs.astype({"seed": int})
+        order = {c: pd.unique(runs[c]).tolist() for c in ("benchmark", "config")}  # first appearance, reruns too
+        runs = runs.drop_duplicates(["benchmark", "config", "seed"], keep="last")
         runs = runs.sort_values(
             ["benchmark", "config", "seed"],
             key=lambda c: c.map({v: i for i, v in enumerate(order[c.name])}) if c.name in order else c,

@@ -107,6 +107,10 @@ def test_merge_runs_replaces_a_rerun_and_keeps_the_other_runs(tmp_path, sweep):
     sweep.merge_runs(tmp_path, [row("sprites-gt", "a", 0, 1 / 3)])
     again = pd.read_csv(tmp_path / "dplase_sweep_runs.csv")
     assert again["disentanglement"].iloc[0] == 1 / 3 and again["disentanglement"].iloc[1] == 0.15
+    rerun = [row("sprites-gt", c, s, 0.25) for c, s in (("a", 0), ("a", 1), ("c", 0))]
+    runs = sweep.merge_runs(tmp_path, rerun)  # every sprites run again: the table keeps its order
+    assert runs["benchmark"].tolist() == ["sprites-gt"] * 3 + ["faces"] and runs["config"].tolist() == list("aacb")
+    assert (tmp_path / "dplase_sweep.md").read_text().startswith("### sprites-gt\n")
 
 
 @pytest.mark.slow
