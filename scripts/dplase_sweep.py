@@ -12,7 +12,8 @@ Configs change one setting of today's defaults at a time (site, steps, step_size
 directions_per_latent, decorrelation, final_qr, subspace with per-group refine: n_groups, affinity_threshold,
 group_assignment), plus `authors-code`, the
 reference's choices together. Writes <out>/dplase_sweep_runs.csv (one row per benchmark, config, seed) and
-<out>/dplase_sweep.csv + .md (mean and std over seeds). Resumable: fitted sets and studies are kept under <out>.
+<out>/dplase_sweep.csv + .md (mean and std over seeds), each run merged in as it finishes (a rerun replaces its
+row, other runs stay). Resumable: fitted sets and studies are kept under <out>.
 
 Step sizes: `step_std=S` in a config means step_size = S x the walked space's spread (w: the RMS std of w, the
 alpha unit of `probe gt-score`; z: 1, the prior's std), so training steps are comparable with the scored walks.
