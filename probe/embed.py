@@ -6,10 +6,12 @@ umap-learn version, so a repeated fit / transform on the same data returns ident
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,21 @@ from . import schema
 from .errors import ProbeError
 
 CACHE_VERSION = 1
+
+
+@contextlib.contextmanager
+def _umap_call():
+    """Warnings off (n_jobs / spectral-init notices on tiny data) and torch's CPU thread count kept: numba's
+    start-up inside UMAP can reset it to one thread per core, and two threads sum float32 in another order."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if threads is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 class EmbedError(ProbeError):
@@ -111,8 +128,7 @@ class LatentEmbedding:
         import umap
 
         n = len(self._x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # n_jobs / spectral-init notices on tiny data
+        with _umap_call():
             self.umap_ = umap.UMAP(
                 n_neighbors=min(int(self.n_neighbors), n - 1),
                 min_dist=self.min_dist,
@@ -161,8 +177,7 @@ class LatentEmbedding:
             return cached
         if self.umap_ is None:  # fit came from the cache: refit (deterministic for the seed)
             self._fit_umap()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _umap_call():
             xy = np.asarray(self.umap_.transform(y), np.float64)
         self._save(key, xy)
         return xy

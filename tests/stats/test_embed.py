@@ -12,6 +12,23 @@ from probe.errors import ProbeError
 from probe.store import Study
 
 
+def test_umap_keeps_torch_threads(blobs, tmp_path):
+    """UMAP's numba start-up can reset torch to one thread per core (seen in the test process at its first UMAP
+    in the main thread, hence this test comes first in the module); a fit and a transform leave the caller's count,
+    so that later float32 sums keep their order (and their bits)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        e = LatentEmbedding(n_neighbors=10, random_state=1, cache_dir=tmp_path).fit(blobs[0])
+        after_fit = torch.get_num_threads()
+        e.transform(blobs[0][:3] + 0.1)
+        assert (after_fit, torch.get_num_threads()) == (1, 1)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_fit_shapes_and_clusters(fitted_umap, blobs):
     x, labels = blobs
     e = fitted_umap.embedding_
