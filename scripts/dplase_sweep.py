@@ -253,13 +253,13 @@ def merge_runs(out: Path, rows: list[dict]) -> pd.DataFrame:
         new = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
         runs = new if old is None else pd.concat([old.reindex(columns=RUN_COLUMNS), new], ignore_index=True)
         runs = runs.astype({"seed": int})
-        order = {c: pd.unique(runs[c]).tolist() for c in ("benchmark", "config")}  # first appearance, reruns too
+        # first appearance of each benchmark, and of each config within its benchmark (reruns too)
+        bench = {v: i for i, v in enumerate(pd.unique(runs["benchmark"]))}
+        pairs = list(zip(runs["benchmark"], runs["config"], strict=True))
+        config = {v: i for i, v in enumerate(dict.fromkeys(pairs))}
         runs = runs.drop_duplicates(["benchmark", "config", "seed"], keep="last")
-        runs = runs.sort_values(
-            ["benchmark", "config", "seed"],
-            key=lambda c: c.map({v: i for i, v in enumerate(order[c.name])}) if c.name in order else c,
-            kind="stable",
-        ).reset_index(drop=True)
+        rank = [(bench[b], config[(b, c)], s) for b, c, s in zip(runs["benchmark"], runs["config"], runs["seed"])]
+        runs = runs.iloc[sorted(range(len(runs)), key=rank.__getitem__)].reset_index(drop=True)
         summary = summarise(runs)
         atomic_write_bytes(path, runs.to_csv(index=False).encode())
         atomic_write_bytes(out / "dplase_sweep.csv", summary.to_csv(index=False).encode())
