@@ -47,6 +47,7 @@ def test_centre_measure_reads_pixels(spot):
 
 def test_drags_move_the_centre_toward_the_target(spot):
     kw = {m: {"max_steps": 40, "lr": 0.05} for m in ("draggan", "freedrag")}
+    kw["freedrag"]["units"] = "mean"  # the toy's features are far below 1: l = 0.3 is meant relative to them
     edits = sprite_drag_eval(spot, n_pairs=3, seed=0, drag_kwargs=kw, min_distance=3.0, oracles=False)
     assert list(edits.columns[: len(EDIT_COLUMNS)]) == EDIT_COLUMNS
     assert {"drift_brightness", "drift_hue"} <= set(edits.columns)
