@@ -6,7 +6,7 @@ The official code is imported from checkouts given on the command line (never pa
 CUDA ops fall back to the reference implementations.
 
 One seeded, perturbed 128 px generator is built with the official DragGAN network class, its weights are loaded into
-the official FreeDrag network class and into ours (`probe.models.nvlabs.build_network`), and the three renders are
+the official FreeDrag network class and into ours (`probe.models.nvlabs.build_from_state`), and the three renders are
 compared. Then each case (w, handles, targets) runs the official DragGAN loop (`Renderer._render_drag_impl`, one call
 per step, driven with the minimal state it needs) and ours with identical w, points, site, radii, layers, lr and
 steps, and the official FreeDrag loop (`functions.free_drag`) and ours. Per case and method it reports the largest
@@ -149,20 +149,11 @@ def perturbed_state(module: torch.nn.Module, seed: int = 0) -> dict:
 
 def ours_from_state(state: dict, init_kwargs: dict, name: str = "official_sg2_128"):
     """Our StyleGAN2 generator with these NVlabs tensors (the importer's strict load)."""
-    from probe.models.nvlabs import build_network
-    from probe.models.nvlabs_pkl import NetworkData
+    from probe.models.nvlabs import build_from_state
     from probe.models.stylegan import StyleGANGenerator
 
-    net = NetworkData(
-        class_name="Generator",
-        module_name="training.networks_stylegan2",
-        version=None,
-        module_src_sha256="",
-        init_args=[],
-        init_kwargs=init_kwargs,
-        state_dict={k: v.clone() for k, v in state.items()},
-    )
-    return StyleGANGenerator(build_network(net, name), name=name)
+    module = build_from_state({k: v.clone() for k, v in state.items()}, init_kwargs, where=name)
+    return StyleGANGenerator(module, name=name)
 
 
 def case_ws(gen, seed: int) -> torch.Tensor:

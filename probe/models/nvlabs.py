@@ -73,6 +73,15 @@ def build_network(net: NetworkData, where: str = "network") -> nn.Module:
     return module.eval().requires_grad_(False)
 
 
+def build_from_state(
+    state_dict: dict, init_kwargs: dict, class_path: str = "training.networks_stylegan2.Generator", where="network"
+) -> nn.Module:
+    """Our generator module from NVlabs tensors kept outside a pickle (a state_dict and the init_kwargs, as
+    tests/data/nvlabs stores them), checked and loaded strictly like a pickle's network."""
+    module_name, _, class_name = class_path.rpartition(".")
+    return build_network(NetworkData(class_name, module_name, None, "", [], init_kwargs, state_dict), where)
+
+
 def load_nvlabs(path: str | Path, key: str = DEFAULT_KEY, *, name: str | None = None, **options) -> Generator:
     """A probe Generator from an NVlabs network pickle entry (G_ema by default; `options` such as truncation_psi
     and noise_mode go to StyleGANGenerator). `generator.info` records the pickle's sha256, key, class,
@@ -114,17 +123,7 @@ def reference_diffs(directory: str | Path, stem: str) -> dict[str, float]:
         state = {k: torch.from_numpy(z[k]) for k in z.files}
     with np.load(d / f"{stem}_ref.npz", allow_pickle=False) as z:
         ref = {k: torch.from_numpy(z[k]) for k in z.files}
-    module_name, _, class_name = info["class"].rpartition(".")
-    net = NetworkData(
-        class_name=class_name,
-        module_name=module_name,
-        version=None,
-        module_src_sha256="",
-        init_args=[],
-        init_kwargs=info["init_kwargs"],
-        state_dict=state,
-    )
-    g = build_network(net, stem)
+    g = build_from_state(state, info["init_kwargs"], info["class"], stem)
     out = {}
     with torch.no_grad():
         for psi, tag in ((1, "psi1"), (0.7, "psi07")):

@@ -18,8 +18,7 @@ import pytest
 import torch
 
 from probe.edit import DragGAN, DragStep, FreeDrag
-from probe.models.nvlabs import build_network
-from probe.models.nvlabs_pkl import NetworkData
+from probe.models.nvlabs import build_from_state
 from probe.models.stylegan import StyleGANGenerator
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "official_drag"
@@ -33,16 +32,7 @@ def official():
         state = {k: torch.from_numpy(z[k]) for k in z.files}
     with np.load(DATA / "official_runs.npz", allow_pickle=False) as z:
         runs = {k: z[k] for k in z.files}
-    net = NetworkData(
-        class_name="Generator",
-        module_name="training.networks_stylegan2",
-        version=None,
-        module_src_sha256="",
-        init_args=[],
-        init_kwargs=info["init_kwargs"],
-        state_dict=state,
-    )
-    return info, StyleGANGenerator(build_network(net, "official_sg2_128"), name="official_sg2_128"), runs
+    return info, StyleGANGenerator(build_from_state(state, info["init_kwargs"]), name="official_sg2_128"), runs
 
 
 def _case(info, name):
