@@ -133,4 +133,4 @@ def reference_diffs(directory: str | Path, stem: str) -> dict[str, float]:
     return out
 
 
-__all__ = ["load_nvlabs", "build_network", "architecture", "reference_diffs", "DEFAULT_KEY"]
+__all__ = ["load_nvlabs", "build_network", "build_from_state", "architecture", "reference_diffs", "DEFAULT_KEY"]
