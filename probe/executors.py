@@ -102,23 +102,25 @@ def score_latents(model, measures, latent, space: str, batch_size: int) -> dict[
     return {k: np.concatenate(v) if v else np.empty(0) for k, v in out.items()}
 
 
-def _compute_part(model, measures, plan: Plan, density, k: int) -> PartResult:
-    skip = [j for j in range(len(plan.parts)) if j != k]
-    return next(
-        run_plan(
-            model,
-            torch.from_numpy(plan.latent),
-            plan.space,
-            plan.targets,
-            plan.alphas,
-            measures,
-            density,
-            plan.batch_size,
-            plan.part_rows,
-            skip=skip,
-            base=plan.base,
-        )
+def _run(model, measures, plan: Plan, density, skip, **kw) -> Iterator[PartResult]:
+    return run_plan(
+        model,
+        torch.from_numpy(plan.latent),
+        plan.space,
+        plan.targets,
+        plan.alphas,
+        measures,
+        density,
+        plan.batch_size,
+        plan.part_rows,
+        skip=skip,
+        base=plan.base,
+        **kw,
     )
+
+
+def _compute_part(model, measures, plan: Plan, density, k: int) -> PartResult:
+    return next(_run(model, measures, plan, density, [j for j in range(len(plan.parts)) if j != k]))
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -150,21 +152,7 @@ class InProcessExecutor:
         model = model if model is not None else load_model(plan.model, **plan.options)
         measures = measures if measures is not None else MeasureSet(plan.measures)
         density = density if density is not None else _density(plan.density)
-        yield from run_plan(
-            model,
-            torch.from_numpy(plan.latent),
-            plan.space,
-            plan.targets,
-            plan.alphas,
-            measures,
-            density,
-            plan.batch_size,
-            plan.part_rows,
-            skip=skip,
-            base=plan.base,
-            progress=progress,
-            desc=desc,
-        )
+        yield from _run(model, measures, plan, density, skip, progress=progress, desc=desc)
 
     def score(
         self, model: str, options: dict, measures: Sequence[str], latent: np.ndarray, space: str, batch_size: int = 64

@@ -13,6 +13,13 @@ from ..errors import ProbeError
 from . import app
 from .model_options import class_option, device_option, noise_option, on_device, options, psi_option
 
+_EDITS_STUDY = typer.Option(  # drag and invert
+    None,
+    "--study",
+    help="also record the run in this study's edits table (edits.parquet + edits/<run_id>_before|after.png)",
+)
+
+
 _POINT = re.compile(
     r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*->\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$"
 )
@@ -93,11 +100,7 @@ def drag_cmd(
     steps: int = typer.Option(200, "--steps", help="max optimisation steps"),
     lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default: the method's)"),
     out: Path = typer.Option(Path("drag.png"), "--out", help="PNG: before | after; latent saved as .npy"),
-    study: Path | None = typer.Option(
-        None,
-        "--study",
-        help="also record the run in this study's edits table (edits.parquet + edits/<run_id>_before|after.png)",
-    ),
+    study: Path | None = _EDITS_STUDY,
     truncation_psi: float | None = psi_option(),
     noise_mode: str | None = noise_option(),
     class_idx: int | None = class_option(),
@@ -177,11 +180,7 @@ def invert_cmd(
         None, "--offset-site", help="extended inversion: also fit a feature offset at this site (e.g. b2 on faces)"
     ),
     offset_steps: int = typer.Option(200, "--offset-steps"),
-    study: Path | None = typer.Option(
-        None,
-        "--study",
-        help="also record the run in this study's edits table (edits.parquet + edits/<run_id>_before|after.png)",
-    ),
+    study: Path | None = _EDITS_STUDY,
     truncation_psi: float | None = psi_option(),
     noise_mode: str | None = noise_option(),
     class_idx: int | None = class_option(),
